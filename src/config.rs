@@ -1,0 +1,304 @@
+//! The daemon's configuration: plain serde data with named defaults, human units, unknown keys
+//! rejected with their path. `from_toml` parses text; `load` reads a file (or falls back to the
+//! built-in defaults when the default path does not exist). Uses no other module.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where `--config` points when it is not given.
+pub const DEFAULT_PATH: &str = "config/wucache.toml";
+
+/// A configuration problem, naming the key (or file) to blame.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {origin}: unknown key `{key}`")]
+    UnknownKey { origin: String, key: String },
+    #[error("config {origin}: key `{key}`: {message}")]
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub upstream: UpstreamConfig,
+    pub sync: SyncConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Client listener (Windows Update clients), WSUS's HTTP port.
+    pub http_listen: SocketAddr,
+    /// Base URL written into file locations; empty = from the request's Host header.
+    pub public_url: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_listen: ([0, 0, 0, 0], 8530).into(),
+            public_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AdminConfig {
+    /// Admin listener: `/health`, `/ready`, `/api/v1/...`.
+    pub listen: SocketAddr,
+    /// File holding the bearer token for `/api/v1`; empty = `<data_dir>/admin.token`,
+    /// created on first start.
+    pub token_file: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: ([127, 0, 0, 1], 8539).into(),
+            token_file: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UpstreamConfig {
+    /// Microsoft Update, an upstream WSUS (`http://wsus:8530`) or another wucache.
+    pub server: String,
+    /// Extra PEM trust roots for an upstream with a private CA; empty = web roots only.
+    pub ca_file: String,
+    /// The DSS account name sent in GetAuthorizationCookie (must look like an FQDN).
+    pub account_name: String,
+    /// Time allowed for one upstream request, connect to last byte.
+    #[serde(with = "human_duration")]
+    pub request_timeout: Duration,
+    /// Attempts for one upstream call before the sync gives up on it.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, with jitter, up to `max_backoff`.
+    #[serde(with = "human_duration")]
+    pub initial_backoff: Duration,
+    #[serde(with = "human_duration")]
+    pub max_backoff: Duration,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            server: "https://sws.update.microsoft.com".into(),
+            ca_file: String::new(),
+            account_name: "wucache.localdomain".into(),
+            request_timeout: Duration::from_secs(300),
+            max_attempts: 8,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SyncConfig {
+    /// Time between background syncs in `serve`; `"0s"` turns them off.
+    #[serde(with = "human_duration")]
+    pub interval: Duration,
+    /// Products to mirror: GUIDs or English titles, or `"all"`. Empty = categories only.
+    pub products: Vec<String>,
+    /// Classifications to mirror: GUIDs or titles (e.g. "Security Updates"), or `"all"`.
+    pub classifications: Vec<String>,
+    /// Languages (short names such as "en"); empty or `"all"` = no language filter.
+    pub languages: Vec<String>,
+    /// Sync once at start-up of `serve`, before the first interval passes.
+    pub on_start: bool,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            interval: Duration::from_secs(6 * 3600),
+            products: Vec::new(),
+            classifications: vec![
+                "Critical Updates".into(),
+                "Security Updates".into(),
+                "Definition Updates".into(),
+            ],
+            languages: vec!["en".into()],
+            on_start: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Where the catalog store, keys and tokens live.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text. `origin` names the source in error messages (a path or "text").
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let mut unknown = Vec::new();
+        let deserializer = toml::Deserializer::new(text);
+        let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let tracked = serde_ignored::Deserializer::new(deserializer, &mut note_unknown);
+        let config: Config = serde_path_to_error::deserialize(tracked).map_err(|err| {
+            ConfigError::Invalid {
+                origin: origin.to_string(),
+                key: err.path().to_string(),
+                message: first_line(&err.inner().to_string()),
+            }
+        })?;
+        if let Some(key) = unknown.into_iter().next() {
+            return Err(ConfigError::UnknownKey {
+                origin: origin.to_string(),
+                key,
+            });
+        }
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Reads `path`; when `path` is the default path and does not exist, the built-in
+    /// defaults apply (a fresh checkout runs with no config file).
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let explicit = path.is_some();
+        let path = path.unwrap_or_else(|| Path::new(DEFAULT_PATH));
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml(&text, &path.display().to_string()),
+            Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Checks what serde cannot: URLs, counts, orderings.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let server = &self.upstream.server;
+        if !(server.starts_with("http://") || server.starts_with("https://")) {
+            return Err(invalid(
+                "upstream.server",
+                format!("`{server}` is not an http:// or https:// URL"),
+            ));
+        }
+        if self.upstream.max_attempts == 0 {
+            return Err(invalid("upstream.max_attempts", "must be at least 1".into()));
+        }
+        if self.upstream.initial_backoff > self.upstream.max_backoff {
+            return Err(invalid(
+                "upstream.initial_backoff",
+                "must not exceed upstream.max_backoff".into(),
+            ));
+        }
+        if self.upstream.request_timeout.is_zero() {
+            return Err(invalid("upstream.request_timeout", "must be above zero".into()));
+        }
+        let url = &self.server.public_url;
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "server.public_url",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The admin token file, defaulting into the data dir.
+    pub fn token_path(&self) -> PathBuf {
+        if self.admin.token_file.is_empty() {
+            self.storage.data_dir.join("admin.token")
+        } else {
+            PathBuf::from(&self.admin.token_file)
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim().to_string()
+}
+
+/// Durations written as humans write them: `"30s"`, `"5m"`, `"6h"`, `"1d"`.
+mod human_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim()).map_err(|err| {
+            serde::de::Error::custom(format!("`{text}` is not a duration like \"6h\": {err}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_example_parses_to_the_defaults() {
+        let text = include_str!("../config/wucache.toml");
+        let config = Config::from_toml(text, "config/wucache.toml").unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_path() {
+        let err = Config::from_toml("[sync]\nintervall = \"1h\"\n", "t").unwrap_err();
+        assert_eq!(err.to_string(), "config t: unknown key `sync.intervall`");
+        let err = Config::from_toml("[syncs]\n", "t").unwrap_err();
+        assert!(err.to_string().contains("`syncs`"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let err = Config::from_toml("[sync]\ninterval = \"soon\"\n", "t").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("key `sync.interval`"), "{text}");
+        let err = Config::from_toml("[upstream]\nserver = \"ftp://x\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("upstream.server"), "{err}");
+    }
+
+    #[test]
+    fn human_units_parse() {
+        let config = Config::from_toml("[sync]\ninterval = \"90m\"\n", "t").unwrap();
+        assert_eq!(config.sync.interval, Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn missing_default_file_means_defaults_but_missing_explicit_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        assert!(Config::load(Some(&missing)).is_err());
+    }
+}

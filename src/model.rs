@@ -1,0 +1,230 @@
+//! Plain data the rest of the crate speaks: update identities, the indexed view of an update
+//! revision, files and digests. No I/O and no dependencies on other modules.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One revision of one update, as the upstream names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UpdateIdentity {
+    pub update_id: Uuid,
+    pub revision: u32,
+}
+
+impl std::fmt::Display for UpdateIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.update_id, self.revision)
+    }
+}
+
+/// `Properties/@UpdateType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UpdateType {
+    Software,
+    Driver,
+    Category,
+    Detectoid,
+}
+
+impl UpdateType {
+    pub fn parse(text: &str) -> Option<UpdateType> {
+        match text {
+            "Software" => Some(UpdateType::Software),
+            "Driver" => Some(UpdateType::Driver),
+            "Category" => Some(UpdateType::Category),
+            "Detectoid" => Some(UpdateType::Detectoid),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateType::Software => "Software",
+            UpdateType::Driver => "Driver",
+            UpdateType::Category => "Category",
+            UpdateType::Detectoid => "Detectoid",
+        }
+    }
+
+    /// Categories, classifications and detectoids come from the `GetConfig=true` phase.
+    pub fn is_config(self) -> bool {
+        matches!(self, UpdateType::Category | UpdateType::Detectoid)
+    }
+}
+
+/// `cat:CategoryInformation/@CategoryType` of a category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CategoryType {
+    Company,
+    ProductFamily,
+    Product,
+    UpdateClassification,
+    Other,
+}
+
+impl CategoryType {
+    pub fn parse(text: &str) -> CategoryType {
+        match text {
+            "Company" => CategoryType::Company,
+            "ProductFamily" => CategoryType::ProductFamily,
+            "Product" => CategoryType::Product,
+            "UpdateClassification" => CategoryType::UpdateClassification,
+            _ => CategoryType::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CategoryType::Company => "Company",
+            CategoryType::ProductFamily => "ProductFamily",
+            CategoryType::Product => "Product",
+            CategoryType::UpdateClassification => "UpdateClassification",
+            CategoryType::Other => "Other",
+        }
+    }
+}
+
+/// `Properties/@PublicationState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PublicationState {
+    Published,
+    Expired,
+    Other,
+}
+
+impl PublicationState {
+    pub fn parse(text: &str) -> PublicationState {
+        match text {
+            "Published" | "" => PublicationState::Published,
+            "Expired" => PublicationState::Expired,
+            _ => PublicationState::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicationState::Published => "Published",
+            PublicationState::Expired => "Expired",
+            PublicationState::Other => "Other",
+        }
+    }
+}
+
+/// One prerequisite clause: every listed id (`Required`) or at least one (`AtLeastOne`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Prerequisite {
+    Required(Uuid),
+    AtLeastOne { ids: Vec<Uuid>, is_category: bool },
+}
+
+/// A payload file named by an update document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub sha1: [u8; 20],
+    pub sha256: Option<[u8; 32]>,
+    pub name: String,
+    pub size: u64,
+    /// Where the upstream says the bytes live (`MUUrl`); empty until the upstream names it.
+    pub url: String,
+    pub modified: String,
+    pub patching_type: Option<String>,
+}
+
+impl FileRef {
+    pub fn sha1_hex(&self) -> String {
+        hex(&self.sha1)
+    }
+}
+
+/// The indexed view of one stored revision: everything the catalog answers without reading
+/// the full XML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRecord {
+    pub identity: UpdateIdentity,
+    /// Server-local revision id: int32, persistent, never reused.
+    pub local_id: i32,
+    pub update_type: UpdateType,
+    pub category_type: Option<CategoryType>,
+    pub title: String,
+    pub products: Vec<Uuid>,
+    pub classifications: Vec<Uuid>,
+    pub prerequisites: Vec<Prerequisite>,
+    /// Bundled members, with the revision the bundle names.
+    pub bundled: Vec<UpdateIdentity>,
+    pub superseded: Vec<Uuid>,
+    pub msrc_severity: Option<String>,
+    pub kb: Option<String>,
+    pub security_bulletin: Option<String>,
+    pub creation_date: String,
+    pub publication_state: PublicationState,
+    pub files: Vec<FileRef>,
+    pub eula_id: Option<String>,
+}
+
+impl UpdateRecord {
+    pub fn is_expired(&self) -> bool {
+        self.publication_state == PublicationState::Expired
+    }
+
+    /// Category ids named by `AtLeastOne` clauses, `IsCategory` ones first.
+    pub fn category_clause_ids(&self, is_category: bool) -> impl Iterator<Item = Uuid> + '_ {
+        self.prerequisites.iter().flat_map(move |clause| match clause {
+            Prerequisite::AtLeastOne { ids, is_category: c } if *c == is_category => ids.as_slice(),
+            _ => &[],
+        })
+        .copied()
+    }
+}
+
+/// Lower-case hex of a byte string.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// The classification GUIDs Microsoft publishes (protocol.md §9), by title.
+pub const CLASSIFICATIONS: &[(&str, &str)] = &[
+    ("Applications", "5c9376ab-8ce6-464a-b136-22113dd69801"),
+    ("Connectors", "434de588-ed14-48f5-8eed-a15e09a991f6"),
+    ("Critical Updates", "e6cf1350-c01b-414d-a61f-263d14d133b4"),
+    ("Definition Updates", "e0789628-ce08-4437-be74-2495b842f43b"),
+    ("Developer Kits", "e140075d-8433-45c3-ad87-e72345b36078"),
+    ("Drivers", "ebfc1fc5-71a4-4f7b-9aca-3b9a503104a0"),
+    ("Feature Packs", "b54e7d24-7add-428f-8b75-90a396fa584f"),
+    ("Guidance", "9511d615-35b2-47bb-927f-f73d8e9260bb"),
+    ("Security Updates", "0fa1201d-4330-4fa8-8ae9-b877473b6441"),
+    ("Service Packs", "68c5b0a3-d1a6-4553-ae49-01d3a7827828"),
+    ("Tools", "b4832bd8-e735-4761-8daf-37f882276dab"),
+    ("Update Rollups", "28bc880e-0592-4cbf-8f95-c79b17911d5f"),
+    ("Updates", "cd5ffd1e-e932-4e3a-bf74-18bf0b1bbd83"),
+    ("Upgrades", "3689bdc8-b205-4af4-8d4a-a63924c5e9d5"),
+];
+
+/// The GUID of a classification named by its title (case-insensitive).
+pub fn classification_by_title(title: &str) -> Option<Uuid> {
+    CLASSIFICATIONS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(title))
+        .and_then(|(_, id)| Uuid::parse_str(id).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_titles_resolve_case_insensitively() {
+        let id = classification_by_title("security updates").unwrap();
+        assert_eq!(id.to_string(), "0fa1201d-4330-4fa8-8ae9-b877473b6441");
+        assert!(classification_by_title("Nope").is_none());
+    }
+
+    #[test]
+    fn hex_is_lower_case_two_digits() {
+        assert_eq!(hex(&[0x0a, 0xff]), "0aff");
+    }
+}

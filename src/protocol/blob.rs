@@ -1,0 +1,101 @@
+//! `XmlUpdateBlobCompressed` (protocol.md §8.4): a Microsoft Cabinet, LZX with a 2 MiB
+//! window, holding one member whose bytes are the update document in UTF-16LE. Decoded with
+//! the `cab` crate (LZX via `lzxd`) rather than by hand; the output is bounded so a hostile
+//! cabinet cannot balloon memory.
+
+use std::io::Read;
+
+/// Largest decoded document accepted (real ones are below 1 MiB of UTF-16).
+const MAX_DECODED_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("not a readable cabinet: {0}")]
+    Cabinet(std::io::Error),
+    #[error("cabinet holds no file")]
+    NoMember,
+    #[error("cabinet member decodes to more than {MAX_DECODED_BYTES} bytes")]
+    TooLarge,
+    #[error("cabinet member is not UTF-16LE text")]
+    NotUtf16,
+}
+
+/// Decodes a compressed blob to the update XML text.
+pub fn decode_compressed(cab_bytes: &[u8]) -> Result<String, BlobError> {
+    let mut cabinet = cab::Cabinet::new(std::io::Cursor::new(cab_bytes)).map_err(BlobError::Cabinet)?;
+    let name = first_member(&cabinet).ok_or(BlobError::NoMember)?;
+    let reader = cabinet.read_file(&name).map_err(BlobError::Cabinet)?;
+    let mut raw = Vec::new();
+    reader
+        .take(MAX_DECODED_BYTES + 1)
+        .read_to_end(&mut raw)
+        .map_err(BlobError::Cabinet)?;
+    if raw.len() as u64 > MAX_DECODED_BYTES {
+        return Err(BlobError::TooLarge);
+    }
+    utf16le_to_string(&raw)
+}
+
+fn first_member<R: std::io::Read + std::io::Seek>(cabinet: &cab::Cabinet<R>) -> Option<String> {
+    cabinet
+        .folder_entries()
+        .flat_map(|folder| folder.file_entries())
+        .map(|file| file.name().to_string())
+        .next()
+}
+
+/// UTF-16LE (BOM optional) to a `String`.
+pub fn utf16le_to_string(raw: &[u8]) -> Result<String, BlobError> {
+    if raw.len() % 2 != 0 {
+        return Err(BlobError::NotUtf16);
+    }
+    let units: Vec<u16> = raw
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    let units = units.strip_prefix(&[0xFEFF]).unwrap_or(&units);
+    String::from_utf16(units).map_err(|_| BlobError::NotUtf16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three real blobs decode to exactly the documents WSUS served (the fixtures were
+    /// decoded from the same blobs with cabextract, stored as UTF-8).
+    #[test]
+    fn real_blobs_decode_to_the_real_documents() {
+        let cases: [(&[u8], &str); 3] = [
+            (
+                include_bytes!("../../tests/fixtures/upstream/a2fef9b0-r200.XmlUpdateBlobCompressed.cab"),
+                include_str!("../../tests/fixtures/upstream/a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe-r200.xml"),
+            ),
+            (
+                include_bytes!("../../tests/fixtures/upstream/266f6222-r200.XmlUpdateBlobCompressed.cab"),
+                include_str!("../../tests/fixtures/upstream/266f6222-c89d-43f2-9f8a-69340271e677-r200.xml"),
+            ),
+            (
+                include_bytes!("../../tests/fixtures/upstream/56309036-r101.XmlUpdateBlobCompressed.cab"),
+                include_str!("../../tests/fixtures/upstream/56309036-4c77-4dd9-951a-99ee9c246a94-r101.xml"),
+            ),
+        ];
+        for (cab, expected) in cases {
+            let text = decode_compressed(cab).unwrap();
+            assert_eq!(text.trim_end(), expected.trim_end());
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(decode_compressed(b"not a cabinet").is_err());
+        let real = include_bytes!("../../tests/fixtures/upstream/56309036-r101.XmlUpdateBlobCompressed.cab");
+        assert!(decode_compressed(&real[..real.len() / 2]).is_err());
+    }
+
+    #[test]
+    fn utf16_with_and_without_bom() {
+        assert_eq!(utf16le_to_string(&[b'a', 0]).unwrap(), "a");
+        assert_eq!(utf16le_to_string(&[0xFF, 0xFE, b'a', 0]).unwrap(), "a");
+        assert!(utf16le_to_string(&[b'a']).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Wire formats, pure: the SOAP framing, the server–server protocol (MS-WSUSSS), update
+//! documents and their compressed blobs. No I/O, no async, no store.
+
+pub mod blob;
+pub mod soap;
+pub mod update_xml;
+pub mod wsusss;
+pub mod xml;

@@ -1,0 +1,267 @@
+//! A small, hostile-input-safe element tree over quick-xml. Names are local names (prefixes
+//! dropped: peers use `s:`, `soap:` or none), a DOCTYPE is refused (no entity expansion beyond
+//! the five predefined ones), depth and node count are bounded. Pure: bytes in, tree out.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+/// Deepest nesting accepted; real update documents stay below 30.
+const MAX_DEPTH: usize = 128;
+/// Most elements accepted in one document (a 100-update GetUpdateData answer has ~10^5).
+const MAX_ELEMENTS: usize = 4_000_000;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum XmlError {
+    #[error("malformed XML: {0}")]
+    Malformed(String),
+    #[error("XML documents with a DOCTYPE are refused")]
+    Doctype,
+    #[error("XML nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("XML has more than {MAX_ELEMENTS} elements")]
+    TooLarge,
+    #[error("XML document has no root element")]
+    Empty,
+    #[error("missing element `{0}`")]
+    Missing(String),
+    #[error("element `{element}` has a bad value `{value}`")]
+    BadValue { element: String, value: String },
+}
+
+/// One element: local name, attributes by local name, children and concatenated text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Element {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Element>,
+    pub text: String,
+}
+
+impl Element {
+    /// The first child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// All children with this local name.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The first child with this name, or an error naming it.
+    pub fn require(&self, name: &str) -> Result<&Element, XmlError> {
+        self.child(name)
+            .ok_or_else(|| XmlError::Missing(format!("{}/{}", self.name, name)))
+    }
+
+    /// Follows a path of child names.
+    pub fn path(&self, names: &[&str]) -> Option<&Element> {
+        names.iter().try_fold(self, |el, name| el.child(name))
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Trimmed text of a child, if present.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.trim())
+    }
+
+    /// Depth-first search for the first descendant (or self) with this name.
+    pub fn find(&self, name: &str) -> Option<&Element> {
+        if self.name == name {
+            return Some(self);
+        }
+        self.children.iter().find_map(|c| c.find(name))
+    }
+}
+
+/// Parses a whole document into its root element.
+pub fn parse(text: &str) -> Result<Element, XmlError> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().trim_text(false);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut elements = 0usize;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| XmlError::Malformed(format!("at byte {}: {e}", reader.buffer_position())))?;
+        match event {
+            Event::Start(start) => {
+                elements = count_element(elements)?;
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                stack.push(open(&start)?);
+            }
+            Event::Empty(start) => {
+                elements = count_element(elements)?;
+                let element = open(&start)?;
+                if let Some(root) = attach(&mut stack, element) {
+                    return finish(&mut reader, root);
+                }
+            }
+            Event::End(_) => {
+                let element = stack.pop().ok_or_else(|| XmlError::Malformed("stray end tag".into()))?;
+                if let Some(root) = attach(&mut stack, element) {
+                    return finish(&mut reader, root);
+                }
+            }
+            Event::Text(text) => {
+                if let Some(top) = stack.last_mut() {
+                    let decoded = text
+                        .decode()
+                        .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                    top.text.push_str(&decoded);
+                }
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = resolve_reference(&reference)?;
+                if let Some(top) = stack.last_mut() {
+                    top.text.push(resolved);
+                }
+            }
+            Event::CData(data) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&String::from_utf8_lossy(&data));
+                }
+            }
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Eof => {
+                return Err(if stack.is_empty() {
+                    XmlError::Empty
+                } else {
+                    XmlError::Malformed("document ends inside an element".into())
+                })
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+        }
+    }
+}
+
+/// The five predefined entities and character references; anything else is refused (no
+/// DTD means no other entity can be defined).
+fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<char, XmlError> {
+    if reference.is_char_ref() {
+        return reference
+            .resolve_char_ref()
+            .ok()
+            .flatten()
+            .ok_or_else(|| XmlError::Malformed("bad character reference".into()));
+    }
+    let name = reference
+        .decode()
+        .map_err(|e| XmlError::Malformed(e.to_string()))?;
+    match name.as_ref() {
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "amp" => Ok('&'),
+        "apos" => Ok('\''),
+        "quot" => Ok('"'),
+        other => Err(XmlError::Malformed(format!("undeclared entity `&{other};`"))),
+    }
+}
+
+fn count_element(count: usize) -> Result<usize, XmlError> {
+    if count >= MAX_ELEMENTS {
+        return Err(XmlError::TooLarge);
+    }
+    Ok(count + 1)
+}
+
+/// Pushes a finished element into its parent; returns it when it was the root.
+fn attach(stack: &mut [Element], element: Element) -> Option<Element> {
+    match stack.last_mut() {
+        Some(parent) => {
+            parent.children.push(element);
+            None
+        }
+        None => Some(element),
+    }
+}
+
+/// After the root closes only whitespace, comments and PIs may follow.
+fn finish(reader: &mut Reader<&[u8]>, root: Element) -> Result<Element, XmlError> {
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) => return Ok(root),
+            Ok(Event::Text(t)) if t.iter().all(u8::is_ascii_whitespace) => {}
+            Ok(Event::Comment(_) | Event::PI(_)) => {}
+            Ok(_) => return Err(XmlError::Malformed("content after the root element".into())),
+            Err(e) => return Err(XmlError::Malformed(e.to_string())),
+        }
+    }
+}
+
+fn open(start: &BytesStart<'_>) -> Result<Element, XmlError> {
+    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+    let mut attrs = Vec::new();
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
+        let key = attr.key;
+        if key.as_ref().starts_with(b"xmlns") {
+            continue;
+        }
+        let value = attr
+            .unescape_value()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        attrs.push((
+            String::from_utf8_lossy(key.local_name().as_ref()).into_owned(),
+            value.into_owned(),
+        ));
+    }
+    Ok(Element {
+        name,
+        attrs,
+        children: Vec::new(),
+        text: String::new(),
+    })
+}
+
+/// Escapes text for element content and attribute values.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_dropped_and_text_unescaped() {
+        let root = parse(r#"<?xml version="1.0"?><s:Envelope xmlns:s="x"><s:Body><A k="1&amp;2">a&lt;b</A><B/></s:Body></s:Envelope>"#).unwrap();
+        assert_eq!(root.name, "Envelope");
+        let a = root.path(&["Body", "A"]).unwrap();
+        assert_eq!(a.text, "a<b");
+        assert_eq!(a.attr("k"), Some("1&2"));
+        assert!(root.path(&["Body", "B"]).is_some());
+    }
+
+    #[test]
+    fn doctype_is_refused() {
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>"#;
+        assert_eq!(parse(bomb), Err(XmlError::Doctype));
+    }
+
+    #[test]
+    fn undeclared_entities_are_errors() {
+        assert!(parse("<x>&foo;</x>").is_err());
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert_eq!(parse(&deep), Err(XmlError::TooDeep));
+    }
+
+    #[test]
+    fn truncated_documents_are_errors() {
+        assert!(parse("<a><b></b>").is_err());
+        assert_eq!(parse("  "), Err(XmlError::Empty));
+        assert!(parse("<a/><b/>").is_err());
+    }
+}

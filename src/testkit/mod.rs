@@ -1,0 +1,1 @@
+//! Test and benchmark support: a synthetic catalog generator and a fake MS-WSUSSS upstream.
