@@ -14,10 +14,7 @@ pub const DEFAULT_PATH: &str = "config/wucache.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config {origin}: unknown key `{key}`")]
     UnknownKey { origin: String, key: String },
     #[error("config {origin}: key `{key}`: {message}")]
@@ -164,13 +161,12 @@ impl Config {
         let deserializer = toml::Deserializer::new(text);
         let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
         let tracked = serde_ignored::Deserializer::new(deserializer, &mut note_unknown);
-        let config: Config = serde_path_to_error::deserialize(tracked).map_err(|err| {
-            ConfigError::Invalid {
+        let config: Config =
+            serde_path_to_error::deserialize(tracked).map_err(|err| ConfigError::Invalid {
                 origin: origin.to_string(),
                 key: err.path().to_string(),
                 message: first_line(&err.inner().to_string()),
-            }
-        })?;
+            })?;
         if let Some(key) = unknown.into_iter().next() {
             return Err(ConfigError::UnknownKey {
                 origin: origin.to_string(),
@@ -188,9 +184,7 @@ impl Config {
         let path = path.unwrap_or_else(|| Path::new(DEFAULT_PATH));
         match std::fs::read_to_string(path) {
             Ok(text) => Config::from_toml(&text, &path.display().to_string()),
-            Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Config::default())
-            }
+            Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(source) => Err(ConfigError::Read {
                 path: path.to_path_buf(),
                 source,
@@ -225,7 +219,7 @@ impl Config {
             return Err(invalid("upstream.request_timeout", "must be above zero".into()));
         }
         let url = &self.server.public_url;
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(
                 "server.public_url",
                 format!("`{url}` is not an http:// or https:// URL"),
@@ -255,9 +249,8 @@ mod human_duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(text.trim()).map_err(|err| {
-            serde::de::Error::custom(format!("`{text}` is not a duration like \"6h\": {err}"))
-        })
+        humantime::parse_duration(text.trim())
+            .map_err(|err| serde::de::Error::custom(format!("`{text}` is not a duration like \"6h\": {err}")))
     }
 }
 

@@ -1,7 +1,36 @@
-//! wucache — WSUS replacement for isolated networks.
+//! wucache — a WSUS replacement for networks without internet access.
+//!
+//! # Layout
+//!
+//! Dependencies point down this list only; nothing imports a module above it.
+//!
+//! - `model`: plain data (update identities, indexed revisions, files). Uses nothing.
+//! - `config`: the TOML configuration, defaults, validation. Uses nothing.
+//! - `shutdown`: the one shutdown signal. Uses nothing.
+//! - `protocol`: wire formats, pure — XML tree, SOAP framing and faults, MS-WSUSSS
+//!   requests/responses, update documents, compressed blobs. Uses `model`.
+//! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
+//!   configured names → ids). Uses `model`.
+//! - `store`: the sled catalog store; the only module that names sled. Uses `model`, `catalog`.
+//! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run.
+//!   Uses `protocol`, `catalog`, `store`, `config`, `model`.
+//! - `app`: wiring — the shared `App`, the background sync worker. Uses the modules above.
+//! - `server`: listeners, routing, admin endpoints. Uses `app` and below.
+//! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `server`, `app`.
+//! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
+//! - `testkit`: test and benchmark support — a synthetic catalog generator and a fake
+//!   MS-WSUSSS upstream on loopback. Uses `model` only; never used by the daemon.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod catalog;
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod model;
 pub mod protocol;
+pub mod server;
+pub mod shutdown;
+pub mod store;
 pub mod testkit;
+pub mod upstream;

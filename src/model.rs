@@ -168,11 +168,13 @@ impl UpdateRecord {
 
     /// Category ids named by `AtLeastOne` clauses, `IsCategory` ones first.
     pub fn category_clause_ids(&self, is_category: bool) -> impl Iterator<Item = Uuid> + '_ {
-        self.prerequisites.iter().flat_map(move |clause| match clause {
-            Prerequisite::AtLeastOne { ids, is_category: c } if *c == is_category => ids.as_slice(),
-            _ => &[],
-        })
-        .copied()
+        self.prerequisites
+            .iter()
+            .flat_map(move |clause| match clause {
+                Prerequisite::AtLeastOne { ids, is_category: c } if *c == is_category => ids.as_slice(),
+                _ => &[],
+            })
+            .copied()
     }
 }
 
@@ -210,6 +212,13 @@ pub fn classification_by_title(title: &str) -> Option<Uuid> {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(title))
         .and_then(|(_, id)| Uuid::parse_str(id).ok())
+}
+
+/// True for one of the classification GUIDs Microsoft publishes.
+pub fn is_known_classification(id: &Uuid) -> bool {
+    CLASSIFICATIONS
+        .iter()
+        .any(|(_, text)| Uuid::parse_str(text).is_ok_and(|known| known == *id))
 }
 
 #[cfg(test)]

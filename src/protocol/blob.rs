@@ -96,6 +96,6 @@ mod tests {
     fn utf16_with_and_without_bom() {
         assert_eq!(utf16le_to_string(&[b'a', 0]).unwrap(), "a");
         assert_eq!(utf16le_to_string(&[0xFF, 0xFE, b'a', 0]).unwrap(), "a");
-        assert!(utf16le_to_string(&[b'a']).is_err());
+        assert!(utf16le_to_string(b"a").is_err());
     }
 }

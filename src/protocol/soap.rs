@@ -98,12 +98,15 @@ pub fn read_fault(fault: &Element) -> Fault {
 mod tests {
     use super::*;
 
-    const REAL_INVALID_COOKIE: &str = include_str!("../../tests/fixtures/wsusss/000019.fault-invalid-cookie.xml");
+    const REAL_INVALID_COOKIE: &str =
+        include_str!("../../tests/fixtures/wsusss/000019.fault-invalid-cookie.xml");
 
     #[test]
     fn real_wsus_fault_is_read() {
         let err = parse_response(REAL_INVALID_COOKIE).unwrap_err();
-        let SoapError::Fault(fault) = err else { panic!("{err}") };
+        let SoapError::Fault(fault) = err else {
+            panic!("{err}")
+        };
         assert_eq!(fault.error_code.as_deref(), Some("InvalidCookie"));
         assert_eq!(fault.code, "soap:Client");
         assert_eq!(fault.reason, "Fault occurred");
@@ -112,7 +115,9 @@ mod tests {
     #[test]
     fn soap12_fault_is_read() {
         let text = r#"<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>env:Receiver</env:Value></env:Code><env:Reason><env:Text>Fault occurred</env:Text></env:Reason><env:Detail><Detail><ErrorCode>ServerBusy</ErrorCode><Message/></Detail></env:Detail></env:Fault></env:Body></env:Envelope>"#;
-        let SoapError::Fault(fault) = parse_response(text).unwrap_err() else { panic!() };
+        let SoapError::Fault(fault) = parse_response(text).unwrap_err() else {
+            panic!()
+        };
         assert_eq!(fault.error_code.as_deref(), Some("ServerBusy"));
         assert_eq!(fault.code, "env:Receiver");
     }
@@ -127,10 +132,10 @@ mod tests {
 
     #[test]
     fn non_envelopes_are_rejected() {
-        assert!(matches!(parse_response("<html/>"), Err(SoapError::NotEnvelope(_))));
         assert!(matches!(
-            parse_response(&envelope("")),
-            Err(SoapError::EmptyBody)
+            parse_response("<html/>"),
+            Err(SoapError::NotEnvelope(_))
         ));
+        assert!(matches!(parse_response(&envelope("")), Err(SoapError::EmptyBody)));
     }
 }

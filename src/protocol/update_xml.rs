@@ -4,8 +4,7 @@
 
 use super::xml::{self, Element, XmlError};
 use crate::model::{
-    CategoryType, FileRef, Prerequisite, PublicationState, UpdateIdentity, UpdateRecord,
-    UpdateType,
+    CategoryType, FileRef, Prerequisite, PublicationState, UpdateIdentity, UpdateRecord, UpdateType,
 };
 use base64::Engine;
 use uuid::Uuid;
@@ -49,9 +48,7 @@ pub fn parse_update(text: &str) -> Result<UpdateRecord, UpdateXmlError> {
         kb: non_empty(properties.child_text("KBArticleID")),
         security_bulletin: non_empty(properties.child_text("SecurityBulletinID")),
         creation_date: properties.attr("CreationDate").unwrap_or_default().to_string(),
-        publication_state: PublicationState::parse(
-            properties.attr("PublicationState").unwrap_or_default(),
-        ),
+        publication_state: PublicationState::parse(properties.attr("PublicationState").unwrap_or_default()),
         files: root.child("Files").map(files).transpose()?.unwrap_or_default(),
         eula_id: non_empty(properties.attr("EulaID")),
     })
@@ -86,10 +83,7 @@ fn parse_identity(el: &Element, need_revision: bool) -> Result<UpdateIdentity, U
         None if need_revision => return Err(bad("UpdateIdentity/@RevisionNumber", None)),
         None => 0,
     };
-    Ok(UpdateIdentity {
-        update_id,
-        revision,
-    })
+    Ok(UpdateIdentity { update_id, revision })
 }
 
 fn category_type(root: &Element, update_type: UpdateType) -> Option<CategoryType> {
@@ -123,9 +117,9 @@ fn prerequisites(relationships: &Element) -> Result<Vec<Prerequisite>, UpdateXml
     let mut clauses = Vec::new();
     for clause in &list.children {
         match clause.name.as_str() {
-            "UpdateIdentity" => clauses.push(Prerequisite::Required(
-                parse_identity(clause, false)?.update_id,
-            )),
+            "UpdateIdentity" => {
+                clauses.push(Prerequisite::Required(parse_identity(clause, false)?.update_id))
+            }
             "AtLeastOne" => clauses.push(Prerequisite::AtLeastOne {
                 ids: identities(clause)?.into_iter().map(|i| i.update_id).collect(),
                 is_category: clause.attr("IsCategory") == Some("true"),
@@ -246,8 +240,14 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(parse_update("<upd:Update><x/>").is_err());
-        assert!(matches!(parse_update("<foo/>"), Err(UpdateXmlError::NotAnUpdate(_))));
+        assert!(matches!(
+            parse_update("<foo/>"),
+            Err(UpdateXmlError::NotAnUpdate(_))
+        ));
         let no_type = r#"<Update><UpdateIdentity UpdateID="56309036-4c77-4dd9-951a-99ee9c246a94" RevisionNumber="1"/><Properties/></Update>"#;
-        assert!(matches!(parse_update(no_type), Err(UpdateXmlError::BadField { .. })));
+        assert!(matches!(
+            parse_update(no_type),
+            Err(UpdateXmlError::BadField { .. })
+        ));
     }
 }

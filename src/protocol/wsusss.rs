@@ -192,7 +192,10 @@ pub fn get_revision_id_list(cookie: &Cookie, filter: &Filter) -> Request {
     if !filter.languages.is_empty() {
         inner.push_str("<Languages>");
         for (id, delta) in &filter.languages {
-            let _ = write!(inner, "<LanguageAndDelta><Id>{id}</Id><Delta>{delta}</Delta></LanguageAndDelta>");
+            let _ = write!(
+                inner,
+                "<LanguageAndDelta><Id>{id}</Id><Delta>{delta}</Delta></LanguageAndDelta>"
+            );
         }
         inner.push_str("</Languages>");
     }
@@ -206,7 +209,10 @@ fn id_and_delta_list(out: &mut String, name: &str, ids: &[(Uuid, bool)]) {
     }
     let _ = write!(out, "<{name}>");
     for (id, delta) in ids {
-        let _ = write!(out, "<IdAndDelta><Id>{id}</Id><Delta>{delta}</Delta></IdAndDelta>");
+        let _ = write!(
+            out,
+            "<IdAndDelta><Id>{id}</Id><Delta>{delta}</Delta></IdAndDelta>"
+        );
     }
     let _ = write!(out, "</{name}>");
 }
@@ -231,7 +237,8 @@ fn result<'a>(response: &'a Element, operation: &str) -> Result<&'a Element, Xml
 }
 
 fn bool_text(el: &Element, name: &str) -> bool {
-    el.child_text(name).is_some_and(|t| t.eq_ignore_ascii_case("true") || t == "1")
+    el.child_text(name)
+        .is_some_and(|t| t.eq_ignore_ascii_case("true") || t == "1")
 }
 
 /// GetAuthConfig → the DSS auth service URL (relative as WSUS sends it).
@@ -250,7 +257,10 @@ pub fn parse_auth_config(response: &Element) -> Result<String, XmlError> {
 pub fn parse_authorization_cookie(response: &Element) -> Result<AuthorizationCookie, XmlError> {
     let result = result(response, "GetAuthorizationCookie")?;
     Ok(AuthorizationCookie {
-        plugin_id: result.child_text("PlugInId").unwrap_or("DssTargeting").to_string(),
+        plugin_id: result
+            .child_text("PlugInId")
+            .unwrap_or("DssTargeting")
+            .to_string(),
         cookie_data: result.require("CookieData")?.text.trim().to_string(),
     })
 }
@@ -272,14 +282,21 @@ pub fn parse_config_data(response: &Element) -> Result<ConfigData, XmlError> {
     })?;
     let languages = result
         .child("LanguageUpdateList")
-        .map(|list| list.children_named("ServerSyncLanguageData").filter_map(language).collect())
+        .map(|list| {
+            list.children_named("ServerSyncLanguageData")
+                .filter_map(language)
+                .collect()
+        })
         .unwrap_or_default();
     Ok(ConfigData {
         catalog_only_sync: bool_text(result, "CatalogOnlySync"),
         lazy_sync: bool_text(result, "LazySync"),
         max_updates_per_request,
         new_config_anchor: result.child_text("NewConfigAnchor").map(str::to_string),
-        protocol_version: result.child_text("ProtocolVersion").unwrap_or_default().to_string(),
+        protocol_version: result
+            .child_text("ProtocolVersion")
+            .unwrap_or_default()
+            .to_string(),
         languages,
     })
 }
@@ -332,7 +349,10 @@ pub fn parse_update_data(response: &Element) -> Result<UpdateData, XmlError> {
         None => Vec::new(),
     };
     let file_urls = match result.child("fileUrls") {
-        Some(list) => list.children_named("ServerSyncUrlData").filter_map(url_data).collect(),
+        Some(list) => list
+            .children_named("ServerSyncUrlData")
+            .filter_map(url_data)
+            .collect(),
         None => Vec::new(),
     };
     Ok(UpdateData { updates, file_urls })
@@ -409,29 +429,43 @@ mod tests {
         assert_eq!(config.max_updates_per_request, 100);
         assert_eq!(config.protocol_version, "1.20");
         assert!(!config.catalog_only_sync);
-        assert!(config.languages.iter().any(|l| l.short == "en" && l.id == 1033 && l.enabled));
+        assert!(config
+            .languages
+            .iter()
+            .any(|l| l.short == "en" && l.id == 1033 && l.enabled));
     }
 
     #[test]
     fn real_revision_lists() {
-        let list = parse_revision_id_list(&fixture("000006.get-revision-id-list.config.response.xml")).unwrap();
+        let list =
+            parse_revision_id_list(&fixture("000006.get-revision-id-list.config.response.xml")).unwrap();
         assert_eq!(list.revisions.len(), 30);
         assert_eq!(list.anchor.as_deref(), Some("9438,2026-10-04 16:33:26.671"));
-        let empty = parse_revision_id_list(&fixture("000007.get-revision-id-list.empty.response.xml")).unwrap();
+        let empty =
+            parse_revision_id_list(&fixture("000007.get-revision-id-list.empty.response.xml")).unwrap();
         assert!(empty.revisions.is_empty());
     }
 
     #[test]
     fn real_update_data_in_all_three_shapes() {
-        let compressed = parse_update_data(&fixture("000013.get-update-data.compressed.response.xml")).unwrap();
+        let compressed =
+            parse_update_data(&fixture("000013.get-update-data.compressed.response.xml")).unwrap();
         assert!(matches!(compressed.updates[0].blob, Blob::Compressed(_)));
-        assert!(compressed.updates[0].blob.document().unwrap().contains("KB2267602"));
+        assert!(compressed.updates[0]
+            .blob
+            .document()
+            .unwrap()
+            .contains("KB2267602"));
         let files = parse_update_data(&fixture("000014.get-update-data.files.response.xml")).unwrap();
         assert_eq!(files.updates[0].file_digests.len(), 1);
         assert_eq!(files.file_urls.len(), 1);
-        assert!(files.file_urls[0].1.ends_with("am_delta_87f5bd0469585006aa5d3a77d1c662fd2895ddcd.exe"));
+        assert!(files.file_urls[0]
+            .1
+            .ends_with("am_delta_87f5bd0469585006aa5d3a77d1c662fd2895ddcd.exe"));
         let plain = parse_update_data(&fixture("000015.get-update-data.plain.response.xml")).unwrap();
-        let Blob::Plain(text) = &plain.updates[0].blob else { panic!() };
+        let Blob::Plain(text) = &plain.updates[0].blob else {
+            panic!()
+        };
         assert!(text.starts_with("<upd:Update"));
     }
 
@@ -439,7 +473,11 @@ mod tests {
     #[test]
     fn requests_match_the_recorded_bytes() {
         let recorded = |name: &str| {
-            std::fs::read_to_string(format!("{}/tests/fixtures/wsusss/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+            std::fs::read_to_string(format!(
+                "{}/tests/fixtures/wsusss/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
         };
         let cookie = zero_cookie();
         let config = get_config_data(&cookie, Some("9438,2026-10-04 16:09:27.167"));
@@ -450,7 +488,10 @@ mod tests {
         }];
         let data = get_update_data(&cookie, &ids);
         assert_eq!(data.body, recorded("000013.get-update-data.request.xml"));
-        assert_eq!(data.soap_action, "\"http://www.microsoft.com/SoftwareDistribution/GetUpdateData\"");
+        assert_eq!(
+            data.soap_action,
+            "\"http://www.microsoft.com/SoftwareDistribution/GetUpdateData\""
+        );
         let auth = get_authorization_cookie(
             "x",
             "probe.lab.invalid",
@@ -469,9 +510,18 @@ mod tests {
             languages: vec![(1033, true)],
         };
         let body = get_revision_id_list(&zero_cookie(), &filter).body;
-        let order = ["<Anchor>", "<GetConfig>", "<Get63LanguageOnly>", "<Categories>", "<Classifications>", "<Languages>"];
+        let order = [
+            "<Anchor>",
+            "<GetConfig>",
+            "<Get63LanguageOnly>",
+            "<Categories>",
+            "<Classifications>",
+            "<Languages>",
+        ];
         let positions: Vec<_> = order.iter().map(|tag| body.find(tag).unwrap()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{body}");
-        assert!(body.contains("<IdAndDelta><Id>00000000-0000-0000-0000-000000000000</Id><Delta>true</Delta></IdAndDelta>"));
+        assert!(body.contains(
+            "<IdAndDelta><Id>00000000-0000-0000-0000-000000000000</Id><Delta>true</Delta></IdAndDelta>"
+        ));
     }
 }

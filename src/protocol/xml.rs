@@ -106,16 +106,16 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
                 }
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or_else(|| XmlError::Malformed("stray end tag".into()))?;
+                let element = stack
+                    .pop()
+                    .ok_or_else(|| XmlError::Malformed("stray end tag".into()))?;
                 if let Some(root) = attach(&mut stack, element) {
                     return finish(&mut reader, root);
                 }
             }
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
-                    let decoded = text
-                        .decode()
-                        .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                    let decoded = text.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
                     top.text.push_str(&decoded);
                 }
             }

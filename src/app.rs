@@ -1,0 +1,262 @@
+//! Wiring only: the one `App` of cheap handles built from the config (store, admin token,
+//! sync control, readiness) and the background sync worker that owns retries and status.
+//! Uses `config`, `store`, `upstream`, `shutdown`.
+
+use crate::config::Config;
+use crate::model::UpdateRecord;
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError};
+use crate::upstream::{self, Phase, Progress, SyncSummary};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// First delay before retrying a failed background sync; doubles up to the interval.
+const FIRST_SYNC_RETRY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot prepare {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("catalog store in {path} is in use by another wucache process (a running `wucache serve`?); stop it, or ask it to sync with `POST /api/v1/sync`")]
+    Locked { path: String },
+}
+
+/// Shared state of the daemon; cheap to clone behind an `Arc`.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub admin_token: String,
+    pub sync: SyncControl,
+    /// The newest revision of every update, loaded at start and after each sync.
+    catalog: RwLock<Arc<Vec<UpdateRecord>>>,
+    ready: AtomicBool,
+}
+
+/// Triggers and reports the background sync.
+#[derive(Default)]
+pub struct SyncControl {
+    trigger: Notify,
+    running: AtomicBool,
+    /// The last finished sync (std Mutex: never held across an await).
+    last: Mutex<Option<SyncSummary>>,
+    pub progress_done: AtomicU64,
+    pub progress_total: AtomicU64,
+}
+
+impl SyncControl {
+    /// Asks the worker to sync now; false when a sync is already running.
+    pub fn request(&self) -> bool {
+        if self.running.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.trigger.notify_one();
+        true
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn last(&self) -> Option<SyncSummary> {
+        self.last.lock().map(|l| l.clone()).unwrap_or(None)
+    }
+}
+
+impl App {
+    /// Opens the store and the admin token; the catalog is loaded by `load_catalog`.
+    pub fn open(config: Config) -> Result<Arc<App>, AppError> {
+        let store = open_store(&config.storage.data_dir)?;
+        let admin_token = load_or_create_token(&config.token_path())?;
+        Ok(Arc::new(App {
+            config,
+            store,
+            admin_token,
+            sync: SyncControl::default(),
+            catalog: RwLock::new(Arc::new(Vec::new())),
+            ready: AtomicBool::new(false),
+        }))
+    }
+
+    /// Reads the newest revisions into memory and marks the daemon ready.
+    pub fn load_catalog(&self) -> Result<usize, StoreError> {
+        let records = self.store.latest_records()?;
+        let count = records.len();
+        if let Ok(mut slot) = self.catalog.write() {
+            *slot = Arc::new(records);
+        }
+        self.ready.store(true, Ordering::SeqCst);
+        Ok(count)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// The in-memory catalog snapshot.
+    pub fn catalog(&self) -> Arc<Vec<UpdateRecord>> {
+        self.catalog.read().map(|c| Arc::clone(&c)).unwrap_or_default()
+    }
+}
+
+/// Opens the store, turning sled's lock failure into advice.
+pub fn open_store(data_dir: &Path) -> Result<Store, AppError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| AppError::Io {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    Store::open(data_dir).map_err(|err| match err {
+        StoreError::Sled(sled::Error::Io(io))
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
+        {
+            AppError::Locked {
+                path: data_dir.display().to_string(),
+            }
+        }
+        other => AppError::Store(other),
+    })
+}
+
+/// Reads the admin token, creating a random one (mode 0600) on first start.
+fn load_or_create_token(path: &Path) -> Result<String, AppError> {
+    let io_err = |source| AppError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io_err(err)),
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(path, &token).map_err(io_err)?;
+    Ok(token)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Progress of a background sync: counters for the API, a log line per phase.
+struct LogProgress<'a>(&'a SyncControl);
+
+impl Progress for LogProgress<'_> {
+    fn phase(&self, phase: Phase, total: u64) {
+        self.0.progress_total.store(total, Ordering::Relaxed);
+        self.0.progress_done.store(0, Ordering::Relaxed);
+        tracing::info!(phase = phase.as_str(), revisions = total, "sync phase");
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.progress_done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The background sync worker: syncs at start (if configured), every interval, and on
+/// request; a failed sync is retried sooner, backing off up to the interval. Never exits
+/// on an upstream failure: the daemon keeps serving what it has.
+pub async fn sync_worker(app: Arc<App>, shutdown: Shutdown) {
+    let interval = app.config.sync.interval;
+    let periodic = (!interval.is_zero()).then_some(interval);
+    let mut next = if app.config.sync.on_start {
+        Some(Duration::ZERO)
+    } else {
+        periodic
+    };
+    let mut retry = FIRST_SYNC_RETRY;
+    loop {
+        let timer = async move {
+            match next {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = app.sync.trigger.notified() => {}
+            _ = timer => {}
+        }
+        let ok = run_one_sync(&app, &shutdown).await;
+        if shutdown.is_triggered() {
+            return;
+        }
+        next = if ok {
+            retry = FIRST_SYNC_RETRY;
+            periodic
+        } else {
+            let delay = periodic.map_or(retry, |p| retry.min(p));
+            retry = retry.saturating_mul(2);
+            tracing::info!(
+                retry_in_s = delay.as_secs(),
+                "sync failed; serving the catalog we have and retrying"
+            );
+            Some(delay)
+        };
+    }
+}
+
+/// Runs one sync unless shutdown comes first (a cancelled sync leaves whole batches and old
+/// anchors behind, which the next run completes).
+async fn run_one_sync(app: &Arc<App>, shutdown: &Shutdown) -> bool {
+    app.sync.running.store(true, Ordering::SeqCst);
+    let progress = LogProgress(&app.sync);
+    let outcome = tokio::select! {
+        result = upstream::run_sync(&app.store, &app.config, &progress) => Some(result),
+        _ = shutdown.wait() => None,
+    };
+    app.sync.running.store(false, Ordering::SeqCst);
+    let Some(result) = outcome else { return false };
+    let ok = match result {
+        Ok(summary) => {
+            tracing::info!(
+                new_revisions = summary.new_revisions,
+                documents = summary.documents_fetched,
+                seconds = summary.seconds,
+                "sync finished"
+            );
+            store_last(app, summary);
+            true
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "sync failed");
+            if let Ok(Some(text)) = app.store.meta(crate::store::MetaKey::LastSyncSummary) {
+                if let Ok(summary) = serde_json::from_str(&text) {
+                    store_last(app, summary);
+                }
+            }
+            false
+        }
+    };
+    if let Err(err) = app.load_catalog() {
+        tracing::error!(error = %err, "reloading the catalog after sync failed");
+    }
+    ok
+}
+
+fn store_last(app: &App, summary: SyncSummary) {
+    if let Ok(mut last) = app.sync.last.lock() {
+        *last = Some(summary);
+    }
+}

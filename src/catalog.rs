@@ -1,0 +1,269 @@
+//! Pure catalog rules that need more than one document: which categories an update belongs to
+//! (products and classifications from its prerequisite clauses, protocol.md §9), what bundle
+//! members inherit from their bundle, and how configured product/classification names map to
+//! category ids. Uses only `model`.
+
+use crate::model::{CategoryType, UpdateRecord};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Category id → its type, for the categories the store holds.
+pub type CategoryTypes = HashMap<Uuid, CategoryType>;
+
+/// Fills `products` and `classifications` from the update's prerequisite clauses.
+///
+/// `IsCategory="true"` clauses are authoritative. Documents without any (hidden bundles,
+/// bundle members) may name their product and classification in plain `AtLeastOne` clauses;
+/// those count only where every id in the clause is a known product or classification.
+pub fn assign_categories(record: &mut UpdateRecord, categories: &CategoryTypes) {
+    if record.update_type.is_config() {
+        return;
+    }
+    let has_category_clauses = record.category_clause_ids(true).next().is_some();
+    let ids: Vec<Uuid> = if has_category_clauses {
+        record.category_clause_ids(true).collect()
+    } else {
+        record
+            .category_clause_ids(false)
+            .filter(|id| match categories.get(id) {
+                Some(kind) => matches!(kind, CategoryType::Product | CategoryType::UpdateClassification),
+                None => crate::model::is_known_classification(id),
+            })
+            .collect()
+    };
+    let (products, classifications) = split_by_type(&ids, categories);
+    record.products = products;
+    record.classifications = classifications;
+}
+
+/// Splits category ids into (products, classifications). An id the category sync has not
+/// seen is a classification when it is one of Microsoft's published classification GUIDs,
+/// else a product.
+fn split_by_type(ids: &[Uuid], categories: &CategoryTypes) -> (Vec<Uuid>, Vec<Uuid>) {
+    let mut products = Vec::new();
+    let mut classifications = Vec::new();
+    for id in ids {
+        let is_classification = match categories.get(id) {
+            Some(kind) => *kind == CategoryType::UpdateClassification,
+            None => crate::model::is_known_classification(id),
+        };
+        let target = if is_classification {
+            &mut classifications
+        } else {
+            &mut products
+        };
+        if !target.contains(id) {
+            target.push(*id);
+        }
+    }
+    (products, classifications)
+}
+
+/// Gives a bundle member the bundle's products and classifications where it has none of its
+/// own. Returns true when the member changed.
+pub fn inherit_from_bundle(member: &mut UpdateRecord, bundle: &UpdateRecord) -> bool {
+    let mut changed = false;
+    for (own, theirs) in [
+        (&mut member.products, &bundle.products),
+        (&mut member.classifications, &bundle.classifications),
+    ] {
+        if own.is_empty() && !theirs.is_empty() {
+            own.clone_from(theirs);
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// A configured name that matched nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is neither a GUID nor the title of a known {kind}")]
+pub struct UnknownCategory {
+    pub name: String,
+    pub kind: &'static str,
+}
+
+/// Resolves configured names (GUIDs, titles, or `all`) against the catalog's categories of
+/// `wanted` type. `known` lists (id, type, title) of every stored category.
+pub fn resolve_names(
+    names: &[String],
+    wanted: CategoryType,
+    known: &[(Uuid, CategoryType, String)],
+) -> Result<Vec<Uuid>, UnknownCategory> {
+    let of_type = || known.iter().filter(|(_, t, _)| *t == wanted);
+    let mut ids = Vec::new();
+    for name in names {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("all") {
+            ids.extend(of_type().map(|(id, _, _)| *id));
+            continue;
+        }
+        let found = Uuid::parse_str(name).ok().or_else(|| {
+            of_type()
+                .find(|(_, _, title)| title.eq_ignore_ascii_case(name))
+                .map(|(id, _, _)| *id)
+        });
+        let found = found.or_else(|| fallback_classification(name, wanted));
+        match found {
+            Some(id) => ids.push(id),
+            None => {
+                return Err(UnknownCategory {
+                    name: name.to_string(),
+                    kind: kind_name(wanted),
+                })
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Classification titles resolve even before the first category sync: the GUIDs are fixed.
+fn fallback_classification(name: &str, wanted: CategoryType) -> Option<Uuid> {
+    (wanted == CategoryType::UpdateClassification)
+        .then(|| crate::model::classification_by_title(name))
+        .flatten()
+}
+
+fn kind_name(kind: CategoryType) -> &'static str {
+    match kind {
+        CategoryType::UpdateClassification => "classification",
+        CategoryType::Product => "product",
+        _ => "category",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Prerequisite, PublicationState, UpdateIdentity, UpdateType};
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn software(prerequisites: Vec<Prerequisite>) -> UpdateRecord {
+        UpdateRecord {
+            identity: UpdateIdentity {
+                update_id: id(99),
+                revision: 1,
+            },
+            local_id: 0,
+            update_type: UpdateType::Software,
+            category_type: None,
+            title: String::new(),
+            products: vec![],
+            classifications: vec![],
+            prerequisites,
+            bundled: vec![],
+            superseded: vec![],
+            msrc_severity: None,
+            kb: None,
+            security_bulletin: None,
+            creation_date: String::new(),
+            publication_state: PublicationState::Published,
+            files: vec![],
+            eula_id: None,
+        }
+    }
+
+    fn categories() -> CategoryTypes {
+        HashMap::from([
+            (id(1), CategoryType::Product),
+            (id(2), CategoryType::UpdateClassification),
+            (id(3), CategoryType::Company),
+        ])
+    }
+
+    #[test]
+    fn is_category_clauses_decide() {
+        let mut record = software(vec![
+            Prerequisite::Required(id(50)),
+            Prerequisite::AtLeastOne {
+                ids: vec![id(2)],
+                is_category: true,
+            },
+            Prerequisite::AtLeastOne {
+                ids: vec![id(1)],
+                is_category: true,
+            },
+        ]);
+        assign_categories(&mut record, &categories());
+        assert_eq!(record.products, vec![id(1)]);
+        assert_eq!(record.classifications, vec![id(2)]);
+    }
+
+    #[test]
+    fn unknown_ids_are_classifications_only_when_microsoft_publishes_them() {
+        let security = Uuid::parse_str("0fa1201d-4330-4fa8-8ae9-b877473b6441").unwrap();
+        let mut record = software(vec![
+            Prerequisite::AtLeastOne {
+                ids: vec![security],
+                is_category: true,
+            },
+            Prerequisite::AtLeastOne {
+                ids: vec![id(42)],
+                is_category: true,
+            },
+        ]);
+        assign_categories(&mut record, &CategoryTypes::new());
+        assert_eq!(record.classifications, vec![security]);
+        assert_eq!(record.products, vec![id(42)]);
+    }
+
+    #[test]
+    fn hidden_bundles_use_plain_clauses_naming_known_categories() {
+        let mut record = software(vec![
+            Prerequisite::AtLeastOne {
+                ids: vec![id(2)],
+                is_category: false,
+            },
+            Prerequisite::AtLeastOne {
+                ids: vec![id(1)],
+                is_category: false,
+            },
+            Prerequisite::AtLeastOne {
+                ids: vec![id(77)],
+                is_category: false,
+            },
+        ]);
+        assign_categories(&mut record, &categories());
+        assert_eq!(record.products, vec![id(1)]);
+        assert_eq!(record.classifications, vec![id(2)]);
+    }
+
+    #[test]
+    fn members_inherit_only_what_they_lack() {
+        let mut bundle = software(vec![]);
+        bundle.products = vec![id(1)];
+        bundle.classifications = vec![id(2)];
+        let mut member = software(vec![]);
+        member.products = vec![id(5)];
+        assert!(inherit_from_bundle(&mut member, &bundle));
+        assert_eq!(member.products, vec![id(5)]);
+        assert_eq!(member.classifications, vec![id(2)]);
+        assert!(!inherit_from_bundle(&mut member, &bundle));
+    }
+
+    #[test]
+    fn names_resolve_by_guid_title_or_all() {
+        let known = vec![
+            (id(1), CategoryType::Product, "Windows 11".to_string()),
+            (id(4), CategoryType::Product, "Office".to_string()),
+        ];
+        let ids = resolve_names(&["windows 11".into()], CategoryType::Product, &known).unwrap();
+        assert_eq!(ids, vec![id(1)]);
+        let all = resolve_names(&["all".into()], CategoryType::Product, &known).unwrap();
+        assert_eq!(all, vec![id(1), id(4)]);
+        let err = resolve_names(&["Windows 95".into()], CategoryType::Product, &known).unwrap_err();
+        assert_eq!(err.kind, "product");
+        let security = resolve_names(
+            &["Security Updates".into()],
+            CategoryType::UpdateClassification,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(security[0].to_string(), "0fa1201d-4330-4fa8-8ae9-b877473b6441");
+    }
+}

@@ -1,0 +1,123 @@
+//! The command line: argument parsing and one function per command. The only place that
+//! prints for humans or exits. Uses everything below it.
+
+mod progress;
+mod updates;
+
+use crate::config::Config;
+use crate::daemon::Daemon;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "wucache",
+    version,
+    about = "A WSUS replacement for networks without internet access"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// Config file (default config/wucache.toml; built-in defaults when that is absent).
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: client listener, admin listener, background sync.
+    Serve(ConfigArg),
+    /// Sync update metadata from the upstream now, with progress and a summary.
+    Sync(ConfigArg),
+    /// List the catalog (newest revision of every update).
+    Updates {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Include categories, classifications and detectoids.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Convert a catalog store written by an older wucache to this version's schema.
+    Upgrade(ConfigArg),
+}
+
+/// Parses arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("wucache: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::load(args.config.as_deref())?;
+            init_logging("info");
+            runtime()?.block_on(serve(config))
+        }
+        Command::Sync(args) => {
+            let config = Config::load(args.config.as_deref())?;
+            init_logging(if progress::is_terminal() { "warn" } else { "info" });
+            runtime()?.block_on(progress::sync_with_progress(config))
+        }
+        Command::Updates { config, json, all } => {
+            let config = Config::load(config.config.as_deref())?;
+            updates::print(&config, json, all)
+        }
+        Command::Upgrade(args) => {
+            let config = Config::load(args.config.as_deref())?;
+            let version = crate::store::upgrade(&config.storage.data_dir)?;
+            println!(
+                "catalog store in {} is at schema version {version}",
+                config.storage.data_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default level.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("wucache={default},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let daemon = Daemon::start(config).await?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    daemon.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

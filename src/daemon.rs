@@ -1,0 +1,107 @@
+//! `wucache serve` as a value: binds the listeners, loads the catalog, starts the sync worker,
+//! and stops it all on one signal. Tests start it in-process on `127.0.0.1:0`. Uses `app`,
+//! `server`, `shutdown`, `config`.
+
+use crate::app::{self, App, AppError};
+use crate::config::Config;
+use crate::server::{self, Role};
+use crate::shutdown::Shutdown;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        key: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub app: Arc<App>,
+    pub client_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    shutdown: Shutdown,
+    tasks: JoinSet<()>,
+}
+
+impl Daemon {
+    /// Opens the store, binds both listeners and starts serving. The catalog loads in the
+    /// background; `/ready` answers 200 once it has.
+    pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
+        let client = bind(config.server.http_listen, "server.http_listen").await?;
+        let admin = bind(config.admin.listen, "admin.listen").await?;
+        let app = App::open(config)?;
+        let shutdown = Shutdown::default();
+        let client_addr = client.local_addr().map_err(|source| bind_error(&app, source))?;
+        let admin_addr = admin.local_addr().map_err(|source| bind_error(&app, source))?;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(server::serve(
+            client,
+            Role::Client,
+            Arc::clone(&app),
+            shutdown.clone(),
+        ));
+        tasks.spawn(server::serve(
+            admin,
+            Role::Admin,
+            Arc::clone(&app),
+            shutdown.clone(),
+        ));
+        tasks.spawn(load_then_sync(Arc::clone(&app), shutdown.clone()));
+        tracing::info!(%client_addr, %admin_addr, data_dir = %app.config.storage.data_dir.display(), "wucache serving");
+        Ok(Daemon {
+            app,
+            client_addr,
+            admin_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The signal that stops this daemon.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, drains connections, stops the sync worker, flushes the store.
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        while self.tasks.join_next().await.is_some() {}
+        if let Err(err) = self.app.store.flush() {
+            tracing::error!(error = %err, "flushing the catalog store at shutdown failed");
+        }
+        tracing::info!("wucache stopped");
+    }
+}
+
+async fn bind(addr: SocketAddr, key: &'static str) -> Result<tokio::net::TcpListener, DaemonError> {
+    server::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Bind { addr, key, source })
+}
+
+fn bind_error(app: &App, source: std::io::Error) -> DaemonError {
+    DaemonError::Bind {
+        addr: app.config.server.http_listen,
+        key: "server.http_listen",
+        source,
+    }
+}
+
+/// Loads the catalog off the async threads, then runs the sync worker.
+async fn load_then_sync(app: Arc<App>, shutdown: Shutdown) {
+    let loader = Arc::clone(&app);
+    match tokio::task::spawn_blocking(move || loader.load_catalog()).await {
+        Ok(Ok(count)) => tracing::info!(updates = count, "catalog loaded"),
+        Ok(Err(err)) => tracing::error!(error = %err, "loading the catalog failed"),
+        Err(err) => tracing::error!(error = %err, "catalog loader panicked"),
+    }
+    app::sync_worker(app, shutdown).await;
+}

@@ -1,0 +1,192 @@
+//! Listeners and HTTP routing: the client listener (Windows Update clients; the MS-WUSP
+//! protocol is the next milestone, so it answers 404 for now) and the admin listener
+//! (`/health`, `/ready`, `/api/v1/...`). Every connection has a header deadline and drains on
+//! shutdown. Uses `app` and below.
+
+use crate::app::App;
+use crate::shutdown::Shutdown;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Time a client has to send a request's headers (also bounds idle keep-alive).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time in-flight requests get to finish after shutdown is signalled.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Body = Full<Bytes>;
+
+/// Which routes a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Admin,
+}
+
+/// Binds a listener (port 0 picks a free one; the bound address is returned by `local_addr`).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Accepts connections until shutdown, then drains them.
+pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: Shutdown) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait() => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!(error = %err, ?role, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let service = hyper::service::service_fn(move |request| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, std::convert::Infallible>(route(role, &app, request).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = watched.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?role,
+            "connections still open after the drain timeout; closing them"
+        );
+    }
+}
+
+async fn route(role: Role, app: &App, request: Request<Incoming>) -> Response<Body> {
+    match role {
+        Role::Client => client_route(&request),
+        Role::Admin => admin_route(app, &request),
+    }
+}
+
+/// The client side: nothing is served until the MS-WUSP protocol lands.
+fn client_route(request: &Request<Incoming>) -> Response<Body> {
+    tracing::debug!(
+        path = request.uri().path(),
+        "client request (protocol not served yet)"
+    );
+    text(StatusCode::NOT_FOUND, "not found\n")
+}
+
+fn admin_route(app: &App, request: &Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().trim_end_matches('/');
+    match (request.method(), path) {
+        (&Method::GET, "/health") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/ready") => ready(app),
+        (_, p) if p.starts_with("/api/v1/") => {
+            if !authorized(app, request) {
+                return json_response(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": "missing or wrong bearer token (see [admin] token_file)"}),
+                );
+            }
+            api_route(app, request.method(), p)
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
+    match (method, path) {
+        (&Method::POST, "/api/v1/sync") => {
+            if app.sync.request() {
+                json_response(StatusCode::ACCEPTED, json!({"status": "started"}))
+            } else {
+                json_response(StatusCode::CONFLICT, json!({"status": "already running"}))
+            }
+        }
+        (&Method::GET, "/api/v1/sync") => sync_status(app),
+        (&Method::GET, "/api/v1/updates") => {
+            let catalog = app.catalog();
+            json_response(
+                StatusCode::OK,
+                serde_json::to_value(&*catalog).unwrap_or_default(),
+            )
+        }
+        _ => json_response(StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
+    }
+}
+
+fn ready(app: &App) -> Response<Body> {
+    let counts = app.store.counts();
+    let body = json!({"ready": app.is_ready(), "revisions": counts.revisions, "updates": counts.updates});
+    let status = if app.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, body)
+}
+
+fn sync_status(app: &App) -> Response<Body> {
+    use std::sync::atomic::Ordering;
+    let body = json!({
+        "running": app.sync.is_running(),
+        "progress": {
+            "done": app.sync.progress_done.load(Ordering::Relaxed),
+            "total": app.sync.progress_total.load(Ordering::Relaxed),
+        },
+        "last": app.sync.last(),
+    });
+    json_response(StatusCode::OK, body)
+}
+
+/// Constant-time comparison of the bearer token.
+fn authorized(app: &App, request: &Request<Incoming>) -> bool {
+    let Some(value) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(token) = value.strip_prefix("Bearer ") else {
+        return false;
+    };
+    let (a, b) = (token.trim().as_bytes(), app.admin_token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,526 @@
+//! The embedded catalog store (sled 0.34.7, pinned). The only module that names sled, so the
+//! engine can be swapped without touching the rest. Uses `model` and `catalog`.
+//!
+//! Trees, one per record kind, big-endian keys, versioned values:
+//! - `meta`: schema version, the local-id counter, anchors and other small strings.
+//! - `revisions`: local id (u32 BE) → `UpdateRecord` (version byte + postcard).
+//! - `identities`: UpdateID (16) + RevisionNumber (u32 BE) → local id.
+//! - `documents`: local id → the full update XML (UTF-8).
+//! - `latest`: UpdateID → local id of its newest revision (the one served).
+//!
+//! A batch of revisions lands in one transaction, so a crash leaves each batch whole or
+//! absent; anchors are written by the caller only after `flush` has made the data durable.
+
+use crate::catalog::CategoryTypes;
+use crate::model::{CategoryType, UpdateIdentity, UpdateRecord, UpdateType};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::path::Path;
+use uuid::Uuid;
+
+/// The on-disk layout this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+const RECORD_FORMAT: u8 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+const NEXT_ID_KEY: &[u8] = b"next_local_id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("catalog store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("catalog store at {path} is schema version {found}, this build uses {expected}; run `wucache upgrade` to convert it")]
+    Schema { path: String, found: u32, expected: u32 },
+    #[error("catalog store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("catalog store has used every local revision id (int32)")]
+    IdsExhausted,
+}
+
+/// Small persistent values, by purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaKey {
+    ConfigAnchor,
+    CategoriesAnchor,
+    UpdatesAnchor,
+    /// Comma-separated product ids the last committed updates phase asked for.
+    SyncedProducts,
+    SyncedClassifications,
+    SyncedLanguages,
+    /// The GUID this server announces to its upstream.
+    AccountGuid,
+    /// RFC 3339 time of the last successful sync.
+    LastSyncSuccess,
+    /// JSON summary of the last sync, successful or not.
+    LastSyncSummary,
+}
+
+impl MetaKey {
+    fn key(self) -> &'static [u8] {
+        match self {
+            MetaKey::ConfigAnchor => b"anchor.config",
+            MetaKey::CategoriesAnchor => b"anchor.categories",
+            MetaKey::UpdatesAnchor => b"anchor.updates",
+            MetaKey::SyncedProducts => b"synced.products",
+            MetaKey::SyncedClassifications => b"synced.classifications",
+            MetaKey::SyncedLanguages => b"synced.languages",
+            MetaKey::AccountGuid => b"upstream.account_guid",
+            MetaKey::LastSyncSuccess => b"sync.last_success",
+            MetaKey::LastSyncSummary => b"sync.last_summary",
+        }
+    }
+}
+
+/// Counts for `/ready`, metrics and summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub revisions: usize,
+    pub updates: usize,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    revisions: sled::Tree,
+    identities: sled::Tree,
+    documents: sled::Tree,
+    latest: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, refusing a schema it does not know.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("catalog"))
+            .cache_capacity(64 << 20)
+            .flush_every_ms(Some(1000))
+            .open()?;
+        let store = Store {
+            meta: db.open_tree("meta")?,
+            revisions: db.open_tree("revisions")?,
+            identities: db.open_tree("identities")?,
+            documents: db.open_tree("documents")?,
+            latest: db.open_tree("latest")?,
+            db,
+        };
+        store.check_schema(dir)?;
+        Ok(store)
+    }
+
+    fn check_schema(&self, dir: &Path) -> Result<(), StoreError> {
+        match self.meta.get(SCHEMA_KEY)? {
+            None if self.revisions.is_empty() => {
+                self.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                Ok(())
+            }
+            None => Err(StoreError::Corrupt(
+                "revisions present but no schema version".into(),
+            )),
+            Some(raw) => {
+                let found = u32_from(&raw)?;
+                if found == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(StoreError::Schema {
+                        path: dir.display().to_string(),
+                        found,
+                        expected: SCHEMA_VERSION,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The schema version on disk.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let raw = self
+            .meta
+            .get(SCHEMA_KEY)?
+            .ok_or_else(|| StoreError::Corrupt("no schema version".into()))?;
+        u32_from(&raw)
+    }
+
+    /// True when this exact revision is already stored.
+    pub fn contains(&self, identity: &UpdateIdentity) -> Result<bool, StoreError> {
+        Ok(self.identities.contains_key(identity_key(identity))?)
+    }
+
+    /// Stores a batch of revisions with their documents in one transaction. New identities
+    /// get the next local ids; a revision already stored keeps its id and is rewritten.
+    /// Returns the local ids in input order.
+    pub fn put_batch(&self, items: &[(UpdateRecord, String)]) -> Result<Vec<i32>, StoreError> {
+        let trees = (
+            &self.meta,
+            &self.revisions,
+            &self.identities,
+            &self.documents,
+            &self.latest,
+        );
+        let result = trees.transaction(|(meta, revisions, identities, documents, latest)| {
+            let mut next = match meta.get(NEXT_ID_KEY)? {
+                Some(raw) => u32_from(&raw).map_err(ConflictableTransactionError::Abort)?,
+                None => 1,
+            };
+            let mut ids = Vec::with_capacity(items.len());
+            for (record, xml) in items {
+                let key = identity_key(&record.identity);
+                let local = match identities.get(key)? {
+                    Some(raw) => u32_from(&raw).map_err(ConflictableTransactionError::Abort)?,
+                    None => {
+                        let local = next;
+                        if local > i32::MAX as u32 {
+                            return Err(ConflictableTransactionError::Abort(StoreError::IdsExhausted));
+                        }
+                        next += 1;
+                        identities.insert(&key[..], &local.to_be_bytes())?;
+                        local
+                    }
+                };
+                let mut record = record.clone();
+                record.local_id = local as i32;
+                revisions.insert(&local.to_be_bytes(), encode(&record))?;
+                documents.insert(&local.to_be_bytes(), xml.as_bytes())?;
+                let newer = match latest.get(record.identity.update_id.as_bytes())? {
+                    Some(raw) => {
+                        let current = u32_from(&raw).map_err(ConflictableTransactionError::Abort)?;
+                        let current = revisions
+                            .get(current.to_be_bytes())?
+                            .map(|v| decode(&v))
+                            .transpose()
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        current.is_none_or(|c| c.identity.revision <= record.identity.revision)
+                    }
+                    None => true,
+                };
+                if newer {
+                    latest.insert(record.identity.update_id.as_bytes(), &local.to_be_bytes())?;
+                }
+                ids.push(local as i32);
+            }
+            meta.insert(NEXT_ID_KEY, &next.to_be_bytes())?;
+            Ok(ids)
+        });
+        result.map_err(|err| match err {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Rewrites the index entry of a stored revision (its document is unchanged).
+    pub fn update_record(&self, record: &UpdateRecord) -> Result<(), StoreError> {
+        let key = (record.local_id as u32).to_be_bytes();
+        if !self.revisions.contains_key(key)? {
+            return Err(StoreError::Corrupt(format!(
+                "no revision with local id {}",
+                record.local_id
+            )));
+        }
+        self.revisions.insert(key, encode(record))?;
+        Ok(())
+    }
+
+    pub fn get(&self, local_id: i32) -> Result<Option<UpdateRecord>, StoreError> {
+        self.revisions
+            .get((local_id as u32).to_be_bytes())?
+            .map(|raw| decode(&raw))
+            .transpose()
+    }
+
+    /// The stored revision with this identity.
+    pub fn get_identity(&self, identity: &UpdateIdentity) -> Result<Option<UpdateRecord>, StoreError> {
+        match self.identities.get(identity_key(identity))? {
+            Some(raw) => self.get(u32_from(&raw)? as i32),
+            None => Ok(None),
+        }
+    }
+
+    /// The full update XML of a stored revision.
+    pub fn document(&self, local_id: i32) -> Result<Option<String>, StoreError> {
+        self.documents
+            .get((local_id as u32).to_be_bytes())?
+            .map(|raw| {
+                String::from_utf8(raw.to_vec())
+                    .map_err(|_| StoreError::Corrupt(format!("document {local_id} is not UTF-8")))
+            })
+            .transpose()
+    }
+
+    /// The newest revision of an update (the one served).
+    pub fn latest(&self, update_id: &Uuid) -> Result<Option<UpdateRecord>, StoreError> {
+        match self.latest.get(update_id.as_bytes())? {
+            Some(raw) => self.get(u32_from(&raw)? as i32),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored revision, in local-id order.
+    pub fn all_revisions(&self) -> impl Iterator<Item = Result<UpdateRecord, StoreError>> + '_ {
+        self.revisions
+            .iter()
+            .map(|item| item.map_err(StoreError::from).and_then(|(_, raw)| decode(&raw)))
+    }
+
+    /// The newest revision of every update, in local-id order.
+    pub fn latest_records(&self) -> Result<Vec<UpdateRecord>, StoreError> {
+        let mut ids = Vec::with_capacity(self.latest.len());
+        for item in self.latest.iter() {
+            let (_, raw) = item?;
+            ids.push(u32_from(&raw)?);
+        }
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.get(id as i32).transpose())
+            .collect()
+    }
+
+    /// Stored categories' types, newest revision of each.
+    pub fn category_types(&self) -> Result<CategoryTypes, StoreError> {
+        Ok(self
+            .categories()?
+            .into_iter()
+            .map(|(id, kind, _)| (id, kind))
+            .collect())
+    }
+
+    /// (id, type, title) of every stored category, newest revision of each.
+    pub fn categories(&self) -> Result<Vec<(Uuid, CategoryType, String)>, StoreError> {
+        Ok(self
+            .latest_records()?
+            .into_iter()
+            .filter(|r| r.update_type == UpdateType::Category)
+            .map(|r| {
+                (
+                    r.identity.update_id,
+                    r.category_type.unwrap_or(CategoryType::Other),
+                    r.title,
+                )
+            })
+            .collect())
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            revisions: self.revisions.len(),
+            updates: self.latest.len(),
+        }
+    }
+
+    pub fn meta(&self, key: MetaKey) -> Result<Option<String>, StoreError> {
+        self.meta
+            .get(key.key())?
+            .map(|raw| {
+                String::from_utf8(raw.to_vec())
+                    .map_err(|_| StoreError::Corrupt("meta value is not UTF-8".into()))
+            })
+            .transpose()
+    }
+
+    pub fn set_meta(&self, key: MetaKey, value: &str) -> Result<(), StoreError> {
+        self.meta.insert(key.key(), value.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn remove_meta(&self, key: MetaKey) -> Result<(), StoreError> {
+        self.meta.remove(key.key())?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Converts a store written by an older build to this schema. Version 1 is the first, so
+/// there is nothing to convert yet; the entry point exists so upgrades stay explicit.
+pub fn upgrade(dir: &Path) -> Result<u32, StoreError> {
+    let store = match Store::open(dir) {
+        Ok(store) => store,
+        Err(StoreError::Schema { found, .. }) if found > SCHEMA_VERSION => {
+            return Err(StoreError::Corrupt(format!(
+                "schema {found} is newer than this build ({SCHEMA_VERSION}); use a newer wucache"
+            )))
+        }
+        Err(err) => return Err(err),
+    };
+    store.schema_version()
+}
+
+fn identity_key(identity: &UpdateIdentity) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(identity.update_id.as_bytes());
+    key[16..].copy_from_slice(&identity.revision.to_be_bytes());
+    key
+}
+
+fn u32_from(raw: &[u8]) -> Result<u32, StoreError> {
+    <[u8; 4]>::try_from(raw)
+        .map(u32::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt(format!("expected 4 bytes, found {}", raw.len())))
+}
+
+fn encode(record: &UpdateRecord) -> Vec<u8> {
+    let mut out = vec![RECORD_FORMAT];
+    // Serialising plain data into a Vec cannot fail.
+    out.extend(postcard::to_stdvec(record).unwrap_or_default());
+    out
+}
+
+fn decode(raw: &[u8]) -> Result<UpdateRecord, StoreError> {
+    match raw.split_first() {
+        Some((&RECORD_FORMAT, body)) => {
+            postcard::from_bytes(body).map_err(|e| StoreError::Corrupt(format!("revision record: {e}")))
+        }
+        Some((version, _)) => Err(StoreError::Corrupt(format!(
+            "unknown revision record format {version}"
+        ))),
+        None => Err(StoreError::Corrupt("empty revision record".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PublicationState;
+    use std::collections::BTreeMap;
+
+    fn record(update: u128, revision: u32) -> UpdateRecord {
+        UpdateRecord {
+            identity: UpdateIdentity {
+                update_id: Uuid::from_u128(update),
+                revision,
+            },
+            local_id: 0,
+            update_type: UpdateType::Software,
+            category_type: None,
+            title: format!("update {update} r{revision}"),
+            products: vec![],
+            classifications: vec![],
+            prerequisites: vec![],
+            bundled: vec![],
+            superseded: vec![],
+            msrc_severity: None,
+            kb: None,
+            security_bulletin: None,
+            creation_date: String::new(),
+            publication_state: PublicationState::Published,
+            files: vec![],
+            eula_id: None,
+        }
+    }
+
+    #[test]
+    fn local_ids_are_stable_across_rewrites_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let store = Store::open(dir.path()).unwrap();
+            let ids = store
+                .put_batch(&[(record(1, 100), "<a/>".into()), (record(2, 100), "<b/>".into())])
+                .unwrap();
+            assert_eq!(ids, vec![1, 2]);
+            store.flush().unwrap();
+            ids
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let again = store
+            .put_batch(&[(record(2, 100), "<b2/>".into()), (record(3, 1), "<c/>".into())])
+            .unwrap();
+        assert_eq!(again, vec![first[1], 3]);
+        assert_eq!(store.document(2).unwrap().unwrap(), "<b2/>");
+        assert_eq!(
+            store.counts(),
+            Counts {
+                revisions: 3,
+                updates: 3
+            }
+        );
+    }
+
+    #[test]
+    fn latest_is_the_highest_revision_whatever_the_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_batch(&[(record(1, 200), String::new())]).unwrap();
+        store.put_batch(&[(record(1, 100), String::new())]).unwrap();
+        let latest = store.latest(&Uuid::from_u128(1)).unwrap().unwrap();
+        assert_eq!(latest.identity.revision, 200);
+        assert_eq!(
+            store.counts(),
+            Counts {
+                revisions: 2,
+                updates: 1
+            }
+        );
+        assert_eq!(store.latest_records().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_naming_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.meta.insert(SCHEMA_KEY, &7u32.to_be_bytes()).unwrap();
+            store.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("schema version 7"), "{err}");
+        assert!(upgrade(dir.path()).is_err());
+    }
+
+    /// Model-based: whatever sequence of batches is written, the store agrees with a map.
+    #[test]
+    fn store_agrees_with_a_model() {
+        use rand::{Rng, SeedableRng};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut model: BTreeMap<(u128, u32), i32> = BTreeMap::new();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut next = 1;
+        for _ in 0..50 {
+            let batch: Vec<_> = (0..rng.gen_range(1..8))
+                .map(|_| (record(rng.gen_range(0..20), rng.gen_range(1..4)), String::new()))
+                .collect();
+            let ids = store.put_batch(&batch).unwrap();
+            for ((rec, _), id) in batch.iter().zip(ids) {
+                let expected = *model
+                    .entry((rec.identity.update_id.as_u128(), rec.identity.revision))
+                    .or_insert_with(|| {
+                        next += 1;
+                        next - 1
+                    });
+                assert_eq!(id, expected);
+            }
+        }
+        assert_eq!(store.counts().revisions, model.len());
+        for ((update, revision), id) in &model {
+            let identity = UpdateIdentity {
+                update_id: Uuid::from_u128(*update),
+                revision: *revision,
+            };
+            assert_eq!(store.get_identity(&identity).unwrap().unwrap().local_id, *id);
+        }
+        for update in model.keys().map(|(u, _)| *u) {
+            let newest = model
+                .keys()
+                .filter(|(u, _)| *u == update)
+                .map(|(_, r)| *r)
+                .max()
+                .unwrap();
+            assert_eq!(
+                store
+                    .latest(&Uuid::from_u128(update))
+                    .unwrap()
+                    .unwrap()
+                    .identity
+                    .revision,
+                newest
+            );
+        }
+    }
+}
