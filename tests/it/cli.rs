@@ -1,0 +1,156 @@
+//! The `wucache` binary as a user runs it: config errors, `sync` killed with SIGKILL and run
+//! again, `updates --json`.
+
+use crate::harness::{fake_with, stored_identities, synthetic, synthetic_identities};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tempfile::{tempdir, TempDir};
+use wucache::store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wucache");
+
+fn write_config(dir: &TempDir, upstream: &str) -> std::path::PathBuf {
+    let path = dir.path().join("wucache.toml");
+    let data = dir.path().join("data");
+    let text = format!(
+        r#"
+[server]
+http_listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[upstream]
+server = "{upstream}"
+initial_backoff = "5ms"
+max_backoff = "50ms"
+request_timeout = "20s"
+[sync]
+products = ["all"]
+classifications = ["all"]
+languages = []
+[storage]
+data_dir = "{}"
+"#,
+        data.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn wucache(args: &[&str], config: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_unknown_config_key_stops_serve_naming_the_key() {
+    let dir = tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[sync]\nproducts = []\nintervall = \"1h\"\n").unwrap();
+
+    let output = wucache(&["serve"], &path);
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown key `sync.intervall`"), "{stderr}");
+}
+
+#[test]
+fn a_missing_explicit_config_file_is_an_error() {
+    let dir = tempdir().unwrap();
+    let output = wucache(&["sync"], &dir.path().join("nope.toml"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nope.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated() {
+    let catalog = synthetic(40, 400);
+    let upstream = fake_with(&catalog).await;
+    upstream.faults().set_max_updates_per_request(10);
+    upstream.faults().set_delay(Duration::from_millis(15));
+    let dir = tempdir().unwrap();
+    let config = write_config(&dir, &upstream.url());
+
+    for kill_after_calls in [2u64, 12, 30] {
+        let mut child = Command::new(BIN)
+            .args(["sync", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let target = upstream.stats().calls.get("GetUpdateData").copied().unwrap_or(0) + kill_after_calls;
+        while upstream.stats().calls.get("GetUpdateData").copied().unwrap_or(0) < target {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    let finish = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || wucache(&["sync"], &config)
+    })
+    .await
+    .unwrap();
+    assert!(
+        finish.status.success(),
+        "{}",
+        String::from_utf8_lossy(&finish.stderr)
+    );
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    assert_eq!(stored_identities(&store), synthetic_identities(&catalog));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_json_lists_the_synced_catalog() {
+    let catalog = synthetic(41, 40);
+    let upstream = fake_with(&catalog).await;
+    let dir = tempdir().unwrap();
+    let config = write_config(&dir, &upstream.url());
+
+    let (sync, listing) = tokio::task::spawn_blocking(move || {
+        let sync = wucache(&["sync"], &config);
+        (sync, wucache(&["updates", "--json"], &config))
+    })
+    .await
+    .unwrap();
+
+    assert!(sync.status.success(), "{}", String::from_utf8_lossy(&sync.stderr));
+    let summary = String::from_utf8_lossy(&sync.stdout);
+    assert!(summary.contains("new revisions"), "{summary}");
+    let listed: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let software = catalog
+        .docs
+        .iter()
+        .filter(|d| !d.kind.is_config())
+        .map(|d| d.update_id)
+        .collect::<std::collections::HashSet<_>>();
+    let entries = listed.as_array().unwrap();
+    assert_eq!(entries.len(), software.len());
+    let first = &entries[0];
+    for field in [
+        "update_id",
+        "revision",
+        "local_revision_id",
+        "type",
+        "title",
+        "kb",
+        "msrc_severity",
+        "products",
+        "classifications",
+        "created",
+        "state",
+        "files",
+    ] {
+        assert!(first.get(field).is_some(), "missing {field} in {first}");
+    }
+}

@@ -1,0 +1,82 @@
+//! `serve` in-process: listeners, readiness, the admin API, sync on request, and that an
+//! unreachable upstream never stops it.
+
+use crate::harness::{config, eventually, fake_with, http, synthetic};
+use tempfile::tempdir;
+use wucache::daemon::Daemon;
+
+#[tokio::test]
+async fn serves_health_and_ready_while_the_upstream_is_unreachable() {
+    let data = tempdir().unwrap();
+    let mut config = config("http://127.0.0.1:9", &data);
+    config.sync.on_start = true;
+    config.upstream.max_attempts = 1;
+    let daemon = Daemon::start(config).await.unwrap();
+    let admin = daemon.admin_addr;
+
+    assert_eq!(http("GET", admin, "/health", None).await.0, 200);
+    assert!(eventually(|| async { http("GET", admin, "/ready", None).await.0 == 200 }).await);
+    // The failed start-up sync is recorded and the daemon keeps answering.
+    let token = daemon.app.admin_token.clone();
+    assert!(
+        eventually(|| async {
+            let (_, body) = http("GET", admin, "/api/v1/sync", Some(&token)).await;
+            body.contains("\"error\"") && body.contains("GetAuthConfig")
+        })
+        .await
+    );
+    assert_eq!(
+        http("GET", daemon.client_addr, "/ClientWebService/client.asmx", None)
+            .await
+            .0,
+        404
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_bearer_token() {
+    let data = tempdir().unwrap();
+    let daemon = Daemon::start(config("http://127.0.0.1:9", &data)).await.unwrap();
+    let admin = daemon.admin_addr;
+
+    assert_eq!(http("POST", admin, "/api/v1/sync", None).await.0, 401);
+    assert_eq!(http("POST", admin, "/api/v1/sync", Some("wrong")).await.0, 401);
+    let on_disk = std::fs::read_to_string(data.path().join("admin.token")).unwrap();
+    assert_eq!(on_disk.trim(), daemon.app.admin_token);
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn post_sync_fills_the_catalog_and_ready_reports_it() {
+    let catalog = synthetic(30, 80);
+    let upstream = fake_with(&catalog).await;
+    let data = tempdir().unwrap();
+    let daemon = Daemon::start(config(&upstream.url(), &data)).await.unwrap();
+    let (admin, token) = (daemon.admin_addr, daemon.app.admin_token.clone());
+    assert!(eventually(|| async { http("GET", admin, "/ready", None).await.0 == 200 }).await);
+
+    assert_eq!(http("POST", admin, "/api/v1/sync", Some(&token)).await.0, 202);
+
+    let expected = catalog.docs.len();
+    assert!(
+        eventually(|| async {
+            let (_, body) = http("GET", admin, "/ready", None).await;
+            body.contains(&format!("\"revisions\":{expected}"))
+        })
+        .await
+    );
+    assert!(eventually(|| async { !daemon.app.sync.is_running() && daemon.app.sync.last().is_some() }).await);
+    assert_eq!(daemon.app.catalog().len(), daemon.app.store.counts().updates);
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn stop_drains_and_releases_the_store() {
+    let data = tempdir().unwrap();
+    let first = Daemon::start(config("http://127.0.0.1:9", &data)).await.unwrap();
+    first.stop().await;
+    // The sled lock is released: a second daemon opens the same data dir.
+    let second = Daemon::start(config("http://127.0.0.1:9", &data)).await.unwrap();
+    second.stop().await;
+}
