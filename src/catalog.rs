@@ -137,34 +137,20 @@ fn kind_name(kind: CategoryType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Prerequisite, PublicationState, UpdateIdentity, UpdateType};
+    use crate::model::{Prerequisite, UpdateIdentity, UpdateType};
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)
     }
 
     fn software(prerequisites: Vec<Prerequisite>) -> UpdateRecord {
+        let identity = UpdateIdentity {
+            update_id: id(99),
+            revision: 1,
+        };
         UpdateRecord {
-            identity: UpdateIdentity {
-                update_id: id(99),
-                revision: 1,
-            },
-            local_id: 0,
-            update_type: UpdateType::Software,
-            category_type: None,
-            title: String::new(),
-            products: vec![],
-            classifications: vec![],
             prerequisites,
-            bundled: vec![],
-            superseded: vec![],
-            msrc_severity: None,
-            kb: None,
-            security_bulletin: None,
-            creation_date: String::new(),
-            publication_state: PublicationState::Published,
-            files: vec![],
-            eula_id: None,
+            ..UpdateRecord::new(identity, UpdateType::Software)
         }
     }
 

@@ -19,7 +19,8 @@
 //! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `server`, `app`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
 //! - `testkit`: test and benchmark support — a synthetic catalog generator and a fake
-//!   MS-WSUSSS upstream on loopback. Uses `model` only; never used by the daemon.
+//!   MS-WSUSSS upstream on loopback. Uses only external crates (so it is an independent
+//!   oracle for the code it tests); never used by the daemon.
 #![forbid(unsafe_code)]
 
 pub mod app;

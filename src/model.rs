@@ -162,6 +162,29 @@ pub struct UpdateRecord {
 }
 
 impl UpdateRecord {
+    /// A record with only its identity and type set, everything else empty.
+    pub fn new(identity: UpdateIdentity, update_type: UpdateType) -> UpdateRecord {
+        UpdateRecord {
+            identity,
+            local_id: 0,
+            update_type,
+            category_type: None,
+            title: String::new(),
+            products: Vec::new(),
+            classifications: Vec::new(),
+            prerequisites: Vec::new(),
+            bundled: Vec::new(),
+            superseded: Vec::new(),
+            msrc_severity: None,
+            kb: None,
+            security_bulletin: None,
+            creation_date: String::new(),
+            publication_state: PublicationState::Published,
+            files: Vec::new(),
+            eula_id: None,
+        }
+    }
+
     pub fn is_expired(&self) -> bool {
         self.publication_state == PublicationState::Expired
     }

@@ -387,31 +387,16 @@ fn decode(raw: &[u8]) -> Result<UpdateRecord, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PublicationState;
     use std::collections::BTreeMap;
 
     fn record(update: u128, revision: u32) -> UpdateRecord {
+        let identity = UpdateIdentity {
+            update_id: Uuid::from_u128(update),
+            revision,
+        };
         UpdateRecord {
-            identity: UpdateIdentity {
-                update_id: Uuid::from_u128(update),
-                revision,
-            },
-            local_id: 0,
-            update_type: UpdateType::Software,
-            category_type: None,
             title: format!("update {update} r{revision}"),
-            products: vec![],
-            classifications: vec![],
-            prerequisites: vec![],
-            bundled: vec![],
-            superseded: vec![],
-            msrc_severity: None,
-            kb: None,
-            security_bulletin: None,
-            creation_date: String::new(),
-            publication_state: PublicationState::Published,
-            files: vec![],
-            eula_id: None,
+            ..UpdateRecord::new(identity, UpdateType::Software)
         }
     }
 

@@ -154,3 +154,57 @@ async fn updates_json_lists_the_synced_catalog() {
         assert!(first.get(field).is_some(), "missing {field} in {first}");
     }
 }
+
+#[test]
+fn serve_runs_on_a_config_and_exits_cleanly_on_sigterm() {
+    let dir = tempdir().unwrap();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = write_config(&dir, "http://127.0.0.1:9");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\nlisten = \"127.0.0.1:0\"", &format!("\nlisten = \"{admin}\""));
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        ready(admin)
+    });
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = (0..200)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            child.try_wait().unwrap()
+        })
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("serve did not exit within 10 s of SIGTERM")
+        });
+
+    assert!(ready, "serve never became ready");
+    assert!(status.success(), "serve exited with {status}");
+}
+
+fn ready(admin: std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(admin) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream
+        .write_all(format!("GET /ready HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n").as_bytes());
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200")
+}
