@@ -24,12 +24,15 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod approval;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod cookie;
 pub mod daemon;
 pub mod model;
 pub mod protocol;
+pub mod scan;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -23,6 +23,9 @@ const RECORD_FORMAT: u8 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const NEXT_ID_KEY: &[u8] = b"next_local_id";
+/// Counts kept beside the data (sled's `len` walks the whole tree).
+const REVISION_COUNT_KEY: &[u8] = b"count.revisions";
+const UPDATE_COUNT_KEY: &[u8] = b"count.updates";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -149,6 +152,14 @@ impl Store {
     /// get the next local ids; a revision already stored keeps its id and is rewritten.
     /// Returns the local ids in input order.
     pub fn put_batch(&self, items: &[(UpdateRecord, String)]) -> Result<Vec<i32>, StoreError> {
+        Ok(self.put_batch_counted(items)?.0)
+    }
+
+    /// `put_batch`, also returning how many of the revisions were new.
+    pub fn put_batch_counted(
+        &self,
+        items: &[(UpdateRecord, String)],
+    ) -> Result<(Vec<i32>, usize), StoreError> {
         let trees = (
             &self.meta,
             &self.revisions,
@@ -161,6 +172,17 @@ impl Store {
                 Some(raw) => u32_from(&raw).map_err(ConflictableTransactionError::Abort)?,
                 None => 1,
             };
+            let read_count = |key: &[u8]| -> Result<u64, ConflictableTransactionError<StoreError>> {
+                Ok(meta
+                    .get(key)?
+                    .map(|raw| u64_from(&raw))
+                    .transpose()
+                    .map_err(ConflictableTransactionError::Abort)?
+                    .unwrap_or(0))
+            };
+            let (mut revision_count, mut update_count) =
+                (read_count(REVISION_COUNT_KEY)?, read_count(UPDATE_COUNT_KEY)?);
+            let mut new_revisions = 0;
             let mut ids = Vec::with_capacity(items.len());
             for (record, xml) in items {
                 let key = identity_key(&record.identity);
@@ -172,6 +194,8 @@ impl Store {
                             return Err(ConflictableTransactionError::Abort(StoreError::IdsExhausted));
                         }
                         next += 1;
+                        new_revisions += 1;
+                        revision_count += 1;
                         identities.insert(&key[..], &local.to_be_bytes())?;
                         local
                     }
@@ -190,7 +214,10 @@ impl Store {
                             .map_err(ConflictableTransactionError::Abort)?;
                         current.is_none_or(|c| c.identity.revision <= record.identity.revision)
                     }
-                    None => true,
+                    None => {
+                        update_count += 1;
+                        true
+                    }
                 };
                 if newer {
                     latest.insert(record.identity.update_id.as_bytes(), &local.to_be_bytes())?;
@@ -198,7 +225,9 @@ impl Store {
                 ids.push(local as i32);
             }
             meta.insert(NEXT_ID_KEY, &next.to_be_bytes())?;
-            Ok(ids)
+            meta.insert(REVISION_COUNT_KEY, &revision_count.to_be_bytes())?;
+            meta.insert(UPDATE_COUNT_KEY, &update_count.to_be_bytes())?;
+            Ok((ids, new_revisions))
         });
         result.map_err(|err| match err {
             TransactionError::Abort(e) => e,
@@ -262,7 +291,7 @@ impl Store {
 
     /// The newest revision of every update, in local-id order.
     pub fn latest_records(&self) -> Result<Vec<UpdateRecord>, StoreError> {
-        let mut ids = Vec::with_capacity(self.latest.len());
+        let mut ids = Vec::new();
         for item in self.latest.iter() {
             let (_, raw) = item?;
             ids.push(u32_from(&raw)?);
@@ -298,10 +327,19 @@ impl Store {
             .collect())
     }
 
+    /// Revisions and updates stored (constant time: kept by `put_batch`).
     pub fn counts(&self) -> Counts {
+        let read = |key: &[u8]| {
+            self.meta
+                .get(key)
+                .ok()
+                .flatten()
+                .and_then(|raw| u64_from(&raw).ok())
+                .unwrap_or(0)
+        };
         Counts {
-            revisions: self.revisions.len(),
-            updates: self.latest.len(),
+            revisions: read(REVISION_COUNT_KEY) as usize,
+            updates: read(UPDATE_COUNT_KEY) as usize,
         }
     }
 
@@ -363,6 +401,12 @@ fn u32_from(raw: &[u8]) -> Result<u32, StoreError> {
     <[u8; 4]>::try_from(raw)
         .map(u32::from_be_bytes)
         .map_err(|_| StoreError::Corrupt(format!("expected 4 bytes, found {}", raw.len())))
+}
+
+fn u64_from(raw: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(raw)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt(format!("expected 8 bytes, found {}", raw.len())))
 }
 
 fn encode(record: &UpdateRecord) -> Vec<u8> {

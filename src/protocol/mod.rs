@@ -5,4 +5,5 @@ pub mod blob;
 pub mod soap;
 pub mod update_xml;
 pub mod wsusss;
+pub mod wusp;
 pub mod xml;

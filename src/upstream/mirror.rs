@@ -415,9 +415,8 @@ impl<'a> Mirror<'a> {
                 }
             }
         }
-        let before = self.store.counts().revisions;
-        self.store.put_batch(&items)?;
-        self.summary.new_revisions += self.store.counts().revisions - before;
+        let (_, new) = self.store.put_batch_counted(&items)?;
+        self.summary.new_revisions += new;
         Ok(())
     }
 

@@ -1,0 +1,410 @@
+//! The MS-WUSP message model: one request and one response type per operation, as plain
+//! data. Parsing and serialising live in `messages`; the wire envelope in `envelope`.
+//! Field names follow the WSDL; comments say what a real Windows 11 client sends.
+
+use crate::model::UpdateIdentity;
+use uuid::Uuid;
+
+/// Namespaces of the three client-facing services.
+pub const CLIENT_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService";
+pub const SIMPLE_AUTH_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService";
+pub const REPORTING_NS: &str = "http://www.microsoft.com/SoftwareDistribution";
+
+/// Every operation wucache answers on the client side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    GetConfig,
+    GetAuthorizationCookie,
+    GetCookie,
+    RegisterComputer,
+    StartCategoryScan,
+    SyncUpdates,
+    SyncPrinterCatalog,
+    RefreshCache,
+    GetExtendedUpdateInfo,
+    GetExtendedUpdateInfo2,
+    GetFileLocations,
+    ReportEventBatch,
+}
+
+/// The client access cookie as it travels (`Cookie`): clear-text expiry plus opaque data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cookie {
+    /// `Expiration`, verbatim text (xs:dateTime).
+    pub expiration: String,
+    /// `EncryptedData`, decoded from base64; `None` when the element is absent (Win11's
+    /// first GetCookie sends an `oldCookie` with only `Expiration`).
+    pub encrypted_data: Option<Vec<u8>>,
+}
+
+/// `AuthorizationCookie` from SimpleAuth.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthorizationCookie {
+    pub plugin_id: String,
+    pub cookie_data: Vec<u8>,
+}
+
+// ---- GetConfig -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetConfigRequest {
+    pub protocol_version: String,
+}
+
+/// `Config`. Real WSUS sends exactly the five properties, in this order (protocol.md §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    pub last_change: String,
+    pub is_registration_required: bool,
+    pub plugin_id: String,
+    /// Relative, as WSUS sends it: `SimpleAuthWebService/SimpleAuth.asmx`.
+    pub service_url: String,
+    pub properties: Vec<(String, String)>,
+}
+
+// ---- GetAuthorizationCookie (SimpleAuth) -----------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetAuthorizationCookieRequest {
+    pub client_id: Option<String>,
+    pub target_group_name: Option<String>,
+    pub dns_name: Option<String>,
+}
+
+// ---- GetCookie -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetCookieRequest {
+    pub auth_cookies: Vec<AuthorizationCookie>,
+    pub old_cookie: Option<Cookie>,
+    pub last_change: Option<String>,
+    pub current_time: Option<String>,
+    pub protocol_version: Option<String>,
+}
+
+// ---- RegisterComputer ------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RegisterComputerRequest {
+    pub cookie: Option<Cookie>,
+    pub computer: ComputerInfo,
+}
+
+/// `ComputerInfo`, every field kept as text (informational; stored for the inventory).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ComputerInfo {
+    pub dns_name: String,
+    pub os_major_version: String,
+    pub os_minor_version: String,
+    pub os_build_number: String,
+    pub os_service_pack_major_number: String,
+    pub os_service_pack_minor_number: String,
+    pub os_locale: String,
+    pub computer_manufacturer: String,
+    pub computer_model: String,
+    pub bios_version: String,
+    pub bios_name: String,
+    pub bios_release_date: String,
+    pub processor_architecture: String,
+    pub suite_mask: String,
+    pub old_product_type: String,
+    pub new_product_type: String,
+    pub system_metrics: String,
+    pub client_version_major_number: String,
+    pub client_version_minor_number: String,
+    pub client_version_build_number: String,
+    pub client_version_qfe_number: String,
+    pub os_description: String,
+    pub oem: String,
+    pub device_type: String,
+    pub firmware_version: String,
+    pub mobile_operator: String,
+}
+
+// ---- StartCategoryScan -----------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StartCategoryScanRequest {
+    /// Win11 sends no cookie here.
+    pub cookie: Option<Cookie>,
+    /// `(IndexOfAndGroup, CategoryId)`.
+    pub requested: Vec<(i32, Uuid)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StartCategoryScanResponse {
+    pub preferred: Vec<Uuid>,
+    pub in_error: Vec<Uuid>,
+}
+
+// ---- SyncUpdates -----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncUpdatesRequest {
+    pub cookie: Option<Cookie>,
+    pub parameters: Option<SyncUpdateParameters>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncUpdateParameters {
+    pub express_query: bool,
+    /// `None` when the element is omitted (the first call of a scan omits all three).
+    pub installed_non_leaf: Option<Vec<i32>>,
+    pub other_cached: Option<Vec<i32>>,
+    /// True when `SystemSpec` is present (driver pass).
+    pub system_spec_present: bool,
+    pub cached_driver_ids: Option<Vec<i32>>,
+    pub skip_software_sync: bool,
+    pub filter_category_ids: Vec<Uuid>,
+    pub need_two_group_out_of_scope: bool,
+    pub feature_score_matching_key: Option<String>,
+}
+
+/// `Deployment`, in WSDL order. WSUS sends ID, Action, IsAssigned, LastChangeTime,
+/// AutoSelect, AutoDownload, SupersedenceBehavior on every UpdateInfo.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deployment {
+    pub id: i32,
+    pub action: DeploymentAction,
+    pub deadline: Option<String>,
+    pub is_assigned: bool,
+    /// Date only, e.g. `2026-10-04`.
+    pub last_change_time: String,
+    pub download_priority: Option<String>,
+    /// `AutoSelect`, `AutoDownload`, `SupersedenceBehavior`: "0" when sent (client >= 1.8).
+    pub auto_select: Option<String>,
+    pub auto_download: Option<String>,
+    pub supersedence_behavior: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeploymentAction {
+    Install,
+    OptionalInstall,
+    Uninstall,
+    PreDeploymentCheck,
+    Block,
+    #[default]
+    Evaluate,
+    Bundle,
+}
+
+impl DeploymentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentAction::Install => "Install",
+            DeploymentAction::OptionalInstall => "OptionalInstall",
+            DeploymentAction::Uninstall => "Uninstall",
+            DeploymentAction::PreDeploymentCheck => "PreDeploymentCheck",
+            DeploymentAction::Block => "Block",
+            DeploymentAction::Evaluate => "Evaluate",
+            DeploymentAction::Bundle => "Bundle",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeploymentAction> {
+        [
+            DeploymentAction::Install,
+            DeploymentAction::OptionalInstall,
+            DeploymentAction::Uninstall,
+            DeploymentAction::PreDeploymentCheck,
+            DeploymentAction::Block,
+            DeploymentAction::Evaluate,
+            DeploymentAction::Bundle,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == text)
+    }
+}
+
+/// `UpdateInfo`: a revision id, its deployment, whether it is a leaf, and its Core fragment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpdateInfo {
+    pub id: i32,
+    pub deployment: Deployment,
+    pub is_leaf: bool,
+    /// The Core fragment (not escaped; escaping is the serialiser's job).
+    pub xml: String,
+}
+
+/// `SyncInfo` (SyncUpdates and SyncPrinterCatalog).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncInfo {
+    pub new_updates: Vec<UpdateInfo>,
+    pub out_of_scope_revision_ids: Vec<i32>,
+    pub changed_updates: Vec<UpdateInfo>,
+    pub truncated: bool,
+    pub new_cookie: Cookie,
+    /// Sent only when the client asked (`NeedTwoGroupOutOfScopeUpdates`).
+    pub deployed_out_of_scope_revision_ids: Option<Vec<i32>>,
+    /// `"true"` / `"false"`; sent to clients >= 1.7.
+    pub driver_sync_not_needed: Option<bool>,
+}
+
+// ---- SyncPrinterCatalog ----------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncPrinterCatalogRequest {
+    pub cookie: Option<Cookie>,
+    pub installed_non_leaf: Vec<i32>,
+    pub printer_update_ids: Vec<i32>,
+}
+
+// ---- RefreshCache ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefreshCacheRequest {
+    pub cookie: Option<Cookie>,
+    pub global_ids: Vec<UpdateIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefreshCacheResult {
+    pub revision_id: i32,
+    pub global_id: UpdateIdentity,
+    pub is_leaf: bool,
+    pub deployment: Deployment,
+}
+
+// ---- GetExtendedUpdateInfo (and 2) -----------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetExtendedUpdateInfoRequest {
+    pub cookie: Option<Cookie>,
+    pub revision_ids: Vec<i32>,
+    /// `XmlUpdateFragmentType` strings: `Core`, `Extended`, `LocalizedProperties`, `Eula`, ...
+    pub info_types: Vec<String>,
+    pub locales: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetExtendedUpdateInfo2Request {
+    pub cookie: Option<Cookie>,
+    pub update_ids: Vec<UpdateIdentity>,
+    pub info_types: Vec<String>,
+    pub locales: Vec<String>,
+}
+
+/// `ExtendedUpdateInfo` (also the answer to GetExtendedUpdateInfo2, which has more optional
+/// file-location fields that wucache never fills).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExtendedUpdateInfo {
+    /// `(revision id, fragment xml)`, one entry per fragment.
+    pub updates: Vec<(i32, String)>,
+    pub file_locations: Vec<FileLocation>,
+    pub out_of_scope_revision_ids: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileLocation {
+    /// The 20-byte SHA-1.
+    pub file_digest: Vec<u8>,
+    pub url: String,
+}
+
+// ---- GetFileLocations ------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetFileLocationsRequest {
+    pub cookie: Option<Cookie>,
+    pub file_digests: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetFileLocationsResponse {
+    pub file_locations: Vec<FileLocation>,
+    pub new_cookie: Cookie,
+}
+
+// ---- ReportEventBatch (Reporting service) ----------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReportEventBatchRequest {
+    pub cookie: Option<Cookie>,
+    pub client_time: Option<String>,
+    pub events: Vec<ReportingEvent>,
+}
+
+/// One `ReportingEvent`, flattened to what the server keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ReportingEvent {
+    pub target_sid: String,
+    pub sequence_number: i64,
+    pub time_at_target: String,
+    pub event_instance_id: Uuid,
+    pub namespace_id: i32,
+    pub event_id: i32,
+    pub source_id: i32,
+    pub update_id: UpdateIdentity,
+    pub win32_hresult: i32,
+    pub app_name: String,
+    pub replacement_strings: Vec<String>,
+    /// `MiscData` entries verbatim (`Tag=Value`).
+    pub misc_data: Vec<String>,
+    pub computer_brand: String,
+    pub computer_model: String,
+    pub bios_revision: String,
+    pub processor_architecture: String,
+    /// `Major.Minor.Build.Revision.SPMajor.SPMinor`.
+    pub os_version: String,
+    pub os_locale_id: i32,
+    pub device_id: String,
+}
+
+// ---- Faults ----------------------------------------------------------------------------
+
+/// The `ErrorCode`s a client keys on (protocol.md §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidCookie,
+    ServerChanged,
+    ConfigChanged,
+    CookieExpired,
+    RegistrationRequired,
+    RegistrationNotRequired,
+    InvalidAuthorizationCookie,
+    InvalidParameters,
+    InternalServerError,
+    ServerBusy,
+    FileLocationChanged,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidCookie => "InvalidCookie",
+            ErrorCode::ServerChanged => "ServerChanged",
+            ErrorCode::ConfigChanged => "ConfigChanged",
+            ErrorCode::CookieExpired => "CookieExpired",
+            ErrorCode::RegistrationRequired => "RegistrationRequired",
+            ErrorCode::RegistrationNotRequired => "RegistrationNotRequired",
+            ErrorCode::InvalidAuthorizationCookie => "InvalidAuthorizationCookie",
+            ErrorCode::InvalidParameters => "InvalidParameters",
+            ErrorCode::InternalServerError => "InternalServerError",
+            ErrorCode::ServerBusy => "ServerBusy",
+            ErrorCode::FileLocationChanged => "FileLocationChanged",
+        }
+    }
+
+    /// `s:Server` for server-side trouble, `s:Client` otherwise (as WSUS does).
+    pub fn is_server_side(self) -> bool {
+        matches!(self, ErrorCode::InternalServerError | ErrorCode::ServerBusy)
+    }
+}
+
+/// A fault to send: the code, the `Message` (names the bad parameter for InvalidParameters),
+/// and the operation's SOAPAction for `Method`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFault {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ClientFault {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ClientFault {
+        ClientFault {
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The served catalog as a graph (protocol.md §4.1–§4.2): one node per update (its newest
+//! revision), prerequisite clauses and bundle members resolved to nodes, and `IsLeaf`
+//! computed from the whole catalog — a node is a leaf when nothing names it as a
+//! prerequisite, `IsCategory` clauses included. Pure; built once per catalog snapshot.
+
+use crate::model::{Prerequisite, UpdateRecord, UpdateType};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Index of a node in `Graph::nodes`.
+pub type NodeId = u32;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub local_id: i32,
+    pub update_id: Uuid,
+    pub revision: u32,
+    pub update_type: UpdateType,
+    /// CNF: every clause needs one installed alternative. A clause whose ids are all unknown
+    /// to the catalog is empty and can never be satisfied.
+    pub clauses: Vec<Vec<NodeId>>,
+    pub members: Vec<NodeId>,
+    pub is_leaf: bool,
+    /// Named in some bundle's `BundledUpdates`.
+    pub is_member: bool,
+    /// Products and classifications (for category-filtered scans).
+    pub categories: Vec<Uuid>,
+    pub expired: bool,
+}
+
+impl Node {
+    /// Offerable on its own: a software or driver update that no bundle contains.
+    pub fn is_top_level(&self) -> bool {
+        matches!(self.update_type, UpdateType::Software | UpdateType::Driver) && !self.is_member
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    by_local: HashMap<i32, NodeId>,
+    by_update: HashMap<Uuid, NodeId>,
+}
+
+impl Graph {
+    /// Builds the graph from the newest revision of every update.
+    pub fn build(latest: &[UpdateRecord]) -> Graph {
+        let by_update: HashMap<Uuid, NodeId> = latest
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.identity.update_id, i as NodeId))
+            .collect();
+        let mut nodes: Vec<Node> = latest.iter().map(|r| node(r, &by_update)).collect();
+        mark_referenced(&mut nodes);
+        let by_local = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.local_id, i as NodeId))
+            .collect();
+        Graph {
+            nodes,
+            by_local,
+            by_update,
+        }
+    }
+
+    pub fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
+        self.by_local.get(&local_id).copied()
+    }
+
+    pub fn by_update_id(&self, update_id: &Uuid) -> Option<NodeId> {
+        self.by_update.get(update_id).copied()
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+fn node(record: &UpdateRecord, by_update: &HashMap<Uuid, NodeId>) -> Node {
+    let resolve = |ids: &[Uuid]| {
+        ids.iter()
+            .filter_map(|id| by_update.get(id).copied())
+            .collect::<Vec<_>>()
+    };
+    let clauses = record
+        .prerequisites
+        .iter()
+        .map(|clause| match clause {
+            Prerequisite::Required(id) => resolve(std::slice::from_ref(id)),
+            Prerequisite::AtLeastOne { ids, .. } => resolve(ids),
+        })
+        .collect();
+    let member_ids: Vec<Uuid> = record.bundled.iter().map(|m| m.update_id).collect();
+    Node {
+        local_id: record.local_id,
+        update_id: record.identity.update_id,
+        revision: record.identity.revision,
+        update_type: record.update_type,
+        clauses,
+        members: resolve(&member_ids),
+        is_leaf: true,
+        is_member: false,
+        categories: record
+            .products
+            .iter()
+            .chain(&record.classifications)
+            .copied()
+            .collect(),
+        expired: record.is_expired(),
+    }
+}
+
+/// Marks prerequisite targets non-leaf and bundle members as members.
+fn mark_referenced(nodes: &mut [Node]) {
+    let mut prerequisite = vec![false; nodes.len()];
+    let mut member = vec![false; nodes.len()];
+    for node in nodes.iter() {
+        for &target in node.clauses.iter().flatten() {
+            prerequisite[target as usize] = true;
+        }
+        for &target in &node.members {
+            member[target as usize] = true;
+        }
+    }
+    for (i, node) in nodes.iter_mut().enumerate() {
+        node.is_leaf = !prerequisite[i];
+        node.is_member = member[i];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UpdateIdentity;
+
+    fn record(n: u128, local_id: i32, kind: UpdateType, prerequisites: Vec<Prerequisite>) -> UpdateRecord {
+        let identity = UpdateIdentity {
+            update_id: Uuid::from_u128(n),
+            revision: 1,
+        };
+        UpdateRecord {
+            local_id,
+            prerequisites,
+            ..UpdateRecord::new(identity, kind)
+        }
+    }
+
+    #[test]
+    fn leaves_members_and_category_targets() {
+        let company = record(1, 10, UpdateType::Category, vec![]);
+        let product = record(
+            2,
+            11,
+            UpdateType::Category,
+            vec![Prerequisite::AtLeastOne {
+                ids: vec![Uuid::from_u128(1)],
+                is_category: true,
+            }],
+        );
+        let detectoid = record(3, 12, UpdateType::Detectoid, vec![]);
+        let mut bundle = record(
+            4,
+            13,
+            UpdateType::Software,
+            vec![
+                Prerequisite::Required(Uuid::from_u128(3)),
+                Prerequisite::AtLeastOne {
+                    ids: vec![Uuid::from_u128(2)],
+                    is_category: true,
+                },
+                Prerequisite::Required(Uuid::from_u128(99)),
+            ],
+        );
+        bundle.bundled = vec![UpdateIdentity {
+            update_id: Uuid::from_u128(5),
+            revision: 1,
+        }];
+        let member = record(5, 14, UpdateType::Software, vec![]);
+        let graph = Graph::build(&[company, product, detectoid, bundle, member]);
+
+        let leaf = |n: u128| {
+            graph
+                .node(graph.by_update_id(&Uuid::from_u128(n)).unwrap())
+                .is_leaf
+        };
+        assert!(
+            !leaf(1) && !leaf(2) && !leaf(3),
+            "prerequisite targets, IsCategory ones included, are non-leaf"
+        );
+        assert!(
+            leaf(4) && leaf(5),
+            "software updates and bundle members are leaves"
+        );
+        let bundle = graph.node(graph.by_local_id(13).unwrap());
+        assert_eq!(
+            bundle.clauses[2],
+            Vec::<NodeId>::new(),
+            "an unknown prerequisite is an empty clause"
+        );
+        assert!(bundle.is_top_level());
+        assert!(!graph.node(graph.by_local_id(14).unwrap()).is_top_level());
+    }
+}

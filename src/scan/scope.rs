@@ -1,0 +1,199 @@
+//! What one policy group is deployed (protocol.md §4.4–§4.5): every top-level update's
+//! decision becomes `Install` (approved) or `PreDeploymentCheck` (known, not approved, so
+//! clients report status) or nothing (excluded); members of a deployed bundle get `Bundle`;
+//! everything they need, recursively, gets `Evaluate`. An update's own deployment beats
+//! `Bundle`, which beats `Evaluate`. Pure.
+
+use super::graph::{Graph, NodeId};
+use crate::approval::Decision;
+use crate::protocol::wusp::DeploymentAction;
+use std::collections::{HashMap, VecDeque};
+
+/// One planned deployment, before it has a persistent id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub node: NodeId,
+    pub action: DeploymentAction,
+}
+
+/// Plans the scope: non-leaf nodes first, then leaves, each in local-id order (the order
+/// WSUS delivers in).
+pub fn plan(graph: &Graph, decide: impl Fn(NodeId) -> Decision) -> Vec<Planned> {
+    let mut actions: Vec<Option<DeploymentAction>> = vec![None; graph.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if node.is_top_level() {
+            actions[i] = match decide(i as NodeId) {
+                Decision::Approved => Some(DeploymentAction::Install),
+                Decision::NotApproved => Some(DeploymentAction::PreDeploymentCheck),
+                Decision::Excluded => None,
+            };
+        }
+    }
+    mark_members(graph, &mut actions);
+    mark_prerequisites(graph, &mut actions);
+    let mut planned: Vec<Planned> = actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, action)| {
+            action.map(|action| Planned {
+                node: i as NodeId,
+                action,
+            })
+        })
+        .collect();
+    planned.sort_by_key(|p| {
+        let node = graph.node(p.node);
+        (node.is_leaf, node.local_id)
+    });
+    planned
+}
+
+fn mark_members(graph: &Graph, actions: &mut [Option<DeploymentAction>]) {
+    let deployed: Vec<usize> = (0..actions.len()).filter(|&i| actions[i].is_some()).collect();
+    for i in deployed {
+        for &member in &graph.nodes[i].members {
+            actions[member as usize].get_or_insert(DeploymentAction::Bundle);
+        }
+    }
+}
+
+/// Breadth-first over prerequisite clauses from everything already in scope.
+fn mark_prerequisites(graph: &Graph, actions: &mut [Option<DeploymentAction>]) {
+    let mut queue: VecDeque<usize> = (0..actions.len()).filter(|&i| actions[i].is_some()).collect();
+    while let Some(i) = queue.pop_front() {
+        for &target in graph.nodes[i].clauses.iter().flatten() {
+            let slot = &mut actions[target as usize];
+            if slot.is_none() {
+                *slot = Some(DeploymentAction::Evaluate);
+                queue.push_back(target as usize);
+            }
+        }
+    }
+}
+
+/// A planned deployment with its persistent identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeEntry {
+    pub node: NodeId,
+    pub action: DeploymentAction,
+    /// Server deployment id (int32, persistent; a new one whenever the action changes).
+    pub deployment_id: i32,
+    /// Change sequence number: larger than any cookie watermark issued before the change.
+    pub seq: i64,
+    /// `LastChangeTime`, date only.
+    pub last_change: String,
+}
+
+/// A policy group's scope, indexed by node.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub entries: Vec<ScopeEntry>,
+    by_node: HashMap<NodeId, usize>,
+    pub max_seq: i64,
+}
+
+impl Scope {
+    pub fn new(entries: Vec<ScopeEntry>) -> Scope {
+        let by_node = entries.iter().enumerate().map(|(i, e)| (e.node, i)).collect();
+        let max_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0);
+        Scope {
+            entries,
+            by_node,
+            max_seq,
+        }
+    }
+
+    pub fn get(&self, node: NodeId) -> Option<&ScopeEntry> {
+        self.by_node.get(&node).map(|&i| &self.entries[i])
+    }
+
+    pub fn position(&self, node: NodeId) -> Option<usize> {
+        self.by_node.get(&node).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Prerequisite, UpdateIdentity, UpdateRecord, UpdateType};
+    use uuid::Uuid;
+
+    fn record(n: u128, kind: UpdateType, prerequisites: Vec<Prerequisite>, members: &[u128]) -> UpdateRecord {
+        let identity = UpdateIdentity {
+            update_id: Uuid::from_u128(n),
+            revision: 1,
+        };
+        UpdateRecord {
+            local_id: n as i32,
+            prerequisites,
+            bundled: members
+                .iter()
+                .map(|m| UpdateIdentity {
+                    update_id: Uuid::from_u128(*m),
+                    revision: 1,
+                })
+                .collect(),
+            ..UpdateRecord::new(identity, kind)
+        }
+    }
+
+    fn action_of(graph: &Graph, planned: &[Planned], n: u128) -> Option<DeploymentAction> {
+        let node = graph.by_update_id(&Uuid::from_u128(n)).unwrap();
+        planned.iter().find(|p| p.node == node).map(|p| p.action)
+    }
+
+    #[test]
+    fn actions_follow_the_wsus_mapping() {
+        let category = || {
+            vec![Prerequisite::AtLeastOne {
+                ids: vec![Uuid::from_u128(1)],
+                is_category: true,
+            }]
+        };
+        let records = vec![
+            record(1, UpdateType::Category, vec![], &[]),
+            record(2, UpdateType::Detectoid, vec![], &[]),
+            record(3, UpdateType::Software, category(), &[4]),
+            record(
+                4,
+                UpdateType::Software,
+                vec![Prerequisite::Required(Uuid::from_u128(2))],
+                &[],
+            ),
+            record(5, UpdateType::Software, category(), &[]),
+            record(6, UpdateType::Software, category(), &[]),
+            record(7, UpdateType::Detectoid, vec![], &[]),
+        ];
+        let graph = Graph::build(&records);
+        let approved = graph.by_update_id(&Uuid::from_u128(3)).unwrap();
+        let excluded = graph.by_update_id(&Uuid::from_u128(6)).unwrap();
+        let planned = plan(&graph, |node| match node {
+            n if n == approved => Decision::Approved,
+            n if n == excluded => Decision::Excluded,
+            _ => Decision::NotApproved,
+        });
+        assert_eq!(action_of(&graph, &planned, 3), Some(DeploymentAction::Install));
+        assert_eq!(action_of(&graph, &planned, 4), Some(DeploymentAction::Bundle));
+        assert_eq!(
+            action_of(&graph, &planned, 5),
+            Some(DeploymentAction::PreDeploymentCheck)
+        );
+        assert_eq!(action_of(&graph, &planned, 1), Some(DeploymentAction::Evaluate));
+        assert_eq!(
+            action_of(&graph, &planned, 2),
+            Some(DeploymentAction::Evaluate),
+            "a member's prerequisite"
+        );
+        assert_eq!(action_of(&graph, &planned, 6), None);
+        assert_eq!(
+            action_of(&graph, &planned, 7),
+            None,
+            "a detectoid nothing needs is not sent"
+        );
+        let first_leaf = planned.iter().position(|p| graph.node(p.node).is_leaf).unwrap();
+        assert!(
+            planned[..first_leaf].iter().all(|p| !graph.node(p.node).is_leaf),
+            "non-leaf first"
+        );
+    }
+}

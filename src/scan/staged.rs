@@ -1,0 +1,306 @@
+//! The staged SyncUpdates algorithm (protocol.md §4.3–§4.4), pure: given the graph, the
+//! client's scope, the ids it says are installed (non-leaf) and cached, and its cookie
+//! watermark, decide which revisions are new, changed, or out of scope, one page at a time.
+//! A prerequisite is satisfied only by `InstalledNonLeafUpdateIDs` — never by "other cached"
+//! ids — so delivery proceeds level by level, as on a real WSUS.
+
+use super::graph::{Graph, NodeId};
+use super::scope::Scope;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// WSUS rejects more installed non-leaf ids than this (InvalidParameters).
+pub const MAX_INSTALLED_NON_LEAF: usize = 400;
+/// NewUpdates per page.
+pub const PAGE_SIZE: usize = 50;
+
+/// One software-pass request.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    pub installed_non_leaf: &'a [i32],
+    pub other_cached: &'a [i32],
+    /// The cookie's deployment watermark.
+    pub watermark: i64,
+    /// Category filter (StartCategoryScan's preferred ids); empty = full scan.
+    pub filter_categories: &'a [Uuid],
+    pub page_size: usize,
+}
+
+/// What to answer, as scope positions (for new and changed) and revision ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// Scope positions of the revisions to send as NewUpdates.
+    pub new: Vec<usize>,
+    /// Scope positions of cached revisions whose deployment changed after the watermark.
+    pub changed: Vec<usize>,
+    pub out_of_scope: Vec<i32>,
+    /// Cached revisions still deployed but outside a category-filtered scan.
+    pub deployed_out_of_scope: Vec<i32>,
+    pub truncated: bool,
+    /// The watermark the new cookie carries.
+    pub watermark: i64,
+}
+
+/// Answers one software-pass SyncUpdates call.
+pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Answer {
+    let installed: HashSet<NodeId> = request
+        .installed_non_leaf
+        .iter()
+        .filter_map(|id| graph.by_local_id(*id))
+        .collect();
+    let cached_ids: HashSet<i32> = request
+        .installed_non_leaf
+        .iter()
+        .chain(request.other_cached)
+        .copied()
+        .collect();
+    let filtered = (!request.filter_categories.is_empty())
+        .then(|| filtered_nodes(graph, scope, request.filter_categories));
+    let in_filter = |node: NodeId| filtered.as_ref().is_none_or(|set| set.contains(&node));
+
+    let mut answer = Answer {
+        watermark: scope.max_seq.max(request.watermark),
+        ..Answer::default()
+    };
+    let mut needed_ids = HashSet::new();
+    let mut deployed_elsewhere = HashSet::new();
+    for (position, entry) in scope.entries.iter().enumerate() {
+        let node = graph.node(entry.node);
+        if !prerequisites_met(graph, entry.node, &installed) {
+            continue;
+        }
+        if !in_filter(entry.node) {
+            deployed_elsewhere.insert(node.local_id);
+            continue;
+        }
+        needed_ids.insert(node.local_id);
+        if !cached_ids.contains(&node.local_id) {
+            if answer.new.len() < request.page_size.max(1) {
+                answer.new.push(position);
+            } else {
+                answer.truncated = true;
+            }
+        } else if entry.seq > request.watermark {
+            answer.changed.push(position);
+        }
+    }
+    let mut cached: Vec<i32> = cached_ids.into_iter().collect();
+    cached.sort_unstable();
+    for id in cached.into_iter().filter(|id| !needed_ids.contains(id)) {
+        if deployed_elsewhere.contains(&id) {
+            answer.deployed_out_of_scope.push(id);
+        } else {
+            answer.out_of_scope.push(id);
+        }
+    }
+    answer
+}
+
+/// Every clause has at least one alternative the client reported installed.
+fn prerequisites_met(graph: &Graph, node: NodeId, installed: &HashSet<NodeId>) -> bool {
+    graph
+        .node(node)
+        .clauses
+        .iter()
+        .all(|clause| clause.iter().any(|alt| installed.contains(alt)))
+}
+
+/// A category-filtered scan's scope: scope entries belonging to the filter categories, the
+/// categories themselves, and everything those need (members and prerequisites), recursively.
+fn filtered_nodes(graph: &Graph, scope: &Scope, categories: &[Uuid]) -> HashSet<NodeId> {
+    let mut set: HashSet<NodeId> = HashSet::new();
+    let mut stack: Vec<NodeId> = Vec::new();
+    for entry in &scope.entries {
+        let node = graph.node(entry.node);
+        let matches =
+            categories.contains(&node.update_id) || node.categories.iter().any(|c| categories.contains(c));
+        if matches && set.insert(entry.node) {
+            stack.push(entry.node);
+        }
+    }
+    while let Some(current) = stack.pop() {
+        let node = graph.node(current);
+        for &next in node.clauses.iter().flatten().chain(&node.members) {
+            if scope.get(next).is_some() && set.insert(next) {
+                stack.push(next);
+            }
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Prerequisite, UpdateIdentity, UpdateRecord, UpdateType};
+    use crate::protocol::wusp::DeploymentAction;
+    use crate::scan::scope::{plan, ScopeEntry};
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// Company(1) ← Product(2) ← bundle(3, member 4) needing detectoid(5); an unrelated
+    /// product(6) with an update(7).
+    fn fixture() -> (Graph, Scope) {
+        let category = |n| {
+            vec![Prerequisite::AtLeastOne {
+                ids: vec![id(n)],
+                is_category: true,
+            }]
+        };
+        let mk = |n: u128, kind, prerequisites, members: &[u128]| {
+            let identity = UpdateIdentity {
+                update_id: id(n),
+                revision: 1,
+            };
+            UpdateRecord {
+                local_id: 100 + n as i32,
+                prerequisites,
+                products: if n == 3 || n == 4 {
+                    vec![id(2)]
+                } else if n == 7 {
+                    vec![id(6)]
+                } else {
+                    vec![]
+                },
+                bundled: members
+                    .iter()
+                    .map(|m| UpdateIdentity {
+                        update_id: id(*m),
+                        revision: 1,
+                    })
+                    .collect(),
+                ..UpdateRecord::new(identity, kind)
+            }
+        };
+        let mut bundle_prereqs = category(2);
+        bundle_prereqs.push(Prerequisite::Required(id(5)));
+        let records = vec![
+            mk(1, UpdateType::Category, vec![], &[]),
+            mk(2, UpdateType::Category, category(1), &[]),
+            mk(3, UpdateType::Software, bundle_prereqs, &[4]),
+            mk(4, UpdateType::Software, vec![Prerequisite::Required(id(5))], &[]),
+            mk(5, UpdateType::Detectoid, vec![], &[]),
+            mk(6, UpdateType::Category, category(1), &[]),
+            mk(7, UpdateType::Software, category(6), &[]),
+        ];
+        let graph = Graph::build(&records);
+        let planned = plan(&graph, |_| crate::approval::Decision::Approved);
+        let entries = planned
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ScopeEntry {
+                node: p.node,
+                action: p.action,
+                deployment_id: i as i32 + 1,
+                seq: 1,
+                last_change: "2026-11-28".into(),
+            })
+            .collect();
+        (graph, Scope::new(entries))
+    }
+
+    fn ids(graph: &Graph, scope: &Scope, positions: &[usize]) -> Vec<i32> {
+        positions
+            .iter()
+            .map(|&p| graph.node(scope.entries[p].node).local_id)
+            .collect()
+    }
+
+    #[test]
+    fn delivery_is_level_by_level_and_only_installed_satisfies() {
+        let (graph, scope) = fixture();
+        let request = |installed: &'static [i32], other: &'static [i32]| Request {
+            installed_non_leaf: installed,
+            other_cached: other,
+            watermark: 1,
+            filter_categories: &[],
+            page_size: PAGE_SIZE,
+        };
+        // Round 1: only nodes with no prerequisites (company, detectoid).
+        let first = sync_software(&graph, &scope, &request(&[], &[]));
+        assert_eq!(ids(&graph, &scope, &first.new), vec![101, 105]);
+        // "Other cached" does not satisfy anything.
+        let cached_only = sync_software(&graph, &scope, &request(&[], &[101, 105]));
+        assert!(cached_only.new.is_empty());
+        // Company installed → both products.
+        let second = sync_software(&graph, &scope, &request(&[101], &[105]));
+        assert_eq!(ids(&graph, &scope, &second.new), vec![102, 106]);
+        // Everything installed → the updates and the member.
+        let third = sync_software(&graph, &scope, &request(&[101, 102, 105, 106], &[]));
+        assert_eq!(ids(&graph, &scope, &third.new), vec![103, 104, 107]);
+        assert!(third.out_of_scope.is_empty());
+        let member = scope.entries[third.new[1]].action;
+        assert_eq!(member, DeploymentAction::Bundle);
+    }
+
+    #[test]
+    fn paging_truncates_and_cached_unknown_ids_go_out_of_scope() {
+        let (graph, scope) = fixture();
+        let installed = [101, 102, 105, 106];
+        let answer = sync_software(
+            &graph,
+            &scope,
+            &Request {
+                installed_non_leaf: &installed,
+                other_cached: &[999],
+                watermark: 1,
+                filter_categories: &[],
+                page_size: 2,
+            },
+        );
+        assert_eq!(answer.new.len(), 2);
+        assert!(answer.truncated);
+        assert_eq!(answer.out_of_scope, vec![999]);
+    }
+
+    #[test]
+    fn changed_updates_come_from_the_watermark() {
+        let (graph, mut scope) = fixture();
+        let position = scope.position(graph.by_update_id(&id(7)).unwrap()).unwrap();
+        scope.entries[position].seq = 5;
+        let scope = Scope::new(scope.entries);
+        let installed = [101, 102, 105, 106];
+        let other = [103, 104, 107];
+        let request = |watermark| Request {
+            installed_non_leaf: &installed,
+            other_cached: &other,
+            watermark,
+            filter_categories: &[],
+            page_size: 50,
+        };
+        assert_eq!(
+            ids(
+                &graph,
+                &scope,
+                &sync_software(&graph, &scope, &request(1)).changed
+            ),
+            vec![107]
+        );
+        let answer = sync_software(&graph, &scope, &request(5));
+        assert!(answer.changed.is_empty());
+        assert_eq!(answer.watermark, 5);
+    }
+
+    #[test]
+    fn category_filter_limits_the_scan_and_reports_deployed_out_of_scope() {
+        let (graph, scope) = fixture();
+        let installed = [101, 102, 105, 106];
+        let other = [107];
+        let filter = [id(2)];
+        let answer = sync_software(
+            &graph,
+            &scope,
+            &Request {
+                installed_non_leaf: &installed,
+                other_cached: &other,
+                watermark: 1,
+                filter_categories: &filter,
+                page_size: 50,
+            },
+        );
+        assert_eq!(ids(&graph, &scope, &answer.new), vec![103, 104]);
+        assert_eq!(answer.deployed_out_of_scope, vec![106, 107]);
+    }
+}
