@@ -107,6 +107,7 @@ impl Store {
             db,
         };
         store.check_schema(dir)?;
+        store.ensure_counts()?;
         Ok(store)
     }
 
@@ -132,6 +133,18 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Fills the counters once for a store written before they existed.
+    fn ensure_counts(&self) -> Result<(), StoreError> {
+        if self.meta.contains_key(REVISION_COUNT_KEY)? {
+            return Ok(());
+        }
+        self.meta
+            .insert(REVISION_COUNT_KEY, &(self.revisions.len() as u64).to_be_bytes())?;
+        self.meta
+            .insert(UPDATE_COUNT_KEY, &(self.latest.len() as u64).to_be_bytes())?;
+        Ok(())
     }
 
     /// The schema version on disk.

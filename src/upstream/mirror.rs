@@ -420,28 +420,33 @@ impl<'a> Mirror<'a> {
         Ok(())
     }
 
-    /// Bundle members take their bundle's products and classifications when they lack their own.
+    /// Bundle members take their bundle's products and classifications when they lack their
+    /// own. Streams the store twice instead of holding the catalog in memory: first the
+    /// categories every bundle hands down, then the members that lack them.
     fn inherit_bundle_categories(&mut self) -> Result<(), SyncError> {
-        let latest = self.store.latest_records()?;
-        let index: HashMap<Uuid, usize> = latest
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.identity.update_id, i))
-            .collect();
-        let mut changed = Vec::new();
-        for bundle in latest.iter().filter(|r| !r.bundled.is_empty()) {
+        if self.summary.new_revisions == 0 {
+            return Ok(());
+        }
+        let mut inherited: HashMap<Uuid, UpdateRecord> = HashMap::new();
+        for record in self.store.all_revisions() {
+            let bundle = record?;
+            if bundle.bundled.is_empty() || (bundle.products.is_empty() && bundle.classifications.is_empty())
+            {
+                continue;
+            }
             for member in &bundle.bundled {
-                let Some(&i) = index.get(&member.update_id) else {
-                    continue;
-                };
-                let mut record = latest[i].clone();
-                if catalog::inherit_from_bundle(&mut record, bundle) {
-                    changed.push(record);
-                }
+                inherited
+                    .entry(member.update_id)
+                    .or_insert_with(|| categories_only(&bundle));
             }
         }
-        for record in &changed {
-            self.store.update_record(record)?;
+        for (member_id, bundle) in &inherited {
+            let Some(mut member) = self.store.latest(member_id)? else {
+                continue;
+            };
+            if catalog::inherit_from_bundle(&mut member, bundle) {
+                self.store.update_record(&member)?;
+            }
         }
         Ok(())
     }
@@ -473,6 +478,15 @@ impl<'a> Mirror<'a> {
         summary.catalog_updates = counts.updates;
         summary.peak_rss_bytes = peak_rss_bytes();
         summary
+    }
+}
+
+/// A record carrying only what a bundle hands down to its members.
+fn categories_only(bundle: &UpdateRecord) -> UpdateRecord {
+    UpdateRecord {
+        products: bundle.products.clone(),
+        classifications: bundle.classifications.clone(),
+        ..UpdateRecord::new(bundle.identity, bundle.update_type)
     }
 }
 
