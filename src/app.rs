@@ -3,8 +3,9 @@
 //! Uses `config`, `store`, `upstream`, `shutdown`.
 
 use crate::config::Config;
-use crate::model::UpdateRecord;
+use crate::cookie::CookieKey;
 use crate::shutdown::Shutdown;
+use crate::snapshot::Snapshot;
 use crate::store::{Store, StoreError};
 use crate::upstream::{self, Phase, Progress, SyncSummary};
 use std::path::Path;
@@ -31,9 +32,11 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub admin_token: String,
+    /// Seals client cookies; persisted so a restart keeps clients' cookies valid.
+    pub cookie_key: CookieKey,
     pub sync: SyncControl,
-    /// The newest revision of every update, loaded at start and after each sync.
-    catalog: RwLock<Arc<Vec<UpdateRecord>>>,
+    /// The served catalog, rebuilt at start and after each sync.
+    snapshot: RwLock<Arc<Snapshot>>,
     ready: AtomicBool,
 }
 
@@ -72,22 +75,24 @@ impl App {
     pub fn open(config: Config) -> Result<Arc<App>, AppError> {
         let store = open_store(&config.storage.data_dir)?;
         let admin_token = load_or_create_token(&config.token_path())?;
+        let cookie_key = load_or_create_key(&config.storage.data_dir.join("cookie.key"))?;
         Ok(Arc::new(App {
             config,
             store,
             admin_token,
+            cookie_key,
             sync: SyncControl::default(),
-            catalog: RwLock::new(Arc::new(Vec::new())),
+            snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),
         }))
     }
 
-    /// Reads the newest revisions into memory and marks the daemon ready.
+    /// Builds the served catalog from the store and marks the daemon ready.
     pub fn load_catalog(&self) -> Result<usize, StoreError> {
-        let records = self.store.latest_records()?;
-        let count = records.len();
-        if let Ok(mut slot) = self.catalog.write() {
-            *slot = Arc::new(records);
+        let snapshot = Snapshot::build(&self.store, chrono::Utc::now().timestamp())?;
+        let count = snapshot.records.len();
+        if let Ok(mut slot) = self.snapshot.write() {
+            *slot = Arc::new(snapshot);
         }
         self.ready.store(true, Ordering::SeqCst);
         Ok(count)
@@ -97,9 +102,12 @@ impl App {
         self.ready.load(Ordering::SeqCst)
     }
 
-    /// The in-memory catalog snapshot.
-    pub fn catalog(&self) -> Arc<Vec<UpdateRecord>> {
-        self.catalog.read().map(|c| Arc::clone(&c)).unwrap_or_default()
+    /// The served catalog as of now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_else(|_| Arc::new(Snapshot::empty()))
     }
 }
 
@@ -145,7 +153,32 @@ fn load_or_create_token(path: &Path) -> Result<String, AppError> {
     Ok(token)
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Reads the 32-byte cookie key, creating a random one (mode 0600) on first start.
+fn load_or_create_key(path: &Path) -> Result<CookieKey, AppError> {
+    let io_err = |source| AppError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                io_err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "cookie key must be 32 bytes; delete it to make a new one (clients re-authorize)",
+                ))
+            })?;
+            Ok(CookieKey::from_bytes(&key))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            write_private(path, key).map_err(io_err)?;
+            Ok(CookieKey::from_bytes(&key))
+        }
+        Err(err) => Err(io_err(err)),
+    }
+}
+
+fn write_private(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -155,7 +188,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
+    file.write_all(text.as_ref())?;
     file.sync_all()
 }
 

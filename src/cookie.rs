@@ -49,8 +49,6 @@ pub struct AccessState {
     pub config_last_change: String,
     /// Deployment-change watermark already delivered (for `ChangedUpdates`).
     pub watermark: i64,
-    /// Category filter chosen by StartCategoryScan (empty = full scan).
-    pub preferred_categories: Vec<uuid::Uuid>,
 }
 
 /// The state inside a SimpleAuth authorization cookie.
@@ -166,7 +164,6 @@ mod tests {
             protocol_version: "2.90".into(),
             config_last_change: "2026-10-04T13:17:07.59Z".into(),
             watermark: 42,
-            preferred_categories: vec![],
         }
     }
 

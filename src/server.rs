@@ -1,6 +1,6 @@
-//! Listeners and HTTP routing: the client listener (Windows Update clients; the MS-WUSP
-//! protocol is the next milestone, so it answers 404 for now) and the admin listener
-//! (`/health`, `/ready`, `/api/v1/...`). Every connection has a header deadline and drains on
+//! Listeners and HTTP routing: the client listener (the MS-WUSP SOAP services Windows Update
+//! clients call; payload content is a later milestone) and the admin listener (`/health`,
+//! `/ready`, `/api/v1/...`). Every connection has a header deadline and drains on
 //! shutdown. Uses `app` and below.
 
 use crate::app::App;
@@ -83,18 +83,130 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
 
 async fn route(role: Role, app: &App, request: Request<Incoming>) -> Response<Body> {
     match role {
-        Role::Client => client_route(&request),
+        Role::Client => client_route(app, request).await,
         Role::Admin => admin_route(app, &request),
     }
 }
 
-/// The client side: nothing is served until the MS-WUSP protocol lands.
-fn client_route(request: &Request<Incoming>) -> Response<Body> {
-    tracing::debug!(
-        path = request.uri().path(),
-        "client request (protocol not served yet)"
-    );
-    text(StatusCode::NOT_FOUND, "not found\n")
+/// The SOAP services Windows clients call, matched case-insensitively as IIS does.
+const SOAP_PATHS: [&str; 4] = [
+    "/clientwebservice/client.asmx",
+    "/simpleauthwebservice/simpleauth.asmx",
+    "/reportingwebservice/reportingwebservice.asmx",
+    "/reportingwebservice/webservice.asmx",
+];
+
+/// Largest SOAP request read (a SyncUpdates with thousands of cached ids is ~100 KB).
+const MAX_SOAP_BODY: usize = 16 << 20;
+/// Time a client has to send its request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn client_route(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().to_ascii_lowercase();
+    if !SOAP_PATHS.contains(&path.as_str()) {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if request.method() != Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "SOAP services take POST\n");
+    }
+    let xpress = accepts_xpress(&request);
+    let soap_action = request
+        .headers()
+        .get("soapaction")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let content_base = content_base(app, &request);
+    let body = match read_body(request.into_body()).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let context = crate::service::Context {
+        app,
+        snapshot: app.snapshot(),
+        content_base,
+        now: chrono::Utc::now().timestamp(),
+    };
+    let (xml, is_fault) = crate::service::handle(&context, &body, soap_action.as_deref());
+    soap_response(xml, is_fault, xpress)
+}
+
+/// Reads a request body within the size and time bounds.
+async fn read_body(body: Incoming) -> Result<String, Response<Body>> {
+    use http_body_util::{BodyExt, Limited};
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_SOAP_BODY).collect()).await;
+    match collected {
+        Ok(Ok(collected)) => String::from_utf8(collected.to_bytes().to_vec())
+            .map_err(|_| text(StatusCode::BAD_REQUEST, "request body is not UTF-8\n")),
+        Ok(Err(_)) => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large or broken\n",
+        )),
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received in time\n",
+        )),
+    }
+}
+
+fn accepts_xpress(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(hyper::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            coding
+                .split(';')
+                .next()
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case("xpress"))
+        })
+}
+
+/// Where file locations point: the configured public URL, else the request's Host.
+fn content_base(app: &App, request: &Request<Incoming>) -> String {
+    if !app.config.server.public_url.is_empty() {
+        return app.config.server.public_url.trim_end_matches('/').to_string();
+    }
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| app.config.server.http_listen.to_string());
+    format!("http://{host}")
+}
+
+/// A SOAP answer: HTTP 500 for faults (never compressed, so the code stays readable in
+/// logs), Xpress-compressed when the client offered it.
+fn soap_response(xml: String, is_fault: bool, xpress: bool) -> Response<Body> {
+    let status = if is_fault {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    let compress = xpress && !is_fault;
+    let bytes = if compress {
+        crate::protocol::xpress::compress(xml.as_bytes())
+    } else {
+        xml.into_bytes()
+    };
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
+    if compress {
+        headers.insert(
+            hyper::header::CONTENT_ENCODING,
+            HeaderValue::from_static("xpress"),
+        );
+    }
+    response
 }
 
 fn admin_route(app: &App, request: &Request<Incoming>) -> Response<Body> {
@@ -126,10 +238,10 @@ fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
         }
         (&Method::GET, "/api/v1/sync") => sync_status(app),
         (&Method::GET, "/api/v1/updates") => {
-            let catalog = app.catalog();
+            let snapshot = app.snapshot();
             json_response(
                 StatusCode::OK,
-                serde_json::to_value(&*catalog).unwrap_or_default(),
+                serde_json::to_value(&snapshot.records).unwrap_or_default(),
             )
         }
         _ => json_response(StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),

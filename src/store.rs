@@ -7,6 +7,10 @@
 //! - `identities`: UpdateID (16) + RevisionNumber (u32 BE) → local id.
 //! - `documents`: local id → the full update XML (UTF-8).
 //! - `latest`: UpdateID → local id of its newest revision (the one served).
+//! - `deployments`: policy group + 0 + UpdateID → `DeploymentRow` (persistent ids and change
+//!   sequence numbers, so clients see the same deployment until it really changes).
+//! - `computers`: client id → JSON of what the client told us (registration, last contact).
+//! - `events`: EventInstanceID → JSON of a reported event (de-duplicated by that id).
 //!
 //! A batch of revisions lands in one transaction, so a crash leaves each batch whole or
 //! absent; anchors are written by the caller only after `flush` has made the data durable.
@@ -26,6 +30,10 @@ const NEXT_ID_KEY: &[u8] = b"next_local_id";
 /// Counts kept beside the data (sled's `len` walks the whole tree).
 const REVISION_COUNT_KEY: &[u8] = b"count.revisions";
 const UPDATE_COUNT_KEY: &[u8] = b"count.updates";
+const NEXT_DEPLOYMENT_KEY: &[u8] = b"next_deployment_id";
+const DEPLOYMENT_SEQ_KEY: &[u8] = b"deployment_seq";
+const CATALOG_ID_KEY: &[u8] = b"catalog_id";
+const CREATED_KEY: &[u8] = b"created";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,6 +96,9 @@ pub struct Store {
     identities: sled::Tree,
     documents: sled::Tree,
     latest: sled::Tree,
+    deployments: sled::Tree,
+    computers: sled::Tree,
+    events: sled::Tree,
 }
 
 impl Store {
@@ -104,6 +115,9 @@ impl Store {
             identities: db.open_tree("identities")?,
             documents: db.open_tree("documents")?,
             latest: db.open_tree("latest")?,
+            deployments: db.open_tree("deployments")?,
+            computers: db.open_tree("computers")?,
+            events: db.open_tree("events")?,
             db,
         };
         store.check_schema(dir)?;
@@ -382,6 +396,155 @@ impl Store {
         Ok(())
     }
 
+    /// A random id fixed when the store was created; a rebuilt store (new revision-id space)
+    /// gets a new one, which tells clients `ServerChanged`.
+    pub fn catalog_id(&self) -> Result<u64, StoreError> {
+        if let Some(raw) = self.meta.get(CATALOG_ID_KEY)? {
+            return u64_from(&raw);
+        }
+        let id = rand::random::<u64>() | 1;
+        match self
+            .meta
+            .compare_and_swap(CATALOG_ID_KEY, None::<&[u8]>, Some(&id.to_be_bytes()[..]))?
+        {
+            Ok(()) => Ok(id),
+            Err(current) => current.current.map(|raw| u64_from(&raw)).unwrap_or(Ok(id)),
+        }
+    }
+
+    /// When the store was created (RFC 3339), fixed at first use.
+    pub fn created(&self) -> Result<String, StoreError> {
+        if let Some(raw) = self.meta.get(CREATED_KEY)? {
+            return String::from_utf8(raw.to_vec())
+                .map_err(|_| StoreError::Corrupt("created is not UTF-8".into()));
+        }
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        self.meta.insert(CREATED_KEY, now.as_bytes())?;
+        Ok(now)
+    }
+
+    /// Gives each planned deployment of `group` its persistent identity: an unchanged action
+    /// keeps its id and sequence number; a new or changed one gets a fresh id, the next
+    /// sequence number and `today` as its change date. Input and output are in the same order.
+    pub fn reconcile_deployments(
+        &self,
+        group: &str,
+        planned: &[(Uuid, u8)],
+        today: &str,
+    ) -> Result<Vec<DeploymentRow>, StoreError> {
+        let mut rows = Vec::with_capacity(planned.len());
+        let mut changed = Vec::new();
+        for (update_id, action) in planned {
+            let key = deployment_key(group, update_id);
+            match self
+                .deployments
+                .get(&key)?
+                .map(|raw| DeploymentRow::decode(&raw))
+                .transpose()?
+            {
+                Some(row) if row.action == *action => rows.push(Some(row)),
+                _ => {
+                    changed.push((rows.len(), key, *action));
+                    rows.push(None);
+                }
+            }
+        }
+        if !changed.is_empty() {
+            self.assign_deployments(&mut rows, &changed, today)?;
+        }
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    fn assign_deployments(
+        &self,
+        rows: &mut [Option<DeploymentRow>],
+        changed: &[(usize, Vec<u8>, u8)],
+        today: &str,
+    ) -> Result<(), StoreError> {
+        let result = (&self.meta, &self.deployments).transaction(|(meta, deployments)| {
+            let read = |key: &[u8]| -> Result<u64, ConflictableTransactionError<StoreError>> {
+                Ok(meta
+                    .get(key)?
+                    .map(|raw| u64_from(&raw))
+                    .transpose()
+                    .map_err(ConflictableTransactionError::Abort)?
+                    .unwrap_or(0))
+            };
+            let mut next_id = read(NEXT_DEPLOYMENT_KEY)?.max(1);
+            let seq = read(DEPLOYMENT_SEQ_KEY)? + 1;
+            let mut assigned = Vec::with_capacity(changed.len());
+            for (position, key, action) in changed {
+                if next_id > i32::MAX as u64 {
+                    return Err(ConflictableTransactionError::Abort(StoreError::IdsExhausted));
+                }
+                let row = DeploymentRow {
+                    id: next_id as i32,
+                    action: *action,
+                    seq: seq as i64,
+                    date: today.to_string(),
+                };
+                next_id += 1;
+                deployments.insert(key.as_slice(), row.encode())?;
+                assigned.push((*position, row));
+            }
+            meta.insert(NEXT_DEPLOYMENT_KEY, &next_id.to_be_bytes())?;
+            meta.insert(DEPLOYMENT_SEQ_KEY, &seq.to_be_bytes())?;
+            Ok(assigned)
+        });
+        let assigned = result.map_err(|err| match err {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })?;
+        for (position, row) in assigned {
+            rows[position] = Some(row);
+        }
+        Ok(())
+    }
+
+    /// Stores what we know of a computer (JSON chosen by the caller), by client id.
+    pub fn put_computer(&self, client_id: &str, json: &str) -> Result<(), StoreError> {
+        self.computers.insert(client_id.as_bytes(), json.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn computer(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .computers
+            .get(client_id.as_bytes())?
+            .map(|raw| String::from_utf8_lossy(&raw).into_owned()))
+    }
+
+    /// Every stored computer's JSON.
+    pub fn computers(&self) -> Result<Vec<String>, StoreError> {
+        self.computers
+            .iter()
+            .values()
+            .map(|v| Ok(String::from_utf8_lossy(&v?).into_owned()))
+            .collect()
+    }
+
+    /// Stores an event unless one with the same instance id is already stored; returns true
+    /// when it was new.
+    pub fn put_event(&self, instance_id: &Uuid, json: &str) -> Result<bool, StoreError> {
+        let swapped =
+            self.events
+                .compare_and_swap(instance_id.as_bytes(), None::<&[u8]>, Some(json.as_bytes()))?;
+        Ok(swapped.is_ok())
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Every stored event's JSON.
+    pub fn events(&self) -> Result<Vec<String>, StoreError> {
+        self.events
+            .iter()
+            .values()
+            .map(|v| Ok(String::from_utf8_lossy(&v?).into_owned()))
+            .collect()
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
@@ -401,6 +564,52 @@ pub fn upgrade(dir: &Path) -> Result<u32, StoreError> {
         Err(err) => return Err(err),
     };
     store.schema_version()
+}
+
+/// A deployment's persistent identity (see `Store::reconcile_deployments`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRow {
+    pub id: i32,
+    /// The caller's action code.
+    pub action: u8,
+    pub seq: i64,
+    /// `LastChangeTime`, date only.
+    pub date: String,
+}
+
+impl DeploymentRow {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(13 + self.date.len());
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.push(self.action);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(self.date.as_bytes());
+        out
+    }
+
+    fn decode(raw: &[u8]) -> Result<DeploymentRow, StoreError> {
+        if raw.len() < 13 {
+            return Err(StoreError::Corrupt("short deployment row".into()));
+        }
+        let id = i32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        let seq = u64_from(&raw[5..13])? as i64;
+        let date = String::from_utf8(raw[13..].to_vec())
+            .map_err(|_| StoreError::Corrupt("deployment date".into()))?;
+        Ok(DeploymentRow {
+            id,
+            action: raw[4],
+            seq,
+            date,
+        })
+    }
+}
+
+fn deployment_key(group: &str, update_id: &Uuid) -> Vec<u8> {
+    let mut key = Vec::with_capacity(group.len() + 17);
+    key.extend_from_slice(group.as_bytes());
+    key.push(0);
+    key.extend_from_slice(update_id.as_bytes());
+    key
 }
 
 fn identity_key(identity: &UpdateIdentity) -> [u8; 20] {
@@ -513,6 +722,42 @@ mod tests {
         let err = Store::open(dir.path()).err().unwrap();
         assert!(err.to_string().contains("schema version 7"), "{err}");
         assert!(upgrade(dir.path()).is_err());
+    }
+
+    #[test]
+    fn deployments_keep_ids_until_the_action_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let first = store
+            .reconcile_deployments("g", &[(a, 1), (b, 2)], "2026-11-01")
+            .unwrap();
+        assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
+        let same = store
+            .reconcile_deployments("g", &[(a, 1), (b, 2)], "2026-11-02")
+            .unwrap();
+        assert_eq!(same, first);
+        let changed = store
+            .reconcile_deployments("g", &[(a, 1), (b, 3)], "2026-11-03")
+            .unwrap();
+        assert_eq!(changed[0], first[0]);
+        assert_eq!(
+            (changed[1].id, changed[1].seq, changed[1].date.as_str()),
+            (3, 2, "2026-11-03")
+        );
+        let other_group = store.reconcile_deployments("h", &[(a, 1)], "2026-11-03").unwrap();
+        assert_eq!(other_group[0].id, 4);
+    }
+
+    #[test]
+    fn events_are_deduplicated_by_instance_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = Uuid::from_u128(5);
+        assert!(store.put_event(&id, "{}").unwrap());
+        assert!(!store.put_event(&id, "{\"again\":1}").unwrap());
+        assert_eq!(store.event_count(), 1);
+        assert_eq!(store.catalog_id().unwrap(), store.catalog_id().unwrap());
     }
 
     /// Model-based: whatever sequence of batches is written, the store agrees with a map.

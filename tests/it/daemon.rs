@@ -26,10 +26,14 @@ async fn serves_health_and_ready_while_the_upstream_is_unreachable() {
         .await
     );
     assert_eq!(
+        http("GET", daemon.client_addr, "/nothing/here", None).await.0,
+        404
+    );
+    assert_eq!(
         http("GET", daemon.client_addr, "/ClientWebService/client.asmx", None)
             .await
             .0,
-        404
+        405
     );
     daemon.stop().await;
 }
@@ -67,7 +71,10 @@ async fn post_sync_fills_the_catalog_and_ready_reports_it() {
         .await
     );
     assert!(eventually(|| async { !daemon.app.sync.is_running() && daemon.app.sync.last().is_some() }).await);
-    assert_eq!(daemon.app.catalog().len(), daemon.app.store.counts().updates);
+    assert_eq!(
+        daemon.app.snapshot().records.len(),
+        daemon.app.store.counts().updates
+    );
     daemon.stop().await;
 }
 

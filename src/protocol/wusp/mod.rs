@@ -5,3 +5,5 @@
 pub mod types;
 
 pub use types::*;
+pub mod envelope;
+pub mod messages;

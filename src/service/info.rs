@@ -1,0 +1,200 @@
+//! GetExtendedUpdateInfo, GetExtendedUpdateInfo2 and GetFileLocations (protocol.md §2.8–§2.10,
+//! §5): fragments of in-scope revisions, and WSUS-style content URLs for their files.
+
+use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
+use super::{internal, seal_cookie, Context};
+use crate::model::{hex, FileRef};
+use crate::protocol::fragment;
+use crate::protocol::wusp::{
+    ClientFault, ErrorCode, ExtendedUpdateInfo, FileLocation, GetExtendedUpdateInfo2Request,
+    GetExtendedUpdateInfoRequest, GetFileLocationsRequest, GetFileLocationsResponse,
+};
+use crate::scan::NodeId;
+use crate::snapshot::document;
+
+pub fn get_extended_update_info(
+    context: &Context<'_>,
+    request: &GetExtendedUpdateInfoRequest,
+) -> Result<ExtendedUpdateInfo, ClientFault> {
+    require_cookie(context, request.cookie.as_ref())?;
+    validate(
+        request.revision_ids.len(),
+        "revisionIDs",
+        &request.info_types,
+        &request.locales,
+    )?;
+    let snapshot = &context.snapshot;
+    let mut nodes = Vec::new();
+    let mut out_of_scope = Vec::new();
+    for &id in &request.revision_ids {
+        match snapshot
+            .graph
+            .by_local_id(id)
+            .filter(|node| snapshot.scope.get(*node).is_some())
+        {
+            Some(node) => nodes.push(node),
+            None => out_of_scope.push(id),
+        }
+    }
+    let mut info = extended_info(context, &nodes, &request.info_types, &request.locales)?;
+    info.out_of_scope_revision_ids = out_of_scope;
+    Ok(info)
+}
+
+/// The same by (UpdateID, RevisionNumber); identities not in scope are simply left out.
+pub fn get_extended_update_info2(
+    context: &Context<'_>,
+    request: &GetExtendedUpdateInfo2Request,
+) -> Result<ExtendedUpdateInfo, ClientFault> {
+    require_cookie(context, request.cookie.as_ref())?;
+    validate(
+        request.update_ids.len(),
+        "updateIDs",
+        &request.info_types,
+        &request.locales,
+    )?;
+    let snapshot = &context.snapshot;
+    let nodes: Vec<NodeId> = request
+        .update_ids
+        .iter()
+        .filter_map(|identity| {
+            let node = snapshot.graph.by_update_id(&identity.update_id)?;
+            (snapshot.graph.node(node).revision == identity.revision && snapshot.scope.get(node).is_some())
+                .then_some(node)
+        })
+        .collect();
+    extended_info(context, &nodes, &request.info_types, &request.locales)
+}
+
+fn validate(count: usize, field: &str, info_types: &[String], locales: &[String]) -> Result<(), ClientFault> {
+    if count > MAX_EXTENDED_UPDATES {
+        return Err(ClientFault::new(ErrorCode::InvalidParameters, field));
+    }
+    if info_types.is_empty() {
+        return Err(ClientFault::new(ErrorCode::InvalidParameters, "infoTypes"));
+    }
+    let needs_locales = info_types
+        .iter()
+        .any(|t| t == "LocalizedProperties" || t == "Eula");
+    if needs_locales && locales.is_empty() {
+        return Err(ClientFault::new(ErrorCode::InvalidParameters, "locales"));
+    }
+    Ok(())
+}
+
+/// One `Update` per (revision, fragment type) and one location per distinct file of the
+/// revisions whose Extended fragment was asked for.
+fn extended_info(
+    context: &Context<'_>,
+    nodes: &[NodeId],
+    info_types: &[String],
+    locales: &[String],
+) -> Result<ExtendedUpdateInfo, ClientFault> {
+    let snapshot = &context.snapshot;
+    let languages: Vec<&str> = locales.iter().map(String::as_str).collect();
+    let mut info = ExtendedUpdateInfo::default();
+    for &node in nodes {
+        let local_id = snapshot.graph.node(node).local_id;
+        let xml = document(&context.app.store, local_id).map_err(|e| internal("update document", e))?;
+        for info_type in info_types {
+            for text in fragments(&xml, info_type, &languages).map_err(|e| internal("fragment", e))? {
+                info.updates.push((local_id, text));
+            }
+        }
+        if info_types.iter().any(|t| t == "Extended") {
+            for file in &snapshot.record(node).files {
+                if !info.file_locations.iter().any(|l| l.file_digest == file.sha1) {
+                    info.file_locations.push(location(&context.content_base, file));
+                }
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// The fragments of one type; types wucache does not produce yield none.
+fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<String>, fragment::FragmentError> {
+    Ok(match info_type {
+        "Core" => vec![fragment::core(xml)?],
+        "Extended" => vec![fragment::extended(xml)?],
+        "LocalizedProperties" => fragment::localized(xml, languages)?.into_iter().collect(),
+        "Eula" => fragment::eulas(xml)?,
+        _ => Vec::new(),
+    })
+}
+
+/// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as
+/// WSUS lays content out (protocol.md §5.4).
+pub fn content_url(base: &str, file: &FileRef) -> String {
+    let hex = hex(&file.sha1).to_ascii_uppercase();
+    let extension = file
+        .name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .filter(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "cab".into());
+    format!(
+        "{}/Content/{}/{}.{}",
+        base.trim_end_matches('/'),
+        &hex[38..],
+        hex,
+        extension
+    )
+}
+
+fn location(base: &str, file: &FileRef) -> FileLocation {
+    FileLocation {
+        file_digest: file.sha1.to_vec(),
+        url: content_url(base, file),
+    }
+}
+
+/// Locations of the requested digests (each must be a 20-byte SHA-1); digests the catalog
+/// does not know are left out.
+pub fn get_file_locations(
+    context: &Context<'_>,
+    request: &GetFileLocationsRequest,
+) -> Result<GetFileLocationsResponse, ClientFault> {
+    let state = require_cookie(context, request.cookie.as_ref())?;
+    let mut file_locations = Vec::new();
+    for digest in &request.file_digests {
+        let sha1: [u8; 20] = digest
+            .as_slice()
+            .try_into()
+            .map_err(|_| ClientFault::new(ErrorCode::InvalidParameters, "fileDigests"))?;
+        if let Some((_, file)) = context.snapshot.file(&sha1) {
+            file_locations.push(location(&context.content_base, file));
+        }
+    }
+    Ok(GetFileLocationsResponse {
+        file_locations,
+        new_cookie: seal_cookie(context, &state),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_urls_follow_the_wsus_layout() {
+        let mut file = FileRef {
+            sha1: [0; 20],
+            sha256: None,
+            name: "AM_Delta.EXE".into(),
+            size: 1,
+            url: String::new(),
+            modified: String::new(),
+            patching_type: None,
+        };
+        file.sha1[19] = 0x0a;
+        file.sha1[0] = 0xab;
+        let url = content_url("http://wucache:8530/", &file);
+        assert_eq!(
+            url,
+            "http://wucache:8530/Content/0A/AB0000000000000000000000000000000000000A.exe"
+        );
+        file.name = "noextension".into();
+        assert!(content_url("http://h", &file).ends_with(".cab"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The MS-WUSP services a Windows client talks to: one handler per operation, each taking
+//! the parsed request and returning the response value or the fault a real WSUS would send.
+//! Handlers read one catalog snapshot and never write to a socket; `server` does the HTTP.
+//! Uses `app`, `snapshot`, `scan`, `cookie`, `protocol`.
+
+mod auth;
+mod info;
+mod report;
+mod scan;
+
+use crate::app::App;
+use crate::cookie::{AccessState, CookieError};
+use crate::protocol::wusp::envelope;
+use crate::protocol::wusp::messages as msg;
+use crate::protocol::wusp::{ClientFault, Cookie, ErrorCode, Operation};
+use crate::protocol::xml::Element;
+use crate::snapshot::Snapshot;
+use std::sync::Arc;
+
+/// What a handler needs besides the request.
+pub struct Context<'a> {
+    pub app: &'a App,
+    pub snapshot: Arc<Snapshot>,
+    /// Base URL for file locations: `[server] public_url`, else `http://<Host header>`.
+    pub content_base: String,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Answers one SOAP request body: the response envelope, or a fault envelope. The bool is
+/// true for a fault (sent with HTTP 500).
+pub fn handle(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> (String, bool) {
+    let (operation, element) = match envelope::parse_request(body, soap_action) {
+        Ok(parsed) => parsed,
+        Err(fault) => return (fault_body(None, &fault), true),
+    };
+    match dispatch(context, operation, &element) {
+        Ok(xml) => (envelope::response(operation, &xml), false),
+        Err(fault) => {
+            tracing::debug!(?operation, code = fault.code.as_str(), message = %fault.message, "client fault");
+            (fault_body(Some(operation), &fault), true)
+        }
+    }
+}
+
+fn fault_body(operation: Option<Operation>, fault: &ClientFault) -> String {
+    envelope::fault(operation, fault, uuid::Uuid::new_v4(), None)
+}
+
+fn dispatch(context: &Context<'_>, operation: Operation, element: &Element) -> Result<String, ClientFault> {
+    match operation {
+        Operation::GetConfig => {
+            let request = msg::parse_get_config_request(element)?;
+            Ok(msg::build_get_config_response(&auth::get_config(
+                context, &request,
+            )))
+        }
+        Operation::GetAuthorizationCookie => {
+            let request = msg::parse_get_authorization_cookie_request(element)?;
+            Ok(msg::build_get_authorization_cookie_response(
+                &auth::get_authorization_cookie(context, &request)?,
+            ))
+        }
+        Operation::GetCookie => {
+            let request = msg::parse_get_cookie_request(element)?;
+            Ok(msg::build_get_cookie_response(&auth::get_cookie(
+                context, &request,
+            )?))
+        }
+        Operation::RegisterComputer => {
+            let request = msg::parse_register_computer_request(element)?;
+            report::register_computer(context, &request)?;
+            Ok(msg::build_register_computer_response(&()))
+        }
+        Operation::StartCategoryScan => {
+            let request = msg::parse_start_category_scan_request(element)?;
+            Ok(msg::build_start_category_scan_response(
+                &scan::start_category_scan(context, &request)?,
+            ))
+        }
+        Operation::SyncUpdates => {
+            let request = msg::parse_sync_updates_request(element)?;
+            Ok(msg::build_sync_updates_response(&scan::sync_updates(
+                context, &request,
+            )?))
+        }
+        Operation::SyncPrinterCatalog => {
+            let request = msg::parse_sync_printer_catalog_request(element)?;
+            Ok(msg::build_sync_printer_catalog_response(
+                &scan::sync_printer_catalog(context, &request)?,
+            ))
+        }
+        Operation::RefreshCache => {
+            let request = msg::parse_refresh_cache_request(element)?;
+            Ok(msg::build_refresh_cache_response(&scan::refresh_cache(
+                context, &request,
+            )?))
+        }
+        Operation::GetExtendedUpdateInfo => {
+            let request = msg::parse_get_extended_update_info_request(element)?;
+            Ok(msg::build_get_extended_update_info_response(
+                &info::get_extended_update_info(context, &request)?,
+            ))
+        }
+        Operation::GetExtendedUpdateInfo2 => {
+            let request = msg::parse_get_extended_update_info2_request(element)?;
+            Ok(msg::build_get_extended_update_info2_response(
+                &info::get_extended_update_info2(context, &request)?,
+            ))
+        }
+        Operation::GetFileLocations => {
+            let request = msg::parse_get_file_locations_request(element)?;
+            Ok(msg::build_get_file_locations_response(&info::get_file_locations(
+                context, &request,
+            )?))
+        }
+        Operation::ReportEventBatch => {
+            let request = msg::parse_report_event_batch_request(element)?;
+            Ok(msg::build_report_event_batch_response(
+                &report::report_event_batch(context, &request)?,
+            ))
+        }
+    }
+}
+
+/// Opens a client's access cookie, mapping every failure to the fault the client recovers
+/// from (protocol.md §1.4).
+fn open_cookie(context: &Context<'_>, cookie: Option<&Cookie>) -> Result<AccessState, ClientFault> {
+    let sealed = cookie
+        .and_then(|c| c.encrypted_data.as_deref())
+        .ok_or_else(|| ClientFault::new(ErrorCode::InvalidCookie, "cookie"))?;
+    context
+        .app
+        .cookie_key
+        .open_access(sealed, context.snapshot.catalog_id, context.now)
+        .map_err(|err| match err {
+            CookieError::Invalid => ClientFault::new(ErrorCode::InvalidCookie, ""),
+            CookieError::ServerChanged => ClientFault::new(ErrorCode::ServerChanged, ""),
+            CookieError::Expired => ClientFault::new(ErrorCode::CookieExpired, ""),
+        })
+}
+
+/// A cookie for `state` (same expiry as the state says).
+fn seal_cookie(context: &Context<'_>, state: &AccessState) -> Cookie {
+    let nonce: [u8; 12] = rand::random();
+    Cookie {
+        expiration: crate::cookie::expiration_text(state.expires_at),
+        encrypted_data: Some(
+            context
+                .app
+                .cookie_key
+                .seal(crate::cookie::Purpose::Access, state, nonce),
+        ),
+    }
+}
+
+/// A fault for trouble on our side, logged with its cause.
+fn internal(what: &str, cause: impl std::fmt::Display) -> ClientFault {
+    tracing::error!(what, error = %cause, "client request failed on the server side");
+    ClientFault::new(ErrorCode::InternalServerError, "")
+}

@@ -1,0 +1,144 @@
+//! What clients tell us: authorization (with the target group asked for), RegisterComputer
+//! (the inventory), contact times, and ReportEventBatch (events stored, de-duplicated by
+//! EventInstanceID; turning them into compliance is a later milestone).
+
+use super::auth::require_cookie;
+use super::{internal, Context};
+use crate::cookie::AccessState;
+use crate::protocol::wusp::{
+    ClientFault, ComputerInfo, ErrorCode, RegisterComputerRequest, ReportEventBatchRequest, ReportingEvent,
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything the server knows of one client, stored as JSON by client id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ComputerRecord {
+    pub client_id: String,
+    pub dns_name: String,
+    /// Target groups the client asked for (GPO `TargetGroup`), as sent.
+    pub requested_groups: Vec<String>,
+    pub registered: bool,
+    pub computer: ComputerInfo,
+    pub first_seen: String,
+    pub last_authorization: String,
+    pub last_sync: String,
+    pub last_report: String,
+    pub events_received: u64,
+}
+
+/// An event as stored: the client's report plus who sent it and when it arrived.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub client_id: String,
+    pub received: String,
+    pub event: ReportingEvent,
+}
+
+fn now_text(context: &Context<'_>) -> String {
+    chrono::DateTime::from_timestamp(context.now, 0)
+        .unwrap_or_default()
+        .to_rfc3339()
+}
+
+fn load(context: &Context<'_>, client_id: &str) -> ComputerRecord {
+    context
+        .app
+        .store
+        .computer(client_id)
+        .ok()
+        .flatten()
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_else(|| ComputerRecord {
+            client_id: client_id.to_string(),
+            first_seen: now_text(context),
+            ..ComputerRecord::default()
+        })
+}
+
+fn save(context: &Context<'_>, record: &ComputerRecord) -> Result<(), ClientFault> {
+    let json = serde_json::to_string(record).map_err(|e| internal("computer record", e))?;
+    context
+        .app
+        .store
+        .put_computer(&record.client_id, &json)
+        .map_err(|e| internal("computer record", e))
+}
+
+/// SimpleAuth: remember the client and the group it asked for (failures only logged: the
+/// handshake must not depend on bookkeeping).
+pub fn note_authorization(context: &Context<'_>, client_id: &str, dns_name: &str, groups: &[String]) {
+    let mut record = load(context, client_id);
+    record.dns_name = dns_name.to_string();
+    record.requested_groups = groups.to_vec();
+    record.last_authorization = now_text(context);
+    let _ = save(context, &record);
+}
+
+pub fn register_computer(
+    context: &Context<'_>,
+    request: &RegisterComputerRequest,
+) -> Result<(), ClientFault> {
+    let state = require_cookie(context, request.cookie.as_ref())?;
+    let mut record = load(context, &state.client_id);
+    record.registered = true;
+    record.computer = request.computer.clone();
+    if !request.computer.dns_name.is_empty() {
+        record.dns_name = request.computer.dns_name.clone();
+    }
+    save(context, &record)
+}
+
+/// SyncUpdates needs a registered client (`IsRegistrationRequired` is true).
+pub fn require_registered(context: &Context<'_>, state: &AccessState) -> Result<(), ClientFault> {
+    let registered = context
+        .app
+        .store
+        .computer(&state.client_id)
+        .ok()
+        .flatten()
+        .and_then(|json| serde_json::from_str::<ComputerRecord>(&json).ok())
+        .is_some_and(|r| r.registered);
+    if registered {
+        Ok(())
+    } else {
+        Err(ClientFault::new(ErrorCode::RegistrationRequired, ""))
+    }
+}
+
+pub fn note_sync(context: &Context<'_>, state: &AccessState) {
+    let mut record = load(context, &state.client_id);
+    record.last_sync = now_text(context);
+    let _ = save(context, &record);
+}
+
+/// Stores each event once (by EventInstanceID); answers `true` as WSUS does.
+pub fn report_event_batch(
+    context: &Context<'_>,
+    request: &ReportEventBatchRequest,
+) -> Result<bool, ClientFault> {
+    let state = require_cookie(context, request.cookie.as_ref())?;
+    let received = now_text(context);
+    let mut new_events = 0u64;
+    for event in &request.events {
+        let stored = StoredEvent {
+            client_id: state.client_id.clone(),
+            received: received.clone(),
+            event: event.clone(),
+        };
+        let json = serde_json::to_string(&stored).map_err(|e| internal("event", e))?;
+        if context
+            .app
+            .store
+            .put_event(&event.event_instance_id, &json)
+            .map_err(|e| internal("event", e))?
+        {
+            new_events += 1;
+        }
+    }
+    let mut record = load(context, &state.client_id);
+    record.last_report = received;
+    record.events_received += new_events;
+    save(context, &record)?;
+    Ok(true)
+}

@@ -1,0 +1,243 @@
+//! StartCategoryScan, SyncUpdates, SyncPrinterCatalog and RefreshCache (protocol.md §2.5–§2.7,
+//! §4): the staged algorithm of `scan::staged` turned into wire answers.
+
+use super::auth::require_cookie;
+use super::{internal, seal_cookie, Context};
+use crate::cookie::AccessState;
+use crate::model::{CategoryType, UpdateType};
+use crate::protocol::wusp::{
+    ClientFault, ErrorCode, RefreshCacheRequest, RefreshCacheResult, StartCategoryScanRequest,
+    StartCategoryScanResponse, SyncInfo, SyncPrinterCatalogRequest, SyncUpdateParameters, SyncUpdatesRequest,
+    UpdateInfo,
+};
+use crate::scan::staged::{self, MAX_INSTALLED_NON_LEAF, PAGE_SIZE};
+use crate::snapshot::Snapshot;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// StartCategoryScan rejects this many categories or more (WSUS, Spec-PB <52>).
+const MAX_REQUESTED_CATEGORIES: usize = 200;
+
+/// Chooses the preferred categories of a category-filtered scan (MS-WUSP 3.1.5.6): an
+/// unknown category drops its AND-group into the error list; a group of one product, or of a
+/// product and a classification, prefers the product; any other shape clears the list.
+pub fn start_category_scan(
+    context: &Context<'_>,
+    request: &StartCategoryScanRequest,
+) -> Result<StartCategoryScanResponse, ClientFault> {
+    if request.requested.len() >= MAX_REQUESTED_CATEGORIES {
+        return Err(ClientFault::new(
+            ErrorCode::InvalidParameters,
+            "requestedCategories",
+        ));
+    }
+    let mut groups: BTreeMap<i32, Vec<Uuid>> = BTreeMap::new();
+    for (index, id) in &request.requested {
+        groups.entry(*index).or_default().push(*id);
+    }
+    let kind_of = |id: &Uuid| {
+        let node = context.snapshot.graph.by_update_id(id)?;
+        context.snapshot.record(node).category_type
+    };
+    let mut response = StartCategoryScanResponse::default();
+    for ids in groups.values() {
+        let unknown: Vec<Uuid> = ids.iter().filter(|id| kind_of(id).is_none()).copied().collect();
+        if !unknown.is_empty() {
+            response.in_error.extend(unknown);
+            continue;
+        }
+        match preferred_of_group(ids, kind_of) {
+            Some(product) => response.preferred.push(product),
+            None => {
+                response.preferred.clear();
+                break;
+            }
+        }
+    }
+    Ok(response)
+}
+
+fn preferred_of_group(ids: &[Uuid], kind_of: impl Fn(&Uuid) -> Option<CategoryType>) -> Option<Uuid> {
+    let products: Vec<&Uuid> = ids
+        .iter()
+        .filter(|id| kind_of(id) == Some(CategoryType::Product))
+        .collect();
+    let classifications = ids
+        .iter()
+        .filter(|id| kind_of(id) == Some(CategoryType::UpdateClassification))
+        .count();
+    match (products.as_slice(), classifications, ids.len()) {
+        ([product], 0, 1) | ([product], 1, 2) => Some(**product),
+        _ => None,
+    }
+}
+
+/// One SyncUpdates page: the software pass runs the staged algorithm; the driver pass
+/// answers "no drivers" (wucache holds no driver catalog yet).
+pub fn sync_updates(context: &Context<'_>, request: &SyncUpdatesRequest) -> Result<SyncInfo, ClientFault> {
+    let state = require_cookie(context, request.cookie.as_ref())?;
+    super::report::require_registered(context, &state)?;
+    let parameters = request
+        .parameters
+        .as_ref()
+        .ok_or_else(|| ClientFault::new(ErrorCode::InvalidParameters, "parameters"))?;
+    validate(parameters)?;
+    super::report::note_sync(context, &state);
+    if parameters.skip_software_sync {
+        return Ok(driver_pass(context, &state, parameters));
+    }
+    software_pass(context, &state, parameters)
+}
+
+fn validate(parameters: &SyncUpdateParameters) -> Result<(), ClientFault> {
+    if parameters.system_spec_present && !parameters.skip_software_sync {
+        return Err(ClientFault::new(
+            ErrorCode::InvalidParameters,
+            "parameters.SystemSpec",
+        ));
+    }
+    if parameters
+        .installed_non_leaf
+        .as_ref()
+        .is_some_and(|ids| ids.len() > MAX_INSTALLED_NON_LEAF)
+    {
+        return Err(ClientFault::new(
+            ErrorCode::InvalidParameters,
+            "parameters.InstalledNonLeafUpdateIDs",
+        ));
+    }
+    Ok(())
+}
+
+fn software_pass(
+    context: &Context<'_>,
+    state: &AccessState,
+    parameters: &SyncUpdateParameters,
+) -> Result<SyncInfo, ClientFault> {
+    let snapshot = &context.snapshot;
+    let empty = Vec::new();
+    let request = staged::Request {
+        installed_non_leaf: parameters.installed_non_leaf.as_ref().unwrap_or(&empty),
+        other_cached: parameters.other_cached.as_ref().unwrap_or(&empty),
+        watermark: state.watermark,
+        filter_categories: &parameters.filter_category_ids,
+        page_size: PAGE_SIZE,
+    };
+    let answer = staged::sync_software(&snapshot.graph, &snapshot.scope, &request);
+    let category_scan = !parameters.filter_category_ids.is_empty();
+    let next = AccessState {
+        watermark: answer.watermark,
+        ..state.clone()
+    };
+    Ok(SyncInfo {
+        new_updates: update_infos(context, &answer.new)?,
+        out_of_scope_revision_ids: answer.out_of_scope,
+        changed_updates: update_infos(context, &answer.changed)?,
+        truncated: answer.truncated,
+        new_cookie: seal_cookie(context, &next),
+        deployed_out_of_scope_revision_ids: parameters
+            .need_two_group_out_of_scope
+            .then_some(answer.deployed_out_of_scope),
+        driver_sync_not_needed: Some(category_scan || !has_drivers(snapshot)),
+    })
+}
+
+/// Scope positions → `UpdateInfo` with deployment, `IsLeaf` and the Core fragment.
+fn update_infos(context: &Context<'_>, positions: &[usize]) -> Result<Vec<UpdateInfo>, ClientFault> {
+    let snapshot = &context.snapshot;
+    positions
+        .iter()
+        .map(|&position| {
+            let entry = &snapshot.scope.entries[position];
+            let node = snapshot.graph.node(entry.node);
+            let xml = snapshot
+                .core_fragment(&context.app.store, entry.node)
+                .map_err(|e| internal("Core fragment", e))?;
+            Ok(UpdateInfo {
+                id: node.local_id,
+                deployment: Snapshot::deployment(entry),
+                is_leaf: node.is_leaf,
+                xml: xml.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn has_drivers(snapshot: &Snapshot) -> bool {
+    snapshot
+        .scope
+        .entries
+        .iter()
+        .any(|e| snapshot.graph.node(e.node).update_type == UpdateType::Driver)
+}
+
+/// No driver catalog: nothing new, every cached driver id out of scope.
+fn driver_pass(context: &Context<'_>, state: &AccessState, parameters: &SyncUpdateParameters) -> SyncInfo {
+    SyncInfo {
+        out_of_scope_revision_ids: parameters.cached_driver_ids.clone().unwrap_or_default(),
+        new_cookie: seal_cookie(context, state),
+        deployed_out_of_scope_revision_ids: parameters.need_two_group_out_of_scope.then(Vec::new),
+        driver_sync_not_needed: Some(true),
+        ..SyncInfo::default()
+    }
+}
+
+/// Printer drivers are not mirrored: an empty answer.
+pub fn sync_printer_catalog(
+    context: &Context<'_>,
+    request: &SyncPrinterCatalogRequest,
+) -> Result<SyncInfo, ClientFault> {
+    let state = require_cookie(context, request.cookie.as_ref())?;
+    Ok(SyncInfo {
+        new_cookie: seal_cookie(context, &state),
+        ..SyncInfo::default()
+    })
+}
+
+/// Maps a client's cached identities to this server's revision ids, for the ones deployed to
+/// it (bundle members are left out, as WSUS does; the client re-fetches them by SyncUpdates).
+pub fn refresh_cache(
+    context: &Context<'_>,
+    request: &RefreshCacheRequest,
+) -> Result<Vec<RefreshCacheResult>, ClientFault> {
+    require_cookie(context, request.cookie.as_ref())?;
+    let snapshot = &context.snapshot;
+    let results = request
+        .global_ids
+        .iter()
+        .filter_map(|identity| {
+            let node = snapshot.graph.by_update_id(&identity.update_id)?;
+            let graph_node = snapshot.graph.node(node);
+            let entry = snapshot.scope.get(node)?;
+            let current = graph_node.revision == identity.revision;
+            (current && entry.action != crate::protocol::wusp::DeploymentAction::Bundle).then(|| {
+                RefreshCacheResult {
+                    revision_id: graph_node.local_id,
+                    global_id: *identity,
+                    is_leaf: graph_node.is_leaf,
+                    deployment: Snapshot::deployment(entry),
+                }
+            })
+        })
+        .collect();
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_groups_prefer_the_product() {
+        let (product, class, other) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let kind = |id: &Uuid| match id.as_u128() {
+            1 => Some(CategoryType::Product),
+            2 => Some(CategoryType::UpdateClassification),
+            _ => Some(CategoryType::ProductFamily),
+        };
+        assert_eq!(preferred_of_group(&[product], kind), Some(product));
+        assert_eq!(preferred_of_group(&[class, product], kind), Some(product));
+        assert_eq!(preferred_of_group(&[other], kind), None);
+        assert_eq!(preferred_of_group(&[product, class, other], kind), None);
+    }
+}

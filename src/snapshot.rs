@@ -1,0 +1,180 @@
+//! The served catalog, frozen: the newest revision of every update, its graph, the default
+//! policy group's scope with persistent deployment identities, and a cache of Core
+//! fragments. Built at start-up and after every sync; requests read one `Arc<Snapshot>`
+//! from start to end, so a sync never changes an answer half-way. Uses `store`, `scan`,
+//! `approval`, `protocol`.
+
+use crate::approval;
+use crate::model::{FileRef, UpdateRecord};
+use crate::protocol::fragment;
+use crate::protocol::wusp::{Deployment, DeploymentAction};
+use crate::scan::{self, Graph, NodeId, Scope, ScopeEntry};
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The policy group every client belongs to until baselines and patch groups land.
+pub const DEFAULT_GROUP: &str = "default";
+
+pub struct Snapshot {
+    /// Same order as `graph.nodes`.
+    pub records: Vec<UpdateRecord>,
+    pub graph: Graph,
+    pub scope: Scope,
+    pub catalog_id: u64,
+    /// `Config.LastChange`: fixed per store, so clients' cached configs stay valid.
+    pub config_last_change: String,
+    /// SHA-1 → (node, index in its record's files).
+    files: HashMap<[u8; 20], (NodeId, usize)>,
+    /// Core fragments by local id (std Mutex: never held across an await).
+    core_cache: Mutex<HashMap<i32, Arc<str>>>,
+}
+
+impl Snapshot {
+    /// An empty catalog (before the first load).
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            records: Vec::new(),
+            graph: Graph::default(),
+            scope: Scope::default(),
+            catalog_id: 0,
+            config_last_change: String::new(),
+            files: HashMap::new(),
+            core_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads the store and plans the default group's deployments as of `now` (unix seconds).
+    pub fn build(store: &Store, now: i64) -> Result<Snapshot, StoreError> {
+        let records = store.latest_records()?;
+        let graph = Graph::build(&records);
+        let context = approval::Context {
+            group: DEFAULT_GROUP,
+            now,
+        };
+        let planned = scan::plan(&graph, |node| approval::decide(&records[node as usize], &context));
+        let identities: Vec<_> = planned
+            .iter()
+            .map(|p| (graph.node(p.node).update_id, action_code(p.action)))
+            .collect();
+        let today = chrono::DateTime::from_timestamp(now, 0)
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string();
+        let rows = store.reconcile_deployments(DEFAULT_GROUP, &identities, &today)?;
+        let entries = planned
+            .iter()
+            .zip(rows)
+            .map(|(p, row)| ScopeEntry {
+                node: p.node,
+                action: p.action,
+                deployment_id: row.id,
+                seq: row.seq,
+                last_change: row.date,
+            })
+            .collect();
+        let files = index_files(&records);
+        Ok(Snapshot {
+            scope: Scope::new(entries),
+            catalog_id: store.catalog_id()?,
+            config_last_change: store.created()?,
+            files,
+            core_cache: Mutex::new(HashMap::new()),
+            records,
+            graph,
+        })
+    }
+
+    pub fn record(&self, node: NodeId) -> &UpdateRecord {
+        &self.records[node as usize]
+    }
+
+    /// The file with this SHA-1 and the record naming it.
+    pub fn file(&self, sha1: &[u8; 20]) -> Option<(&UpdateRecord, &FileRef)> {
+        self.files.get(sha1).map(|&(node, i)| {
+            let record = self.record(node);
+            (record, &record.files[i])
+        })
+    }
+
+    /// The Core fragment of a node, derived once and cached.
+    pub fn core_fragment(&self, store: &Store, node: NodeId) -> Result<Arc<str>, String> {
+        let local_id = self.graph.node(node).local_id;
+        if let Some(hit) = self
+            .core_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&local_id).cloned())
+        {
+            return Ok(hit);
+        }
+        let xml = document(store, local_id)?;
+        let core: Arc<str> = fragment::core(&xml)
+            .map_err(|e| format!("revision {local_id}: {e}"))?
+            .into();
+        if let Ok(mut cache) = self.core_cache.lock() {
+            cache.insert(local_id, Arc::clone(&core));
+        }
+        Ok(core)
+    }
+
+    /// The wire `Deployment` of a scope entry, as WSUS writes it.
+    pub fn deployment(entry: &ScopeEntry) -> Deployment {
+        Deployment {
+            id: entry.deployment_id,
+            action: entry.action,
+            deadline: None,
+            is_assigned: true,
+            last_change_time: entry.last_change.clone(),
+            download_priority: None,
+            auto_select: Some("0".into()),
+            auto_download: Some("0".into()),
+            supersedence_behavior: Some("0".into()),
+        }
+    }
+
+    /// Number of updates approved for install.
+    pub fn approved_count(&self) -> usize {
+        self.scope
+            .entries
+            .iter()
+            .filter(|e| e.action == DeploymentAction::Install)
+            .count()
+    }
+
+    /// The deployment action a node has in the default group, if it is in scope.
+    pub fn action_of(&self, node: NodeId) -> Option<DeploymentAction> {
+        self.scope.get(node).map(|e| e.action)
+    }
+}
+
+/// The stored XML of a revision.
+pub fn document(store: &Store, local_id: i32) -> Result<String, String> {
+    store
+        .document(local_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("revision {local_id} has no stored document"))
+}
+
+fn index_files(records: &[UpdateRecord]) -> HashMap<[u8; 20], (NodeId, usize)> {
+    let mut files = HashMap::new();
+    for (node, record) in records.iter().enumerate() {
+        for (i, file) in record.files.iter().enumerate() {
+            files.entry(file.sha1).or_insert((node as NodeId, i));
+        }
+    }
+    files
+}
+
+/// Persistent code of an action (stored in deployment rows).
+fn action_code(action: DeploymentAction) -> u8 {
+    match action {
+        DeploymentAction::Install => 1,
+        DeploymentAction::OptionalInstall => 2,
+        DeploymentAction::Uninstall => 3,
+        DeploymentAction::PreDeploymentCheck => 4,
+        DeploymentAction::Block => 5,
+        DeploymentAction::Evaluate => 6,
+        DeploymentAction::Bundle => 7,
+    }
+}

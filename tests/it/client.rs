@@ -1,0 +1,610 @@
+//! A simulated Windows Update Agent: the whole client flow over HTTP against a running
+//! wucache — GetConfig, SimpleAuth, GetCookie, RegisterComputer, the staged SyncUpdates loop
+//! (categories and detectoids evaluate as installed, as on a matching machine), the driver
+//! pass, GetExtendedUpdateInfo in batches, ReportEventBatch — built only from the message
+//! builders/parsers, so the server is tested as a client sees it.
+
+use crate::harness::{config, fake_with, synthetic};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use tempfile::tempdir;
+use uuid::Uuid;
+use wucache::daemon::Daemon;
+use wucache::protocol::wusp::envelope;
+use wucache::protocol::wusp::messages as msg;
+use wucache::protocol::wusp::*;
+use wucache::protocol::{soap, xml::Element, xpress};
+use wucache::upstream::{run_sync, Quiet};
+
+/// One SOAP call's outcome: the response element or the fault's ErrorCode.
+pub type Outcome = Result<Element, String>;
+
+pub struct WindowsClient {
+    pub addr: SocketAddr,
+    pub client_id: String,
+    pub target_group: Option<String>,
+    pub cookie: Option<Cookie>,
+    http: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes::Bytes>,
+    >,
+}
+
+/// What one full scan found.
+#[derive(Debug, Default)]
+pub struct ScanResult {
+    pub offered: BTreeSet<Uuid>,
+    pub actions: HashMap<i32, DeploymentAction>,
+    pub identities: HashMap<i32, Uuid>,
+    pub sync_calls: usize,
+    pub extended: Vec<(i32, String)>,
+    pub file_locations: Vec<FileLocation>,
+}
+
+impl WindowsClient {
+    pub fn new(addr: SocketAddr) -> WindowsClient {
+        WindowsClient {
+            addr,
+            client_id: Uuid::new_v4().to_string(),
+            target_group: None,
+            cookie: None,
+            http: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http(),
+        }
+    }
+
+    /// POSTs a SOAP call as Win11 does (quoted SOAPAction, `Accept-Encoding: xpress`).
+    pub async fn call(&self, path: &str, op: Operation, operation_xml: String) -> Outcome {
+        let body = format!(
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>{operation_xml}</s:Body></s:Envelope>"
+        );
+        let request = hyper::Request::post(format!("http://{}{path}", self.addr))
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", envelope::soap_action(op))
+            .header("Accept-Encoding", "xpress")
+            .header(
+                "User-Agent",
+                "Windows-Update-Agent/1507.2601.30012.0 Client-Protocol/2.90",
+            )
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let response = self.http.request(request).await.unwrap();
+        let status = response.status();
+        let compressed = response
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "xpress");
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let bytes = if compressed {
+            xpress::decompress(&bytes, 64 << 20).unwrap()
+        } else {
+            bytes.to_vec()
+        };
+        match soap::parse_response(&String::from_utf8(bytes).unwrap()) {
+            Ok(element) => Ok(element),
+            Err(soap::SoapError::Fault(fault)) => {
+                eprintln!("{op:?} fault: {fault}");
+                Err(fault.error_code.unwrap_or_default())
+            }
+            Err(other) => panic!("unreadable response to {op:?} (HTTP {status}): {other}"),
+        }
+    }
+
+    pub async fn client(&self, op: Operation, xml: String) -> Outcome {
+        self.call("/ClientWebService/client.asmx", op, xml).await
+    }
+
+    /// GetConfig → GetAuthorizationCookie → GetCookie → RegisterComputer.
+    pub async fn handshake(&mut self) -> Config {
+        let config = msg::parse_get_config_response(
+            &self
+                .client(
+                    Operation::GetConfig,
+                    msg::build_get_config_request(&GetConfigRequest {
+                        protocol_version: "2.90".into(),
+                    }),
+                )
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let auth_request = GetAuthorizationCookieRequest {
+            client_id: Some(self.client_id.clone()),
+            target_group_name: self.target_group.clone(),
+            dns_name: Some(format!("pc-{}.corp.example", &self.client_id[..8])),
+        };
+        let auth = self
+            .call(
+                "/SimpleAuthWebService/SimpleAuth.asmx",
+                Operation::GetAuthorizationCookie,
+                msg::build_get_authorization_cookie_request(&auth_request),
+            )
+            .await
+            .unwrap();
+        let auth = msg::parse_get_authorization_cookie_response(&auth).unwrap();
+        let cookie_request = GetCookieRequest {
+            auth_cookies: vec![auth],
+            old_cookie: Some(Cookie {
+                expiration: "2026-10-04T15:03:36Z".into(),
+                encrypted_data: None,
+            }),
+            last_change: Some(config.last_change.clone()),
+            current_time: Some("2026-10-04T15:03:36Z".into()),
+            protocol_version: Some("2.90".into()),
+        };
+        let cookie = msg::parse_get_cookie_response(
+            &self
+                .client(
+                    Operation::GetCookie,
+                    msg::build_get_cookie_request(&cookie_request),
+                )
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        self.cookie = Some(cookie);
+        let register = RegisterComputerRequest {
+            cookie: self.cookie.clone(),
+            computer: windows11(auth_request.dns_name.clone().unwrap()),
+        };
+        self.client(
+            Operation::RegisterComputer,
+            msg::build_register_computer_request(&register),
+        )
+        .await
+        .unwrap();
+        config
+    }
+
+    pub async fn sync_updates(&self, parameters: SyncUpdateParameters) -> Result<SyncInfo, String> {
+        let request = SyncUpdatesRequest {
+            cookie: self.cookie.clone(),
+            parameters: Some(parameters),
+        };
+        let element = self
+            .client(Operation::SyncUpdates, msg::build_sync_updates_request(&request))
+            .await?;
+        Ok(msg::parse_sync_updates_response(&element).unwrap())
+    }
+
+    /// The staged loop as the agent runs it: every non-leaf returned is "installed"
+    /// (categories and detectoids match this machine), leaves are cached; repeat while
+    /// truncated or a non-leaf came back; then the driver pass.
+    pub async fn scan(&mut self) -> ScanResult {
+        let mut result = ScanResult::default();
+        let mut installed: Vec<i32> = Vec::new();
+        let mut other: Vec<i32> = Vec::new();
+        let mut first = true;
+        loop {
+            let parameters = SyncUpdateParameters {
+                installed_non_leaf: (!first).then(|| installed.clone()),
+                other_cached: (!first).then(|| other.clone()),
+                need_two_group_out_of_scope: true,
+                ..SyncUpdateParameters::default()
+            };
+            first = false;
+            let info = self.sync_updates(parameters).await.unwrap();
+            result.sync_calls += 1;
+            self.cookie = Some(info.new_cookie.clone());
+            let mut non_leaf_seen = false;
+            for update in &info.new_updates {
+                assert!(
+                    update.xml.contains("<UpdateIdentity"),
+                    "Core fragment expected, got {}",
+                    update.xml
+                );
+                result.actions.insert(update.id, update.deployment.action);
+                result.identities.insert(update.id, core_update_id(&update.xml));
+                if update.is_leaf {
+                    other.push(update.id);
+                } else {
+                    non_leaf_seen = true;
+                    installed.push(update.id);
+                }
+                if update.deployment.action == DeploymentAction::Install {
+                    result.offered.insert(core_update_id(&update.xml));
+                }
+            }
+            installed.retain(|id| !info.out_of_scope_revision_ids.contains(id));
+            other.retain(|id| !info.out_of_scope_revision_ids.contains(id));
+            assert!(result.sync_calls < 500, "the scan does not converge");
+            if !info.truncated && !non_leaf_seen {
+                break;
+            }
+        }
+        let drivers = self
+            .sync_updates(SyncUpdateParameters {
+                installed_non_leaf: Some(installed.clone()),
+                skip_software_sync: true,
+                system_spec_present: true,
+                ..SyncUpdateParameters::default()
+            })
+            .await
+            .unwrap();
+        assert!(drivers.new_updates.is_empty());
+        assert_eq!(drivers.driver_sync_not_needed, Some(true));
+        self.extended_info(&mut result, &other).await;
+        result
+    }
+
+    /// GetExtendedUpdateInfo for the leaves, in batches of at most 50.
+    async fn extended_info(&self, result: &mut ScanResult, leaves: &[i32]) {
+        for batch in leaves.chunks(50) {
+            let request = GetExtendedUpdateInfoRequest {
+                cookie: self.cookie.clone(),
+                revision_ids: batch.to_vec(),
+                info_types: vec!["Extended".into(), "LocalizedProperties".into()],
+                locales: vec!["en-US".into(), "en".into()],
+            };
+            let element = self
+                .client(
+                    Operation::GetExtendedUpdateInfo,
+                    msg::build_get_extended_update_info_request(&request),
+                )
+                .await
+                .unwrap();
+            let info = msg::parse_get_extended_update_info_response(&element).unwrap();
+            assert!(info.out_of_scope_revision_ids.is_empty());
+            result.extended.extend(info.updates);
+            result.file_locations.extend(info.file_locations);
+        }
+    }
+
+    /// Reports a scan result (events 147 + 156), as Win11 does after a scan.
+    pub async fn report(&self, needed: &[Uuid]) -> Outcome {
+        let event = |event_id, misc: Vec<String>| ReportingEvent {
+            target_sid: self.client_id.clone(),
+            time_at_target: "2026-10-04T15:05:00Z".into(),
+            event_instance_id: Uuid::new_v4(),
+            namespace_id: 1,
+            event_id,
+            source_id: 101,
+            app_name: "AutomaticUpdates".into(),
+            misc_data: misc,
+            os_version: "10.0.26200.8037.0.0".into(),
+            os_locale_id: 1033,
+            ..ReportingEvent::default()
+        };
+        let u_list = needed
+            .iter()
+            .map(|id| id.to_string().to_uppercase())
+            .collect::<Vec<_>>()
+            .join(";");
+        let request = ReportEventBatchRequest {
+            cookie: self.cookie.clone(),
+            client_time: Some("2026-10-04T15:05:01Z".into()),
+            events: vec![event(147, vec![]), event(156, vec![format!("U={u_list}")])],
+        };
+        self.call(
+            "/ReportingWebService/ReportingWebService.asmx",
+            Operation::ReportEventBatch,
+            msg::build_report_event_batch_request(&request),
+        )
+        .await
+    }
+}
+
+/// What the captured Windows 11 25H2 machine registered with (native-scan 000004).
+fn windows11(dns_name: String) -> ComputerInfo {
+    let text = |s: &str| s.to_string();
+    ComputerInfo {
+        dns_name,
+        os_major_version: text("10"),
+        os_minor_version: text("0"),
+        os_build_number: text("26200"),
+        os_service_pack_major_number: text("0"),
+        os_service_pack_minor_number: text("0"),
+        os_locale: text("en-US"),
+        computer_manufacturer: text("QEMU"),
+        computer_model: text("Standard PC (Q35 + ICH9, 2009)"),
+        bios_version: text("unknown"),
+        bios_name: text("unknown"),
+        bios_release_date: text("2022-02-02T00:00:00Z"),
+        processor_architecture: text("AMD64"),
+        suite_mask: text("256"),
+        old_product_type: text("1"),
+        new_product_type: text("48"),
+        system_metrics: text("0"),
+        client_version_major_number: text("1507"),
+        client_version_minor_number: text("2601"),
+        client_version_build_number: text("30012"),
+        client_version_qfe_number: text("0"),
+        os_description: text("Windows 10 Pro"),
+        oem: text("QEMU"),
+        device_type: text("Standard PC (Q35 + ICH9, 2009)"),
+        firmware_version: text("unknown"),
+        mobile_operator: text("Not Present"),
+    }
+}
+
+/// The UpdateID named by a Core fragment's `UpdateIdentity`.
+fn core_update_id(core: &str) -> Uuid {
+    let start = core.find("UpdateID=\"").unwrap() + 10;
+    Uuid::parse_str(&core[start..start + 36]).unwrap()
+}
+
+async fn serve_synthetic(
+    seed: u64,
+    updates: usize,
+) -> (Daemon, wucache::testkit::synth::SynthCatalog, tempfile::TempDir) {
+    let catalog = synthetic(seed, updates);
+    let upstream = fake_with(&catalog).await;
+    let data = tempdir().unwrap();
+    let config = config(&upstream.url(), &data);
+    {
+        let store = wucache::store::Store::open(data.path()).unwrap();
+        run_sync(&store, &config, &Quiet).await.unwrap();
+    }
+    let daemon = Daemon::start(config).await.unwrap();
+    let app = daemon.app.clone();
+    assert!(
+        crate::harness::eventually(|| {
+            let app = app.clone();
+            async move { app.is_ready() }
+        })
+        .await
+    );
+    (daemon, catalog, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_scan_is_offered_exactly_the_approved_updates() {
+    let (daemon, catalog, _data) = serve_synthetic(60, 400).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+
+    let result = client.scan().await;
+
+    // Approved = every top-level software update that is not expired (until baselines).
+    let members: HashSet<Uuid> = catalog
+        .docs
+        .iter()
+        .flat_map(|d| d.bundled.iter().copied())
+        .collect();
+    let newest: HashMap<Uuid, &wucache::testkit::synth::SynthDoc> =
+        catalog.docs.iter().fold(HashMap::new(), |mut map, doc| {
+            let entry = map.entry(doc.update_id).or_insert(doc);
+            if doc.revision > entry.revision {
+                *entry = doc;
+            }
+            map
+        });
+    let approved: BTreeSet<Uuid> = newest
+        .values()
+        .filter(|d| !d.kind.is_config() && !members.contains(&d.update_id) && !d.expired)
+        .map(|d| d.update_id)
+        .collect();
+    assert_eq!(result.offered, approved);
+    assert!(result.sync_calls >= 3, "staged delivery takes several rounds");
+    let bundle_members = result
+        .actions
+        .values()
+        .filter(|a| **a == DeploymentAction::Bundle)
+        .count();
+    assert!(bundle_members > 0);
+    // Every file of an offered update has a WSUS-style location and its SHA-256 is in Extended.
+    assert!(!result.file_locations.is_empty());
+    for location in &result.file_locations {
+        assert!(
+            location
+                .url
+                .starts_with(&format!("http://{}/Content/", daemon.client_addr)),
+            "{}",
+            location.url
+        );
+    }
+    assert!(result
+        .extended
+        .iter()
+        .any(|(_, xml)| xml.contains("<AdditionalDigest Algorithm=\"SHA256\">")));
+    assert_eq!(
+        client
+            .report(&[])
+            .await
+            .map(|e| msg::parse_report_event_batch_response(&e).unwrap()),
+        Ok(true)
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_scan_with_the_same_cookie_finds_nothing_new() {
+    let (daemon, _catalog, _data) = serve_synthetic(61, 60).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let first = client.scan().await;
+    assert!(!first.offered.is_empty());
+
+    let installed: Vec<i32> = first
+        .identities
+        .keys()
+        .copied()
+        .filter(|id| first.actions.get(id) == Some(&DeploymentAction::Evaluate))
+        .collect();
+    let other: Vec<i32> = first
+        .identities
+        .keys()
+        .copied()
+        .filter(|id| !installed.contains(id))
+        .collect();
+    let again = client
+        .sync_updates(SyncUpdateParameters {
+            installed_non_leaf: Some(installed),
+            other_cached: Some(other),
+            ..SyncUpdateParameters::default()
+        })
+        .await
+        .unwrap();
+
+    assert!(
+        again.new_updates.is_empty(),
+        "{:?}",
+        again.new_updates.iter().map(|u| u.id).collect::<Vec<_>>()
+    );
+    assert!(again.changed_updates.is_empty());
+    assert!(again.out_of_scope_revision_ids.is_empty());
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_faults_are_the_ones_clients_recover_from() {
+    let (daemon, _catalog, _data) = serve_synthetic(62, 20).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+
+    // No cookie at all / a forged one.
+    let forged = Cookie {
+        expiration: "2030-01-01T00:00:00Z".into(),
+        encrypted_data: Some(vec![1; 80]),
+    };
+    client.cookie = Some(forged);
+    assert_eq!(
+        client
+            .sync_updates(SyncUpdateParameters::default())
+            .await
+            .unwrap_err(),
+        "InvalidCookie"
+    );
+
+    // A valid cookie of a client that never registered.
+    client.handshake().await;
+    let mut stranger = WindowsClient::new(daemon.client_addr);
+    stranger.cookie = client.cookie.clone();
+    let other_id = WindowsClient::new(daemon.client_addr);
+    let auth = GetAuthorizationCookieRequest {
+        client_id: Some(other_id.client_id.clone()),
+        target_group_name: None,
+        dns_name: Some("x.example".into()),
+    };
+    let auth = msg::parse_get_authorization_cookie_response(
+        &stranger
+            .call(
+                "/SimpleAuthWebService/SimpleAuth.asmx",
+                Operation::GetAuthorizationCookie,
+                msg::build_get_authorization_cookie_request(&auth),
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let config = msg::parse_get_config_response(
+        &stranger
+            .client(
+                Operation::GetConfig,
+                msg::build_get_config_request(&GetConfigRequest {
+                    protocol_version: "2.90".into(),
+                }),
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let cookie_request = GetCookieRequest {
+        auth_cookies: vec![auth.clone()],
+        last_change: Some(config.last_change.clone()),
+        protocol_version: Some("2.90".into()),
+        ..GetCookieRequest::default()
+    };
+    stranger.cookie = Some(
+        msg::parse_get_cookie_response(
+            &stranger
+                .client(
+                    Operation::GetCookie,
+                    msg::build_get_cookie_request(&cookie_request),
+                )
+                .await
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        stranger
+            .sync_updates(SyncUpdateParameters::default())
+            .await
+            .unwrap_err(),
+        "RegistrationRequired"
+    );
+
+    // A stale config stamp.
+    let stale = GetCookieRequest {
+        last_change: Some("2001-01-01T00:00:00Z".into()),
+        ..cookie_request.clone()
+    };
+    assert_eq!(
+        stranger
+            .client(Operation::GetCookie, msg::build_get_cookie_request(&stale))
+            .await
+            .unwrap_err(),
+        "ConfigChanged"
+    );
+
+    // A bad authorization cookie.
+    let bad_auth = GetCookieRequest {
+        auth_cookies: vec![AuthorizationCookie {
+            plugin_id: "SimpleTargeting".into(),
+            cookie_data: vec![0; 40],
+        }],
+        ..cookie_request
+    };
+    assert_eq!(
+        stranger
+            .client(Operation::GetCookie, msg::build_get_cookie_request(&bad_auth))
+            .await
+            .unwrap_err(),
+        "InvalidAuthorizationCookie"
+    );
+
+    // More than 400 installed non-leaf ids.
+    let too_many = SyncUpdateParameters {
+        installed_non_leaf: Some((1..=401).collect()),
+        ..SyncUpdateParameters::default()
+    };
+    assert_eq!(
+        client.sync_updates(too_many).await.unwrap_err(),
+        "InvalidParameters"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_survive_a_restart_and_other_instances_cookies_do_not() {
+    let (daemon, _catalog, data) = serve_synthetic(63, 20).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let cookie = client.cookie.clone();
+    let config = daemon.app.config.clone();
+    daemon.stop().await;
+
+    let restarted = Daemon::start(config).await.unwrap();
+    let app = restarted.app.clone();
+    assert!(
+        crate::harness::eventually(|| {
+            let app = app.clone();
+            async move { app.is_ready() }
+        })
+        .await
+    );
+    let mut again = WindowsClient::new(restarted.client_addr);
+    again.client_id = client.client_id.clone();
+    again.cookie = cookie.clone();
+    assert!(
+        again.sync_updates(SyncUpdateParameters::default()).await.is_ok(),
+        "a restart keeps cookies valid"
+    );
+    restarted.stop().await;
+
+    let (other, _c, _d) = serve_synthetic(63, 20).await;
+    let mut foreign = WindowsClient::new(other.client_addr);
+    foreign.cookie = cookie;
+    assert_eq!(
+        foreign
+            .sync_updates(SyncUpdateParameters::default())
+            .await
+            .unwrap_err(),
+        "InvalidCookie"
+    );
+    other.stop().await;
+    drop(data);
+}
