@@ -30,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod cookie;
 pub mod daemon;
+pub mod gpo;
 pub mod model;
 pub mod protocol;
 pub mod scan;

@@ -47,6 +47,15 @@ enum Command {
     },
     /// Convert a catalog store written by an older wucache to this version's schema.
     Upgrade(ConfigArg),
+    /// Print the registry settings (.reg) and PowerShell that point a Windows machine here.
+    Gpo {
+        /// This server as clients reach it, e.g. http://wucache.corp.example:8530
+        #[arg(long)]
+        url: String,
+        /// Patch group (WSUS target group) the machine asks for.
+        #[arg(long)]
+        group: Option<String>,
+    },
 }
 
 /// Parses arguments and runs the command.
@@ -76,6 +85,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Updates { config, json, all } => {
             let config = Config::load(config.config.as_deref())?;
             updates::print(&config, json, all)
+        }
+        Command::Gpo { url, group } => {
+            let settings = crate::gpo::Settings::new(&url, group.as_deref())?;
+            println!("; ---- wucache.reg (reg import wucache.reg) ----");
+            print!("{}", crate::gpo::reg_file(&settings).replace("\r\n", "\n"));
+            println!();
+            println!("# ---- or in PowerShell ----");
+            print!("{}", crate::gpo::powershell(&settings));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Upgrade(args) => {
             let config = Config::load(args.config.as_deref())?;

@@ -1809,6 +1809,31 @@ mod tests {
     }
 
     #[test]
+    fn omitted_and_empty_id_arrays_stay_apart() {
+        let parameters = SyncUpdateParameters {
+            installed_non_leaf: Some(vec![]),
+            other_cached: None,
+            cached_driver_ids: Some(vec![5]),
+            ..SyncUpdateParameters::default()
+        };
+        let req = SyncUpdatesRequest {
+            cookie: None,
+            parameters: Some(parameters),
+        };
+        let xml = build_sync_updates_request(&req);
+        assert!(xml.contains("<InstalledNonLeafUpdateIDs/>"), "{xml}");
+        assert!(!xml.contains("OtherCachedUpdateIDs"), "{xml}");
+        assert!(
+            xml.contains("<CachedDriverIDs><int>5</int></CachedDriverIDs>"),
+            "{xml}"
+        );
+        assert_eq!(
+            parse_sync_updates_request(&xml::parse(&xml).unwrap()).unwrap(),
+            req
+        );
+    }
+
+    #[test]
     fn text_escaping_matches_wsus() {
         assert_eq!(
             escape_text(r#"<a b="c">&'</a>"#),
