@@ -84,7 +84,8 @@ pub struct UnknownCategory {
 }
 
 /// Resolves configured names (GUIDs, titles, or `all`) against the catalog's categories of
-/// `wanted` type. `known` lists (id, type, title) of every stored category.
+/// `wanted` type. `known` lists (id, type, title) of every stored category. For
+/// classifications `all` also covers Microsoft's published list, whether synced or not.
 pub fn resolve_names(
     names: &[String],
     wanted: CategoryType,
@@ -96,6 +97,13 @@ pub fn resolve_names(
         let name = name.trim();
         if name.eq_ignore_ascii_case("all") {
             ids.extend(of_type().map(|(id, _, _)| *id));
+            if wanted == CategoryType::UpdateClassification {
+                ids.extend(
+                    crate::model::CLASSIFICATIONS
+                        .iter()
+                        .filter_map(|(_, id)| Uuid::parse_str(id).ok()),
+                );
+            }
             continue;
         }
         let found = Uuid::parse_str(name).ok().or_else(|| {

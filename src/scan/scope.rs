@@ -1,8 +1,10 @@
 //! What one policy group is deployed (protocol.md §4.4–§4.5): every top-level update's
 //! decision becomes `Install` (approved) or `PreDeploymentCheck` (known, not approved, so
 //! clients report status) or nothing (excluded); members of a deployed bundle get `Bundle`;
-//! everything they need, recursively, gets `Evaluate`. An update's own deployment beats
-//! `Bundle`, which beats `Evaluate`. Pure.
+//! every category (company, product family, product, classification) and everything the
+//! scope needs, recursively, gets `Evaluate` — a real WSUS delivers the whole category tree
+//! even for products without updates (category-filtered scans start from it). An update's
+//! own deployment beats `Bundle`, which beats `Evaluate`. Pure.
 
 use super::graph::{Graph, NodeId};
 use crate::approval::Decision;
@@ -30,6 +32,11 @@ pub fn plan(graph: &Graph, decide: impl Fn(NodeId) -> Decision) -> Vec<Planned> 
         }
     }
     mark_members(graph, &mut actions);
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if node.update_type == crate::model::UpdateType::Category {
+            actions[i].get_or_insert(DeploymentAction::Evaluate);
+        }
+    }
     mark_prerequisites(graph, &mut actions);
     let mut planned: Vec<Planned> = actions
         .iter()
@@ -48,11 +55,17 @@ pub fn plan(graph: &Graph, decide: impl Fn(NodeId) -> Decision) -> Vec<Planned> 
     planned
 }
 
+/// Members of deployed bundles, recursively: a bundle may contain hidden intermediate
+/// bundles whose own members are deployed with it (KB2267602 does).
 fn mark_members(graph: &Graph, actions: &mut [Option<DeploymentAction>]) {
-    let deployed: Vec<usize> = (0..actions.len()).filter(|&i| actions[i].is_some()).collect();
-    for i in deployed {
+    let mut queue: VecDeque<usize> = (0..actions.len()).filter(|&i| actions[i].is_some()).collect();
+    while let Some(i) = queue.pop_front() {
         for &member in &graph.nodes[i].members {
-            actions[member as usize].get_or_insert(DeploymentAction::Bundle);
+            let slot = &mut actions[member as usize];
+            if slot.is_none() {
+                *slot = Some(DeploymentAction::Bundle);
+                queue.push_back(member as usize);
+            }
         }
     }
 }

@@ -82,8 +82,8 @@ fn validate(count: usize, field: &str, info_types: &[String], locales: &[String]
     Ok(())
 }
 
-/// One `Update` per (revision, fragment type) and one location per distinct file of the
-/// revisions whose Extended fragment was asked for.
+/// One `Update` per (fragment type, revision) and one location per distinct file of the
+/// revisions, when their Extended fragment was asked for.
 fn extended_info(
     context: &Context<'_>,
     nodes: &[NodeId],
@@ -92,20 +92,28 @@ fn extended_info(
 ) -> Result<ExtendedUpdateInfo, ClientFault> {
     let snapshot = &context.snapshot;
     let languages: Vec<&str> = locales.iter().map(String::as_str).collect();
+    let documents = nodes
+        .iter()
+        .map(|&node| {
+            let local_id = snapshot.graph.node(node).local_id;
+            document(&context.app.store, local_id)
+                .map(|xml| (local_id, xml))
+                .map_err(|e| internal("update document", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut info = ExtendedUpdateInfo::default();
-    for &node in nodes {
-        let local_id = snapshot.graph.node(node).local_id;
-        let xml = document(&context.app.store, local_id).map_err(|e| internal("update document", e))?;
-        for info_type in info_types {
-            for text in fragments(&xml, info_type, &languages).map_err(|e| internal("fragment", e))? {
-                info.updates.push((local_id, text));
+    // Grouped by fragment type, then by revision, as WSUS orders them.
+    for info_type in info_types {
+        for (local_id, xml) in &documents {
+            for text in fragments(xml, info_type, &languages).map_err(|e| internal("fragment", e))? {
+                info.updates.push((*local_id, text));
             }
         }
-        if info_types.iter().any(|t| t == "Extended") {
-            for file in &snapshot.record(node).files {
-                if !info.file_locations.iter().any(|l| l.file_digest == file.sha1) {
-                    info.file_locations.push(location(&context.content_base, file));
-                }
+    }
+    if info_types.iter().any(|t| t == "Extended") {
+        for file in nodes.iter().flat_map(|&node| &snapshot.record(node).files) {
+            if !info.file_locations.iter().any(|l| l.file_digest == file.sha1) {
+                info.file_locations.push(location(&context.content_base, file));
             }
         }
     }

@@ -135,9 +135,10 @@ fn software_pass(
         changed_updates: update_infos(context, &answer.changed)?,
         truncated: answer.truncated,
         new_cookie: seal_cookie(context, &next),
-        deployed_out_of_scope_revision_ids: parameters
-            .need_two_group_out_of_scope
-            .then_some(answer.deployed_out_of_scope),
+        // WSUS leaves the element out when the list is empty, even when asked.
+        deployed_out_of_scope_revision_ids: (parameters.need_two_group_out_of_scope
+            && !answer.deployed_out_of_scope.is_empty())
+        .then_some(answer.deployed_out_of_scope),
         driver_sync_not_needed: Some(category_scan || !has_drivers(snapshot)),
     })
 }
@@ -176,7 +177,6 @@ fn driver_pass(context: &Context<'_>, state: &AccessState, parameters: &SyncUpda
     SyncInfo {
         out_of_scope_revision_ids: parameters.cached_driver_ids.clone().unwrap_or_default(),
         new_cookie: seal_cookie(context, state),
-        deployed_out_of_scope_revision_ids: parameters.need_two_group_out_of_scope.then(Vec::new),
         driver_sync_not_needed: Some(true),
         ..SyncInfo::default()
     }

@@ -5,5 +5,6 @@ mod cli;
 mod client;
 mod daemon;
 mod harness;
+mod replay;
 mod sync;
 mod tls;
