@@ -36,6 +36,7 @@ pub struct ScanResult {
     pub offered: BTreeSet<Uuid>,
     pub actions: HashMap<i32, DeploymentAction>,
     pub identities: HashMap<i32, Uuid>,
+    pub revisions: HashMap<i32, u32>,
     pub sync_calls: usize,
     pub extended: Vec<(i32, String)>,
     pub file_locations: Vec<FileLocation>,
@@ -198,6 +199,7 @@ impl WindowsClient {
                 );
                 result.actions.insert(update.id, update.deployment.action);
                 result.identities.insert(update.id, core_update_id(&update.xml));
+                result.revisions.insert(update.id, core_revision(&update.xml));
                 if update.is_leaf {
                     other.push(update.id);
                 } else {
@@ -320,6 +322,12 @@ fn windows11(dns_name: String) -> ComputerInfo {
     }
 }
 
+/// The RevisionNumber of a Core fragment's `UpdateIdentity`.
+fn core_revision(core: &str) -> u32 {
+    let start = core.find("RevisionNumber=\"").unwrap() + 16;
+    core[start..].split('"').next().unwrap().parse().unwrap()
+}
+
 /// The UpdateID named by a Core fragment's `UpdateIdentity`.
 fn core_update_id(core: &str) -> Uuid {
     let start = core.find("UpdateID=\"").unwrap() + 10;
@@ -352,7 +360,7 @@ async fn serve_synthetic(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_scan_is_offered_exactly_the_approved_updates() {
-    let (daemon, catalog, _data) = serve_synthetic(60, 400).await;
+    let (daemon, catalog, _data) = serve_synthetic(60, 2_000).await;
     let mut client = WindowsClient::new(daemon.client_addr);
     client.handshake().await;
 
@@ -378,6 +386,25 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
         .map(|d| d.update_id)
         .collect();
     assert_eq!(result.offered, approved);
+    // One revision per update, the newest (several updates have two revisions).
+    let twice = catalog
+        .docs
+        .iter()
+        .filter(|d| {
+            catalog
+                .docs
+                .iter()
+                .any(|o| o.update_id == d.update_id && o.revision != d.revision)
+        })
+        .count();
+    assert!(twice > 0, "the generator makes updates with several revisions");
+    for (id, update_id) in &result.identities {
+        let delivered = result.revisions[id];
+        assert_eq!(
+            delivered, newest[update_id].revision,
+            "revision delivered for {update_id}"
+        );
+    }
     assert!(result.sync_calls >= 3, "staged delivery takes several rounds");
     let bundle_members = result
         .actions
@@ -607,4 +634,65 @@ async fn cookies_survive_a_restart_and_other_instances_cookies_do_not() {
     );
     other.stop().await;
     drop(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilt_catalog_answers_server_changed() {
+    let (daemon, _catalog, data) = serve_synthetic(64, 20).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let config = daemon.app.config.clone();
+    daemon.stop().await;
+
+    // The catalog store is rebuilt (new revision-id space); the cookie key is kept.
+    std::fs::remove_dir_all(data.path().join("catalog")).unwrap();
+    let rebuilt = Daemon::start(config).await.unwrap();
+    let app = rebuilt.app.clone();
+    assert!(
+        crate::harness::eventually(|| {
+            let app = app.clone();
+            async move { app.is_ready() }
+        })
+        .await
+    );
+    client.addr = rebuilt.client_addr;
+    assert_eq!(
+        client
+            .sync_updates(SyncUpdateParameters::default())
+            .await
+            .unwrap_err(),
+        "ServerChanged"
+    );
+    rebuilt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_cookie_answers_cookie_expired() {
+    let (daemon, _catalog, _data) = serve_synthetic(65, 20).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let request = SyncUpdatesRequest {
+        cookie: client.cookie.clone(),
+        parameters: Some(SyncUpdateParameters::default()),
+    };
+    let body = envelope::request(&msg::build_sync_updates_request(&request));
+    let in_two_hours = wucache::service::Context {
+        app: &daemon.app,
+        snapshot: daemon.app.snapshot(),
+        content_base: "http://wucache".into(),
+        now: chrono::Utc::now().timestamp() + 7200,
+    };
+
+    let (answer, is_fault) = wucache::service::handle(
+        &in_two_hours,
+        &body,
+        Some(&envelope::soap_action(Operation::SyncUpdates)),
+    );
+
+    assert!(is_fault);
+    assert!(
+        answer.contains("<ErrorCode>CookieExpired</ErrorCode>"),
+        "{answer}"
+    );
+    daemon.stop().await;
 }
