@@ -91,11 +91,17 @@ impl App {
     pub fn load_catalog(&self) -> Result<usize, StoreError> {
         let snapshot = Snapshot::build(&self.store, chrono::Utc::now().timestamp())?;
         let count = snapshot.records.len();
+        self.set_snapshot(snapshot);
+        self.ready.store(true, Ordering::SeqCst);
+        Ok(count)
+    }
+
+    /// Serves `snapshot` from now on (used by `load_catalog`, and by benchmarks that plan
+    /// their own approvals).
+    pub fn set_snapshot(&self, snapshot: Snapshot) {
         if let Ok(mut slot) = self.snapshot.write() {
             *slot = Arc::new(snapshot);
         }
-        self.ready.store(true, Ordering::SeqCst);
-        Ok(count)
     }
 
     pub fn is_ready(&self) -> bool {

@@ -46,13 +46,22 @@ impl Snapshot {
 
     /// Reads the store and plans the default group's deployments as of `now` (unix seconds).
     pub fn build(store: &Store, now: i64) -> Result<Snapshot, StoreError> {
-        let records = store.latest_records()?;
-        let graph = Graph::build(&records);
         let context = approval::Context {
             group: DEFAULT_GROUP,
             now,
         };
-        let planned = scan::plan(&graph, |node| approval::decide(&records[node as usize], &context));
+        Snapshot::build_with(store, now, |record| approval::decide(record, &context))
+    }
+
+    /// `build` with another approval decision (benchmarks approve a chosen subset).
+    pub fn build_with(
+        store: &Store,
+        now: i64,
+        decide: impl Fn(&UpdateRecord) -> approval::Decision,
+    ) -> Result<Snapshot, StoreError> {
+        let records = store.latest_records()?;
+        let graph = Graph::build(&records);
+        let planned = scan::plan(&graph, |node| decide(&records[node as usize]));
         let identities: Vec<_> = planned
             .iter()
             .map(|p| (graph.node(p.node).update_id, action_code(p.action)))
