@@ -189,6 +189,12 @@ impl WindowsClient {
             first = false;
             let info = self.sync_updates(parameters).await.unwrap();
             result.sync_calls += 1;
+            let previous = self.cookie.as_ref().map(|c| c.expiration.clone());
+            assert_eq!(
+                Some(info.new_cookie.expiration.clone()),
+                previous,
+                "NewCookie keeps the expiry of the scan's cookie"
+            );
             self.cookie = Some(info.new_cookie.clone());
             let mut non_leaf_seen = false;
             for update in &info.new_updates {
@@ -694,5 +700,120 @@ async fn an_expired_cookie_answers_cookie_expired() {
         answer.contains("<ErrorCode>CookieExpired</ErrorCode>"),
         "{answer}"
     );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_cache_file_locations_and_category_scan_answer_as_wsus() {
+    let (daemon, catalog, _data) = serve_synthetic(66, 80).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let result = client.scan().await;
+    let snapshot = daemon.app.snapshot();
+
+    // RefreshCache: every cached identity that is deployed maps to its revision id, except
+    // bundle members (WSUS leaves those out; the client re-fetches them).
+    let global_ids: Vec<_> = result
+        .identities
+        .iter()
+        .map(|(id, update_id)| wucache::model::UpdateIdentity {
+            update_id: *update_id,
+            revision: result.revisions[id],
+        })
+        .collect();
+    let request = RefreshCacheRequest {
+        cookie: client.cookie.clone(),
+        global_ids: global_ids.clone(),
+    };
+    let refreshed = msg::parse_refresh_cache_response(
+        &client
+            .client(
+                Operation::RefreshCache,
+                msg::build_refresh_cache_request(&request),
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let members = result
+        .actions
+        .values()
+        .filter(|a| **a == DeploymentAction::Bundle)
+        .count();
+    assert!(members > 0);
+    assert_eq!(refreshed.len(), global_ids.len() - members);
+    for entry in &refreshed {
+        assert_eq!(result.identities[&entry.revision_id], entry.global_id.update_id);
+        assert_ne!(entry.deployment.action, DeploymentAction::Bundle);
+    }
+
+    // GetFileLocations: known digests get WSUS-style URLs, unknown ones are left out, a
+    // digest that is not 20 bytes is InvalidParameters.
+    let file = catalog.docs.iter().flat_map(|d| &d.files).next().unwrap();
+    let request = GetFileLocationsRequest {
+        cookie: client.cookie.clone(),
+        file_digests: vec![file.sha1.to_vec(), vec![7; 20]],
+    };
+    let found = msg::parse_get_file_locations_response(
+        &client
+            .client(
+                Operation::GetFileLocations,
+                msg::build_get_file_locations_request(&request),
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(found.file_locations.len(), 1);
+    let hex = wucache::model::hex(&file.sha1).to_uppercase();
+    assert!(
+        found.file_locations[0].url.ends_with(&format!(
+            "/Content/{}/{hex}.{}",
+            &hex[38..],
+            file.name.rsplit('.').next().unwrap().to_lowercase()
+        )),
+        "{}",
+        found.file_locations[0].url
+    );
+    let short = GetFileLocationsRequest {
+        cookie: client.cookie.clone(),
+        file_digests: vec![vec![1; 19]],
+    };
+    assert_eq!(
+        client
+            .client(
+                Operation::GetFileLocations,
+                msg::build_get_file_locations_request(&short)
+            )
+            .await
+            .unwrap_err(),
+        "InvalidParameters"
+    );
+
+    // StartCategoryScan: a product is preferred, an unknown category is in error.
+    let product = snapshot
+        .records
+        .iter()
+        .find(|r| r.category_type == Some(wucache::model::CategoryType::Product))
+        .unwrap()
+        .identity
+        .update_id;
+    let unknown = Uuid::from_u128(42);
+    let request = StartCategoryScanRequest {
+        cookie: None,
+        requested: vec![(0, product), (1, unknown)],
+    };
+    let answer = msg::parse_start_category_scan_response(
+        &client
+            .client(
+                Operation::StartCategoryScan,
+                msg::build_start_category_scan_request(&request),
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(answer.preferred, vec![product]);
+    assert_eq!(answer.in_error, vec![unknown]);
     daemon.stop().await;
 }
