@@ -103,11 +103,13 @@ fn write_config(dir: &Path, upstream: &str, admin: SocketAddr) -> std::path::Pat
 /// Starts `serve` on the synced store and measures the time until `/ready` answers 200.
 fn time_to_ready(config: &Path, admin: SocketAddr) -> f64 {
     let started = Instant::now();
+    let log_path = config.with_extension("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut elapsed = f64::NAN;
@@ -123,6 +125,10 @@ fn time_to_ready(config: &Path, admin: SocketAddr) -> f64 {
         .arg(child.id().to_string())
         .status();
     let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    if let Some(line) = log.lines().find(|l| l.contains("catalog snapshot built")) {
+        println!("    serve: {}", line.split("INFO").nth(1).unwrap_or(line).trim());
+    }
     elapsed
 }
 

@@ -59,9 +59,12 @@ impl Snapshot {
         now: i64,
         decide: impl Fn(&UpdateRecord) -> approval::Decision,
     ) -> Result<Snapshot, StoreError> {
+        let started = std::time::Instant::now();
         let records = store.latest_records()?;
+        let loaded = started.elapsed();
         let graph = Graph::build(&records);
         let planned = scan::plan(&graph, |node| decide(&records[node as usize]));
+        let planned_at = started.elapsed();
         let identities: Vec<_> = planned
             .iter()
             .map(|p| (graph.node(p.node).update_id, action_code(p.action)))
@@ -71,6 +74,14 @@ impl Snapshot {
             .format("%Y-%m-%d")
             .to_string();
         let rows = store.reconcile_deployments(DEFAULT_GROUP, &identities, &today)?;
+        tracing::info!(
+            updates = records.len(),
+            in_scope = planned.len(),
+            records_ms = loaded.as_millis() as u64,
+            plan_ms = (planned_at - loaded).as_millis() as u64,
+            deployments_ms = (started.elapsed() - planned_at).as_millis() as u64,
+            "catalog snapshot built"
+        );
         let entries = planned
             .iter()
             .zip(rows)

@@ -7,8 +7,8 @@
 //! - `identities`: UpdateID (16) + RevisionNumber (u32 BE) → local id.
 //! - `documents`: local id → the full update XML (UTF-8).
 //! - `latest`: UpdateID → local id of its newest revision (the one served).
-//! - `deployments`: policy group + 0 + UpdateID → `DeploymentRow` (persistent ids and change
-//!   sequence numbers, so clients see the same deployment until it really changes).
+//! - `deployments`: policy group → its table of UpdateID → `DeploymentRow` (persistent ids
+//!   and change sequence numbers, so clients see the same deployment until it changes).
 //! - `computers`: client id → JSON of what the client told us (registration, last contact).
 //! - `events`: EventInstanceID → JSON of a reported event (de-duplicated by that id).
 //!
@@ -18,6 +18,7 @@
 use crate::catalog::CategoryTypes;
 use crate::model::{CategoryType, UpdateIdentity, UpdateRecord, UpdateType};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::collections::HashMap;
 use std::path::Path;
 use uuid::Uuid;
 
@@ -324,9 +325,18 @@ impl Store {
             ids.push(u32_from(&raw)?);
         }
         ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|id| self.get(id as i32).transpose())
-            .collect()
+        // One ordered pass over the revisions tree beats a B-tree lookup per update.
+        let mut wanted = ids.into_iter().peekable();
+        let mut records = Vec::with_capacity(wanted.len());
+        for item in self.revisions.iter() {
+            let Some(&next) = wanted.peek() else { break };
+            let (key, raw) = item?;
+            if u32_from(&key)? == next {
+                records.push(decode(&raw)?);
+                wanted.next();
+            }
+        }
+        Ok(records)
     }
 
     /// Stored categories' types, newest revision of each.
@@ -426,79 +436,71 @@ impl Store {
     /// Gives each planned deployment of `group` its persistent identity: an unchanged action
     /// keeps its id and sequence number; a new or changed one gets a fresh id, the next
     /// sequence number and `today` as its change date. Input and output are in the same order.
+    ///
+    /// A group's deployments are one value (read and written whole: per-row keys cost a
+    /// B-tree operation each, most of a second at 100k updates). Ids and the sequence number
+    /// are reserved before the rows are written, so a crash in between skips ids and never
+    /// reuses them.
     pub fn reconcile_deployments(
         &self,
         group: &str,
         planned: &[(Uuid, u8)],
         today: &str,
     ) -> Result<Vec<DeploymentRow>, StoreError> {
-        let mut rows = Vec::with_capacity(planned.len());
-        let mut changed = Vec::new();
-        for (update_id, action) in planned {
-            let key = deployment_key(group, update_id);
-            match self
-                .deployments
-                .get(&key)?
-                .map(|raw| DeploymentRow::decode(&raw))
-                .transpose()?
-            {
-                Some(row) if row.action == *action => rows.push(Some(row)),
-                _ => {
-                    changed.push((rows.len(), key, *action));
-                    rows.push(None);
-                }
-            }
-        }
+        let mut table = self.deployment_table(group)?;
+        let changed: Vec<usize> = planned
+            .iter()
+            .enumerate()
+            .filter(|(_, (id, action))| table.get(id).is_none_or(|row| row.action != *action))
+            .map(|(i, _)| i)
+            .collect();
         if !changed.is_empty() {
-            self.assign_deployments(&mut rows, &changed, today)?;
-        }
-        Ok(rows.into_iter().flatten().collect())
-    }
-
-    fn assign_deployments(
-        &self,
-        rows: &mut [Option<DeploymentRow>],
-        changed: &[(usize, Vec<u8>, u8)],
-        today: &str,
-    ) -> Result<(), StoreError> {
-        let result = (&self.meta, &self.deployments).transaction(|(meta, deployments)| {
-            let read = |key: &[u8]| -> Result<u64, ConflictableTransactionError<StoreError>> {
-                Ok(meta
-                    .get(key)?
-                    .map(|raw| u64_from(&raw))
-                    .transpose()
-                    .map_err(ConflictableTransactionError::Abort)?
-                    .unwrap_or(0))
-            };
-            let mut next_id = read(NEXT_DEPLOYMENT_KEY)?.max(1);
-            let seq = read(DEPLOYMENT_SEQ_KEY)? + 1;
-            let mut assigned = Vec::with_capacity(changed.len());
-            for (position, key, action) in changed {
-                if next_id > i32::MAX as u64 {
-                    return Err(ConflictableTransactionError::Abort(StoreError::IdsExhausted));
-                }
+            let (first_id, seq) = self.reserve_deployment_ids(changed.len())?;
+            for (offset, &i) in changed.iter().enumerate() {
+                let (update_id, action) = planned[i];
                 let row = DeploymentRow {
-                    id: next_id as i32,
-                    action: *action,
-                    seq: seq as i64,
+                    id: first_id + offset as i32,
+                    action,
+                    seq,
                     date: today.to_string(),
                 };
-                next_id += 1;
-                deployments.insert(key.as_slice(), row.encode())?;
-                assigned.push((*position, row));
+                table.insert(update_id, row);
             }
-            meta.insert(NEXT_DEPLOYMENT_KEY, &next_id.to_be_bytes())?;
-            meta.insert(DEPLOYMENT_SEQ_KEY, &seq.to_be_bytes())?;
-            Ok(assigned)
-        });
-        let assigned = result.map_err(|err| match err {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        })?;
-        for (position, row) in assigned {
-            rows[position] = Some(row);
+            self.deployments.insert(group.as_bytes(), encode_table(&table))?;
         }
-        Ok(())
+        Ok(planned
+            .iter()
+            .filter_map(|(id, _)| table.get(id).cloned())
+            .collect())
+    }
+
+    fn deployment_table(&self, group: &str) -> Result<HashMap<Uuid, DeploymentRow>, StoreError> {
+        match self.deployments.get(group.as_bytes())? {
+            Some(raw) => decode_table(&raw),
+            None => Ok(HashMap::new()),
+        }
+    }
+
+    /// Reserves `count` deployment ids and the next sequence number, durably.
+    fn reserve_deployment_ids(&self, count: usize) -> Result<(i32, i64), StoreError> {
+        let read = |key: &[u8]| -> Result<u64, StoreError> {
+            Ok(self
+                .meta
+                .get(key)?
+                .map(|raw| u64_from(&raw))
+                .transpose()?
+                .unwrap_or(0))
+        };
+        let first_id = read(NEXT_DEPLOYMENT_KEY)?.max(1);
+        let seq = read(DEPLOYMENT_SEQ_KEY)? + 1;
+        let next_id = first_id + count as u64;
+        if next_id > i32::MAX as u64 {
+            return Err(StoreError::IdsExhausted);
+        }
+        self.meta.insert(NEXT_DEPLOYMENT_KEY, &next_id.to_be_bytes())?;
+        self.meta.insert(DEPLOYMENT_SEQ_KEY, &seq.to_be_bytes())?;
+        self.meta.flush()?;
+        Ok((first_id as i32, seq as i64))
     }
 
     /// Stores what we know of a computer (JSON chosen by the caller), by client id.
@@ -567,7 +569,7 @@ pub fn upgrade(dir: &Path) -> Result<u32, StoreError> {
 }
 
 /// A deployment's persistent identity (see `Store::reconcile_deployments`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeploymentRow {
     pub id: i32,
     /// The caller's action code.
@@ -577,39 +579,21 @@ pub struct DeploymentRow {
     pub date: String,
 }
 
-impl DeploymentRow {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(13 + self.date.len());
-        out.extend_from_slice(&self.id.to_be_bytes());
-        out.push(self.action);
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(self.date.as_bytes());
-        out
-    }
-
-    fn decode(raw: &[u8]) -> Result<DeploymentRow, StoreError> {
-        if raw.len() < 13 {
-            return Err(StoreError::Corrupt("short deployment row".into()));
-        }
-        let id = i32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        let seq = u64_from(&raw[5..13])? as i64;
-        let date = String::from_utf8(raw[13..].to_vec())
-            .map_err(|_| StoreError::Corrupt("deployment date".into()))?;
-        Ok(DeploymentRow {
-            id,
-            action: raw[4],
-            seq,
-            date,
-        })
-    }
+fn encode_table(table: &HashMap<Uuid, DeploymentRow>) -> Vec<u8> {
+    let mut rows: Vec<(&Uuid, &DeploymentRow)> = table.iter().collect();
+    rows.sort_unstable_by_key(|(id, _)| **id);
+    let mut out = vec![RECORD_FORMAT];
+    out.extend(postcard::to_stdvec(&rows).unwrap_or_default());
+    out
 }
 
-fn deployment_key(group: &str, update_id: &Uuid) -> Vec<u8> {
-    let mut key = Vec::with_capacity(group.len() + 17);
-    key.extend_from_slice(group.as_bytes());
-    key.push(0);
-    key.extend_from_slice(update_id.as_bytes());
-    key
+fn decode_table(raw: &[u8]) -> Result<HashMap<Uuid, DeploymentRow>, StoreError> {
+    match raw.split_first() {
+        Some((&RECORD_FORMAT, body)) => postcard::from_bytes::<Vec<(Uuid, DeploymentRow)>>(body)
+            .map(|rows| rows.into_iter().collect())
+            .map_err(|e| StoreError::Corrupt(format!("deployment table: {e}"))),
+        _ => Err(StoreError::Corrupt("unknown deployment table format".into())),
+    }
 }
 
 fn identity_key(identity: &UpdateIdentity) -> [u8; 20] {
