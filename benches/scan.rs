@@ -46,7 +46,7 @@ fn main() {
     let knobs = Knobs::from_env();
     println!("wucache scan benchmark (everything in one process on this machine's shared cores)");
     println!("command: {}", knobs.command());
-    let server = runtime(2);
+    let server = runtime(SERVER_THREADS);
     let served = server.block_on(serve(knobs.updates));
     let app = &served.daemon.app;
     let (calls, machine) = record_scan(app, 0);
@@ -89,9 +89,15 @@ impl Knobs {
     }
 }
 
-fn runtime(workers: usize) -> tokio::runtime::Runtime {
+/// Names of the daemon's and the load generator's runtime threads (CPU is counted by name).
+const SERVER_THREADS: &str = "wucache-server";
+const LOAD_THREADS: &str = "load-generator";
+
+/// A two-worker tokio runtime whose threads are called `name`.
+fn runtime(name: &str) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(2)
+        .thread_name(name)
         .enable_all()
         .build()
         .expect("tokio runtime")
@@ -486,9 +492,19 @@ fn cost(runs: usize, work: impl FnOnce()) -> Cost {
 /// CPU time of the calling thread (`/proc/thread-self/schedstat`, ns; the kernel updates it
 /// at least every scheduler tick, so one reading may lag by a tick).
 fn thread_cpu() -> Duration {
+    schedstat(0)
+}
+
+/// Time the calling thread was runnable but waited for a CPU (taken by other threads or
+/// other processes on the shared cores).
+fn thread_run_queue_wait() -> Duration {
+    schedstat(1)
+}
+
+fn schedstat(field: usize) -> Duration {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .and_then(|s| s.split_whitespace().nth(field)?.parse().ok())
         .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
@@ -518,19 +534,19 @@ fn print_catalog(served: &Served, machine: &Machine, calls: usize) {
     };
     println!();
     println!("catalog");
-    println!("  {:>46}  {}", "revisions mirrored", served.revisions);
+    println!("  {:<32}  {}", "revisions mirrored", served.revisions);
     println!(
-        "  {:>46}  {}",
+        "  {:<32}  {}",
         "updates (newest revision each)",
         snapshot.records.len()
     );
     println!(
-        "  {:>46}  {}",
+        "  {:<32}  {}",
         "approved top-level updates",
         snapshot.approved_count()
     );
     println!(
-        "  {:>46}  {} ({} approved + {} bundle members + {} categories/detectoids)",
+        "  {:<32}  {} ({} approved + {} bundle members + {} categories/detectoids)",
         "UpdateInfos per full scan",
         machine.delivered,
         count(DeploymentAction::Install),
@@ -538,7 +554,7 @@ fn print_catalog(served: &Served, machine: &Machine, calls: usize) {
         count(DeploymentAction::Evaluate)
     );
     println!(
-        "  {:>46}  {} ({} software pages + 1 driver pass; plus {} handshake calls)",
+        "  {:<32}  {} ({} software pages + 1 driver pass; plus {} handshake calls)",
         "SyncUpdates calls per full scan",
         machine.sync_calls,
         machine.sync_calls - 1,
@@ -590,33 +606,65 @@ fn throughput(app: &App, seconds: u64) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let recorded: Vec<Vec<Call>> = (0..threads).map(|n| record_scan(app, 1 + n).0).collect();
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let (cpu, started) = (process_cpu(), Instant::now());
-    let scans: usize = std::thread::scope(|scope| {
+    let started = Instant::now();
+    let total = std::thread::scope(|scope| {
         let workers: Vec<_> = recorded
             .iter()
             .map(|calls| scope.spawn(move || replay_until(app, calls, deadline)))
             .collect();
-        workers.into_iter().map(|w| w.join().expect("worker")).sum()
+        let done = workers.into_iter().map(|w| w.join().expect("worker"));
+        done.fold(Replayed::default(), Replayed::plus)
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_ms = process_cpu().saturating_sub(cpu).as_secs_f64() * 1000.0;
+    let cpu_ms = total.cpu.as_secs_f64() * 1000.0 / total.scans.max(1) as f64;
     println!();
     println!("full scans per second: {threads} threads replaying full scans (handshake included) in-process");
     println!(
-        "  {scans} scans in {elapsed:.1} s = {:.0} scans/s; process CPU {:.2} ms per scan",
-        scans as f64 / elapsed,
-        cpu_ms / scans.max(1) as f64
+        "  {} scans in {elapsed:.1} s = {:.0} scans/s; {cpu_ms:.2} ms thread CPU per scan",
+        total.scans,
+        total.scans as f64 / elapsed,
+    );
+    println!(
+        "  the threads waited for a CPU (taken by other processes) {:.0}% of the time;",
+        100.0 * total.wait.as_secs_f64() / (threads as f64 * elapsed)
+    );
+    println!(
+        "  at {cpu_ms:.2} ms per scan, {threads} cores of our own would give {:.0} scans/s",
+        threads as f64 * 1000.0 / cpu_ms
     );
 }
 
-/// Replays a scan until `deadline`; the number of scans.
-fn replay_until(app: &App, calls: &[Call], deadline: Instant) -> usize {
+/// What one replaying thread did.
+#[derive(Default)]
+struct Replayed {
+    scans: usize,
+    cpu: Duration,
+    wait: Duration,
+}
+
+impl Replayed {
+    fn plus(self, other: Replayed) -> Replayed {
+        Replayed {
+            scans: self.scans + other.scans,
+            cpu: self.cpu + other.cpu,
+            wait: self.wait + other.wait,
+        }
+    }
+}
+
+/// Replays a scan until `deadline`.
+fn replay_until(app: &App, calls: &[Call], deadline: Instant) -> Replayed {
+    let (cpu, wait) = (thread_cpu(), thread_run_queue_wait());
     let mut scans = 0;
     while Instant::now() < deadline {
         replay(app, calls);
         scans += 1;
     }
-    scans
+    Replayed {
+        scans,
+        cpu: thread_cpu().saturating_sub(cpu),
+        wait: thread_run_queue_wait().saturating_sub(wait),
+    }
 }
 
 // ---- Over HTTP: many machines at once ------------------------------------------------------
@@ -690,33 +738,55 @@ impl Remote {
     }
 }
 
+/// What the scans over HTTP measured.
+struct LoadRun {
+    latencies: Vec<Duration>,
+    wall: Duration,
+    server_cpu: Duration,
+    generator_cpu: Duration,
+    process_cpu: Duration,
+}
+
 /// Handshakes every machine (untimed), then starts all their scans at once.
-async fn load(addr: SocketAddr, machines: usize) -> (Vec<Duration>, Duration) {
+async fn load(addr: SocketAddr, machines: usize) -> LoadRun {
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..machines {
         tasks.spawn(Remote::new(1_000 + n, addr).run(false));
     }
     let ready = tasks.join_all().await;
+    let cpu = (
+        threads_cpu(SERVER_THREADS),
+        threads_cpu(LOAD_THREADS),
+        process_cpu(),
+    );
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for remote in ready {
         tasks.spawn(remote.run(true));
     }
     let done = tasks.join_all().await;
-    let wall = started.elapsed();
-    (done.into_iter().flat_map(|r| r.latencies).collect(), wall)
+    LoadRun {
+        wall: started.elapsed(),
+        latencies: done.into_iter().flat_map(|r| r.latencies).collect(),
+        server_cpu: threads_cpu(SERVER_THREADS).saturating_sub(cpu.0),
+        generator_cpu: threads_cpu(LOAD_THREADS).saturating_sub(cpu.1),
+        process_cpu: process_cpu().saturating_sub(cpu.2),
+    }
 }
 
 fn print_latency(served: &Served, clients: usize) {
     let limit = open_files_limit();
     let machines = clients.min(limit.saturating_sub(SPARE_FDS) / 2).max(1);
-    let generator = runtime(2);
-    let (mut latencies, wall) = generator.block_on(load(served.daemon.client_addr, machines));
+    let generator = runtime(LOAD_THREADS);
+    let mut run = generator.block_on(load(served.daemon.client_addr, machines));
     drop(generator);
+    let latencies = &mut run.latencies;
     latencies.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at =
-        |q: f64| ms(latencies[((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1]);
+    let at = |q: f64| {
+        let rank = (q * latencies.len() as f64).ceil() as usize;
+        ms(latencies[rank.clamp(1, latencies.len()) - 1])
+    };
     println!();
     println!(
         "SyncUpdates latency under load: {machines} simulated machines over HTTP/1.1 on loopback (asked"
@@ -735,10 +805,40 @@ fn print_latency(served: &Served, clients: usize) {
         at(0.50),
         at(0.99),
         latencies.last().map_or(0.0, |d| ms(*d)),
-        wall.as_secs_f64(),
-        machines as f64 / wall.as_secs_f64(),
+        run.wall.as_secs_f64(),
+        machines as f64 / run.wall.as_secs_f64(),
         peak_rss_mib()
     );
+    println!(
+        "  CPU while scanning: server threads {:.1} s ({:.1} ms per scan, HTTP and Xpress included),",
+        run.server_cpu.as_secs_f64(),
+        ms(run.server_cpu) / machines as f64
+    );
+    println!(
+        "  load generator {:.1} s, whole process {:.1} s",
+        run.generator_cpu.as_secs_f64(),
+        run.process_cpu.as_secs_f64()
+    );
+}
+
+/// CPU time of this process's live threads called `name` (`/proc/self/task/*/`).
+fn threads_cpu(name: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| read(task.path().join("comm")).trim() == name)
+        .filter_map(|task| {
+            read(task.path().join("schedstat"))
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .map(Duration::from_nanos)
+        .sum()
 }
 
 /// The soft `Max open files` limit of this process.
