@@ -7,7 +7,8 @@
 use crate::approval;
 use crate::model::{FileRef, UpdateRecord};
 use crate::protocol::fragment;
-use crate::protocol::wusp::{Deployment, DeploymentAction};
+use crate::protocol::wusp::messages::escape_text;
+use crate::protocol::wusp::{Deployment, DeploymentAction, XmlText};
 use crate::scan::{self, Graph, NodeId, Scope, ScopeEntry};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ pub struct Snapshot {
     /// SHA-1 → (node, index in its record's files).
     files: HashMap<[u8; 20], (NodeId, usize)>,
     /// Core fragments by local id (std Mutex: never held across an await).
-    core_cache: Mutex<HashMap<i32, Arc<str>>>,
+    core_cache: Mutex<HashMap<i32, XmlText>>,
 }
 
 impl Snapshot {
@@ -117,8 +118,8 @@ impl Snapshot {
         })
     }
 
-    /// The Core fragment of a node, derived once and cached.
-    pub fn core_fragment(&self, store: &Store, node: NodeId) -> Result<Arc<str>, String> {
+    /// The Core fragment of a node with its escaped form, derived once and cached.
+    pub fn core_fragment(&self, store: &Store, node: NodeId) -> Result<XmlText, String> {
         let local_id = self.graph.node(node).local_id;
         if let Some(hit) = self
             .core_cache
@@ -129,13 +130,13 @@ impl Snapshot {
             return Ok(hit);
         }
         let xml = document(store, local_id)?;
-        let core: Arc<str> = fragment::core(&xml)
-            .map_err(|e| format!("revision {local_id}: {e}"))?
-            .into();
+        let core = fragment::core(&xml).map_err(|e| format!("revision {local_id}: {e}"))?;
+        let escaped: Arc<str> = escape_text(&core).into();
+        let text = XmlText::with_escaped(core.into(), escaped);
         if let Ok(mut cache) = self.core_cache.lock() {
-            cache.insert(local_id, Arc::clone(&core));
+            cache.insert(local_id, text.clone());
         }
-        Ok(core)
+        Ok(text)
     }
 
     /// The wire `Deployment` of a scope entry, as WSUS writes it.

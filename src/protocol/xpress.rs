@@ -21,8 +21,10 @@ const MAX_OFFSET: usize = 8_192;
 const MAX_MATCH: usize = u32::MAX as usize;
 /// Upper bound on hash-table bits; small blocks use fewer so they do not pay for a large table.
 const MAX_HASH_BITS: u32 = 14;
-/// Earlier positions with the same hash tried per search: buys ratio at a modest cost in speed.
-const MAX_CHAIN: usize = 16;
+/// Earlier positions with the same hash tried per search: buys ratio at a cost in speed. Four
+/// keeps SOAP responses within a few per cent of sixteen's ratio at about twice the speed
+/// (compression was a sixth of a scan's server CPU).
+const MAX_CHAIN: usize = 4;
 /// A match this long is taken at once, without searching further or trying one byte later.
 const NICE_MATCH: usize = 64;
 
@@ -626,7 +628,7 @@ mod tests {
     /// fills up right after a match, an all-ones last flag word, a stream found by its fuzzing, and a
     /// short sentence.
     #[test]
-    fn samba_vectors_decode_and_encode_byte_for_byte() {
+    fn samba_vectors_decode_and_our_encoding_is_as_short() {
         let alphabet_01234 = "01 00 00 00 61 62 63 64 65 66 67 68 69 6a 6b 6c 6d 6e 6f 70 71 72 73 74 75 76 \
                               77 78 79 7a 30 31 32 33 34 f0 00 ff ff ff";
         let fuzzed = "00 02 02 02 6a bf 10 a7 4f ef ce 58 53 60 dd 87 b7 78 bd 4b 5d 95 0c 8b 78 75 74 f4 \
@@ -654,7 +656,16 @@ mod tests {
         for (plain, packed) in cases {
             let packed = hex(&packed);
             assert_eq!(decompress_block(&packed, plain.len()).unwrap(), plain);
-            assert_eq!(compress_block(&plain), packed);
+            // Our match search is shallower than Samba's (speed over the last byte of ratio),
+            // so the bytes may differ: ours must decode and be no more than a byte longer.
+            let ours = compress_block(&plain);
+            assert_eq!(decompress_block(&ours, plain.len()).unwrap(), plain);
+            assert!(
+                ours.len() <= packed.len() + 1,
+                "{} vs Samba's {}",
+                ours.len(),
+                packed.len()
+            );
         }
         // An older Samba wrote that sentence with zeros for the unused flag bits and four spare bytes.
         let old = hex(&format!("00 20 00 04 {sentence} 00 00 00 00"));

@@ -38,7 +38,9 @@ impl Node {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
-    by_local: HashMap<i32, NodeId>,
+    /// Node by local id: local ids are dense (allocated from 1 upwards), so an array
+    /// beats a hash map on the hot path (thousands of lookups per SyncUpdates call).
+    by_local: Vec<NodeId>,
     by_update: HashMap<Uuid, NodeId>,
 }
 
@@ -52,11 +54,7 @@ impl Graph {
             .collect();
         let mut nodes: Vec<Node> = latest.iter().map(|r| node(r, &by_update)).collect();
         mark_referenced(&mut nodes);
-        let by_local = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.local_id, i as NodeId))
-            .collect();
+        let by_local = local_index(&nodes);
         Graph {
             nodes,
             by_local,
@@ -65,7 +63,8 @@ impl Graph {
     }
 
     pub fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
-        self.by_local.get(&local_id).copied()
+        let index = usize::try_from(local_id).ok()?;
+        self.by_local.get(index).copied().filter(|node| *node != NO_NODE)
     }
 
     pub fn by_update_id(&self, update_id: &Uuid) -> Option<NodeId> {
@@ -83,6 +82,23 @@ impl Graph {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+}
+
+const NO_NODE: NodeId = NodeId::MAX;
+
+fn local_index(nodes: &[Node]) -> Vec<NodeId> {
+    let max = nodes
+        .iter()
+        .map(|n| n.local_id.max(0) as usize)
+        .max()
+        .unwrap_or(0);
+    let mut index = vec![NO_NODE; max + 1];
+    for (i, node) in nodes.iter().enumerate() {
+        if node.local_id >= 0 {
+            index[node.local_id as usize] = i as NodeId;
+        }
+    }
+    index
 }
 
 fn node(record: &UpdateRecord, by_update: &HashMap<Uuid, NodeId>) -> Node {

@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 /// WSUS rejects more installed non-leaf ids than this (InvalidParameters).
 pub const MAX_INSTALLED_NON_LEAF: usize = 400;
-/// NewUpdates per page.
-pub const PAGE_SIZE: usize = 50;
+/// NewUpdates per page. WSUS 3.x paged at 200 (Spec-PB <55>), WS2025 at 30: every call
+/// re-sends all the client's cached ids, so bigger pages mean much less work per scan.
+pub const PAGE_SIZE: usize = 200;
 
 /// One software-pass request.
 #[derive(Debug, Clone, Default)]
@@ -41,19 +42,29 @@ pub struct Answer {
     pub watermark: i64,
 }
 
-/// Answers one software-pass SyncUpdates call.
+/// Answers one software-pass SyncUpdates call. Sets are arrays indexed by node: a call
+/// carries thousands of ids and walks the whole scope.
 pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Answer {
-    let installed: HashSet<NodeId> = request
+    let mut installed = vec![false; graph.len()];
+    for node in request
         .installed_non_leaf
         .iter()
         .filter_map(|id| graph.by_local_id(*id))
-        .collect();
-    let cached_ids: HashSet<i32> = request
+    {
+        installed[node as usize] = true;
+    }
+    let mut cached = vec![false; graph.len()];
+    let mut cached_ids: Vec<i32> = request
         .installed_non_leaf
         .iter()
         .chain(request.other_cached)
         .copied()
         .collect();
+    cached_ids.sort_unstable();
+    cached_ids.dedup();
+    for node in cached_ids.iter().filter_map(|id| graph.by_local_id(*id)) {
+        cached[node as usize] = true;
+    }
     let filtered = (!request.filter_categories.is_empty())
         .then(|| filtered_nodes(graph, scope, request.filter_categories));
     let in_filter = |node: NodeId| filtered.as_ref().is_none_or(|set| set.contains(&node));
@@ -62,19 +73,19 @@ pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Ans
         watermark: scope.max_seq.max(request.watermark),
         ..Answer::default()
     };
-    let mut needed_ids = HashSet::new();
-    let mut deployed_elsewhere = HashSet::new();
+    let mut needed = vec![false; graph.len()];
+    let mut deployed_elsewhere = vec![false; graph.len()];
     for (position, entry) in scope.entries.iter().enumerate() {
-        let node = graph.node(entry.node);
+        let node = entry.node as usize;
         if !prerequisites_met(graph, entry.node, &installed) {
             continue;
         }
         if !in_filter(entry.node) {
-            deployed_elsewhere.insert(node.local_id);
+            deployed_elsewhere[node] = true;
             continue;
         }
-        needed_ids.insert(node.local_id);
-        if !cached_ids.contains(&node.local_id) {
+        needed[node] = true;
+        if !cached[node] {
             if answer.new.len() < request.page_size.max(1) {
                 answer.new.push(position);
             } else {
@@ -84,25 +95,23 @@ pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Ans
             answer.changed.push(position);
         }
     }
-    let mut cached: Vec<i32> = cached_ids.into_iter().collect();
-    cached.sort_unstable();
-    for id in cached.into_iter().filter(|id| !needed_ids.contains(id)) {
-        if deployed_elsewhere.contains(&id) {
-            answer.deployed_out_of_scope.push(id);
-        } else {
-            answer.out_of_scope.push(id);
+    for id in cached_ids {
+        match graph.by_local_id(id) {
+            Some(node) if needed[node as usize] => {}
+            Some(node) if deployed_elsewhere[node as usize] => answer.deployed_out_of_scope.push(id),
+            _ => answer.out_of_scope.push(id),
         }
     }
     answer
 }
 
 /// Every clause has at least one alternative the client reported installed.
-fn prerequisites_met(graph: &Graph, node: NodeId, installed: &HashSet<NodeId>) -> bool {
+fn prerequisites_met(graph: &Graph, node: NodeId, installed: &[bool]) -> bool {
     graph
         .node(node)
         .clauses
         .iter()
-        .all(|clause| clause.iter().any(|alt| installed.contains(alt)))
+        .all(|clause| clause.iter().any(|alt| installed[*alt as usize]))
 }
 
 /// A category-filtered scan's scope: scope entries belonging to the filter categories, the

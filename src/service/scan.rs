@@ -158,7 +158,7 @@ fn update_infos(context: &Context<'_>, positions: &[usize]) -> Result<Vec<Update
                 id: node.local_id,
                 deployment: Snapshot::deployment(entry),
                 is_leaf: node.is_leaf,
-                xml: xml.to_string(),
+                xml,
             })
         })
         .collect()

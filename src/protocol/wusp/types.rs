@@ -223,8 +223,72 @@ pub struct UpdateInfo {
     pub id: i32,
     pub deployment: Deployment,
     pub is_leaf: bool,
-    /// The Core fragment (not escaped; escaping is the serialiser's job).
-    pub xml: String,
+    /// The Core fragment.
+    pub xml: XmlText,
+}
+
+/// A fragment carried as element text: the text itself, and optionally its escaped form
+/// prepared once (a Core fragment is sent to every client; escaping it per answer was a
+/// fifth of a scan's server time). Equality and `Deref` look at the text only.
+#[derive(Debug, Clone, Default)]
+pub struct XmlText {
+    text: std::sync::Arc<str>,
+    escaped: Option<std::sync::Arc<str>>,
+}
+
+impl XmlText {
+    pub fn new(text: impl Into<std::sync::Arc<str>>) -> XmlText {
+        XmlText {
+            text: text.into(),
+            escaped: None,
+        }
+    }
+
+    /// `escaped` must be `text` escaped for element content.
+    pub fn with_escaped(text: std::sync::Arc<str>, escaped: std::sync::Arc<str>) -> XmlText {
+        XmlText {
+            text,
+            escaped: Some(escaped),
+        }
+    }
+
+    pub fn escaped(&self) -> Option<&str> {
+        self.escaped.as_deref()
+    }
+}
+
+impl std::ops::Deref for XmlText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for XmlText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq for XmlText {
+    fn eq(&self, other: &XmlText) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for XmlText {}
+
+impl From<String> for XmlText {
+    fn from(text: String) -> XmlText {
+        XmlText::new(text)
+    }
+}
+
+impl From<&str> for XmlText {
+    fn from(text: &str) -> XmlText {
+        XmlText::new(text)
+    }
 }
 
 /// `SyncInfo` (SyncUpdates and SyncPrinterCatalog).
