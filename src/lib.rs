@@ -12,6 +12,8 @@
 //! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
 //!   configured names → ids). Uses `model`.
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`, `catalog`.
+//! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
+//!   serving; fetches through its `Fetch` trait, never through `upstream`. Uses `model`.
 //! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run.
 //!   Uses `protocol`, `catalog`, `store`, `config`, `model`.
 //! - `app`: wiring — the shared `App`, the background sync worker. Uses the modules above.
@@ -28,6 +30,7 @@ pub mod approval;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod cookie;
 pub mod daemon;
 pub mod gpo;

@@ -23,7 +23,14 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time in-flight requests get to finish after shutdown is signalled.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Body = Full<Bytes>;
+/// Response bodies: whole buffers for SOAP and admin answers, streams from disk for payloads.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A whole-buffer body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
 
 /// Which routes a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +203,7 @@ fn soap_response(xml: String, is_fault: bool, xpress: bool) -> Response<Body> {
     } else {
         xml.into_bytes()
     };
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    let mut response = Response::new(full(bytes));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
@@ -285,7 +292,7 @@ fn authorized(app: &App, request: &Request<Incoming>) -> bool {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut response = Response::new(full(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -295,7 +302,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut response = Response::new(full(body.to_string()));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -1,0 +1,26 @@
+//! The payload cache: files keyed by SHA-1 on disk, verified by SHA-1 and SHA-256 before
+//! they are committed, served with HTTP ranges, fetched on a miss (one transfer however many
+//! clients ask) or ahead of time. Pure parts — `range` (Range/If-Range), `layout` (URL path
+//! ↔ digest ↔ disk path), `evict` (LRU bookkeeping) — are plain functions; `disk` owns the
+//! files; `serve` turns a committed file into HTTP responses. Never imports `upstream`:
+//! fetching goes through the `Fetch` trait.
+
+pub mod disk;
+pub mod evict;
+pub mod layout;
+pub mod range;
+pub mod serve;
+
+/// A payload's SHA-1, the cache key.
+pub type Sha1 = [u8; 20];
+
+/// What the catalog says about a payload: the digests it must have, its size, its file
+/// name (for the URL extension) and where the upstream serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadMeta {
+    pub sha1: Sha1,
+    pub sha256: Option<[u8; 32]>,
+    pub size: u64,
+    pub name: String,
+    pub url: String,
+}
