@@ -33,6 +33,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub sync: SyncConfig,
     pub storage: StorageConfig,
+    pub content: ContentConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -154,6 +155,60 @@ impl Default for StorageConfig {
     }
 }
 
+/// When payloads are downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContentMode {
+    /// On a client's first request (pull-through).
+    OnDemand,
+    /// Ahead of time, after each sync, for every approved update.
+    Prefetch,
+    /// Both.
+    Both,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ContentConfig {
+    pub mode: ContentMode,
+    /// Where payloads are kept; empty = `<data_dir>/content`.
+    pub dir: String,
+    /// Most bytes kept; least recently used payloads are evicted beyond it. `"0"` = no limit.
+    #[serde(with = "human_size")]
+    pub max_size: u64,
+    /// Serve payloads of updates that are not approved (default: 404 for them).
+    pub serve_unapproved: bool,
+    /// Parallel downloads when prefetching.
+    pub prefetch_concurrency: u32,
+    /// Prefetch bandwidth cap in bytes per second (e.g. `"20M"`); `"0"` = no cap.
+    #[serde(with = "human_size")]
+    pub prefetch_rate: u64,
+    /// Attempts per payload transfer; each resumes where the last stopped.
+    pub attempts: u32,
+    /// Longest silence allowed between two chunks of a payload download.
+    #[serde(with = "human_duration")]
+    pub idle_timeout: Duration,
+    /// Payloads no approved update references are removed after this long.
+    #[serde(with = "human_duration")]
+    pub unreferenced_grace: Duration,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        ContentConfig {
+            mode: ContentMode::OnDemand,
+            dir: String::new(),
+            max_size: 0,
+            serve_unapproved: false,
+            prefetch_concurrency: 4,
+            prefetch_rate: 0,
+            attempts: 5,
+            idle_timeout: Duration::from_secs(60),
+            unreferenced_grace: Duration::from_secs(7 * 86400),
+        }
+    }
+}
+
 impl Config {
     /// Parses TOML text. `origin` names the source in error messages (a path or "text").
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
@@ -218,6 +273,15 @@ impl Config {
         if self.upstream.request_timeout.is_zero() {
             return Err(invalid("upstream.request_timeout", "must be above zero".into()));
         }
+        if self.content.prefetch_concurrency == 0 {
+            return Err(invalid(
+                "content.prefetch_concurrency",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.content.attempts == 0 {
+            return Err(invalid("content.attempts", "must be at least 1".into()));
+        }
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(
@@ -226,6 +290,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The payload cache directory, defaulting into the data dir.
+    pub fn content_dir(&self) -> PathBuf {
+        if self.content.dir.is_empty() {
+            self.storage.data_dir.join("content")
+        } else {
+            PathBuf::from(&self.content.dir)
+        }
     }
 
     /// The admin token file, defaulting into the data dir.
@@ -251,6 +324,44 @@ mod human_duration {
         let text = String::deserialize(deserializer)?;
         humantime::parse_duration(text.trim())
             .map_err(|err| serde::de::Error::custom(format!("`{text}` is not a duration like \"6h\": {err}")))
+    }
+}
+
+/// Byte sizes written as humans write them: `"0"`, `"512K"`, `"200G"`, `"1.5T"` (binary
+/// multiples; a trailing `B` or `iB` is accepted).
+mod human_size {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a size like \"200G\"")))
+    }
+
+    pub fn parse(text: &str) -> Option<u64> {
+        let text = text.trim();
+        let text = text
+            .strip_suffix("iB")
+            .or_else(|| text.strip_suffix('B'))
+            .unwrap_or(text)
+            .trim_end();
+        let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+            Some((at, _)) => (&text[..at], &text[at..]),
+            None => (text, ""),
+        };
+        let shift = match unit.to_ascii_uppercase().as_str() {
+            "" => 0,
+            "K" => 10,
+            "M" => 20,
+            "G" => 30,
+            "T" => 40,
+            _ => return None,
+        };
+        let value: f64 = number
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+        Some((value * (1u64 << shift) as f64) as u64)
     }
 }
 
@@ -280,6 +391,19 @@ mod tests {
         assert!(text.contains("key `sync.interval`"), "{text}");
         let err = Config::from_toml("[upstream]\nserver = \"ftp://x\"\n", "t").unwrap_err();
         assert!(err.to_string().contains("upstream.server"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(human_size::parse("0"), Some(0));
+        assert_eq!(human_size::parse("200G"), Some(200 << 30));
+        assert_eq!(human_size::parse("1.5 TiB"), Some(3 << 39));
+        assert_eq!(human_size::parse("512kB"), Some(512 << 10));
+        assert_eq!(human_size::parse("lots"), None);
+        let err = Config::from_toml("[content]\nmax_size = \"big\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("content.max_size"), "{err}");
+        let err = Config::from_toml("[content]\nmode = \"always\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("content.mode"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - `model`: plain data (update identities, indexed revisions, files). Uses nothing.
 //! - `config`: the TOML configuration, defaults, validation. Uses nothing.
 //! - `shutdown`: the one shutdown signal. Uses nothing.
+//! - `stats`: counters (atomics) for metrics and the stats API. Uses nothing.
 //! - `protocol`: wire formats, pure — XML tree, SOAP framing and faults, MS-WSUSSS
 //!   requests/responses, update documents, compressed blobs. Uses `model`.
 //! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
@@ -40,6 +41,7 @@ pub mod scan;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod stats;
 pub mod snapshot;
 pub mod store;
 pub mod testkit;

@@ -3,6 +3,7 @@
 //! `model`; nothing above it.
 
 pub mod mirror;
+pub mod payload;
 pub mod session;
 pub mod transport;
 

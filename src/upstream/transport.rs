@@ -87,6 +87,31 @@ impl Transport {
         Ok(Transport { client, timeout })
     }
 
+    /// GETs a URL from `offset` (`Range: bytes=offset-` when above zero). Only the headers
+    /// are awaited here, within the request time-out; the caller reads the body with its own
+    /// idle time-out.
+    pub async fn get_from(
+        &self,
+        url: &str,
+        offset: u64,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, TransportError> {
+        let mut builder = Request::get(url).header(USER_AGENT, AGENT);
+        if offset > 0 {
+            builder = builder.header(hyper::header::RANGE, format!("bytes={offset}-"));
+        }
+        let request = builder
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| TransportError::BadUrl(url.to_string()))?;
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| TransportError::Timeout {
+                url: url.to_string(),
+                timeout: self.timeout,
+            })?
+            .map_err(|e| network(url, &e))?;
+        Ok(response)
+    }
+
     /// POSTs a SOAP body. A SOAP fault arrives as HTTP 500 with an envelope, so 500 bodies
     /// that look like XML are returned as replies for the caller to read.
     pub async fn post_soap(
