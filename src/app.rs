@@ -3,14 +3,18 @@
 //! Uses `config`, `store`, `upstream`, `shutdown`.
 
 use crate::config::Config;
+use crate::content::cache::{Cache, CacheConfig};
 use crate::cookie::CookieKey;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
+use crate::stats::ContentCounters;
 use crate::store::{Store, StoreError};
+use crate::upstream::payload::HttpFetch;
+use crate::upstream::transport::Transport;
 use crate::upstream::{self, Phase, Progress, SyncSummary};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -23,6 +27,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("cannot prepare {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("payload cache: {0}")]
+    Content(String),
     #[error("catalog store in {path} is in use by another wucache process (a running `wucache serve`?); stop it, or ask it to sync with `POST /api/v1/sync`")]
     Locked { path: String },
 }
@@ -35,6 +41,10 @@ pub struct App {
     /// Seals client cookies; persisted so a restart keeps clients' cookies valid.
     pub cookie_key: CookieKey,
     pub sync: SyncControl,
+    /// The payload cache, opened once the catalog is loaded (its start-up check needs the
+    /// catalog's file sizes).
+    pub content: OnceLock<Cache<HttpFetch>>,
+    pub counters: Arc<ContentCounters>,
     /// The served catalog, rebuilt at start and after each sync.
     snapshot: RwLock<Arc<Snapshot>>,
     ready: AtomicBool,
@@ -82,6 +92,8 @@ impl App {
             admin_token,
             cookie_key,
             sync: SyncControl::default(),
+            content: OnceLock::new(),
+            counters: Arc::new(ContentCounters::default()),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),
         }))
@@ -94,6 +106,16 @@ impl App {
         self.set_snapshot(snapshot);
         self.ready.store(true, Ordering::SeqCst);
         Ok(count)
+    }
+
+    /// Opens the payload cache (reconciling the content directory against the catalog).
+    pub fn open_content(&self) -> Result<(), AppError> {
+        if self.content.get().is_some() {
+            return Ok(());
+        }
+        let cache = open_cache(&self.config, self.snapshot(), Arc::clone(&self.counters))?;
+        let _ = self.content.set(cache);
+        Ok(())
     }
 
     /// Serves `snapshot` from now on (used by `load_catalog`, and by benchmarks that plan
@@ -115,6 +137,27 @@ impl App {
             .map(|c| Arc::clone(&c))
             .unwrap_or_else(|_| Arc::new(Snapshot::empty()))
     }
+}
+
+/// The payload cache over HTTP(S) downloads, for a catalog snapshot.
+pub fn open_cache(
+    config: &Config,
+    snapshot: Arc<Snapshot>,
+    counters: Arc<ContentCounters>,
+) -> Result<Cache<HttpFetch>, AppError> {
+    let ca_file = (!config.upstream.ca_file.is_empty()).then(|| Path::new(&config.upstream.ca_file));
+    let transport = Transport::new(ca_file, config.upstream.request_timeout)
+        .map_err(|e| AppError::Content(e.to_string()))?;
+    let fetch = HttpFetch::new(transport, config.content.idle_timeout);
+    let cache_config = CacheConfig {
+        max_size: config.content.max_size,
+        attempts: config.content.attempts,
+        initial_backoff: config.upstream.initial_backoff,
+        max_backoff: config.upstream.max_backoff,
+    };
+    let known_size = move |sha1: &crate::content::Sha1| snapshot.payload(sha1).map(|(meta, _)| meta.size);
+    Cache::open(&config.content_dir(), known_size, fetch, cache_config, counters)
+        .map_err(|e| AppError::Content(e.to_string()))
 }
 
 /// Opens the store, turning sled's lock failure into advice.

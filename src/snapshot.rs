@@ -5,6 +5,7 @@
 //! `approval`, `protocol`.
 
 use crate::approval;
+use crate::content::PayloadMeta;
 use crate::model::{FileRef, UpdateRecord};
 use crate::protocol::fragment;
 use crate::protocol::wusp::messages::escape_text;
@@ -27,6 +28,10 @@ pub struct Snapshot {
     pub config_last_change: String,
     /// SHA-1 → (node, index in its record's files).
     files: HashMap<[u8; 20], (NodeId, usize)>,
+    /// Payloads of approved updates (Install, and the members of approved bundles), in a
+    /// stable order: what is served, prefetched and kept.
+    approved_files: Vec<[u8; 20]>,
+    approved_set: std::collections::HashSet<[u8; 20]>,
     /// Core fragments by local id (std Mutex: never held across an await).
     core_cache: Mutex<HashMap<i32, XmlText>>,
 }
@@ -41,6 +46,8 @@ impl Snapshot {
             catalog_id: 0,
             config_last_change: String::new(),
             files: HashMap::new(),
+            approved_files: Vec::new(),
+            approved_set: Default::default(),
             core_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -95,11 +102,14 @@ impl Snapshot {
             })
             .collect();
         let files = index_files(&records);
+        let approved_files = approved_payloads(&records, &graph, &planned);
         Ok(Snapshot {
             scope: Scope::new(entries),
             catalog_id: store.catalog_id()?,
             config_last_change: store.created()?,
             files,
+            approved_set: approved_files.iter().copied().collect(),
+            approved_files,
             core_cache: Mutex::new(HashMap::new()),
             records,
             graph,
@@ -116,6 +126,21 @@ impl Snapshot {
             let record = self.record(node);
             (record, &record.files[i])
         })
+    }
+
+    /// What the cache needs to know of a payload, and whether an approved update uses it.
+    pub fn payload(&self, sha1: &[u8; 20]) -> Option<(PayloadMeta, bool)> {
+        let (_, file) = self.file(sha1)?;
+        Some((payload_meta(file), self.approved_set.contains(sha1)))
+    }
+
+    /// Payloads of approved updates, in a stable order.
+    pub fn approved_payloads(&self) -> Vec<PayloadMeta> {
+        self.approved_files
+            .iter()
+            .filter_map(|sha1| self.file(sha1))
+            .map(|(_, file)| payload_meta(file))
+            .collect()
     }
 
     /// The Core fragment of a node with its escaped form, derived once and cached.
@@ -175,6 +200,40 @@ pub fn document(store: &Store, local_id: i32) -> Result<String, String> {
         .document(local_id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("revision {local_id} has no stored document"))
+}
+
+fn payload_meta(file: &FileRef) -> PayloadMeta {
+    PayloadMeta {
+        sha1: file.sha1,
+        sha256: file.sha256,
+        size: file.size,
+        name: file.name.clone(),
+        url: file.url.clone(),
+    }
+}
+
+/// Files of updates deployed for install and of their bundle members, recursively (a bundle
+/// only evaluated for status does not make its members' files approved).
+fn approved_payloads(records: &[UpdateRecord], graph: &Graph, planned: &[scan::Planned]) -> Vec<[u8; 20]> {
+    let mut approved_nodes = vec![false; graph.len()];
+    let mut stack: Vec<NodeId> = planned
+        .iter()
+        .filter(|p| p.action == DeploymentAction::Install)
+        .map(|p| p.node)
+        .collect();
+    while let Some(node) = stack.pop() {
+        if std::mem::replace(&mut approved_nodes[node as usize], true) {
+            continue;
+        }
+        stack.extend(graph.node(node).members.iter().copied());
+    }
+    let mut seen = std::collections::HashSet::new();
+    planned
+        .iter()
+        .filter(|p| approved_nodes[p.node as usize])
+        .flat_map(|p| records[p.node as usize].files.iter().map(|f| f.sha1))
+        .filter(|sha1| seen.insert(*sha1))
+        .collect()
 }
 
 fn index_files(records: &[UpdateRecord]) -> HashMap<[u8; 20], (NodeId, usize)> {

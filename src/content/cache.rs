@@ -8,6 +8,7 @@
 use super::disk::{ContentDir, DiskError, Partial};
 use super::evict::Lru;
 use super::fetch::{Fetch, FetchError};
+use super::rate::RateLimit;
 use super::{PayloadMeta, Sha1};
 use crate::stats::ContentCounters;
 use std::collections::HashMap;
@@ -82,7 +83,7 @@ impl<F: Fetch> Cache<F> {
     ) -> Result<Cache<F>, DiskError> {
         let (dir, reconciled) = ContentDir::open(root, known_size)?;
         tracing::info!(?reconciled, "content directory reconciled");
-        let mut lru = Lru::default();
+        let mut lru = Lru::new();
         for (sha1, size, modified) in dir.list()? {
             let used = modified
                 .duration_since(std::time::UNIX_EPOCH)
@@ -108,7 +109,7 @@ impl<F: Fetch> Cache<F> {
     pub fn committed(&self, sha1: &Sha1) -> Option<(PathBuf, u64)> {
         let size = self.inner.dir.committed_size(sha1)?;
         if let Ok(mut lru) = self.inner.lru.lock() {
-            lru.touch(*sha1, now_secs());
+            lru.touch(sha1, now_secs());
         }
         Some((self.inner.dir.path(sha1), size))
     }
@@ -119,25 +120,32 @@ impl<F: Fetch> Cache<F> {
         if let Some((path, _)) = self.committed(&meta.sha1) {
             return Ok(path);
         }
-        let mut state = self.flight(meta);
-        loop {
-            match &*state.borrow_and_update() {
-                FlightState::Committed(path) => return Ok(path.clone()),
-                FlightState::Failed(err) => return Err(err.clone()),
-                FlightState::Running { .. } => {}
-            }
-            if state.changed().await.is_err() {
-                // The transfer task ended without a verdict (runtime shutting down).
-                return Err(CacheError::Transfer {
-                    sha1: hex(&meta.sha1),
-                    detail: "transfer abandoned".into(),
-                });
-            }
+        wait(self.flight(meta), meta).await
+    }
+
+    /// `get`, with a bandwidth limit for the transfer if this call starts one (prefetch).
+    pub async fn get_limited(
+        &self,
+        meta: &PayloadMeta,
+        limit: Option<Arc<RateLimit>>,
+    ) -> Result<PathBuf, CacheError> {
+        if let Some((path, _)) = self.committed(&meta.sha1) {
+            return Ok(path);
         }
+        let state = self.start_flight(meta, limit);
+        wait(state, meta).await
     }
 
     /// The running transfer of a digest, starting one if there is none.
     pub fn flight(&self, meta: &PayloadMeta) -> watch::Receiver<FlightState> {
+        self.start_flight(meta, None)
+    }
+
+    fn start_flight(
+        &self,
+        meta: &PayloadMeta,
+        limit: Option<Arc<RateLimit>>,
+    ) -> watch::Receiver<FlightState> {
         let mut flights = match self.inner.flights.lock() {
             Ok(flights) => flights,
             Err(poisoned) => poisoned.into_inner(),
@@ -155,7 +163,7 @@ impl<F: Fetch> Cache<F> {
         let meta = meta.clone();
         ContentCounters::add(&self.inner.counters.transfers_started, 1);
         self.inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move { cache.run_transfer(meta, sender).await });
+        tokio::spawn(async move { cache.run_transfer(meta, sender, limit).await });
         receiver
     }
 
@@ -164,8 +172,13 @@ impl<F: Fetch> Cache<F> {
         self.inner.flights.lock().map_or(0, |f| f.len())
     }
 
-    async fn run_transfer(self, meta: PayloadMeta, sender: watch::Sender<FlightState>) {
-        let outcome = self.transfer(&meta, &sender).await;
+    async fn run_transfer(
+        self,
+        meta: PayloadMeta,
+        sender: watch::Sender<FlightState>,
+        limit: Option<Arc<RateLimit>>,
+    ) {
+        let outcome = self.transfer(&meta, &sender, limit.as_deref()).await;
         let state = match outcome {
             Ok(path) => {
                 if let Ok(mut lru) = self.inner.lru.lock() {
@@ -194,6 +207,7 @@ impl<F: Fetch> Cache<F> {
         &self,
         meta: &PayloadMeta,
         sender: &watch::Sender<FlightState>,
+        limit: Option<&RateLimit>,
     ) -> Result<PathBuf, CacheError> {
         if meta.url.is_empty() {
             return Err(CacheError::NoUrl(hex(&meta.sha1)));
@@ -207,7 +221,7 @@ impl<F: Fetch> Cache<F> {
                 .begin(meta)
                 .await
                 .map_err(|e| transfer_error(meta, e.to_string()))?;
-            match self.pump(meta, partial, sender).await {
+            match self.pump(meta, partial, sender, limit).await {
                 Ok(partial) => return self.commit(meta, partial).await,
                 Err(err) if err.retryable && attempt < attempts => {
                     let delay = backoff(&self.inner.config, attempt);
@@ -228,6 +242,7 @@ impl<F: Fetch> Cache<F> {
         meta: &PayloadMeta,
         mut partial: Partial,
         sender: &watch::Sender<FlightState>,
+        limit: Option<&RateLimit>,
     ) -> Result<Partial, FetchError> {
         let mut fetched = match self.inner.fetch.fetch(&meta.url, partial.offset()).await {
             Ok(fetched) => fetched,
@@ -261,6 +276,9 @@ impl<F: Fetch> Cache<F> {
                     return Err(err);
                 }
             };
+            if let Some(limit) = limit {
+                limit.take(chunk.len() as u64).await;
+            }
             if let Err(err) = partial.write(&chunk).await {
                 return Err(local_error(meta, err));
             }
@@ -284,7 +302,7 @@ impl<F: Fetch> Cache<F> {
     async fn commit(&self, meta: &PayloadMeta, partial: Partial) -> Result<PathBuf, CacheError> {
         match partial.commit().await {
             Ok(path) => Ok(path),
-            Err(err @ (DiskError::DigestMismatch { .. } | DiskError::SizeMismatch { .. })) => {
+            Err(err) if err.is_bad_payload() => {
                 ContentCounters::add(&self.inner.counters.digest_mismatches, 1);
                 tracing::error!(sha1 = %hex(&meta.sha1), url = %meta.url, error = %err, "payload failed verification; discarded");
                 Err(CacheError::Corrupt {
@@ -345,6 +363,24 @@ impl<F: Fetch> Cache<F> {
     }
 }
 
+/// Waits for a flight's verdict.
+async fn wait(mut state: watch::Receiver<FlightState>, meta: &PayloadMeta) -> Result<PathBuf, CacheError> {
+    loop {
+        match &*state.borrow_and_update() {
+            FlightState::Committed(path) => return Ok(path.clone()),
+            FlightState::Failed(err) => return Err(err.clone()),
+            FlightState::Running { .. } => {}
+        }
+        if state.changed().await.is_err() {
+            // The transfer task ended without a verdict (runtime shutting down).
+            return Err(CacheError::Transfer {
+                sha1: hex(&meta.sha1),
+                detail: "transfer abandoned".into(),
+            });
+        }
+    }
+}
+
 fn backoff(config: &CacheConfig, attempt: u32) -> Duration {
     let exponent = attempt.saturating_sub(1).min(20);
     config
@@ -375,5 +411,5 @@ fn now_secs() -> u64 {
 }
 
 fn hex(sha1: &Sha1) -> String {
-    crate::model::hex(sha1).to_ascii_uppercase()
+    super::layout::sha1_hex(sha1)
 }

@@ -5,12 +5,13 @@
 //! files; `serve` turns a committed file into HTTP responses. Never imports `upstream`:
 //! fetching goes through the `Fetch` trait.
 
-// pub mod cache; (enabled once disk and evict land)
+pub mod cache;
 pub mod disk;
 pub mod evict;
 pub mod fetch;
 pub mod layout;
 pub mod range;
+pub mod rate;
 pub mod serve;
 
 /// A payload's SHA-1, the cache key.

@@ -14,6 +14,8 @@ mod catalog;
 mod content;
 mod faults;
 mod ops;
+#[cfg(test)]
+mod payload_tests;
 mod real;
 mod server;
 mod stats;
@@ -35,7 +37,7 @@ use uuid::Uuid;
 pub use catalog::compress_xml;
 pub use faults::Faults;
 pub use real::real_docs;
-pub use stats::Stats;
+pub use stats::{FileStats, Stats};
 
 use super::synth::{SynthDoc, SynthFile};
 use catalog::Catalog;

@@ -193,6 +193,76 @@ pub fn payload(file: &SynthFile) -> Vec<u8> {
     payload::bytes(file.seed, file.size)
 }
 
+/// Bytes `[start, end)` of a synthetic file's payload (clamped to its size), generated from
+/// `start` on: equal to `payload(file)[start..end]` without building the whole file.
+pub fn payload_range(file: &SynthFile, start: u64, end: u64) -> Vec<u8> {
+    let end = end.min(file.size);
+    let start = start.min(end);
+    let mut bytes = vec![0; usize::try_from(end - start).unwrap_or(usize::MAX)];
+    payload::fill_at(file.seed, start, &mut bytes);
+    bytes
+}
+
+/// Bytes `[start, end)` of a synthetic file's payload (clamped to its size) as consecutive
+/// pieces of at most `chunk` bytes, each generated when asked for, so a large file can be
+/// streamed or hashed in constant memory.
+pub fn payload_chunks(file: &SynthFile, start: u64, end: u64, chunk: usize) -> PayloadChunks {
+    let end = end.min(file.size);
+    PayloadChunks {
+        seed: file.seed,
+        next: start.min(end),
+        end,
+        chunk: chunk.max(1),
+    }
+}
+
+/// The iterator of [`payload_chunks`].
+#[derive(Debug, Clone)]
+pub struct PayloadChunks {
+    seed: u64,
+    next: u64,
+    end: u64,
+    chunk: usize,
+}
+
+impl Iterator for PayloadChunks {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let left = self.end - self.next;
+        if left == 0 {
+            return None;
+        }
+        let take = usize::try_from(left).unwrap_or(usize::MAX).min(self.chunk);
+        let mut piece = vec![0; take];
+        payload::fill_at(self.seed, self.next, &mut piece);
+        self.next += take as u64;
+        Some(piece)
+    }
+}
+
+/// An ad-hoc synthetic file of any size (a 200 MB file costs no memory): digests are computed
+/// by streaming its payload, and its `MUUrl` is
+/// `<base_url>/d/msdownload/update/software/updt/<stem>_<sha1hex>.<ext>`.
+pub fn make_file(seed: u64, size: u64, name: &str, base_url: &str) -> SynthFile {
+    let (sha1, sha256) = payload::digests(seed, size);
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, "exe"));
+    let mu_url = format!(
+        "{}/d/msdownload/update/software/updt/{}_{}.{ext}",
+        base_url.trim_end_matches('/'),
+        stem.to_ascii_lowercase(),
+        hex(&sha1),
+    );
+    SynthFile {
+        sha1,
+        sha256,
+        name: name.to_owned(),
+        size,
+        mu_url,
+        seed,
+    }
+}
+
 /// Builds the catalog described by `opts`.
 pub fn generate(opts: &SynthOptions) -> SynthCatalog {
     SynthCatalog {

@@ -1,9 +1,9 @@
 //! Runtime knobs of the fake upstream: injected failures and a few served values.
 //!
-//! Every setter takes `&self` so a test can change behaviour while a sync is running. The std
-//! mutexes here are never held across an `.await`.
+//! Every setter takes `&self` so a test can change behaviour while a sync or a download is
+//! running. The std mutexes here are never held across an `.await`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -30,6 +30,25 @@ pub struct Faults {
     delay: Mutex<Duration>,
     cookie_lifetime: Mutex<Duration>,
     catalog_only_sync: AtomicBool,
+    content: ContentFaults,
+}
+
+/// Failures of payload (content) responses; see the `content_*` setters of [`Faults`].
+#[derive(Debug, Default)]
+struct ContentFaults {
+    delay: Mutex<Duration>,
+    rate: AtomicU64,
+    cuts: Mutex<Cuts>,
+    statuses: AtomicU64,
+    status: AtomicU16,
+    flips: Mutex<HashMap<[u8; 20], u64>>,
+}
+
+/// Content responses still to cut, and after how many body bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cuts {
+    left: u64,
+    after_bytes: u64,
 }
 
 impl Default for Faults {
@@ -47,6 +66,7 @@ impl Default for Faults {
             delay: Mutex::new(Duration::ZERO),
             cookie_lifetime: Mutex::new(DEFAULT_COOKIE_LIFETIME),
             catalog_only_sync: AtomicBool::new(false),
+            content: ContentFaults::default(),
         }
     }
 }
@@ -141,7 +161,51 @@ impl Faults {
         self.catalog_only_sync.store(catalog_only, Ordering::SeqCst);
     }
 
-    /// Back to defaults: no injected failures, limit 100, one-hour cookies.
+    /// Wait this long before answering every content request (faults included). Default zero.
+    pub fn content_delay(&self, delay: Duration) {
+        *lock(&self.content.delay) = delay;
+    }
+
+    /// Send payload bodies at about `bytes_per_second`, read afresh for every frame so a
+    /// running transfer speeds up or slows down; `0` (default) means unlimited.
+    pub fn content_rate(&self, bytes_per_second: u64) {
+        self.content.rate.store(bytes_per_second, Ordering::SeqCst);
+    }
+
+    /// The next `responses` content GETs that send a body drop the connection after
+    /// `after_bytes` body bytes (a body no longer than that is sent whole, and still uses one
+    /// up). Headers, including the full `Content-Length`, go out first.
+    pub fn content_reset_after(&self, responses: u64, after_bytes: u64) {
+        *lock(&self.content.cuts) = Cuts {
+            left: responses,
+            after_bytes,
+        };
+    }
+
+    /// The next `requests` content GET/HEADs for registered files answer a bare HTTP `status`
+    /// (e.g. 503) with an HTML body.
+    pub fn content_status(&self, requests: u64, status: u16) {
+        self.content.status.store(status, Ordering::SeqCst);
+        self.content.statuses.store(requests, Ordering::SeqCst);
+    }
+
+    /// Serve the file with this SHA-1 with the byte at `offset` XOR 0xFF, every time until
+    /// [`content_clear`](Self::content_clear); replaces an earlier flip of the same file.
+    pub fn content_flip_byte(&self, sha1: [u8; 20], offset: u64) {
+        lock(&self.content.flips).insert(sha1, offset);
+    }
+
+    /// No content faults: no delay, no throttle, no cuts, no statuses, no flipped bytes.
+    pub fn content_clear(&self) {
+        self.content_delay(Duration::ZERO);
+        self.content_rate(0);
+        self.content_reset_after(0, 0);
+        self.content_status(0, 500);
+        lock(&self.content.flips).clear();
+    }
+
+    /// Back to defaults: no injected failures (content faults included), limit 100, one-hour
+    /// cookies.
     pub fn clear(&self) {
         self.set_max_updates_per_request(DEFAULT_MAX_UPDATES);
         self.clear_bad_ids();
@@ -154,6 +218,7 @@ impl Faults {
         self.set_delay(Duration::ZERO);
         self.set_cookie_lifetime(DEFAULT_COOKIE_LIFETIME);
         self.set_catalog_only_sync(false);
+        self.content_clear();
     }
 
     pub(super) fn is_bad(&self, id: &Uuid) -> bool {
@@ -174,6 +239,31 @@ impl Faults {
 
     pub(super) fn catalog_only_sync(&self) -> bool {
         self.catalog_only_sync.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn content_wait(&self) -> Duration {
+        *lock(&self.content.delay)
+    }
+
+    pub(super) fn content_bytes_per_second(&self) -> u64 {
+        self.content.rate.load(Ordering::SeqCst)
+    }
+
+    /// Uses up one injected content status, returning it.
+    pub(super) fn take_content_status(&self) -> Option<u16> {
+        take_one(&self.content.statuses).then(|| self.content.status.load(Ordering::SeqCst))
+    }
+
+    /// Uses up one injected content cut, returning after how many body bytes to cut.
+    pub(super) fn take_content_cut(&self) -> Option<u64> {
+        let mut cuts = lock(&self.content.cuts);
+        cuts.left = cuts.left.checked_sub(1)?;
+        Some(cuts.after_bytes)
+    }
+
+    /// The offset of the flipped byte of the file with this SHA-1, if any.
+    pub(super) fn flipped_byte(&self, sha1: &[u8; 20]) -> Option<u64> {
+        lock(&self.content.flips).get(sha1).copied()
     }
 
     /// Uses up one injected reset, if any is left.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
@@ -21,7 +22,13 @@ use super::wire::{self, Fault, Op, Service};
 use super::{content, ops, Shared};
 use crate::testkit::xml::Element;
 
-pub(super) type Body = Full<Bytes>;
+/// Response bodies: whole buffers for SOAP and error pages, generated streams for payloads.
+pub(super) type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A whole-buffer body.
+pub(super) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
 
 /// Largest request body read; bigger requests are answered as unreadable.
 const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
@@ -71,12 +78,12 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>, graceful: &GracefulS
     });
 }
 
-async fn route(shared: &Shared, request: Request<Incoming>) -> Result<Response<Body>, InjectedReset> {
+async fn route(shared: &Arc<Shared>, request: Request<Incoming>) -> Result<Response<Body>, InjectedReset> {
     let service = Service::from_path(request.uri().path());
     match (service, request.method()) {
         (Some(service), &Method::POST) => soap(shared, service, request).await,
         (Some(_), _) => Ok(status_page(StatusCode::METHOD_NOT_ALLOWED)),
-        (None, &Method::GET | &Method::HEAD) => Ok(content::serve(shared, &request)),
+        (None, &Method::GET | &Method::HEAD) => Ok(content::serve(shared, &request).await),
         (None, _) => Ok(status_page(StatusCode::NOT_FOUND)),
     }
 }
@@ -187,7 +194,7 @@ fn header(request: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 fn xml_response(status: StatusCode, xml: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(xml)));
+    let mut response = Response::new(full(xml));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -202,7 +209,7 @@ pub(super) fn status_page(status: StatusCode) -> Response<Body> {
         "<html><head><title>{reason}</title></head><body><h1>{} {reason}</h1></body></html>",
         status.as_u16()
     );
-    let mut response = Response::new(Full::new(Bytes::from(html)));
+    let mut response = Response::new(full(html));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -18,10 +18,26 @@ pub struct Stats {
     pub http_errors: u64,
     /// Injected connection resets.
     pub resets: u64,
-    /// Content GET/HEAD requests answered with a file.
+    /// Content GET/HEAD requests for registered files, including those answered with an
+    /// injected status or 416.
     pub content_requests: u64,
-    /// Payload bytes sent by content requests.
+    /// Payload bytes handed to connections by content responses, all files together.
     pub content_bytes: u64,
+    /// Per payload, by lower-case SHA-1 hex; see [`Stats::file`].
+    pub files: BTreeMap<String, FileStats>,
+}
+
+/// What happened to one payload file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileStats {
+    /// GET/HEAD requests at either of its paths, as in [`Stats::content_requests`].
+    pub requests: u64,
+    /// GETs answered 200 or 206, ranged or not: transfers that started, finished or not.
+    pub transfers: u64,
+    /// Body bytes handed to connections (a cut or abandoned transfer counts what went out).
+    pub bytes: u64,
+    /// The `Range` header of each request, in arrival order (`None`: no header).
+    pub ranges: Vec<Option<String>>,
 }
 
 impl Stats {
@@ -33,6 +49,31 @@ impl Stats {
     /// Faults sent with `ErrorCode` `code`.
     pub fn fault_count(&self, code: &str) -> u64 {
         self.faults.get(code).copied().unwrap_or(0)
+    }
+
+    /// What happened to the file with this SHA-1 (hex, any case); zeros if never asked for.
+    pub fn file(&self, sha1_hex: &str) -> FileStats {
+        self.files
+            .get(&sha1_hex.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Counts one content request for `sha1_hex` (lower case) with its `Range` header.
+    pub(super) fn count_content_request(&mut self, sha1_hex: &str, range: Option<String>) {
+        self.content_requests += 1;
+        let file = self.files.entry(sha1_hex.to_owned()).or_default();
+        file.requests += 1;
+        file.ranges.push(range);
+    }
+
+    pub(super) fn count_transfer(&mut self, sha1_hex: &str) {
+        self.files.entry(sha1_hex.to_owned()).or_default().transfers += 1;
+    }
+
+    pub(super) fn count_content_bytes(&mut self, sha1_hex: &str, bytes: u64) {
+        self.content_bytes += bytes;
+        self.files.entry(sha1_hex.to_owned()).or_default().bytes += bytes;
     }
 
     pub(super) fn count_call(&mut self, op: &str) {

@@ -4,11 +4,31 @@
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
+/// SplitMix64's increment: the state before word `k` is `seed + k * GAMMA`, which is what makes
+/// the stream seekable.
+const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// The payload of `seed`, `size` bytes long.
-pub(super) fn bytes(mut seed: u64, size: u64) -> Vec<u8> {
+pub(super) fn bytes(seed: u64, size: u64) -> Vec<u8> {
     let mut bytes = vec![0; usize::try_from(size).unwrap_or(usize::MAX)];
-    fill_payload(&mut seed, &mut bytes);
+    fill_at(seed, 0, &mut bytes);
     bytes
+}
+
+/// Fills `out` with the payload stream of `seed` from byte `offset` on, without generating the
+/// bytes before it.
+pub(super) fn fill_at(seed: u64, offset: u64, out: &mut [u8]) {
+    let mut state = seed.wrapping_add((offset / 8).wrapping_mul(GAMMA));
+    let skip = (offset % 8) as usize;
+    let mut rest = out;
+    if skip != 0 {
+        let word = splitmix64(&mut state).to_le_bytes();
+        let take = rest.len().min(8 - skip);
+        let (head, tail) = rest.split_at_mut(take);
+        head.copy_from_slice(&word[skip..skip + take]);
+        rest = tail;
+    }
+    fill_payload(&mut state, rest);
 }
 
 /// Fills `out` with the next bytes of the payload stream at `state`: SplitMix64 words,
@@ -43,7 +63,7 @@ pub(super) fn digests(seed: u64, size: u64) -> ([u8; 20], [u8; 32]) {
 
 /// SplitMix64 step: a fast, well-mixed stream for payload bytes (not for anything secret).
 fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    *state = state.wrapping_add(GAMMA);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
