@@ -2,9 +2,10 @@
 //! sync control, readiness) and the background sync worker that owns retries and status.
 //! Uses `config`, `store`, `upstream`, `shutdown`.
 
-use crate::config::Config;
+use crate::config::{Config, ContentMode};
 use crate::content::cache::{Cache, CacheConfig};
 use crate::cookie::CookieKey;
+use crate::prefetch::{PrefetchProgress, PrefetchSummary};
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
 use crate::stats::ContentCounters;
@@ -41,6 +42,7 @@ pub struct App {
     /// Seals client cookies; persisted so a restart keeps clients' cookies valid.
     pub cookie_key: CookieKey,
     pub sync: SyncControl,
+    pub prefetch: PrefetchControl,
     /// The payload cache, opened once the catalog is loaded (its start-up check needs the
     /// catalog's file sizes).
     pub content: OnceLock<Cache<HttpFetch>>,
@@ -48,6 +50,112 @@ pub struct App {
     /// The served catalog, rebuilt at start and after each sync.
     snapshot: RwLock<Arc<Snapshot>>,
     ready: AtomicBool,
+}
+
+/// Triggers and reports the background prefetch.
+#[derive(Default)]
+pub struct PrefetchControl {
+    trigger: Notify,
+    running: AtomicBool,
+    /// The last finished run (std Mutex: never held across an await).
+    last: Mutex<Option<PrefetchSummary>>,
+    pub files_done: AtomicU64,
+    pub files_total: AtomicU64,
+}
+
+impl PrefetchControl {
+    /// Asks the worker to prefetch now (a request during a run starts another after it).
+    pub fn request(&self) {
+        self.trigger.notify_one();
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn last(&self) -> Option<PrefetchSummary> {
+        self.last.lock().map(|l| l.clone()).unwrap_or(None)
+    }
+}
+
+impl PrefetchProgress for PrefetchControl {
+    fn start(&self, files: u64, bytes: u64) {
+        self.files_total.store(files, Ordering::Relaxed);
+        self.files_done.store(0, Ordering::Relaxed);
+        tracing::info!(files, bytes, "prefetch started");
+    }
+
+    fn file_done(&self, _bytes: u64) {
+        self.files_done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The background prefetch worker: runs on request (after each sync in `prefetch`/`both`
+/// mode, and on `POST /api/v1/prefetch`), then removes payloads no approved update has
+/// referenced for `unreferenced_grace`.
+pub async fn prefetch_worker(app: Arc<App>, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = app.prefetch.trigger.notified() => {}
+        }
+        let Some(cache) = app.content.get() else { continue };
+        app.prefetch.running.store(true, Ordering::SeqCst);
+        let payloads = app.snapshot().approved_payloads();
+        let config = &app.config.content;
+        let summary = crate::prefetch::run(
+            cache,
+            payloads,
+            config.prefetch_concurrency as usize,
+            config.prefetch_rate,
+            &app.prefetch,
+            &shutdown,
+        )
+        .await;
+        tracing::info!(
+            downloaded = summary.downloaded,
+            failed = summary.failed.len(),
+            cached = summary.already_cached,
+            "prefetch finished"
+        );
+        if let Ok(mut last) = app.prefetch.last.lock() {
+            *last = Some(summary);
+        }
+        app.prefetch.running.store(false, Ordering::SeqCst);
+        remove_unreferenced(&app, cache);
+    }
+}
+
+/// Removes committed payloads that no approved update has referenced for the grace period.
+/// When each was first seen unreferenced is kept in `<content dir>/unreferenced.json`.
+pub fn remove_unreferenced(app: &App, cache: &Cache<HttpFetch>) {
+    let path = app.config.content_dir().join("unreferenced.json");
+    let now = chrono::Utc::now().timestamp();
+    let mut since: std::collections::HashMap<String, i64> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let snapshot = app.snapshot();
+    let committed = cache.list().unwrap_or_default();
+    let grace = app.config.content.unreferenced_grace.as_secs() as i64;
+    let mut still = std::collections::HashMap::new();
+    for sha1 in committed {
+        if snapshot.payload(&sha1).is_some_and(|(_, approved)| approved) {
+            continue;
+        }
+        let key = crate::content::layout::sha1_hex(&sha1);
+        let first = since.remove(&key).unwrap_or(now);
+        if now - first >= grace {
+            if let Err(err) = cache.remove(&sha1) {
+                tracing::warn!(sha1 = %key, error = %err, "removing an unreferenced payload failed");
+            }
+        } else {
+            still.insert(key, first);
+        }
+    }
+    if let Ok(text) = serde_json::to_string(&still) {
+        let _ = std::fs::write(&path, text);
+    }
 }
 
 /// Triggers and reports the background sync.
@@ -92,6 +200,7 @@ impl App {
             admin_token,
             cookie_key,
             sync: SyncControl::default(),
+            prefetch: PrefetchControl::default(),
             content: OnceLock::new(),
             counters: Arc::new(ContentCounters::default()),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
@@ -333,6 +442,9 @@ async fn run_one_sync(app: &Arc<App>, shutdown: &Shutdown) -> bool {
     };
     if let Err(err) = app.load_catalog() {
         tracing::error!(error = %err, "reloading the catalog after sync failed");
+    }
+    if app.config.content.mode != ContentMode::OnDemand {
+        app.prefetch.request();
     }
     ok
 }

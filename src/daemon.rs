@@ -55,6 +55,7 @@ impl Daemon {
             shutdown.clone(),
         ));
         tasks.spawn(load_then_sync(Arc::clone(&app), shutdown.clone()));
+        tasks.spawn(app::prefetch_worker(Arc::clone(&app), shutdown.clone()));
         tracing::info!(%client_addr, %admin_addr, data_dir = %app.config.storage.data_dir.display(), "wucache serving");
         Ok(Daemon {
             app,
@@ -102,6 +103,17 @@ async fn load_then_sync(app: Arc<App>, shutdown: Shutdown) {
         Ok(Ok(count)) => tracing::info!(updates = count, "catalog loaded"),
         Ok(Err(err)) => tracing::error!(error = %err, "loading the catalog failed"),
         Err(err) => tracing::error!(error = %err, "catalog loader panicked"),
+    }
+    let opener = Arc::clone(&app);
+    match tokio::task::spawn_blocking(move || opener.open_content()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "opening the payload cache failed; payloads are not served")
+        }
+        Err(err) => tracing::error!(error = %err, "payload cache opener panicked"),
+    }
+    if app.config.content.mode != crate::config::ContentMode::OnDemand {
+        app.prefetch.request();
     }
     app::sync_worker(app, shutdown).await;
 }

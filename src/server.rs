@@ -110,6 +110,9 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn client_route(app: &App, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_ascii_lowercase();
+    if path.starts_with("/content/") {
+        return content_route(app, &request).await;
+    }
     if !SOAP_PATHS.contains(&path.as_str()) {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -135,6 +138,55 @@ async fn client_route(app: &App, request: Request<Incoming>) -> Response<Body> {
     };
     let (xml, is_fault) = crate::service::handle(&context, &body, soap_action.as_deref());
     soap_response(xml, is_fault, xpress)
+}
+
+/// `GET`/`HEAD /Content/XX/<SHA1HEX>.<ext>`: the path is parsed into a digest (never joined
+/// onto the filesystem); unknown digests and those of unapproved updates are 404; a cached
+/// file is served at once, a missing one after its single upstream transfer is verified.
+async fn content_route(app: &App, request: &Request<Incoming>) -> Response<Body> {
+    use crate::content::{layout, serve};
+    use crate::stats::ContentCounters as C;
+    let counters = &app.counters;
+    let payload = layout::parse_content_path(request.uri().path())
+        .and_then(|path| app.snapshot().payload(&path.sha1))
+        .filter(|(_, approved)| *approved || app.config.content.serve_unapproved);
+    let Some((meta, _)) = payload else {
+        C::add(&counters.not_found, 1);
+        return serve::not_found();
+    };
+    let Some(cache) = app.content.get() else {
+        return serve::error(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let (path, hit) = match cache.committed(&meta.sha1) {
+        Some((path, _)) => (path, true),
+        None => match cache.get(&meta).await {
+            Ok(path) => (path, false),
+            Err(err) => {
+                tracing::warn!(error = %err, "payload not available");
+                C::add(&counters.errors, 1);
+                return serve::error(StatusCode::BAD_GATEWAY);
+            }
+        },
+    };
+    let modified = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let served = serve::Served::new(&meta.sha1, meta.size, modified);
+    let response = serve::respond(&path, &served, request.method(), request.headers()).await;
+    let sent = response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let (requests, bytes) = if hit {
+        (&counters.hits, &counters.bytes_from_cache)
+    } else {
+        (&counters.misses, &counters.bytes_after_miss)
+    };
+    C::add(requests, 1);
+    C::add(bytes, if request.method() == Method::HEAD { 0 } else { sent });
+    response
 }
 
 /// Reads a request body within the size and time bounds.
@@ -244,6 +296,24 @@ fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
             }
         }
         (&Method::GET, "/api/v1/sync") => sync_status(app),
+        (&Method::POST, "/api/v1/prefetch") => {
+            app.prefetch.request();
+            json_response(StatusCode::ACCEPTED, json!({"status": "requested"}))
+        }
+        (&Method::GET, "/api/v1/prefetch") => {
+            use std::sync::atomic::Ordering;
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "running": app.prefetch.is_running(),
+                    "progress": {
+                        "done": app.prefetch.files_done.load(Ordering::Relaxed),
+                        "total": app.prefetch.files_total.load(Ordering::Relaxed),
+                    },
+                    "last": app.prefetch.last(),
+                }),
+            )
+        }
         (&Method::GET, "/api/v1/updates") => {
             let snapshot = app.snapshot();
             json_response(

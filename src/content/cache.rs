@@ -101,7 +101,7 @@ impl<F: Fetch> Cache<F> {
             }),
         };
         cache.publish_usage();
-        cache.evict();
+        cache.evict(None);
         Ok(cache)
     }
 
@@ -185,7 +185,7 @@ impl<F: Fetch> Cache<F> {
                     lru.insert(meta.sha1, meta.size, now_secs());
                 }
                 self.publish_usage();
-                self.evict();
+                self.evict(Some(&meta.sha1));
                 FlightState::Committed(path)
             }
             Err(err) => {
@@ -314,8 +314,9 @@ impl<F: Fetch> Cache<F> {
         }
     }
 
-    /// Removes least-recently-used files beyond `max_size`.
-    fn evict(&self) {
+    /// Removes least-recently-used files beyond `max_size`, sparing `keep` (the file just
+    /// committed: its waiters have yet to open it; it goes at the next pass if it must).
+    fn evict(&self, keep: Option<&Sha1>) {
         let max = self.inner.config.max_size;
         if max == 0 {
             return;
@@ -324,7 +325,16 @@ impl<F: Fetch> Cache<F> {
             .inner
             .lru
             .lock()
-            .map(|mut lru| lru.victims(max))
+            .map(|mut lru| {
+                if let Some(sha1) = keep {
+                    lru.pin(sha1);
+                }
+                let victims = lru.victims(max);
+                if let Some(sha1) = keep {
+                    lru.unpin(sha1);
+                }
+                victims
+            })
             .unwrap_or_default();
         for (sha1, _) in victims {
             match self.inner.dir.remove(&sha1) {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod content;
 mod daemon;
 mod harness;
 mod replay;
