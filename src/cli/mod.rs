@@ -1,6 +1,7 @@
 //! The command line: argument parsing and one function per command. The only place that
 //! prints for humans or exits. Uses everything below it.
 
+mod prefetch;
 mod progress;
 mod updates;
 
@@ -34,6 +35,8 @@ enum Command {
     Serve(ConfigArg),
     /// Sync update metadata from the upstream now, with progress and a summary.
     Sync(ConfigArg),
+    /// Download the payloads of approved updates now, with progress; resumable.
+    Prefetch(ConfigArg),
     /// List the catalog (newest revision of every update).
     Updates {
         #[command(flatten)]
@@ -81,6 +84,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(args.config.as_deref())?;
             init_logging(if progress::is_terminal() { "warn" } else { "info" });
             runtime()?.block_on(progress::sync_with_progress(config))
+        }
+        Command::Prefetch(args) => {
+            let config = Config::load(args.config.as_deref())?;
+            init_logging(if progress::is_terminal() { "warn" } else { "info" });
+            runtime()?.block_on(prefetch::run(config))
         }
         Command::Updates { config, json, all } => {
             let config = Config::load(config.config.as_deref())?;

@@ -208,3 +208,159 @@ fn ready(admin: std::net::SocketAddr) -> bool {
     let _ = stream.read_to_string(&mut response);
     response.starts_with("HTTP/1.1 200")
 }
+
+/// A config for the binary with fixed free ports and a [content] section.
+fn write_content_config(
+    dir: &TempDir,
+    upstream: &str,
+    extra: &str,
+) -> (std::path::PathBuf, std::net::SocketAddr, std::net::SocketAddr) {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (client, admin) = (free(), free());
+    let path = write_config(dir, upstream);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "http_listen = \"127.0.0.1:0\"",
+            &format!("http_listen = \"{client}\""),
+        )
+        .replace("\nlisten = \"127.0.0.1:0\"", &format!("\nlisten = \"{admin}\""));
+    std::fs::write(&path, format!("{text}\n[content]\nattempts = 3\n{extra}\n")).unwrap();
+    (path, client, admin)
+}
+
+fn serve_child(config: &Path) -> crate::harness::ChildGuard {
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::harness::ChildGuard(child)
+}
+
+fn largest_approved(
+    dir: &TempDir,
+    catalog: &wucache::testkit::synth::SynthCatalog,
+) -> wucache::testkit::synth::SynthFile {
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let snapshot = wucache::snapshot::Snapshot::build(&store, 0).unwrap();
+    catalog
+        .files()
+        .filter(|f| snapshot.payload(&f.sha1).is_some_and(|(_, ok)| ok))
+        .max_by_key(|f| f.size)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corrupt() {
+    let (upstream, catalog) = crate::content::upstream_with_payloads(90, 20, 3_000_000).await;
+    let dir = tempdir().unwrap();
+    let (config, client, admin) = write_content_config(&dir, &upstream.url(), "");
+    let sync = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || wucache(&["sync"], &config)
+    });
+    assert!(sync.await.unwrap().status.success());
+    let file = largest_approved(&dir, &catalog);
+    let hex = wucache::model::hex(&file.sha1);
+    upstream.faults().content_rate(file.size / 2);
+
+    let mut child = serve_child(&config);
+    assert!(
+        crate::harness::eventually(|| async {
+            crate::harness::http("GET", admin, "/ready", None).await.0 == 200
+        })
+        .await
+    );
+    let path = crate::content::content_path(&file);
+    let download = tokio::spawn(async move { crate::content::get(client, &path, None).await });
+    // Kill once a good part of the file has arrived.
+    assert!(crate::harness::eventually(|| async { upstream.stats().file(&hex).bytes > file.size / 3 }).await);
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+    let _ = download.await;
+
+    upstream.faults().content_clear();
+    let _child = serve_child(&config);
+    assert!(
+        crate::harness::eventually(|| async {
+            crate::harness::http("GET", admin, "/ready", None).await.0 == 200
+        })
+        .await
+    );
+    let (status, _, body) = crate::content::get(client, &crate::content::content_path(&file), None).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        wucache::testkit::synth::payload(&file),
+        "the served bytes are the verified file"
+    );
+    let ranges = upstream.stats().file(&hex).ranges;
+    assert!(
+        ranges.iter().flatten().any(|r| r != "bytes=0-"),
+        "the restart resumed the partial: {ranges:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_killed_midway_resumes_on_the_next_run() {
+    let (upstream, catalog) = crate::content::upstream_with_payloads(91, 20, 3_000_000).await;
+    let dir = tempdir().unwrap();
+    let (config, _, _) = write_content_config(&dir, &upstream.url(), "prefetch_concurrency = 1");
+    let sync = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || wucache(&["sync"], &config)
+    });
+    assert!(sync.await.unwrap().status.success());
+    let file = largest_approved(&dir, &catalog);
+    let hex = wucache::model::hex(&file.sha1);
+    upstream.faults().content_rate(file.size / 2);
+
+    let mut child = crate::harness::ChildGuard(
+        Command::new(BIN)
+            .args(["prefetch", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(crate::harness::eventually(|| async { upstream.stats().file(&hex).bytes > file.size / 3 }).await);
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+
+    upstream.faults().content_clear();
+    let finish = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || wucache(&["prefetch"], &config)
+    })
+    .await
+    .unwrap();
+    assert!(
+        finish.status.success(),
+        "{}",
+        String::from_utf8_lossy(&finish.stdout)
+    );
+    let ranges = upstream.stats().file(&hex).ranges;
+    assert!(
+        ranges.iter().flatten().any(|r| r != "bytes=0-"),
+        "resumed: {ranges:?}"
+    );
+    let stored = std::fs::read(
+        dir.path()
+            .join("data/content")
+            .join(&hex.to_uppercase()[38..])
+            .join(hex.to_uppercase()),
+    )
+    .unwrap();
+    assert_eq!(stored, wucache::testkit::synth::payload(&file));
+}
