@@ -18,7 +18,9 @@
 //! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run.
 //!   Uses `protocol`, `catalog`, `store`, `config`, `model`.
 //! - `app`: wiring — the shared `App`, the background sync worker. Uses the modules above.
-//! - `server`: listeners, routing, admin endpoints. Uses `app` and below.
+//! - `prefetch`: downloads approved payloads ahead of clients. Uses `content`.
+//! - `metrics`: the Prometheus text of the counters. Uses `app`.
+//! - `server`: listeners, routing, payload serving, admin endpoints. Uses `app` and below.
 //! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `server`, `app`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
 //! - `testkit`: test and benchmark support — a synthetic catalog generator and a fake
@@ -35,6 +37,7 @@ pub mod content;
 pub mod cookie;
 pub mod daemon;
 pub mod gpo;
+pub mod metrics;
 pub mod model;
 pub mod prefetch;
 pub mod protocol;

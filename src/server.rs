@@ -273,6 +273,7 @@ fn admin_route(app: &App, request: &Request<Incoming>) -> Response<Body> {
     match (request.method(), path) {
         (&Method::GET, "/health") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/ready") => ready(app),
+        (&Method::GET, "/metrics") => metrics(app),
         (_, p) if p.starts_with("/api/v1/") => {
             if !authorized(app, request) {
                 return json_response(
@@ -323,6 +324,16 @@ fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
         }
         _ => json_response(StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
     }
+}
+
+/// Prometheus text exposition of the counters kept so far (names from interfaces.md).
+fn metrics(app: &App) -> Response<Body> {
+    let mut response = Response::new(full(crate::metrics::render(app)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 fn ready(app: &App) -> Response<Body> {

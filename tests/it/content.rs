@@ -121,6 +121,23 @@ async fn a_miss_is_fetched_once_verified_and_then_served_from_the_cache() {
     assert_eq!(counters.misses.load(Ordering::Relaxed), 1);
     assert_eq!(counters.hits.load(Ordering::Relaxed), 1);
     assert_eq!(counters.upstream_bytes.load(Ordering::Relaxed), file.size);
+    let (status, metrics) = http("GET", daemon.admin_addr, "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("wucache_content_requests_total{result=\"hit\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "wucache_upstream_bytes_total{{kind=\"content\"}} {}",
+            file.size
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wucache_catalog_revisions{type=\"Software\"}"),
+        "{metrics}"
+    );
     daemon.stop().await;
 }
 

@@ -1,0 +1,145 @@
+//! `/metrics`: the daemon's counters in the Prometheus text format, under the names in
+//! interfaces.md. Reads `App`; writes nothing.
+
+use crate::app::App;
+use crate::stats::ContentCounters as C;
+use std::fmt::Write;
+
+/// Renders every metric as Prometheus text.
+pub fn render(app: &App) -> String {
+    let mut out = String::new();
+    content(&mut out, app);
+    catalog(&mut out, app);
+    out
+}
+
+fn content(out: &mut String, app: &App) {
+    let c = &app.counters;
+    family(
+        out,
+        "wucache_content_requests_total",
+        "counter",
+        "Payload requests by outcome.",
+    );
+    for (result, value) in [
+        ("hit", &c.hits),
+        ("miss", &c.misses),
+        ("not_found", &c.not_found),
+        ("error", &c.errors),
+    ] {
+        let _ = writeln!(
+            out,
+            "wucache_content_requests_total{{result=\"{result}\"}} {}",
+            C::get(value)
+        );
+    }
+    family(
+        out,
+        "wucache_content_bytes_total",
+        "counter",
+        "Payload bytes sent to clients, by where they came from.",
+    );
+    let _ = writeln!(
+        out,
+        "wucache_content_bytes_total{{source=\"cache\"}} {}",
+        C::get(&c.bytes_from_cache)
+    );
+    let _ = writeln!(
+        out,
+        "wucache_content_bytes_total{{source=\"upstream\"}} {}",
+        C::get(&c.bytes_after_miss)
+    );
+    family(
+        out,
+        "wucache_upstream_bytes_total",
+        "counter",
+        "Bytes received from the upstream.",
+    );
+    let _ = writeln!(
+        out,
+        "wucache_upstream_bytes_total{{kind=\"content\"}} {}",
+        C::get(&c.upstream_bytes)
+    );
+    gauge(
+        out,
+        "wucache_cache_bytes",
+        "Bytes of committed payloads.",
+        C::get(&c.cache_bytes),
+    );
+    gauge(
+        out,
+        "wucache_cache_files",
+        "Committed payloads.",
+        C::get(&c.cache_files),
+    );
+    gauge(
+        out,
+        "wucache_content_transfers_in_flight",
+        "Upstream payload transfers running.",
+        C::get(&c.in_flight),
+    );
+    counter(
+        out,
+        "wucache_content_transfers_total",
+        "Upstream payload transfers started.",
+        C::get(&c.transfers_started),
+    );
+    counter(
+        out,
+        "wucache_cache_evictions_total",
+        "Payloads evicted to stay within max_size.",
+        C::get(&c.evictions),
+    );
+    counter(
+        out,
+        "wucache_digest_mismatches_total",
+        "Payloads discarded for a wrong SHA-1 or SHA-256.",
+        C::get(&c.digest_mismatches),
+    );
+}
+
+fn catalog(out: &mut String, app: &App) {
+    let snapshot = app.snapshot();
+    family(
+        out,
+        "wucache_catalog_revisions",
+        "gauge",
+        "Served updates (newest revision each), by type.",
+    );
+    let mut by_type = std::collections::BTreeMap::new();
+    for record in &snapshot.records {
+        *by_type.entry(record.update_type.as_str()).or_insert(0u64) += 1;
+    }
+    for (kind, count) in by_type {
+        let _ = writeln!(out, "wucache_catalog_revisions{{type=\"{kind}\"}} {count}");
+    }
+    if let Some(last) = app
+        .store
+        .meta(crate::store::MetaKey::LastSyncSuccess)
+        .ok()
+        .flatten()
+    {
+        if let Ok(time) = chrono::DateTime::parse_from_rfc3339(&last) {
+            gauge(
+                out,
+                "wucache_sync_last_success_timestamp_seconds",
+                "When the last sync succeeded.",
+                time.timestamp() as u64,
+            );
+        }
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    family(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    family(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
+}
