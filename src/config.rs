@@ -178,6 +178,10 @@ pub struct ContentConfig {
     pub max_size: u64,
     /// Serve payloads of updates that are not approved (default: 404 for them).
     pub serve_unapproved: bool,
+    /// Answer a client's single range as soon as its bytes have arrived from upstream,
+    /// before the whole file's SHA-1 and SHA-256 are checked (Windows checks both itself).
+    /// Off: nothing is sent before the file is verified and committed.
+    pub serve_while_downloading: bool,
     /// Parallel downloads when prefetching.
     pub prefetch_concurrency: u32,
     /// Prefetch bandwidth cap in bytes per second (e.g. `"20M"`); `"0"` = no cap.
@@ -200,6 +204,7 @@ impl Default for ContentConfig {
             dir: String::new(),
             max_size: 0,
             serve_unapproved: false,
+            serve_while_downloading: false,
             prefetch_concurrency: 4,
             prefetch_rate: 0,
             attempts: 5,

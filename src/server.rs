@@ -157,6 +157,11 @@ async fn content_route(app: &App, request: &Request<Incoming>) -> Response<Body>
     let Some(cache) = app.content.get() else {
         return serve::error(StatusCode::SERVICE_UNAVAILABLE);
     };
+    if app.config.content.serve_while_downloading && cache.committed(&meta.sha1).is_none() {
+        if let Some(response) = range_while_downloading(app, cache, &meta, request).await {
+            return response;
+        }
+    }
     let (path, hit) = match cache.committed(&meta.sha1) {
         Some((path, _)) => (path, true),
         None => match cache.get(&meta).await {
@@ -187,6 +192,48 @@ async fn content_route(app: &App, request: &Request<Incoming>) -> Response<Body>
     C::add(requests, 1);
     C::add(bytes, if request.method() == Method::HEAD { 0 } else { sent });
     response
+}
+
+/// With `serve_while_downloading`: a single range is answered from the transfer's partial
+/// file as soon as its bytes have arrived. `None` when the request is not a single range or
+/// the file got committed meanwhile (the caller then serves the committed file).
+async fn range_while_downloading(
+    app: &App,
+    cache: &crate::content::cache::Cache<crate::upstream::payload::HttpFetch>,
+    meta: &crate::content::PayloadMeta,
+    request: &Request<Incoming>,
+) -> Option<Response<Body>> {
+    use crate::content::cache::FlightState;
+    use crate::content::serve;
+    let served = serve::Served::new(&meta.sha1, meta.size, std::time::SystemTime::now());
+    let range = serve::single_range(request.headers(), &served)?;
+    let mut flight = cache.flight(meta);
+    loop {
+        let state = flight.borrow_and_update().clone();
+        match state {
+            FlightState::Running { received } if received > range.end => break,
+            FlightState::Running { .. } => {}
+            FlightState::Committed(_) => return None,
+            FlightState::Failed(err) => {
+                tracing::warn!(error = %err, "payload not available");
+                crate::stats::ContentCounters::add(&app.counters.errors, 1);
+                return Some(serve::error(StatusCode::BAD_GATEWAY));
+            }
+        }
+        if flight.changed().await.is_err() {
+            return None;
+        }
+    }
+    let response =
+        serve::respond_range_in_progress(&cache.partial_path(&meta.sha1), &served, range, request.method())
+            .await;
+    if response.status() == StatusCode::NOT_FOUND {
+        // Committed (renamed) between the wait and the open.
+        return None;
+    }
+    crate::stats::ContentCounters::add(&app.counters.misses, 1);
+    crate::stats::ContentCounters::add(&app.counters.bytes_after_miss, range.length());
+    Some(response)
 }
 
 /// Reads a request body within the size and time bounds.

@@ -167,6 +167,11 @@ impl<F: Fetch> Cache<F> {
         receiver
     }
 
+    /// Where a transfer in progress writes (see `ContentDir::partial_path`).
+    pub fn partial_path(&self, sha1: &Sha1) -> PathBuf {
+        self.inner.dir.partial_path(sha1)
+    }
+
     /// Transfers in progress.
     pub fn in_flight(&self) -> usize {
         self.inner.flights.lock().map_or(0, |f| f.len())

@@ -179,6 +179,12 @@ impl ContentDir {
     }
 
     /// Where the committed file lives, built from the digest alone.
+    /// Where the partial of a transfer in progress lives (for serving arrived bytes before
+    /// the whole file is verified, when configured to).
+    pub fn partial_path(&self, sha1: &Sha1) -> PathBuf {
+        self.shared.root.join(TMP_DIR).join(partial_name(sha1))
+    }
+
     pub fn path(&self, sha1: &Sha1) -> PathBuf {
         self.shared.root.join(relative_path(sha1))
     }

@@ -104,6 +104,39 @@ pub async fn respond(path: &Path, served: &Served, method: &Method, headers: &He
     build(&shape, served, body)
 }
 
+/// The single closed range a request asks for, if that is what it asks for (`None` for a
+/// whole-file, multi-range or unsatisfiable request).
+pub fn single_range(headers: &HeaderMap, served: &Served) -> Option<ByteRange> {
+    match requested_range(headers, served) {
+        RangeRequest::Single(range) => Some(range),
+        _ => None,
+    }
+}
+
+/// Answers one range from a file still being downloaded: `path` must already hold the
+/// range's bytes (the caller waited for them); the rest of the file may not exist yet.
+pub async fn respond_range_in_progress(
+    path: &Path,
+    served: &Served,
+    range: ByteRange,
+    method: &Method,
+) -> Response<Body> {
+    if method != Method::GET && method != Method::HEAD {
+        return method_not_allowed();
+    }
+    let shape = shape(&RangeRequest::Single(range), served, &new_boundary());
+    let file = match open(path, range.end + 1).await {
+        Ok(file) => file,
+        Err(err) => return error(err.status()),
+    };
+    let body = if method == Method::HEAD {
+        empty()
+    } else {
+        FileBody::new(file, served.size, shape.segments.clone()).boxed()
+    };
+    build(&shape, served, body)
+}
+
 /// A 404 with a short text body.
 pub fn not_found() -> Response<Body> {
     error(StatusCode::NOT_FOUND)

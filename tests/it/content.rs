@@ -346,3 +346,34 @@ async fn prefetch_downloads_every_approved_payload_within_the_rate_and_skips_cac
     );
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_serve_while_downloading_a_range_is_answered_before_the_file_completes() {
+    let (upstream, catalog) = upstream_with_payloads(78, 20, 2_000_000).await;
+    let (daemon, _data) = serve(&upstream, |c| c.content.serve_while_downloading = true).await;
+    let file = approved_files(&daemon, &catalog)
+        .into_iter()
+        .max_by_key(|f| f.size)
+        .unwrap();
+    assert!(file.size > 200_000, "a file worth streaming");
+    upstream.faults().content_rate(file.size / 2);
+
+    let (status, _, body) = get(daemon.client_addr, &content_path(&file), Some("bytes=0-65535")).await;
+
+    assert_eq!(status, 206);
+    assert_eq!(body, synth::payload(&file)[..65_536]);
+    assert_eq!(
+        daemon.app.counters.in_flight.load(Ordering::Relaxed),
+        1,
+        "answered while the transfer still runs"
+    );
+    upstream.faults().content_clear();
+    let (status, _, whole) = get(daemon.client_addr, &content_path(&file), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(whole, synth::payload(&file));
+    assert_eq!(
+        upstream.stats().file(&wucache::model::hex(&file.sha1)).transfers,
+        1
+    );
+    daemon.stop().await;
+}
