@@ -377,3 +377,37 @@ async fn with_serve_while_downloading_a_range_is_answered_before_the_file_comple
     );
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_no_approved_update_uses_are_removed_after_the_grace_period() {
+    let (upstream, catalog) = upstream_with_payloads(79, 40, 10_000).await;
+    let (daemon, _data) = serve(&upstream, |c| {
+        c.content.serve_unapproved = true;
+        c.content.unreferenced_grace = std::time::Duration::ZERO;
+    })
+    .await;
+    let snapshot = daemon.app.snapshot();
+    let unapproved = catalog
+        .files()
+        .find(|f| snapshot.payload(&f.sha1).is_some_and(|(_, ok)| !ok))
+        .cloned()
+        .unwrap();
+    let approved = approved_files(&daemon, &catalog).into_iter().next().unwrap();
+    for file in [&unapproved, &approved] {
+        assert_eq!(get(daemon.client_addr, &content_path(file), None).await.0, 200);
+    }
+    let cache = daemon.app.content.get().unwrap();
+    assert!(cache.committed(&unapproved.sha1).is_some());
+
+    wucache::app::remove_unreferenced(&daemon.app, cache);
+
+    assert!(
+        cache.committed(&unapproved.sha1).is_none(),
+        "unreferenced past the grace period"
+    );
+    assert!(
+        cache.committed(&approved.sha1).is_some(),
+        "approved payloads stay"
+    );
+    daemon.stop().await;
+}
