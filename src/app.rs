@@ -269,20 +269,16 @@ pub fn open_cache(
         .map_err(|e| AppError::Content(e.to_string()))
 }
 
-/// Opens the store, turning sled's lock failure into advice.
+/// Opens the store, turning a held lock into advice.
 pub fn open_store(data_dir: &Path) -> Result<Store, AppError> {
     std::fs::create_dir_all(data_dir).map_err(|source| AppError::Io {
         path: data_dir.display().to_string(),
         source,
     })?;
     Store::open(data_dir).map_err(|err| match err {
-        StoreError::Sled(sled::Error::Io(io))
-            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
-        {
-            AppError::Locked {
-                path: data_dir.display().to_string(),
-            }
-        }
+        StoreError::Locked => AppError::Locked {
+            path: data_dir.display().to_string(),
+        },
         other => AppError::Store(other),
     })
 }

@@ -42,6 +42,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("catalog store at {path} is schema version {found}, this build uses {expected}; run `wucache upgrade` to convert it")]
     Schema { path: String, found: u32, expected: u32 },
+    #[error("catalog store is in use by another process")]
+    Locked,
     #[error("catalog store is corrupt: {0}")]
     Corrupt(String),
     #[error("catalog store has used every local revision id (int32)")]
@@ -105,11 +107,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir`, refusing a schema it does not know.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join("catalog"))
-            .cache_capacity(64 << 20)
-            .flush_every_ms(Some(1000))
-            .open()?;
+        let db = open_db(dir)?;
         let store = Store {
             meta: db.open_tree("meta")?,
             revisions: db.open_tree("revisions")?,
@@ -595,6 +593,33 @@ fn decode_table(raw: &[u8]) -> Result<HashMap<Uuid, DeploymentRow>, StoreError> 
             .map_err(|e| StoreError::Corrupt(format!("deployment table: {e}"))),
         _ => Err(StoreError::Corrupt("unknown deployment table format".into())),
     }
+}
+
+/// Opens sled, waiting up to two seconds for a lock that a store dropped a moment ago may
+/// still hold (sled's flusher thread lets go of it asynchronously).
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let opened = sled::Config::new()
+            .path(dir.join("catalog"))
+            .cache_capacity(64 << 20)
+            .flush_every_ms(Some(1000))
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io)) if is_lock_error(&io) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+fn is_lock_error(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock")
 }
 
 fn identity_key(identity: &UpdateIdentity) -> [u8; 20] {
