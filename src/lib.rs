@@ -12,6 +12,9 @@
 //!   requests/responses, update documents, compressed blobs. Uses `model`.
 //! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
 //!   configured names → ids). Uses `model`.
+//! - `baseline`: Patch Manager baselines — document model, loading (TOML and every AWS
+//!   JSON form) with field-path errors, the pure approval engine, patch groups, compliance.
+//!   Uses `model`. (Not yet wired into `approval`.)
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`, `catalog`.
 //! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
 //!   serving; fetches through its `Fetch` trait, never through `upstream`. Uses `model`.
@@ -30,6 +33,7 @@
 
 pub mod app;
 pub mod approval;
+pub mod baseline;
 pub mod catalog;
 pub mod cli;
 pub mod config;

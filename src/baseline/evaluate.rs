@@ -1,0 +1,384 @@
+//! The approval engine (baselines.md §3.2, normative): one update, one baseline, one frozen
+//! `now` → a decision with its approval date, compliance level and a reason a person can read.
+//! Pure; `now` comes from `evaluation_epoch` so that every client in an epoch gets the same
+//! answer (§3.4).
+
+use super::document::{
+    Approval, Baseline, ComplianceLevel, FilterKey, MultiRuleComplianceLevel, PatchFilter, PatchId,
+    PatchRule, SupersededHandling,
+};
+use super::facts::{PatchProperties, UpdateFacts};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+/// What an update is under a baseline: the AWS `DeploymentStatus` values plus the proxy's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// An approval rule's delay or cut-off has passed.
+    Approved,
+    /// A rule matches but its delay has not passed yet.
+    PendingApproval,
+    /// Listed in `ApprovedPatches` (and not in `RejectedPatches`).
+    ExplicitApproved,
+    /// Listed in `RejectedPatches`.
+    ExplicitRejected,
+    /// No rule will ever approve it.
+    NotApproved,
+    /// A live update supersedes it and the baseline's `SupersededHandling` drops it.
+    ExcludedSuperseded,
+    /// Microsoft expired it.
+    ExcludedExpired,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approved => "APPROVED",
+            Decision::PendingApproval => "PENDING_APPROVAL",
+            Decision::ExplicitApproved => "EXPLICIT_APPROVED",
+            Decision::ExplicitRejected => "EXPLICIT_REJECTED",
+            Decision::NotApproved => "NOT_APPROVED",
+            Decision::ExcludedSuperseded => "EXCLUDED_SUPERSEDED",
+            Decision::ExcludedExpired => "EXCLUDED_EXPIRED",
+        }
+    }
+
+    /// Approved by a rule or explicitly: the update is offered for install.
+    pub fn is_approved(self) -> bool {
+        matches!(self, Decision::Approved | Decision::ExplicitApproved)
+    }
+
+    /// How the update is sent to a WSUS client (§3.2 table). `report_unapproved` sends
+    /// unapproved updates detect-only so that clients report whether they need them.
+    pub fn offer(self, report_unapproved: bool) -> Offer {
+        match self {
+            Decision::Approved | Decision::ExplicitApproved => Offer::Install,
+            Decision::ExplicitRejected => Offer::DetectOnly,
+            Decision::PendingApproval | Decision::NotApproved if report_unapproved => Offer::DetectOnly,
+            Decision::PendingApproval | Decision::NotApproved => Offer::NotSent,
+            Decision::ExcludedSuperseded | Decision::ExcludedExpired => Offer::NotSent,
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a client is sent for an update (MS-WUSP `Deployment/Action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Offer {
+    /// `Install`, assigned.
+    Install,
+    /// `PreDeploymentCheck`: the client detects and reports, never installs.
+    DetectOnly,
+    NotSent,
+}
+
+/// The engine's answer for one update (the model of `DescribeEffectivePatchesForPatchBaseline`'s
+/// `PatchStatus`, plus a reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub decision: Decision,
+    /// When the update is (or, for `PendingApproval`, will be) approved.
+    pub approval_date: Option<DateTime<Utc>>,
+    /// The level a missing patch is reported at; for `PendingApproval` the pending rules' level.
+    pub compliance_level: ComplianceLevel,
+    pub reason: String,
+}
+
+impl Evaluation {
+    fn new(decision: Decision, reason: String) -> Evaluation {
+        Evaluation {
+            decision,
+            approval_date: None,
+            compliance_level: ComplianceLevel::Unspecified,
+            reason,
+        }
+    }
+}
+
+/// Decides `update` under `baseline` at `now` (§3.2 steps 0–8).
+pub fn evaluate(update: &UpdateFacts, baseline: &Baseline, now: DateTime<Utc>) -> Evaluation {
+    let own = evaluate_ignoring_supersedence(update, baseline, now);
+    apply_supersedence(own, update, baseline, now)
+}
+
+/// The start of the evaluation epoch `now` falls in: `now` rounded down to a multiple of
+/// `snapshot_interval_minutes` since the Unix epoch, so decisions change only at epoch
+/// boundaries and the epoch can stand for a `SnapshotId`. An interval of 0 freezes nothing.
+pub fn evaluation_epoch(now: DateTime<Utc>, snapshot_interval_minutes: u32) -> DateTime<Utc> {
+    if snapshot_interval_minutes == 0 {
+        return now;
+    }
+    let interval = i64::from(snapshot_interval_minutes) * 60;
+    let start = now.timestamp().div_euclid(interval) * interval;
+    DateTime::from_timestamp(start, 0).unwrap_or(now)
+}
+
+/// Steps 0–3 and 5–7: expiry, explicit lists, global filters, rules.
+fn evaluate_ignoring_supersedence(
+    update: &UpdateFacts,
+    baseline: &Baseline,
+    now: DateTime<Utc>,
+) -> Evaluation {
+    if update.expired {
+        return Evaluation::new(Decision::ExcludedExpired, "expired by Microsoft".into());
+    }
+    if let Some(entry) = listed_in(&baseline.rejected_patches, update) {
+        let reason = format!("listed in RejectedPatches as {}", entry.as_str());
+        return Evaluation::new(Decision::ExplicitRejected, reason);
+    }
+    if let Some(entry) = listed_in(&baseline.approved_patches, update) {
+        return Evaluation {
+            decision: Decision::ExplicitApproved,
+            approval_date: Some(update.release_date),
+            compliance_level: baseline.approved_patches_compliance_level,
+            reason: format!("listed in ApprovedPatches as {}", entry.as_str()),
+        };
+    }
+    let properties = PatchProperties::of(update, &baseline.extensions);
+    if !filters_match(&baseline.global_filters, &properties) {
+        return Evaluation::new(Decision::NotApproved, "excluded by GlobalFilters".into());
+    }
+    evaluate_rules(update.release_date, baseline, &properties, now)
+}
+
+/// The first entry of an explicit list naming the update by KB or bulletin id (§1.4).
+fn listed_in<'a>(entries: &'a [PatchId], update: &UpdateFacts) -> Option<&'a PatchId> {
+    let kb = update.kb_number();
+    let matches = |entry: &&PatchId| {
+        let id = entry.as_str();
+        kb.as_deref().is_some_and(|kb| kb.eq_ignore_ascii_case(id))
+            || update
+                .bulletin
+                .as_deref()
+                .is_some_and(|b| b.trim().eq_ignore_ascii_case(id))
+    };
+    entries.iter().find(matches)
+}
+
+/// A matching rule and when it approves the update (`None`: never).
+struct Candidate {
+    rule: usize,
+    at: Option<DateTime<Utc>>,
+    level: ComplianceLevel,
+}
+
+/// Steps 6–7.
+fn evaluate_rules(
+    release: DateTime<Utc>,
+    baseline: &Baseline,
+    properties: &PatchProperties,
+    now: DateTime<Utc>,
+) -> Evaluation {
+    let candidates: Vec<Candidate> = baseline
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| rule_matches(rule, properties))
+        .map(|(index, rule)| Candidate {
+            rule: index,
+            at: approval_time(rule.approval, release),
+            level: rule.compliance_level,
+        })
+        .collect();
+    let mode = baseline.extensions.multi_rule_compliance_level;
+    let approved: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.at.is_some_and(|at| at <= now))
+        .collect();
+    if !approved.is_empty() {
+        return decided(Decision::Approved, &approved, mode);
+    }
+    let pending: Vec<&Candidate> = candidates.iter().filter(|c| c.at.is_some()).collect();
+    if !pending.is_empty() {
+        return decided(Decision::PendingApproval, &pending, mode);
+    }
+    Evaluation::new(Decision::NotApproved, not_approved_reason(&candidates, baseline))
+}
+
+/// `Approved` or `PendingApproval` by `candidates` (all with a time, in rule order): the
+/// earliest time, and the level `mode` picks.
+fn decided(decision: Decision, candidates: &[&Candidate], mode: MultiRuleComplianceLevel) -> Evaluation {
+    let approval_date = candidates.iter().filter_map(|c| c.at).min();
+    let compliance_level = match mode {
+        MultiRuleComplianceLevel::Highest => candidates.iter().map(|c| c.level).max(),
+        MultiRuleComplianceLevel::FirstMatchingRule => candidates.first().map(|c| c.level),
+    };
+    let rules: Vec<String> = candidates.iter().map(|c| (c.rule + 1).to_string()).collect();
+    let rules = format!(
+        "{} {}",
+        if rules.len() == 1 { "rule" } else { "rules" },
+        rules.join(", ")
+    );
+    let date = approval_date.map_or_else(String::new, timestamp);
+    let reason = match decision {
+        Decision::Approved => format!("approved by {rules} since {date}"),
+        _ => format!("{rules} will approve it at {date}"),
+    };
+    Evaluation {
+        decision,
+        approval_date,
+        compliance_level: compliance_level.unwrap_or_default(),
+        reason,
+    }
+}
+
+fn not_approved_reason(candidates: &[Candidate], baseline: &Baseline) -> String {
+    let Some(first) = candidates.first() else {
+        return "no approval rule matches".into();
+    };
+    match baseline.rules[first.rule].approval {
+        Approval::UntilDate(date) => format!(
+            "rule {} matches but the update was released after its ApproveUntilDate {date}",
+            first.rule + 1
+        ),
+        Approval::AfterDays(_) => "no approval rule approves it".into(),
+    }
+}
+
+/// When `approval` approves an update released at `release`: after the delay (whole days of
+/// 86 400 s, boundary inclusive), or at release if released on or before the cut-off UTC day.
+fn approval_time(approval: Approval, release: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match approval {
+        Approval::AfterDays(days) => release.checked_add_signed(Duration::days(i64::from(days))),
+        Approval::UntilDate(date) => {
+            let next_day = date.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc();
+            (release < next_day).then_some(release)
+        }
+    }
+}
+
+/// A rule's filters all match, and a rule without `PATCH_SET` covers the OS patch set only.
+fn rule_matches(rule: &PatchRule, properties: &PatchProperties) -> bool {
+    let names_patch_set = rule
+        .filters
+        .iter()
+        .any(|filter| filter.key == FilterKey::PatchSet);
+    (names_patch_set || properties.patch_set == "OS") && filters_match(&rule.filters, properties)
+}
+
+/// Every filter matches (an empty group matches everything).
+fn filters_match(filters: &[PatchFilter], properties: &PatchProperties) -> bool {
+    filters.iter().all(|filter| filter_matches(filter, properties))
+}
+
+/// Any property value equals any filter value, exactly; `*` matches anything, even absence.
+fn filter_matches(filter: &PatchFilter, properties: &PatchProperties) -> bool {
+    if filter.values.iter().any(|value| value == "*") {
+        return true;
+    }
+    let single = |value: &str| filter.values.iter().any(|wanted| wanted == value);
+    let any = |values: &[String]| values.iter().any(|value| single(value));
+    match filter.key {
+        FilterKey::PatchSet => single(properties.patch_set),
+        FilterKey::Product => any(&properties.products),
+        FilterKey::ProductFamily => any(&properties.product_families),
+        FilterKey::Classification => any(&properties.classifications),
+        FilterKey::MsrcSeverity => single(&properties.msrc_severity),
+        FilterKey::PatchId => properties.kb_number.as_deref().is_some_and(single),
+    }
+}
+
+/// Steps 4 and 8: what a live successor does to the update's own decision.
+fn apply_supersedence(
+    own: Evaluation,
+    update: &UpdateFacts,
+    baseline: &Baseline,
+    now: DateTime<Utc>,
+) -> Evaluation {
+    let extensions = &baseline.extensions;
+    let overridden =
+        own.decision == Decision::ExplicitApproved && extensions.explicit_approval_overrides_supersedence;
+    let exempt = matches!(
+        own.decision,
+        Decision::ExcludedExpired | Decision::ExplicitRejected
+    );
+    let Some(first) = update.live_successors().next() else {
+        return own;
+    };
+    if overridden || exempt {
+        return own;
+    }
+    match extensions.superseded_handling {
+        SupersededHandling::Offer => own,
+        SupersededHandling::Exclude => superseded(format!("superseded by {}", first.label())),
+        SupersededHandling::OfferUntilSuccessorApproved if own.decision.is_approved() => {
+            match approved_successor(update, baseline, now) {
+                Some(successor) => {
+                    superseded(format!("superseded by {}, which is approved", successor.label()))
+                }
+                None => own,
+            }
+        }
+        SupersededHandling::OfferUntilSuccessorApproved => own,
+    }
+}
+
+/// The first live successor approved (by rule or explicitly) under the same baseline.
+fn approved_successor<'a>(
+    update: &'a UpdateFacts,
+    baseline: &Baseline,
+    now: DateTime<Utc>,
+) -> Option<&'a UpdateFacts> {
+    update.live_successors().find(|successor| {
+        evaluate_ignoring_supersedence(successor, baseline, now)
+            .decision
+            .is_approved()
+    })
+}
+
+fn superseded(reason: String) -> Evaluation {
+    Evaluation::new(Decision::ExcludedSuperseded, reason)
+}
+
+fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn evaluation_epochs_start_on_interval_boundaries() {
+        let now = at("2025-11-20T12:34:56Z");
+        assert_eq!(evaluation_epoch(now, 60), at("2025-11-20T12:00:00Z"));
+        assert_eq!(evaluation_epoch(now, 15), at("2025-11-20T12:30:00Z"));
+        assert_eq!(evaluation_epoch(now, 0), now);
+        let before = at("2025-11-20T12:59:59Z");
+        assert_eq!(evaluation_epoch(before, 60), evaluation_epoch(now, 60));
+        assert_eq!(
+            evaluation_epoch(at("1969-12-31T23:30:00Z"), 60),
+            at("1969-12-31T23:00:00Z")
+        );
+    }
+
+    #[test]
+    fn an_until_date_covers_the_whole_utc_day_to_the_last_fraction_of_a_second() {
+        let date = chrono::NaiveDate::from_ymd_opt(2025, 11, 10).unwrap();
+        let late = at("2025-11-10T23:59:59.999Z");
+        assert_eq!(approval_time(Approval::UntilDate(date), late), Some(late));
+        assert_eq!(
+            approval_time(Approval::UntilDate(date), at("2025-11-11T00:00:00Z")),
+            None
+        );
+    }
+
+    #[test]
+    fn offers_follow_the_decision_table() {
+        assert_eq!(Decision::Approved.offer(false), Offer::Install);
+        assert_eq!(Decision::ExplicitApproved.offer(false), Offer::Install);
+        assert_eq!(Decision::ExplicitRejected.offer(false), Offer::DetectOnly);
+        assert_eq!(Decision::PendingApproval.offer(true), Offer::DetectOnly);
+        assert_eq!(Decision::NotApproved.offer(false), Offer::NotSent);
+        assert_eq!(Decision::ExcludedSuperseded.offer(true), Offer::NotSent);
+        assert_eq!(Decision::ExcludedExpired.offer(true), Offer::NotSent);
+    }
+}
