@@ -34,6 +34,15 @@ pub struct Config {
     pub sync: SyncConfig,
     pub storage: StorageConfig,
     pub content: ContentConfig,
+    pub baselines: BaselinesConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BaselinesConfig {
+    /// Approval baselines and patch groups: TOML (baselines.md §8) or an AWS baseline JSON
+    /// export. Empty: every mirrored update that is not expired is approved.
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -21,6 +21,7 @@
 //! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run.
 //!   Uses `protocol`, `catalog`, `store`, `config`, `model`.
 //! - `app`: wiring — the shared `App`, the background sync worker. Uses the modules above.
+//! - `policy`: baseline files and the engine's facts for a catalog. Uses `baseline`, `model`.
 //! - `prefetch`: downloads approved payloads ahead of clients. Uses `content`.
 //! - `metrics`: the Prometheus text of the counters. Uses `app`.
 //! - `server`: listeners, routing, payload serving, admin endpoints. Uses `app` and below.
@@ -43,6 +44,7 @@ pub mod daemon;
 pub mod gpo;
 pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod prefetch;
 pub mod protocol;
 pub mod scan;

@@ -1,6 +1,7 @@
 //! The command line: argument parsing and one function per command. The only place that
 //! prints for humans or exits. Uses everything below it.
 
+mod baseline;
 mod prefetch;
 mod progress;
 mod updates;
@@ -50,6 +51,11 @@ enum Command {
     },
     /// Convert a catalog store written by an older wucache to this version's schema.
     Upgrade(ConfigArg),
+    /// Validate a baseline file, or preview its decisions for the catalog.
+    Baseline {
+        #[command(subcommand)]
+        action: BaselineAction,
+    },
     /// Print the registry settings (.reg) and PowerShell that point a Windows machine here.
     Gpo {
         /// This server as clients reach it, e.g. http://wucache.corp.example:8530
@@ -58,6 +64,28 @@ enum Command {
         /// Patch group (WSUS target group) the machine asks for.
         #[arg(long)]
         group: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BaselineAction {
+    /// Validate a baseline file (TOML, or an AWS JSON export); errors name the field path.
+    Check { file: PathBuf },
+    /// Decisions for every update of the catalog, for a patch group's baseline.
+    Preview {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Patch group (WSUS target group) whose baseline decides.
+        #[arg(long)]
+        group: String,
+        /// Evaluate as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Baseline file (default: [baselines] file of the config).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -93,6 +121,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Updates { config, json, all } => {
             let config = Config::load(config.config.as_deref())?;
             updates::print(&config, json, all)
+        }
+        Command::Baseline {
+            action: BaselineAction::Check { file },
+        } => baseline::check(&file),
+        Command::Baseline {
+            action:
+                BaselineAction::Preview {
+                    config,
+                    group,
+                    at,
+                    file,
+                    json,
+                },
+        } => {
+            let config = Config::load(config.config.as_deref())?;
+            baseline::preview(&config, file.as_deref(), &group, at.as_deref(), json)
         }
         Command::Gpo { url, group } => {
             let settings = crate::gpo::Settings::new(&url, group.as_deref())?;

@@ -364,3 +364,90 @@ async fn prefetch_killed_midway_resumes_on_the_next_run() {
     .unwrap();
     assert_eq!(stored, wucache::testkit::synth::payload(&file));
 }
+
+#[test]
+fn baseline_check_names_the_bad_field_and_accepts_the_shipped_examples() {
+    let shipped = format!("{}/config/baselines/baselines.toml", env!("CARGO_MANIFEST_DIR"));
+    let ok = Command::new(BIN)
+        .args(["baseline", "check", &shipped])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("patch group Prod -> prod-servers"));
+
+    let dir = tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"Name":"ring-1","OperatingSystem":"WINDOWS","ApprovalRules":{"PatchRules":[{"PatchFilterGroup":{"PatchFilters":[{"Key":"CLASSIFICATION","Values":["SecurityUpdates"]}]},"ApproveAfterDays":400}]}}"#,
+    )
+    .unwrap();
+    let refused = Command::new(BIN)
+        .args(["baseline", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("ApprovalRules.PatchRules[0].ApproveAfterDays"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baseline_preview_decides_for_the_synced_catalog() {
+    let upstream =
+        wucache::testkit::fake_upstream::FakeUpstream::start(wucache::testkit::fake_upstream::real_docs())
+            .await
+            .unwrap();
+    let dir = tempdir().unwrap();
+    let config = write_config(&dir, &upstream.url());
+    // The real documents' product (Microsoft Defender Antivirus) has no category document here.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "products = [\"all\"]",
+        "products = [\"8c3fcc84-7410-4a95-8b89-a166a0190486\"]",
+    );
+    std::fs::write(&config, text).unwrap();
+    let shipped = format!("{}/config/baselines/baselines.toml", env!("CARGO_MANIFEST_DIR"));
+
+    let (sync, preview) = tokio::task::spawn_blocking(move || {
+        let sync = wucache(&["sync"], &config);
+        let preview = Command::new(BIN)
+            .args([
+                "baseline",
+                "preview",
+                "--group",
+                "Pilot",
+                "--at",
+                "2026-11-01T00:00:00Z",
+                "--json",
+                "--file",
+                &shipped,
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (sync, preview)
+    })
+    .await
+    .unwrap();
+
+    assert!(sync.status.success(), "{}", String::from_utf8_lossy(&sync.stderr));
+    assert!(
+        preview.status.success(),
+        "{}",
+        String::from_utf8_lossy(&preview.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&preview.stdout).unwrap();
+    let kb = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kb"] == "KB2267602")
+        .expect("KB2267602 is in the preview");
+    for field in ["decision", "compliance_level", "reason", "classification"] {
+        assert!(kb[field].is_string(), "{field} in {kb}");
+    }
+}

@@ -1,0 +1,143 @@
+//! `wucache baseline check FILE` and `wucache baseline preview --group NAME [--at] [--json]`:
+//! validate a baseline file, and show what it decides for every update of the catalog.
+
+use crate::app::open_store;
+use crate::baseline::{evaluate, evaluation_epoch, BaselineSet, Loaded};
+use crate::config::Config;
+use crate::policy::{self, first_title};
+use serde::Serialize;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Loads and validates a file; prints warnings, ignored fields, or the error with its path.
+pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+    match policy::load_file(file) {
+        Ok(loaded) => {
+            print_loaded(file, &loaded);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_loaded(file: &Path, loaded: &Loaded<BaselineSet>) {
+    let set = &loaded.value;
+    println!("{}: valid", file.display());
+    for baseline in set.baselines() {
+        println!(
+            "  baseline {} ({} rules, {} approved, {} rejected)",
+            baseline.id,
+            baseline.rules.len(),
+            baseline.approved_patches.len(),
+            baseline.rejected_patches.len()
+        );
+    }
+    println!("  default baseline: {}", set.default_baseline().id);
+    for (group, baseline) in set.groups().iter() {
+        println!("  patch group {group} -> {baseline}");
+    }
+    for warning in &loaded.warnings {
+        println!("  warning: {warning}");
+    }
+    for field in &loaded.ignored {
+        println!("  ignored: {field}");
+    }
+}
+
+#[derive(Serialize)]
+struct Row {
+    update_id: String,
+    kb: String,
+    title: String,
+    classification: String,
+    severity: String,
+    decision: &'static str,
+    approval_date: Option<String>,
+    compliance_level: &'static str,
+    reason: String,
+}
+
+/// Decisions of the group's baseline for every top-level update, as of `at` (default now,
+/// frozen to the evaluation epoch).
+pub fn preview(
+    config: &Config,
+    file: Option<&Path>,
+    group: &str,
+    at: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let path = file
+        .map(Path::to_path_buf)
+        .or_else(|| (!config.baselines.file.is_empty()).then(|| config.baselines.file.clone().into()));
+    let Some(path) = path else {
+        anyhow::bail!("no baseline file: set [baselines] file in the config or pass --file");
+    };
+    let loaded = policy::load_file(&path)?;
+    let set = loaded.value;
+    let now = match at {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|e| anyhow::anyhow!("--at `{text}` is not an RFC 3339 time: {e}"))?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let epoch = evaluation_epoch(now, set.evaluation.snapshot_interval_minutes);
+    let assignment = set.for_target_group(Some(group));
+    let store = open_store(&config.storage.data_dir)?;
+    let records = store.latest_records()?;
+    let rows: Vec<Row> = policy::catalog_facts(&records)
+        .iter()
+        .map(|facts| {
+            let evaluation = evaluate(facts, assignment.baseline, epoch);
+            Row {
+                update_id: facts.update_id.to_string(),
+                kb: facts.kb_number().unwrap_or_default(),
+                title: facts.title.clone(),
+                classification: first_title(&facts.classifications),
+                severity: facts.msrc_severity.clone().unwrap_or_default(),
+                decision: evaluation.decision.as_str(),
+                approval_date: evaluation.approval_date.map(|d| d.to_rfc3339()),
+                compliance_level: evaluation.compliance_level.as_str(),
+                reason: evaluation.reason,
+            }
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "group {group} -> baseline {} (evaluated at {})",
+            assignment.baseline.id,
+            epoch.to_rfc3339()
+        );
+        println!(
+            "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} TITLE / REASON",
+            "KB", "CLASSIFICATION", "SEVERITY", "DECISION", "APPROVAL DATE", "LEVEL"
+        );
+        for row in &rows {
+            println!(
+                "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} {} — {}",
+                if row.kb.is_empty() { "-" } else { &row.kb },
+                clip(&row.classification, 18),
+                if row.severity.is_empty() {
+                    "-"
+                } else {
+                    &row.severity
+                },
+                row.decision,
+                row.approval_date.as_deref().unwrap_or("-"),
+                row.compliance_level,
+                row.title,
+                row.reason
+            );
+        }
+        println!("{} updates", rows.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clip(text: &str, width: usize) -> String {
+    text.chars().take(width).collect()
+}

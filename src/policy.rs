@@ -1,0 +1,140 @@
+//! Baselines meet the catalog: reads the `[baselines] file` (TOML, or an AWS JSON export) and
+//! builds the engine's `UpdateFacts` for every top-level update of a catalog — product
+//! families from the category chain, successors from the other updates' supersedence lists.
+//! Uses `baseline`, `model`; reads files only in `load_file`.
+
+use crate::baseline::{
+    Baseline, BaselineError, BaselineSet, Category, EvaluationSettings, Loaded, UpdateFacts,
+};
+use crate::model::{CategoryType, Prerequisite, UpdateRecord, UpdateType};
+use std::collections::HashMap;
+use std::path::Path;
+use uuid::Uuid;
+
+/// A baseline file that could not be used, naming the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read baseline file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("baseline file {path}: {source}")]
+    Invalid { path: String, source: BaselineError },
+}
+
+/// Loads a baseline file: `.json` is one AWS baseline export (any form), anything else the
+/// TOML format of baselines.md §8.
+pub fn load_file(path: &Path) -> Result<Loaded<BaselineSet>, PolicyError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let invalid = |source| PolicyError::Invalid {
+        path: shown.clone(),
+        source,
+    };
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        let loaded = Baseline::from_json(&text).map_err(invalid)?;
+        let default = Some(loaded.value.id.clone());
+        let (set, mut warnings) = BaselineSet::new(
+            vec![loaded.value],
+            Vec::new(),
+            default,
+            Vec::new(),
+            EvaluationSettings::default(),
+        )
+        .map_err(invalid)?;
+        warnings.extend(loaded.warnings);
+        return Ok(Loaded {
+            value: set,
+            warnings,
+            ignored: loaded.ignored,
+        });
+    }
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read = move |file: &str| std::fs::read_to_string(base.join(file)).map_err(|e| format!("{file}: {e}"));
+    BaselineSet::from_toml(&text, &read).map_err(invalid)
+}
+
+/// Engine facts for every top-level update (software or driver, not a bundle member) of a
+/// catalog given as its newest revisions. Updates whose release date cannot be read are
+/// skipped with a log line.
+pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
+    let titles: HashMap<Uuid, String> = records
+        .iter()
+        .filter(|r| r.update_type == UpdateType::Category)
+        .map(|r| (r.identity.update_id, r.title.clone()))
+        .collect();
+    let families = product_families(records);
+    let members: std::collections::HashSet<Uuid> = records
+        .iter()
+        .flat_map(|r| r.bundled.iter().map(|m| m.update_id))
+        .collect();
+    let top_level: Vec<&UpdateRecord> = records
+        .iter()
+        .filter(|r| matches!(r.update_type, UpdateType::Software | UpdateType::Driver))
+        .filter(|r| !members.contains(&r.identity.update_id))
+        .collect();
+    let mut plain: HashMap<Uuid, UpdateFacts> = HashMap::new();
+    for record in &top_level {
+        match UpdateFacts::from_record(record, |id| titles.get(id).cloned()) {
+            Ok(mut facts) => {
+                facts.product_families = record
+                    .products
+                    .iter()
+                    .filter_map(|p| families.get(p).cloned())
+                    .collect();
+                plain.insert(record.identity.update_id, facts);
+            }
+            Err(err) => {
+                tracing::warn!(update = %record.identity, error = %err, "update left out of baseline evaluation")
+            }
+        }
+    }
+    with_successors(&top_level, plain)
+}
+
+/// Adds each update's successors (one level: the updates whose `SupersededUpdates` name it).
+fn with_successors(top_level: &[&UpdateRecord], plain: HashMap<Uuid, UpdateFacts>) -> Vec<UpdateFacts> {
+    let mut successors: HashMap<Uuid, Vec<UpdateFacts>> = HashMap::new();
+    for record in top_level {
+        let Some(successor) = plain.get(&record.identity.update_id) else {
+            continue;
+        };
+        for old in &record.superseded {
+            successors.entry(*old).or_default().push(successor.clone());
+        }
+    }
+    top_level
+        .iter()
+        .filter_map(|r| plain.get(&r.identity.update_id).cloned())
+        .map(|mut facts| {
+            facts.superseded_by = successors.remove(&facts.update_id).unwrap_or_default();
+            facts
+        })
+        .collect()
+}
+
+/// Product id → the title of its product family (the category its `IsCategory` clause names).
+fn product_families(records: &[UpdateRecord]) -> HashMap<Uuid, String> {
+    let families: HashMap<Uuid, &str> = records
+        .iter()
+        .filter(|r| r.category_type == Some(CategoryType::ProductFamily))
+        .map(|r| (r.identity.update_id, r.title.as_str()))
+        .collect();
+    records
+        .iter()
+        .filter(|r| r.category_type == Some(CategoryType::Product))
+        .filter_map(|product| {
+            let family = product.prerequisites.iter().find_map(|clause| match clause {
+                Prerequisite::AtLeastOne { ids, .. } => ids.iter().find_map(|id| families.get(id)),
+                Prerequisite::Required(id) => families.get(id),
+            })?;
+            Some((product.identity.update_id, family.to_string()))
+        })
+        .collect()
+}
+
+/// Titles of a record's classifications, for tables.
+pub fn first_title(categories: &[Category]) -> String {
+    categories.first().map(|c| c.title.clone()).unwrap_or_default()
+}
