@@ -2,6 +2,7 @@
 //! sync control, readiness) and the background sync worker that owns retries and status.
 //! Uses `config`, `store`, `upstream`, `shutdown`.
 
+use crate::baseline::BaselineSet;
 use crate::config::{Config, ContentMode};
 use crate::content::cache::{Cache, CacheConfig};
 use crate::cookie::CookieKey;
@@ -30,6 +31,8 @@ pub enum AppError {
     Io { path: String, source: std::io::Error },
     #[error("payload cache: {0}")]
     Content(String),
+    #[error("{0}")]
+    Baselines(String),
     #[error("catalog store in {path} is in use by another wucache process (a running `wucache serve`?); stop it, or ask it to sync with `POST /api/v1/sync`")]
     Locked { path: String },
 }
@@ -47,6 +50,8 @@ pub struct App {
     /// catalog's file sizes).
     pub content: OnceLock<Cache<HttpFetch>>,
     pub counters: Arc<ContentCounters>,
+    /// The baselines in force (`[baselines] file`); `None` = approve every mirrored update.
+    baselines: RwLock<Option<Arc<BaselineSet>>>,
     /// The served catalog, rebuilt at start and after each sync.
     snapshot: RwLock<Arc<Snapshot>>,
     ready: AtomicBool,
@@ -194,6 +199,7 @@ impl App {
         let store = open_store(&config.storage.data_dir)?;
         let admin_token = load_or_create_token(&config.token_path())?;
         let cookie_key = load_or_create_key(&config.storage.data_dir.join("cookie.key"))?;
+        let baselines = load_baselines(&config)?;
         Ok(Arc::new(App {
             config,
             store,
@@ -203,6 +209,7 @@ impl App {
             prefetch: PrefetchControl::default(),
             content: OnceLock::new(),
             counters: Arc::new(ContentCounters::default()),
+            baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),
         }))
@@ -210,11 +217,30 @@ impl App {
 
     /// Builds the served catalog from the store and marks the daemon ready.
     pub fn load_catalog(&self) -> Result<usize, StoreError> {
-        let snapshot = Snapshot::build(&self.store, chrono::Utc::now().timestamp())?;
+        let now = chrono::Utc::now().timestamp();
+        let snapshot = match self.baselines() {
+            Some(set) => Snapshot::build_with_baselines(&self.store, now, set)?,
+            None => Snapshot::build(&self.store, now)?,
+        };
         let count = snapshot.records.len();
         self.set_snapshot(snapshot);
         self.ready.store(true, Ordering::SeqCst);
         Ok(count)
+    }
+
+    /// The baselines in force.
+    pub fn baselines(&self) -> Option<Arc<BaselineSet>> {
+        self.baselines.read().ok().and_then(|b| b.clone())
+    }
+
+    /// Re-reads `[baselines] file` and re-plans the catalog; a file that does not load keeps
+    /// the previous baselines running, and the error says why.
+    pub fn reload_baselines(&self) -> Result<(), String> {
+        let loaded = load_baselines(&self.config).map_err(|e| e.to_string())?;
+        if let Ok(mut slot) = self.baselines.write() {
+            *slot = loaded;
+        }
+        self.load_catalog().map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Opens the payload cache (reconciling the content directory against the catalog).
@@ -246,6 +272,19 @@ impl App {
             .map(|c| Arc::clone(&c))
             .unwrap_or_else(|_| Arc::new(Snapshot::empty()))
     }
+}
+
+/// Loads `[baselines] file`, if one is configured.
+fn load_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError> {
+    if config.baselines.file.is_empty() {
+        return Ok(None);
+    }
+    let loaded = crate::policy::load_file(std::path::Path::new(&config.baselines.file))
+        .map_err(|e| AppError::Baselines(e.to_string()))?;
+    for warning in &loaded.warnings {
+        tracing::warn!(%warning, "baseline file");
+    }
+    Ok(Some(Arc::new(loaded.value)))
 }
 
 /// The payload cache over HTTP(S) downloads, for a catalog snapshot.

@@ -56,6 +56,7 @@ impl Daemon {
         ));
         tasks.spawn(load_then_sync(Arc::clone(&app), shutdown.clone()));
         tasks.spawn(app::prefetch_worker(Arc::clone(&app), shutdown.clone()));
+        tasks.spawn(replan_each_epoch(Arc::clone(&app), shutdown.clone()));
         tracing::info!(%client_addr, %admin_addr, data_dir = %app.config.storage.data_dir.display(), "wucache serving");
         Ok(Daemon {
             app,
@@ -93,6 +94,27 @@ fn bind_error(app: &App, source: std::io::Error) -> DaemonError {
         addr: app.config.server.http_listen,
         key: "server.http_listen",
         source,
+    }
+}
+
+/// With baselines, approvals mature with time ("approve after N days"): the catalog is
+/// re-planned at every evaluation epoch (`snapshot_interval_minutes`).
+async fn replan_each_epoch(app: Arc<App>, shutdown: Shutdown) {
+    loop {
+        let minutes = app
+            .baselines()
+            .map_or(60, |set| set.evaluation.snapshot_interval_minutes.max(1));
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(u64::from(minutes) * 60)) => {}
+        }
+        if app.baselines().is_none() || !app.is_ready() {
+            continue;
+        }
+        let loader = Arc::clone(&app);
+        if let Ok(Err(err)) = tokio::task::spawn_blocking(move || loader.load_catalog()).await {
+            tracing::error!(error = %err, "re-planning the catalog failed");
+        }
     }
 }
 

@@ -14,7 +14,7 @@
 //!   configured names → ids). Uses `model`.
 //! - `baseline`: Patch Manager baselines — document model, loading (TOML and every AWS
 //!   JSON form) with field-path errors, the pure approval engine, patch groups, compliance.
-//!   Uses `model`. (Not yet wired into `approval`.)
+//!   Uses `model`.
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`, `catalog`.
 //! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
 //!   serving; fetches through its `Fetch` trait, never through `upstream`. Uses `model`.

@@ -344,6 +344,16 @@ fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
             }
         }
         (&Method::GET, "/api/v1/sync") => sync_status(app),
+        (&Method::POST, "/api/v1/reload") => match app.reload_baselines() {
+            Ok(()) => json_response(StatusCode::OK, json!({"status": "reloaded"})),
+            Err(err) => {
+                tracing::error!(error = %err, "baseline reload failed; the previous baselines stay in force");
+                json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": err, "status": "previous baselines kept"}),
+                )
+            }
+        },
         (&Method::POST, "/api/v1/prefetch") => {
             app.prefetch.request();
             json_response(StatusCode::ACCEPTED, json!({"status": "requested"}))

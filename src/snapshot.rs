@@ -1,12 +1,14 @@
-//! The served catalog, frozen: the newest revision of every update, its graph, the default
-//! policy group's scope with persistent deployment identities, and a cache of Core
-//! fragments. Built at start-up and after every sync; requests read one `Arc<Snapshot>`
+//! The served catalog, frozen: the newest revision of every update, its graph, one scope
+//! per baseline in use (persistent deployment identities; a client's TargetGroup picks its
+//! patch group's baseline), and a cache of Core fragments. Built at start-up and after every sync; requests read one `Arc<Snapshot>`
 //! from start to end, so a sync never changes an answer half-way. Uses `store`, `scan`,
 //! `approval`, `protocol`.
 
 use crate::approval;
+use crate::baseline::{evaluate, evaluation_epoch, BaselineSet, Decision as EngineDecision, UpdateFacts};
 use crate::content::PayloadMeta;
 use crate::model::{FileRef, UpdateRecord};
+use crate::policy;
 use crate::protocol::fragment;
 use crate::protocol::wusp::messages::escape_text;
 use crate::protocol::wusp::{Deployment, DeploymentAction, XmlText};
@@ -15,14 +17,34 @@ use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// The policy group every client belongs to until baselines and patch groups land.
+/// The policy every client belongs to when no baseline file is configured.
 pub const DEFAULT_GROUP: &str = "default";
+
+/// A policy: its id (the baseline id) and its decision for a top-level update.
+type Policy<'a> = (String, Box<dyn Fn(&UpdateRecord) -> approval::Decision + 'a>);
+
+/// The engine's decision as a deployment (baselines.md §3.2): approved → Install; pending,
+/// not approved or rejected → detect-only (or not sent when unapproved updates are not
+/// reported); excluded → not sent.
+fn engine_decision(decision: EngineDecision, report_unapproved: bool) -> approval::Decision {
+    match decision {
+        EngineDecision::Approved | EngineDecision::ExplicitApproved => approval::Decision::Approved,
+        EngineDecision::ExcludedSuperseded | EngineDecision::ExcludedExpired => approval::Decision::Excluded,
+        _ if report_unapproved => approval::Decision::NotApproved,
+        _ => approval::Decision::Excluded,
+    }
+}
 
 pub struct Snapshot {
     /// Same order as `graph.nodes`.
     pub records: Vec<UpdateRecord>,
     pub graph: Graph,
+    /// The default policy's scope (the only one without a baseline file).
     pub scope: Scope,
+    default_policy: String,
+    /// Scopes of the other baselines patch groups use, by baseline id.
+    other_scopes: HashMap<String, Scope>,
+    baselines: Option<Arc<BaselineSet>>,
     pub catalog_id: u64,
     /// `Config.LastChange`: fixed per store, so clients' cached configs stay valid.
     pub config_last_change: String,
@@ -43,6 +65,9 @@ impl Snapshot {
             records: Vec::new(),
             graph: Graph::default(),
             scope: Scope::default(),
+            default_policy: DEFAULT_GROUP.to_string(),
+            other_scopes: HashMap::new(),
+            baselines: None,
             catalog_id: 0,
             config_last_change: String::new(),
             files: HashMap::new(),
@@ -52,7 +77,8 @@ impl Snapshot {
         }
     }
 
-    /// Reads the store and plans the default group's deployments as of `now` (unix seconds).
+    /// Reads the store and plans the default group's deployments as of `now` (unix seconds):
+    /// every mirrored update that is not expired is approved (no baseline file).
     pub fn build(store: &Store, now: i64) -> Result<Snapshot, StoreError> {
         let context = approval::Context {
             group: DEFAULT_GROUP,
@@ -67,53 +93,143 @@ impl Snapshot {
         now: i64,
         decide: impl Fn(&UpdateRecord) -> approval::Decision,
     ) -> Result<Snapshot, StoreError> {
-        let started = std::time::Instant::now();
+        let policies: Vec<Policy<'_>> = vec![(DEFAULT_GROUP.to_string(), Box::new(decide))];
+        Snapshot::build_policies(store, now, policies, None)
+    }
+
+    /// Plans one scope per baseline that a patch group (or the default) uses, deciding by the
+    /// baseline engine at the evaluation epoch of `now`.
+    pub fn build_with_baselines(
+        store: &Store,
+        now: i64,
+        set: Arc<BaselineSet>,
+    ) -> Result<Snapshot, StoreError> {
         let records = store.latest_records()?;
-        let loaded = started.elapsed();
-        let graph = Graph::build(&records);
-        let planned = scan::plan(&graph, |node| decide(&records[node as usize]));
-        let planned_at = started.elapsed();
-        let identities: Vec<_> = planned
-            .iter()
-            .map(|p| (graph.node(p.node).update_id, action_code(p.action)))
+        let facts: HashMap<uuid::Uuid, UpdateFacts> = policy::catalog_facts(&records)
+            .into_iter()
+            .map(|f| (f.update_id, f))
             .collect();
+        let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+        let epoch = evaluation_epoch(at, set.evaluation.snapshot_interval_minutes);
+        let report_unapproved = set.evaluation.report_unapproved;
+        let mut ids: Vec<String> = vec![set.default_baseline().id.clone()];
+        for (_, baseline) in set.groups().iter() {
+            if !ids.iter().any(|id| id == baseline) {
+                ids.push(baseline.to_string());
+            }
+        }
+        let policies: Vec<Policy<'_>> = ids
+            .into_iter()
+            .filter_map(|id| set.baseline(&id).map(|baseline| (id, baseline)))
+            .map(|(id, baseline)| {
+                let facts = &facts;
+                let decide = move |record: &UpdateRecord| match facts.get(&record.identity.update_id) {
+                    Some(update) => {
+                        engine_decision(evaluate(update, baseline, epoch).decision, report_unapproved)
+                    }
+                    None => approval::Decision::Excluded,
+                };
+                (
+                    id,
+                    Box::new(decide) as Box<dyn Fn(&UpdateRecord) -> approval::Decision + '_>,
+                )
+            })
+            .collect();
+        Snapshot::build_policies_from(store, now, records, policies, Some(Arc::clone(&set)))
+    }
+
+    fn build_policies(
+        store: &Store,
+        now: i64,
+        policies: Vec<Policy<'_>>,
+        baselines: Option<Arc<BaselineSet>>,
+    ) -> Result<Snapshot, StoreError> {
+        let records = store.latest_records()?;
+        Snapshot::build_policies_from(store, now, records, policies, baselines)
+    }
+
+    fn build_policies_from(
+        store: &Store,
+        now: i64,
+        records: Vec<UpdateRecord>,
+        policies: Vec<Policy<'_>>,
+        baselines: Option<Arc<BaselineSet>>,
+    ) -> Result<Snapshot, StoreError> {
+        let started = std::time::Instant::now();
+        let graph = Graph::build(&records);
         let today = chrono::DateTime::from_timestamp(now, 0)
             .unwrap_or_default()
             .format("%Y-%m-%d")
             .to_string();
-        let rows = store.reconcile_deployments(DEFAULT_GROUP, &identities, &today)?;
+        let mut scopes = HashMap::new();
+        let mut approved_files = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (id, decide) in &policies {
+            let planned = scan::plan(&graph, |node| decide(&records[node as usize]));
+            let identities: Vec<_> = planned
+                .iter()
+                .map(|p| (graph.node(p.node).update_id, action_code(p.action)))
+                .collect();
+            let rows = store.reconcile_deployments(id, &identities, &today)?;
+            let entries = planned
+                .iter()
+                .zip(rows)
+                .map(|(p, row)| ScopeEntry {
+                    node: p.node,
+                    action: p.action,
+                    deployment_id: row.id,
+                    seq: row.seq,
+                    last_change: row.date,
+                })
+                .collect();
+            approved_files.extend(
+                approved_payloads(&records, &graph, &planned)
+                    .into_iter()
+                    .filter(|sha1| seen.insert(*sha1)),
+            );
+            scopes.insert(id.clone(), Scope::new(entries));
+        }
+        let default_id = policies
+            .first()
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| DEFAULT_GROUP.to_string());
+        let scope = scopes.remove(&default_id).unwrap_or_default();
         tracing::info!(
             updates = records.len(),
-            in_scope = planned.len(),
-            records_ms = loaded.as_millis() as u64,
-            plan_ms = (planned_at - loaded).as_millis() as u64,
-            deployments_ms = (started.elapsed() - planned_at).as_millis() as u64,
+            policies = policies.len(),
+            in_scope = scope.entries.len(),
+            ms = started.elapsed().as_millis() as u64,
             "catalog snapshot built"
         );
-        let entries = planned
-            .iter()
-            .zip(rows)
-            .map(|(p, row)| ScopeEntry {
-                node: p.node,
-                action: p.action,
-                deployment_id: row.id,
-                seq: row.seq,
-                last_change: row.date,
-            })
-            .collect();
-        let files = index_files(&records);
-        let approved_files = approved_payloads(&records, &graph, &planned);
         Ok(Snapshot {
-            scope: Scope::new(entries),
+            scope,
+            default_policy: default_id,
+            other_scopes: scopes,
+            baselines,
             catalog_id: store.catalog_id()?,
             config_last_change: store.created()?,
-            files,
+            files: index_files(&records),
             approved_set: approved_files.iter().copied().collect(),
             approved_files,
             core_cache: Mutex::new(HashMap::new()),
             records,
             graph,
         })
+    }
+
+    /// The scope of a client that asked for `target_groups` (its GPO `TargetGroup`): the first
+    /// registered patch group decides the baseline, else the default baseline.
+    pub fn scope_for(&self, target_groups: &[String]) -> &Scope {
+        let Some(set) = &self.baselines else {
+            return &self.scope;
+        };
+        let joined = target_groups.join(";");
+        let requested = (!joined.is_empty()).then_some(joined.as_str());
+        let baseline = &set.for_target_group(requested).baseline.id;
+        if *baseline == self.default_policy {
+            return &self.scope;
+        }
+        self.other_scopes.get(baseline).unwrap_or(&self.scope)
     }
 
     pub fn record(&self, node: NodeId) -> &UpdateRecord {

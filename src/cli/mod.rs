@@ -176,10 +176,31 @@ fn init_logging(default: &str) {
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let daemon = Daemon::start(config).await?;
+    reload_on_sighup(std::sync::Arc::clone(&daemon.app))?;
     wait_for_signal().await?;
     tracing::info!("shutting down");
     daemon.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP re-reads the baseline file (a bad file keeps the previous baselines).
+fn reload_on_sighup(app: std::sync::Arc<crate::app::App>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let app = std::sync::Arc::clone(&app);
+            let result = tokio::task::spawn_blocking(move || app.reload_baselines()).await;
+            match result {
+                Ok(Ok(())) => tracing::info!("baselines reloaded"),
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "baseline reload failed; the previous baselines stay in force")
+                }
+                Err(err) => tracing::error!(error = %err, "baseline reload panicked"),
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

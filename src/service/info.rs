@@ -16,7 +16,7 @@ pub fn get_extended_update_info(
     context: &Context<'_>,
     request: &GetExtendedUpdateInfoRequest,
 ) -> Result<ExtendedUpdateInfo, ClientFault> {
-    require_cookie(context, request.cookie.as_ref())?;
+    let state = require_cookie(context, request.cookie.as_ref())?;
     validate(
         request.revision_ids.len(),
         "revisionIDs",
@@ -24,13 +24,14 @@ pub fn get_extended_update_info(
         &request.locales,
     )?;
     let snapshot = &context.snapshot;
+    let scope = snapshot.scope_for(&state.target_groups);
     let mut nodes = Vec::new();
     let mut out_of_scope = Vec::new();
     for &id in &request.revision_ids {
         match snapshot
             .graph
             .by_local_id(id)
-            .filter(|node| snapshot.scope.get(*node).is_some())
+            .filter(|node| scope.get(*node).is_some())
         {
             Some(node) => nodes.push(node),
             None => out_of_scope.push(id),
@@ -46,7 +47,7 @@ pub fn get_extended_update_info2(
     context: &Context<'_>,
     request: &GetExtendedUpdateInfo2Request,
 ) -> Result<ExtendedUpdateInfo, ClientFault> {
-    require_cookie(context, request.cookie.as_ref())?;
+    let state = require_cookie(context, request.cookie.as_ref())?;
     validate(
         request.update_ids.len(),
         "updateIDs",
@@ -54,12 +55,13 @@ pub fn get_extended_update_info2(
         &request.locales,
     )?;
     let snapshot = &context.snapshot;
+    let scope = snapshot.scope_for(&state.target_groups);
     let nodes: Vec<NodeId> = request
         .update_ids
         .iter()
         .filter_map(|identity| {
             let node = snapshot.graph.by_update_id(&identity.update_id)?;
-            (snapshot.graph.node(node).revision == identity.revision && snapshot.scope.get(node).is_some())
+            (snapshot.graph.node(node).revision == identity.revision && scope.get(node).is_some())
                 .then_some(node)
         })
         .collect();

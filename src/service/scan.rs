@@ -123,33 +123,38 @@ fn software_pass(
         filter_categories: &parameters.filter_category_ids,
         page_size: PAGE_SIZE,
     };
-    let answer = staged::sync_software(&snapshot.graph, &snapshot.scope, &request);
+    let scope = snapshot.scope_for(&state.target_groups);
+    let answer = staged::sync_software(&snapshot.graph, scope, &request);
     let category_scan = !parameters.filter_category_ids.is_empty();
     let next = AccessState {
         watermark: answer.watermark,
         ..state.clone()
     };
     Ok(SyncInfo {
-        new_updates: update_infos(context, &answer.new)?,
+        new_updates: update_infos(context, scope, &answer.new)?,
         out_of_scope_revision_ids: answer.out_of_scope,
-        changed_updates: update_infos(context, &answer.changed)?,
+        changed_updates: update_infos(context, scope, &answer.changed)?,
         truncated: answer.truncated,
         new_cookie: seal_cookie(context, &next),
         // WSUS leaves the element out when the list is empty, even when asked.
         deployed_out_of_scope_revision_ids: (parameters.need_two_group_out_of_scope
             && !answer.deployed_out_of_scope.is_empty())
         .then_some(answer.deployed_out_of_scope),
-        driver_sync_not_needed: Some(category_scan || !has_drivers(snapshot)),
+        driver_sync_not_needed: Some(category_scan || !has_drivers(snapshot, scope)),
     })
 }
 
 /// Scope positions → `UpdateInfo` with deployment, `IsLeaf` and the Core fragment.
-fn update_infos(context: &Context<'_>, positions: &[usize]) -> Result<Vec<UpdateInfo>, ClientFault> {
+fn update_infos(
+    context: &Context<'_>,
+    scope: &crate::scan::Scope,
+    positions: &[usize],
+) -> Result<Vec<UpdateInfo>, ClientFault> {
     let snapshot = &context.snapshot;
     positions
         .iter()
         .map(|&position| {
-            let entry = &snapshot.scope.entries[position];
+            let entry = &scope.entries[position];
             let node = snapshot.graph.node(entry.node);
             let xml = snapshot
                 .core_fragment(&context.app.store, entry.node)
@@ -164,9 +169,8 @@ fn update_infos(context: &Context<'_>, positions: &[usize]) -> Result<Vec<Update
         .collect()
 }
 
-fn has_drivers(snapshot: &Snapshot) -> bool {
-    snapshot
-        .scope
+fn has_drivers(snapshot: &Snapshot, scope: &crate::scan::Scope) -> bool {
+    scope
         .entries
         .iter()
         .any(|e| snapshot.graph.node(e.node).update_type == UpdateType::Driver)
@@ -200,15 +204,16 @@ pub fn refresh_cache(
     context: &Context<'_>,
     request: &RefreshCacheRequest,
 ) -> Result<Vec<RefreshCacheResult>, ClientFault> {
-    require_cookie(context, request.cookie.as_ref())?;
+    let state = require_cookie(context, request.cookie.as_ref())?;
     let snapshot = &context.snapshot;
+    let scope = snapshot.scope_for(&state.target_groups);
     let results = request
         .global_ids
         .iter()
         .filter_map(|identity| {
             let node = snapshot.graph.by_update_id(&identity.update_id)?;
             let graph_node = snapshot.graph.node(node);
-            let entry = snapshot.scope.get(node)?;
+            let entry = scope.get(node)?;
             let current = graph_node.revision == identity.revision;
             (current && entry.action != crate::protocol::wusp::DeploymentAction::Bundle).then(|| {
                 RefreshCacheResult {

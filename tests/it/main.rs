@@ -1,6 +1,7 @@
 //! The integration suite: one binary, a fake MS-WSUSSS upstream on loopback, the sync run and
 //! the daemon in-process (or as a child process where a kill -9 is the point).
 
+mod baselines;
 mod cli;
 mod client;
 mod content;
