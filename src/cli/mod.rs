@@ -48,6 +48,9 @@ enum Command {
         /// Include categories, classifications and detectoids.
         #[arg(long)]
         all: bool,
+        /// Also show the baseline decision for this patch group (needs [baselines] file).
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Convert a catalog store written by an older wucache to this version's schema.
     Upgrade(ConfigArg),
@@ -118,9 +121,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(if progress::is_terminal() { "warn" } else { "info" });
             runtime()?.block_on(prefetch::run(config))
         }
-        Command::Updates { config, json, all } => {
+        Command::Updates {
+            config,
+            json,
+            all,
+            group,
+        } => {
             let config = Config::load(config.config.as_deref())?;
-            updates::print(&config, json, all)
+            updates::print(&config, json, all, group.as_deref())
         }
         Command::Baseline {
             action: BaselineAction::Check { file },

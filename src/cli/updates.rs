@@ -43,11 +43,56 @@ struct UpdateView {
     superseded: Vec<Uuid>,
     bundled: usize,
     files: Vec<FileView>,
+    /// With `--group`: the baseline's decision (bundle members and categories have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision: Option<DecisionView>,
 }
 
-pub fn print(config: &Config, json: bool, all: bool) -> anyhow::Result<ExitCode> {
+#[derive(Serialize, Clone)]
+struct DecisionView {
+    baseline: String,
+    decision: &'static str,
+    approval_date: Option<String>,
+    compliance_level: &'static str,
+    reason: String,
+}
+
+/// The decisions of the group's baseline, by update id, at the current evaluation epoch.
+fn decisions(
+    config: &Config,
+    records: &[UpdateRecord],
+    group: &str,
+) -> anyhow::Result<HashMap<Uuid, DecisionView>> {
+    if config.baselines.file.is_empty() {
+        anyhow::bail!("--group needs a baseline file: set [baselines] file in the config");
+    }
+    let set = crate::policy::load_file(std::path::Path::new(&config.baselines.file))?.value;
+    let epoch =
+        crate::baseline::evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
+    let baseline = set.for_target_group(Some(group)).baseline;
+    Ok(crate::policy::catalog_facts(records)
+        .iter()
+        .map(|facts| {
+            let evaluation = crate::baseline::evaluate(facts, baseline, epoch);
+            let view = DecisionView {
+                baseline: baseline.id.clone(),
+                decision: evaluation.decision.as_str(),
+                approval_date: evaluation.approval_date.map(|d| d.to_rfc3339()),
+                compliance_level: evaluation.compliance_level.as_str(),
+                reason: evaluation.reason,
+            };
+            (facts.update_id, view)
+        })
+        .collect())
+}
+
+pub fn print(config: &Config, json: bool, all: bool, group: Option<&str>) -> anyhow::Result<ExitCode> {
     let store = open_store(&config.storage.data_dir)?;
     let records = store.latest_records()?;
+    let decisions = match group {
+        Some(group) => decisions(config, &records, group)?,
+        None => HashMap::new(),
+    };
     let titles: HashMap<Uuid, String> = store
         .categories()?
         .into_iter()
@@ -56,7 +101,11 @@ pub fn print(config: &Config, json: bool, all: bool) -> anyhow::Result<ExitCode>
     let views: Vec<UpdateView> = records
         .iter()
         .filter(|r| all || !r.update_type.is_config())
-        .map(|r| view(r, &titles))
+        .map(|r| {
+            let mut v = view(r, &titles);
+            v.decision = decisions.get(&r.identity.update_id).cloned();
+            v
+        })
         .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&views)?);
@@ -92,6 +141,7 @@ fn view(record: &UpdateRecord, titles: &HashMap<Uuid, String>) -> UpdateView {
         superseded: record.superseded.clone(),
         bundled: record.bundled.len(),
         files: record.files.iter().map(file_view).collect(),
+        decision: None,
     }
 }
 
@@ -137,6 +187,10 @@ fn print_table(views: &[UpdateView]) {
             clip(&text, 24)
         };
         let state = if v.state == "Expired" { " [expired]" } else { "" };
+        let state = match &v.decision {
+            Some(d) => format!("{state} [{}]", d.decision),
+            None => state.to_string(),
+        };
         println!(
             "{:<36}  {:>5}  {:>7}  {:<9}  {:<9}  {:<9}  {:<10}  {:>5}  {:<22}  {:<24}  {}{}",
             v.update_id,

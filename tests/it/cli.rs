@@ -411,7 +411,12 @@ async fn baseline_preview_decides_for_the_synced_catalog() {
     std::fs::write(&config, text).unwrap();
     let shipped = format!("{}/config/baselines/baselines.toml", env!("CARGO_MANIFEST_DIR"));
 
-    let (sync, preview) = tokio::task::spawn_blocking(move || {
+    let with_baselines = format!(
+        "{}\n[baselines]\nfile = \"{shipped}\"\n",
+        std::fs::read_to_string(&config).unwrap()
+    );
+    std::fs::write(&config, with_baselines).unwrap();
+    let (sync, preview, listed) = tokio::task::spawn_blocking(move || {
         let sync = wucache(&["sync"], &config);
         let preview = Command::new(BIN)
             .args([
@@ -422,17 +427,31 @@ async fn baseline_preview_decides_for_the_synced_catalog() {
                 "--at",
                 "2026-11-01T00:00:00Z",
                 "--json",
-                "--file",
-                &shipped,
                 "--config",
             ])
             .arg(&config)
             .output()
             .unwrap();
-        (sync, preview)
+        let listed = Command::new(BIN)
+            .args(["updates", "--group", "Pilot", "--json", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (sync, preview, listed)
     })
     .await
     .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let with_decision = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["decision"]["baseline"] == "os-and-apps")
+        .count();
+    assert!(
+        with_decision > 0,
+        "updates --group shows the Pilot baseline's decisions: {listed}"
+    );
 
     assert!(sync.status.success(), "{}", String::from_utf8_lossy(&sync.stderr));
     assert!(
