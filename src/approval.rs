@@ -1,7 +1,8 @@
-//! Approval decisions, pure: (update, policy group, now) → what the server does with it.
-//! Until baselines land (issue #5) every update the catalog mirrors is approved — the catalog
-//! only holds the configured products × classifications — and expired revisions are never
-//! offered. The protocol code calls only `decide`, so baselines change nothing else.
+//! Approval decisions, pure: what the server does with an update. `decide` is the policy
+//! without a baseline file: every update the catalog mirrors is approved — the catalog only
+//! holds the configured products × classifications — and expired revisions are never
+//! offered. With baselines, `snapshot` maps the baseline engine's decisions to the same
+//! `Decision`, so the protocol code never changes for them.
 
 use crate::model::UpdateRecord;
 
