@@ -75,6 +75,9 @@ impl Daemon {
     /// Stops accepting, drains connections, stops the sync worker, flushes the store.
     pub async fn stop(mut self) {
         self.shutdown.trigger();
+        if let Some(cache) = self.app.content.get() {
+            cache.stop().await;
+        }
         while self.tasks.join_next().await.is_some() {}
         if let Err(err) = self.app.store.flush() {
             tracing::error!(error = %err, "flushing the catalog store at shutdown failed");

@@ -74,6 +74,8 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     )
     .await;
     bar.finish_and_clear();
+    // Interrupted transfers keep what arrived, for the next run to resume.
+    cache.stop().await;
     println!(
         "prefetch: {} payloads ({:.1} MiB) approved; {} already cached, {} downloaded ({:.1} MiB), {} failed{}",
         summary.files,

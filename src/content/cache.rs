@@ -56,6 +56,8 @@ struct Inner<F> {
     fetch: F,
     config: CacheConfig,
     counters: Arc<ContentCounters>,
+    /// Set by `stop`: transfers keep their partials and end.
+    stopping: watch::Sender<bool>,
 }
 
 /// The payload cache; cheap to clone.
@@ -98,6 +100,7 @@ impl<F: Fetch> Cache<F> {
                 fetch,
                 config,
                 counters,
+                stopping: watch::channel(false).0,
             }),
         };
         cache.publish_usage();
@@ -170,6 +173,18 @@ impl<F: Fetch> Cache<F> {
     /// Where a transfer in progress writes (see `ContentDir::partial_path`).
     pub fn partial_path(&self, sha1: &Sha1) -> PathBuf {
         self.inner.dir.partial_path(sha1)
+    }
+
+    /// Ends every transfer at its next chunk, keeping what arrived for a resume after the
+    /// restart; waits (up to five seconds) for them to let go of their files.
+    pub async fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+        for _ in 0..100 {
+            if self.in_flight() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Transfers in progress.
@@ -273,7 +288,16 @@ impl<F: Fetch> Cache<F> {
                 });
             }
         }
-        while let Some(chunk) = fetched.chunks.recv().await {
+        let mut stopping = self.inner.stopping.subscribe();
+        loop {
+            let next = tokio::select! {
+                next = fetched.chunks.recv() => next,
+                _ = stopping.wait_for(|stop| *stop) => {
+                    partial.keep_for_resume();
+                    return Err(FetchError { url: meta.url.clone(), detail: "shutting down; partial kept".into(), retryable: false });
+                }
+            };
+            let Some(chunk) = next else { break };
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(err) => {

@@ -411,3 +411,51 @@ async fn payloads_no_approved_update_uses_are_removed_after_the_grace_period() {
     );
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_keeps_partial_downloads_for_the_next_start() {
+    let (upstream, catalog) = upstream_with_payloads(81, 20, 3_000_000).await;
+    let (daemon, data) = serve(&upstream, |_| {}).await;
+    let file = approved_files(&daemon, &catalog)
+        .into_iter()
+        .max_by_key(|f| f.size)
+        .unwrap();
+    let hex = wucache::model::hex(&file.sha1);
+    upstream.faults().content_rate(file.size / 2);
+    let (addr, path) = (daemon.client_addr, content_path(&file));
+    let download = tokio::spawn(async move { get(addr, &path, None).await });
+    let stats = &upstream;
+    assert!(eventually(|| async { stats.stats().file(&hex).bytes > file.size / 4 }).await);
+
+    let config = daemon.app.config.clone();
+    daemon.stop().await;
+    let _ = download.await;
+
+    let partial = data
+        .path()
+        .join("content/tmp")
+        .join(format!("{}.partial", hex.to_uppercase()));
+    assert!(
+        std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) > 0,
+        "the partial survives a graceful stop"
+    );
+    upstream.faults().content_clear();
+    let restarted = Daemon::start(config).await.unwrap();
+    let app = restarted.app.clone();
+    assert!(
+        eventually(|| {
+            let app = app.clone();
+            async move { app.content.get().is_some() }
+        })
+        .await
+    );
+    let (status, _, body) = get(restarted.client_addr, &content_path(&file), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, synth::payload(&file));
+    let ranges = upstream.stats().file(&hex).ranges;
+    assert!(
+        ranges.iter().flatten().any(|r| r != "bytes=0-"),
+        "resumed: {ranges:?}"
+    );
+    restarted.stop().await;
+}
