@@ -17,6 +17,9 @@ use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// Core fragments kept per snapshot (about 4 KB each, text and escaped form).
+const MAX_CACHED_CORE_FRAGMENTS: usize = 65_536;
+
 /// The policy every client belongs to when no baseline file is configured.
 pub const DEFAULT_GROUP: &str = "default";
 
@@ -275,6 +278,11 @@ impl Snapshot {
         let escaped: Arc<str> = escape_text(&core).into();
         let text = XmlText::with_escaped(core.into(), escaped);
         if let Ok(mut cache) = self.core_cache.lock() {
+            // A crude bound (a few KB per entry): start over rather than grow without end when
+            // a scope holds more revisions than this.
+            if cache.len() >= MAX_CACHED_CORE_FRAGMENTS {
+                cache.clear();
+            }
             cache.insert(local_id, text.clone());
         }
         Ok(text)
