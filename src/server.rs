@@ -344,6 +344,16 @@ fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
             }
         }
         (&Method::GET, "/api/v1/sync") => sync_status(app),
+        (&Method::GET, "/api/v1/computers") => {
+            let computers: Vec<serde_json::Value> = app
+                .store
+                .computers()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect();
+            json_response(StatusCode::OK, serde_json::Value::Array(computers))
+        }
         (&Method::POST, "/api/v1/reload") => match app.reload_baselines() {
             Ok(()) => json_response(StatusCode::OK, json!({"status": "reloaded"})),
             Err(err) => {

@@ -440,6 +440,15 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
             .map(|e| msg::parse_report_event_batch_response(&e).unwrap()),
         Ok(true)
     );
+    let token = daemon.app.admin_token.clone();
+    let (status, computers) =
+        crate::harness::http("GET", daemon.admin_addr, "/api/v1/computers", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert!(computers.contains(&client.client_id), "{computers}");
+    assert!(
+        computers.contains("\"registered\":true") && computers.contains("\"events_received\":2"),
+        "{computers}"
+    );
     daemon.stop().await;
 }
 
