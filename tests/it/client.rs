@@ -98,58 +98,57 @@ impl WindowsClient {
         self.call("/ClientWebService/client.asmx", op, xml).await
     }
 
-    /// GetConfig → GetAuthorizationCookie → GetCookie → RegisterComputer.
-    pub async fn handshake(&mut self) -> Config {
-        let config = msg::parse_get_config_response(
-            &self
-                .client(
-                    Operation::GetConfig,
-                    msg::build_get_config_request(&GetConfigRequest {
-                        protocol_version: "2.90".into(),
-                    }),
-                )
-                .await
-                .unwrap(),
-        )
-        .unwrap();
-        let auth_request = GetAuthorizationCookieRequest {
+    /// GetConfig, as Win11 sends it.
+    pub async fn get_config(&self) -> Config {
+        let request = msg::build_get_config_request(&GetConfigRequest {
+            protocol_version: "2.90".into(),
+        });
+        msg::parse_get_config_response(&self.client(Operation::GetConfig, request).await.unwrap()).unwrap()
+    }
+
+    /// SimpleAuth GetAuthorizationCookie for this client (and its target group).
+    pub async fn authorization_cookie(&self) -> AuthorizationCookie {
+        let request = GetAuthorizationCookieRequest {
             client_id: Some(self.client_id.clone()),
             target_group_name: self.target_group.clone(),
             dns_name: Some(format!("pc-{}.corp.example", &self.client_id[..8])),
         };
-        let auth = self
-            .call(
-                "/SimpleAuthWebService/SimpleAuth.asmx",
-                Operation::GetAuthorizationCookie,
-                msg::build_get_authorization_cookie_request(&auth_request),
-            )
+        let path = "/SimpleAuthWebService/SimpleAuth.asmx";
+        let xml = msg::build_get_authorization_cookie_request(&request);
+        let answer = self
+            .call(path, Operation::GetAuthorizationCookie, xml)
             .await
             .unwrap();
-        let auth = msg::parse_get_authorization_cookie_response(&auth).unwrap();
-        let cookie_request = GetCookieRequest {
+        msg::parse_get_authorization_cookie_response(&answer).unwrap()
+    }
+
+    /// GetCookie with Win11's first-call `oldCookie` (expiry only).
+    pub async fn get_cookie(&self, auth: AuthorizationCookie, last_change: &str) -> Result<Cookie, String> {
+        let request = GetCookieRequest {
             auth_cookies: vec![auth],
             old_cookie: Some(Cookie {
                 expiration: "2026-10-04T15:03:36Z".into(),
                 encrypted_data: None,
             }),
-            last_change: Some(config.last_change.clone()),
+            last_change: Some(last_change.to_string()),
             current_time: Some("2026-10-04T15:03:36Z".into()),
             protocol_version: Some("2.90".into()),
         };
-        let cookie = msg::parse_get_cookie_response(
-            &self
-                .client(
-                    Operation::GetCookie,
-                    msg::build_get_cookie_request(&cookie_request),
-                )
-                .await
-                .unwrap(),
-        )
-        .unwrap();
-        self.cookie = Some(cookie);
+        let answer = self
+            .client(Operation::GetCookie, msg::build_get_cookie_request(&request))
+            .await?;
+        Ok(msg::parse_get_cookie_response(&answer).unwrap())
+    }
+
+    /// GetConfig → GetAuthorizationCookie → GetCookie → RegisterComputer.
+    pub async fn handshake(&mut self) -> Config {
+        let config = self.get_config().await;
+        let auth = self.authorization_cookie().await;
+        self.cookie = Some(self.get_cookie(auth, &config.last_change).await.unwrap());
+        let dns_name = format!("pc-{}.corp.example", &self.client_id[..8]);
         let register = RegisterComputerRequest {
             cookie: self.cookie.clone(),
-            computer: windows11(auth_request.dns_name.clone().unwrap()),
+            computer: windows11(dns_name),
         };
         self.client(
             Operation::RegisterComputer,
@@ -513,53 +512,13 @@ async fn cookie_faults_are_the_ones_clients_recover_from() {
     // A valid cookie of a client that never registered.
     client.handshake().await;
     let mut stranger = WindowsClient::new(daemon.client_addr);
-    stranger.cookie = client.cookie.clone();
-    let other_id = WindowsClient::new(daemon.client_addr);
-    let auth = GetAuthorizationCookieRequest {
-        client_id: Some(other_id.client_id.clone()),
-        target_group_name: None,
-        dns_name: Some("x.example".into()),
-    };
-    let auth = msg::parse_get_authorization_cookie_response(
-        &stranger
-            .call(
-                "/SimpleAuthWebService/SimpleAuth.asmx",
-                Operation::GetAuthorizationCookie,
-                msg::build_get_authorization_cookie_request(&auth),
-            )
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let config = msg::parse_get_config_response(
-        &stranger
-            .client(
-                Operation::GetConfig,
-                msg::build_get_config_request(&GetConfigRequest {
-                    protocol_version: "2.90".into(),
-                }),
-            )
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let cookie_request = GetCookieRequest {
-        auth_cookies: vec![auth.clone()],
-        last_change: Some(config.last_change.clone()),
-        protocol_version: Some("2.90".into()),
-        ..GetCookieRequest::default()
-    };
+    let config = stranger.get_config().await;
+    let auth = stranger.authorization_cookie().await;
     stranger.cookie = Some(
-        msg::parse_get_cookie_response(
-            &stranger
-                .client(
-                    Operation::GetCookie,
-                    msg::build_get_cookie_request(&cookie_request),
-                )
-                .await
-                .unwrap(),
-        )
-        .unwrap(),
+        stranger
+            .get_cookie(auth.clone(), &config.last_change)
+            .await
+            .unwrap(),
     );
     assert_eq!(
         stranger
@@ -568,6 +527,12 @@ async fn cookie_faults_are_the_ones_clients_recover_from() {
             .unwrap_err(),
         "RegistrationRequired"
     );
+    let cookie_request = GetCookieRequest {
+        auth_cookies: vec![auth.clone()],
+        last_change: Some(config.last_change.clone()),
+        protocol_version: Some("2.90".into()),
+        ..GetCookieRequest::default()
+    };
 
     // A stale config stamp.
     let stale = GetCookieRequest {
