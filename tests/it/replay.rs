@@ -124,6 +124,34 @@ impl Replay {
         response
     }
 
+    /// Replays the captured GetConfig, GetAuthorizationCookie, GetCookie and RegisterComputer,
+    /// keeping our config stamp and cookies for the requests that follow; returns the four
+    /// answers.
+    async fn handshake(&mut self) -> [String; 4] {
+        let config = self.client("GetConfig", fixture("scan-000001.request.xml")).await;
+        self.last_change = text_of(&config, "LastChange");
+        let (status, auth) = self
+            .post(
+                "/SimpleAuthWebService/SimpleAuth.asmx",
+                SIMPLE_AUTH_ACTION,
+                fixture("scan-000002.request.xml"),
+            )
+            .await;
+        assert_eq!(status, 200, "{auth}");
+        self.auth_cookie = text_of(&auth, "CookieData");
+        let cookie = self
+            .client("GetCookie", self.substitute(&fixture("scan-000003.request.xml")))
+            .await;
+        self.cookie = text_of(&cookie, "EncryptedData");
+        let register = self
+            .client(
+                "RegisterComputer",
+                self.substitute(&fixture("scan-000004.request.xml")),
+            )
+            .await;
+        [config, auth, cookie, register]
+    }
+
     /// Puts our cookie, auth cookie, config stamp and revision ids into a captured request.
     fn substitute(&self, request: &str) -> String {
         let mut text = replace_element(request, "EncryptedData", &self.cookie);
@@ -138,6 +166,14 @@ impl Replay {
         let text = map_ints(response, &self.theirs);
         normalise_volatile(&text)
     }
+}
+
+const SIMPLE_AUTH_ACTION: &str =
+    "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService/GetAuthorizationCookie";
+
+/// The text of the first element with this name.
+fn text_of(document: &str, name: &str) -> String {
+    xml::parse(document).unwrap().find(name).unwrap().text.clone()
 }
 
 /// Replaces the text of every `<name>…</name>`.
@@ -240,15 +276,12 @@ fn envelope_head(text: &str) -> &str {
 async fn the_real_first_scan_gets_the_answers_the_real_wsus_gave() {
     let mut replay = Replay::start().await;
 
+    let [config, auth, cookie, register] = replay.handshake().await;
+
     // GetConfig: same skeleton and the same property names and values (but the share host).
-    let config = replay
-        .client("GetConfig", fixture("scan-000001.request.xml"))
-        .await;
     let real = fixture("scan-000001.response.xml");
     assert_eq!(envelope_head(&config), envelope_head(&real));
     assert_eq!(body_skeleton(&config), body_skeleton(&real));
-    let ours = xml::parse(&config).unwrap();
-    replay.last_change = ours.find("LastChange").unwrap().text.clone();
     let names = |e: &Element| {
         e.find("Properties")
             .unwrap()
@@ -257,54 +290,23 @@ async fn the_real_first_scan_gets_the_answers_the_real_wsus_gave() {
             .map(|p| p.child_text("Name").unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    assert_eq!(names(&ours), names(&xml::parse(&real).unwrap()));
-
-    // SimpleAuth GetAuthorizationCookie.
-    let (status, auth) = replay
-        .post(
-            "/SimpleAuthWebService/SimpleAuth.asmx",
-            "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService/GetAuthorizationCookie",
-            fixture("scan-000002.request.xml"),
-        )
-        .await;
-    assert_eq!(status, 200, "{auth}");
+    assert_eq!(
+        names(&xml::parse(&config).unwrap()),
+        names(&xml::parse(&real).unwrap())
+    );
+    // SimpleAuth GetAuthorizationCookie, GetCookie, RegisterComputer.
     let real = fixture("scan-000002.response.xml");
     assert_eq!(envelope_head(&auth), envelope_head(&real));
     assert_eq!(normalise_volatile(&auth), normalise_volatile(&real));
-    replay.auth_cookie = xml::parse(&auth)
-        .unwrap()
-        .find("CookieData")
-        .unwrap()
-        .text
-        .clone();
-
-    // GetCookie, RegisterComputer, StartCategoryScan.
-    let cookie = replay
-        .client(
-            "GetCookie",
-            replay.substitute(&fixture("scan-000003.request.xml")),
-        )
-        .await;
     assert_eq!(
         normalise_volatile(&cookie),
         normalise_volatile(&fixture("scan-000003.response.xml"))
     );
-    replay.cookie = xml::parse(&cookie)
-        .unwrap()
-        .find("EncryptedData")
-        .unwrap()
-        .text
-        .clone();
-    let register = replay
-        .client(
-            "RegisterComputer",
-            replay.substitute(&fixture("scan-000004.request.xml")),
-        )
-        .await;
     assert_eq!(
         body_skeleton(&register),
         body_skeleton(&fixture("scan-000004.response.xml"))
     );
+    // StartCategoryScan.
     let category = replay
         .client("StartCategoryScan", fixture("scan-000005.request.xml"))
         .await;
@@ -362,46 +364,7 @@ async fn the_real_first_scan_gets_the_answers_the_real_wsus_gave() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_flow_requests_get_the_real_answers() {
     let mut replay = Replay::start().await;
-    let config = replay
-        .client("GetConfig", fixture("scan-000001.request.xml"))
-        .await;
-    replay.last_change = xml::parse(&config)
-        .unwrap()
-        .find("LastChange")
-        .unwrap()
-        .text
-        .clone();
-    let (_, auth) = replay
-        .post(
-            "/SimpleAuthWebService/SimpleAuth.asmx",
-            "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService/GetAuthorizationCookie",
-            fixture("scan-000002.request.xml"),
-        )
-        .await;
-    replay.auth_cookie = xml::parse(&auth)
-        .unwrap()
-        .find("CookieData")
-        .unwrap()
-        .text
-        .clone();
-    let cookie = replay
-        .client(
-            "GetCookie",
-            replay.substitute(&fixture("scan-000003.request.xml")),
-        )
-        .await;
-    replay.cookie = xml::parse(&cookie)
-        .unwrap()
-        .find("EncryptedData")
-        .unwrap()
-        .text
-        .clone();
-    replay
-        .client(
-            "RegisterComputer",
-            replay.substitute(&fixture("scan-000004.request.xml")),
-        )
-        .await;
+    replay.handshake().await;
 
     // GetExtendedUpdateInfo for the 18 captured ids: we hold six of them. Each fragment we
     // return equals the real one for that id; the other twelve are ours to call out of scope.
