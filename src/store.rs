@@ -536,20 +536,6 @@ impl Store {
     pub fn event_count(&self) -> usize {
         self.events.len()
     }
-
-    /// Every stored event's JSON.
-    pub fn events(&self) -> Result<Vec<String>, StoreError> {
-        self.events
-            .iter()
-            .values()
-            .map(|v| Ok(String::from_utf8_lossy(&v?).into_owned()))
-            .collect()
-    }
-
-    /// Bytes the store occupies on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
-    }
 }
 
 /// Converts a store written by an older build to this schema. Version 1 is the first, so

@@ -77,7 +77,6 @@ pub struct SessionStats {
 }
 
 struct Authorized {
-    dss_url: String,
     auth_cookie: AuthorizationCookie,
     cookie: Cookie,
     expires: DateTime<Utc>,
@@ -220,7 +219,6 @@ impl Session {
             .await?;
         self.stats.authorizations += 1;
         self.auth = Some(Authorized {
-            dss_url,
             auth_cookie,
             expires: expiry(&cookie),
             cookie,
@@ -289,11 +287,6 @@ impl Session {
             Service::DssAuth(url) if url.starts_with("http://") || url.starts_with("https://") => url.clone(),
             Service::DssAuth(relative) => format!("{}/{}", self.base, relative.trim_start_matches('/')),
         }
-    }
-
-    /// The DSS auth URL in use, once authorized (for diagnostics).
-    pub fn dss_url(&self) -> Option<&str> {
-        self.auth.as_ref().map(|a| a.dss_url.as_str())
     }
 }
 

@@ -6,7 +6,7 @@ use crate::client::WindowsClient;
 use crate::harness::{config, eventually, fake_with, http, synthetic};
 use std::collections::BTreeSet;
 use wucache::daemon::Daemon;
-use wucache::protocol::wusp::{DeploymentAction, SyncUpdateParameters};
+use wucache::protocol::wusp::DeploymentAction;
 use wucache::store::Store;
 use wucache::upstream::{run_sync, Quiet};
 
@@ -121,26 +121,7 @@ async fn patch_groups_get_their_baselines_approvals_and_a_reload_reaches_cached_
         .0,
         200
     );
-    let installed: Vec<i32> = first
-        .identities
-        .keys()
-        .copied()
-        .filter(|id| first.actions[id] == DeploymentAction::Evaluate)
-        .collect();
-    let other: Vec<i32> = first
-        .identities
-        .keys()
-        .copied()
-        .filter(|id| !installed.contains(id))
-        .collect();
-    let again = everyone
-        .sync_updates(SyncUpdateParameters {
-            installed_non_leaf: Some(installed),
-            other_cached: Some(other),
-            ..SyncUpdateParameters::default()
-        })
-        .await
-        .unwrap();
+    let again = everyone.sync_updates(first.cached_parameters()).await.unwrap();
     let changed = again
         .changed_updates
         .iter()

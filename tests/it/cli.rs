@@ -37,6 +37,14 @@ data_dir = "{}"
     path
 }
 
+/// `wucache` run off the async threads (the fake upstream shares the test's runtime).
+async fn wucache_async(args: &[&'static str], config: &Path) -> std::process::Output {
+    let (args, config) = (args.to_vec(), config.to_path_buf());
+    tokio::task::spawn_blocking(move || wucache(&args, &config))
+        .await
+        .unwrap()
+}
+
 fn wucache(args: &[&str], config: &Path) -> std::process::Output {
     Command::new(BIN)
         .args(args)
@@ -95,12 +103,7 @@ async fn sync_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated() {
         child.wait().unwrap();
     }
 
-    let finish = tokio::task::spawn_blocking({
-        let config = config.clone();
-        move || wucache(&["sync"], &config)
-    })
-    .await
-    .unwrap();
+    let finish = wucache_async(&["sync"], &config).await;
     assert!(
         finish.status.success(),
         "{}",
@@ -339,12 +342,7 @@ async fn prefetch_killed_midway_resumes_on_the_next_run() {
     child.0.wait().unwrap();
 
     upstream.faults().content_clear();
-    let finish = tokio::task::spawn_blocking({
-        let config = config.clone();
-        move || wucache(&["prefetch"], &config)
-    })
-    .await
-    .unwrap();
+    let finish = wucache_async(&["prefetch"], &config).await;
     assert!(
         finish.status.success(),
         "{}",

@@ -42,6 +42,30 @@ pub struct ScanResult {
     pub file_locations: Vec<FileLocation>,
 }
 
+impl ScanResult {
+    /// The next SyncUpdates of a client that cached everything this scan returned: the
+    /// evaluated (category/detectoid) ids as installed non-leaf, the rest as other cached.
+    pub fn cached_parameters(&self) -> SyncUpdateParameters {
+        let installed: Vec<i32> = self
+            .identities
+            .keys()
+            .copied()
+            .filter(|id| self.actions.get(id) == Some(&DeploymentAction::Evaluate))
+            .collect();
+        let other = self
+            .identities
+            .keys()
+            .copied()
+            .filter(|id| !installed.contains(id))
+            .collect();
+        SyncUpdateParameters {
+            installed_non_leaf: Some(installed),
+            other_cached: Some(other),
+            ..SyncUpdateParameters::default()
+        }
+    }
+}
+
 impl WindowsClient {
     pub fn new(addr: SocketAddr) -> WindowsClient {
         WindowsClient {
@@ -459,26 +483,7 @@ async fn a_second_scan_with_the_same_cookie_finds_nothing_new() {
     let first = client.scan().await;
     assert!(!first.offered.is_empty());
 
-    let installed: Vec<i32> = first
-        .identities
-        .keys()
-        .copied()
-        .filter(|id| first.actions.get(id) == Some(&DeploymentAction::Evaluate))
-        .collect();
-    let other: Vec<i32> = first
-        .identities
-        .keys()
-        .copied()
-        .filter(|id| !installed.contains(id))
-        .collect();
-    let again = client
-        .sync_updates(SyncUpdateParameters {
-            installed_non_leaf: Some(installed),
-            other_cached: Some(other),
-            ..SyncUpdateParameters::default()
-        })
-        .await
-        .unwrap();
+    let again = client.sync_updates(first.cached_parameters()).await.unwrap();
 
     assert!(
         again.new_updates.is_empty(),
