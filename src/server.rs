@@ -157,12 +157,13 @@ async fn content_route(app: &App, request: &Request<Incoming>) -> Response<Body>
     let Some(cache) = app.content.get() else {
         return serve::error(StatusCode::SERVICE_UNAVAILABLE);
     };
-    if app.config.content.serve_while_downloading && cache.committed(&meta.sha1).is_none() {
+    let committed = cache.committed(&meta.sha1);
+    if committed.is_none() && app.config.content.serve_while_downloading {
         if let Some(response) = range_while_downloading(app, cache, &meta, request).await {
             return response;
         }
     }
-    let (path, hit) = match cache.committed(&meta.sha1) {
+    let (path, hit) = match committed {
         Some((path, _)) => (path, true),
         None => match cache.get(&meta).await {
             Ok(path) => (path, false),
@@ -173,7 +174,8 @@ async fn content_route(app: &App, request: &Request<Incoming>) -> Response<Body>
             }
         },
     };
-    let modified = std::fs::metadata(&path)
+    let modified = tokio::fs::metadata(&path)
+        .await
         .and_then(|m| m.modified())
         .unwrap_or(std::time::UNIX_EPOCH);
     let served = serve::Served::new(&meta.sha1, meta.size, modified);
