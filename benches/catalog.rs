@@ -9,8 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use wucache::testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
-use wucache::testkit::synth::{generate, SynthOptions};
+use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
+use wucache_testkit::synth::{generate, SynthOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wucache");
 

@@ -40,8 +40,8 @@ use tempfile::TempDir;
 use tokio::runtime::Runtime;
 use wucache::config::Config;
 use wucache::daemon::Daemon;
-use wucache::testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
-use wucache::testkit::synth::{self, SynthCatalog, SynthFile, SynthKind, SynthOptions};
+use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
+use wucache_testkit::synth::{self, SynthCatalog, SynthFile, SynthKind, SynthOptions};
 
 /// Connections per client, as Delivery Optimization opens them.
 const CONNECTIONS: usize = 7;

@@ -30,8 +30,8 @@ use wucache::protocol::wusp::{
 use wucache::protocol::{soap, xml::Element, xpress};
 use wucache::scan::Graph;
 use wucache::snapshot::Snapshot;
-use wucache::testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
-use wucache::testkit::synth::{generate, SynthOptions};
+use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
+use wucache_testkit::synth::{generate, SynthOptions};
 
 /// Top-level updates approved; the rest of the catalog is excluded.
 const APPROVED: usize = 2_000;

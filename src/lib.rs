@@ -54,5 +54,4 @@ pub mod shutdown;
 pub mod snapshot;
 pub mod stats;
 pub mod store;
-pub mod testkit;
 pub mod upstream;

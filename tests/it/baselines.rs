@@ -64,7 +64,7 @@ async fn patch_groups_get_their_baselines_approvals_and_a_reload_reaches_cached_
         .filter(|d| d.kb.is_some() && !d.expired && !d.kind.is_config() && !members.contains(&d.update_id));
     let a = with_kb.next().unwrap();
     let b = with_kb.find(|d| d.kb != a.kb).unwrap();
-    let kb = |d: &wucache::testkit::synth::SynthDoc| {
+    let kb = |d: &wucache_testkit::synth::SynthDoc| {
         let kb = d.kb.clone().unwrap();
         if kb.starts_with("KB") {
             kb

@@ -250,8 +250,8 @@ fn serve_child(config: &Path) -> crate::harness::ChildGuard {
 
 fn largest_approved(
     dir: &TempDir,
-    catalog: &wucache::testkit::synth::SynthCatalog,
-) -> wucache::testkit::synth::SynthFile {
+    catalog: &wucache_testkit::synth::SynthCatalog,
+) -> wucache_testkit::synth::SynthFile {
     let store = Store::open(&dir.path().join("data")).unwrap();
     let snapshot = wucache::snapshot::Snapshot::build(&store, 0).unwrap();
     catalog
@@ -304,7 +304,7 @@ async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corr
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        wucache::testkit::synth::payload(&file),
+        wucache_testkit::synth::payload(&file),
         "the served bytes are the verified file"
     );
     let ranges = upstream.stats().file(&hex).ranges;
@@ -360,7 +360,7 @@ async fn prefetch_killed_midway_resumes_on_the_next_run() {
             .join(hex.to_uppercase()),
     )
     .unwrap();
-    assert_eq!(stored, wucache::testkit::synth::payload(&file));
+    assert_eq!(stored, wucache_testkit::synth::payload(&file));
 }
 
 #[test]
@@ -396,7 +396,7 @@ fn baseline_check_names_the_bad_field_and_accepts_the_shipped_examples() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baseline_preview_decides_for_the_synced_catalog() {
     let upstream =
-        wucache::testkit::fake_upstream::FakeUpstream::start(wucache::testkit::fake_upstream::real_docs())
+        wucache_testkit::fake_upstream::FakeUpstream::start(wucache_testkit::fake_upstream::real_docs())
             .await
             .unwrap();
     let dir = tempdir().unwrap();

@@ -366,7 +366,7 @@ fn core_update_id(core: &str) -> Uuid {
 async fn serve_synthetic(
     seed: u64,
     updates: usize,
-) -> (Daemon, wucache::testkit::synth::SynthCatalog, tempfile::TempDir) {
+) -> (Daemon, wucache_testkit::synth::SynthCatalog, tempfile::TempDir) {
     let catalog = synthetic(seed, updates);
     let upstream = fake_with(&catalog).await;
     let data = tempdir().unwrap();
@@ -401,7 +401,7 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
         .iter()
         .flat_map(|d| d.bundled.iter().copied())
         .collect();
-    let newest: HashMap<Uuid, &wucache::testkit::synth::SynthDoc> =
+    let newest: HashMap<Uuid, &wucache_testkit::synth::SynthDoc> =
         catalog.docs.iter().fold(HashMap::new(), |mut map, doc| {
             let entry = map.entry(doc.update_id).or_insert(doc);
             if doc.revision > entry.revision {

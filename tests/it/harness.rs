@@ -5,8 +5,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 use wucache::config::Config;
 use wucache::store::Store;
-use wucache::testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
-use wucache::testkit::synth::{self, SynthCatalog, SynthOptions};
+use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
+use wucache_testkit::synth::{self, SynthCatalog, SynthOptions};
 
 /// A config for tests: loopback listeners on free ports, fast retries, everything synced.
 pub fn config(upstream: &str, data: &TempDir) -> Config {

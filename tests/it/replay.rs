@@ -11,7 +11,7 @@ use uuid::Uuid;
 use wucache::daemon::Daemon;
 use wucache::protocol::xml::{self, Element};
 use wucache::store::Store;
-use wucache::testkit::fake_upstream::{real_docs, FakeUpstream};
+use wucache_testkit::fake_upstream::{real_docs, FakeUpstream};
 use wucache::upstream::{run_sync, Quiet};
 
 fn fixture(name: &str) -> String {

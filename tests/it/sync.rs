@@ -5,7 +5,7 @@ use tempfile::tempdir;
 use uuid::Uuid;
 use wucache::model::{hex, UpdateType};
 use wucache::store::Store;
-use wucache::testkit::fake_upstream::{real_docs, FakeUpstream};
+use wucache_testkit::fake_upstream::{real_docs, FakeUpstream};
 use wucache::upstream::{run_sync, Quiet};
 
 fn uuid(text: &str) -> Uuid {

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::wire::{DSS_NS, SYNC_NS};
 use super::*;
-use crate::testkit::synth::{self, SynthOptions, DEFENDER_PRODUCT, MICROSOFT};
-use crate::testkit::xml::Element;
+use crate::synth::{self, SynthOptions, DEFENDER_PRODUCT, MICROSOFT};
+use crate::xml::Element;
 
 const SYNC_PATH: &str = "/ServerSyncWebService/ServerSyncWebService.asmx";
 const DSS_PATH: &str = "/DssAuthWebService/DssAuthWebService.asmx";

@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use crate::testkit::xml::{escape_text, Element};
+use crate::xml::{escape_text, Element};
 
 /// Namespace (and SOAPAction prefix) of the server-sync service.
 pub(super) const SYNC_NS: &str = "http://www.microsoft.com/SoftwareDistribution";

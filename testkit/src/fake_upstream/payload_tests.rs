@@ -12,7 +12,7 @@ use sha1::{Digest, Sha1};
 use tokio::net::TcpStream;
 
 use super::*;
-use crate::testkit::synth::{self, hex, make_file, payload, payload_chunks, payload_range};
+use crate::synth::{self, hex, make_file, payload, payload_chunks, payload_range};
 
 /// What a client got: the head, the body bytes that arrived, and whether the body ended early.
 struct Got {

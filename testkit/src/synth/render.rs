@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use uuid::Uuid;
 
 use super::SynthFile;
-use crate::testkit::xml::{escape_attr_into, escape_text_into};
+use crate::xml::{escape_attr_into, escape_text_into};
 
 const UPD: &str = "http://schemas.microsoft.com/msus/2002/12/Update";
 const PUB: &str = "http://schemas.microsoft.com/msus/2002/12/Publishing";

@@ -8,7 +8,7 @@ use sha2::Sha256;
 use super::generator::FAMILIES;
 use super::payload::{bytes as payload_bytes, digests as payload_digests};
 use super::*;
-use crate::testkit::facts::read_update;
+use crate::facts::read_update;
 
 fn options(seed: u64, updates: usize) -> SynthOptions {
     SynthOptions {
@@ -138,7 +138,7 @@ fn documents_are_well_formed_and_say_what_synth_doc_says() {
     }
 }
 
-fn check_type(doc: &SynthDoc, facts: &crate::testkit::facts::UpdateFacts) {
+fn check_type(doc: &SynthDoc, facts: &crate::facts::UpdateFacts) {
     let (update_type, category_type) = match doc.kind {
         SynthKind::Company => ("Category", Some("Company")),
         SynthKind::ProductFamily => ("Category", Some("ProductFamily")),
@@ -175,7 +175,7 @@ fn check_type(doc: &SynthDoc, facts: &crate::testkit::facts::UpdateFacts) {
     assert_eq!(products, doc.products);
 }
 
-fn check_files(doc: &SynthDoc, files: &[crate::testkit::facts::FileFacts]) {
+fn check_files(doc: &SynthDoc, files: &[crate::facts::FileFacts]) {
     assert_eq!(files.len(), doc.files.len());
     for (facts, file) in files.iter().zip(&doc.files) {
         let bytes = payload(file);

@@ -13,7 +13,7 @@ use super::catalog::{parse_anchor, Blob, Entry};
 use super::faults::lock;
 use super::wire::{self, Fault, Op};
 use super::Shared;
-use crate::testkit::xml::{escape_text, escape_text_into, Element};
+use crate::xml::{escape_text, escape_text_into, Element};
 
 /// Cookies handed out and still honoured.
 #[derive(Debug, Default)]

@@ -8,8 +8,8 @@ use base64::Engine as _;
 use uuid::Uuid;
 
 use super::UpstreamDoc;
-use crate::testkit::facts::{read_update, UpdateFacts};
-use crate::testkit::synth::{hex, is_classification};
+use crate::facts::{read_update, UpdateFacts};
+use crate::synth::{hex, is_classification};
 
 /// A fixture document with its real CAB (if recorded) and the download folder of its file.
 struct Fixture {

@@ -23,7 +23,7 @@ use tokio::time::Sleep;
 use super::faults::lock;
 use super::server::{full, status_page, Body};
 use super::Shared;
-use crate::testkit::synth::{hex, payload_range, SynthFile};
+use crate::synth::{hex, payload_range, SynthFile};
 
 /// Largest body frame; a throttled body sends smaller ones.
 const FRAME: u64 = 64 * 1024;

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use super::faults::lock;
 use super::wire::{self, Fault, Op, Service};
 use super::{content, ops, Shared};
-use crate::testkit::xml::Element;
+use crate::xml::Element;
 
 /// Response bodies: whole buffers for SOAP and error pages, generated streams for payloads.
 pub(super) type Body = BoxBody<Bytes, std::io::Error>;

@@ -1,7 +1,7 @@
 //! A fake MS-WSUSSS upstream: a real hyper server on `127.0.0.1:0` that answers the
 //! server-server protocol the way the recorded Windows Server 2025 WSUS does.
 //!
-//! It serves [`UpstreamDoc`]s (from [`synth`](crate::testkit::synth) catalogs or [`real_docs`])
+//! It serves [`UpstreamDoc`]s (from [`synth`](crate::synth) catalogs or [`real_docs`])
 //! over GetAuthConfig, DSS GetAuthorizationCookie, GetCookie, GetConfigData, GetRevisionIdList
 //! and GetUpdateData, plus payloads registered with [`FakeUpstream::serve_files`]. Behaviour can
 //! be bent at runtime through [`Faults`]; [`Stats`] tells a test what happened.

@@ -14,8 +14,8 @@
 //! - [`facts`]: reads the few facts the testkit needs (identity, type, categories, bundle
 //!   members, files …) from an update document.
 //!
-//! The testkit uses only external crates, never other wucache modules, so it can test them
-//! without depending on them.
+//! The testkit uses only external crates, never wucache itself (the compiler enforces it: this
+//! crate does not depend on wucache), so it is an independent oracle for the code it tests.
 
 pub mod facts;
 pub mod fake_upstream;
