@@ -19,8 +19,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 use wucache::app::App;
-use wucache::approval::Decision;
+use wucache::approval::Offer;
 use wucache::daemon::Daemon;
+use wucache::plan::Graph;
 use wucache::protocol::wusp::messages as msg;
 use wucache::protocol::wusp::{
     envelope, AuthorizationCookie, ComputerInfo, Cookie, DeploymentAction, GetAuthorizationCookieRequest,
@@ -28,7 +29,6 @@ use wucache::protocol::wusp::{
     SyncUpdatesRequest,
 };
 use wucache::protocol::{soap, xml::Element, xpress};
-use wucache::scan::Graph;
 use wucache::snapshot::Snapshot;
 use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
 use wucache_testkit::synth::{generate, SynthOptions};
@@ -184,9 +184,9 @@ fn choose_approved(app: &App) -> HashSet<i32> {
 fn snapshot(app: &App, approved: &HashSet<i32>) -> Snapshot {
     Snapshot::build_with(&app.store, unix_now(), |record| {
         if approved.contains(&record.local_id) {
-            Decision::Approved
+            Offer::Install
         } else {
-            Decision::Excluded
+            Offer::NotSent
         }
     })
     .expect("snapshot")

@@ -2,7 +2,7 @@
 //! sync control, readiness) and the background sync worker that owns retries and status.
 //! Uses `config`, `store`, `upstream`, `shutdown`.
 
-use crate::baseline::BaselineSet;
+use crate::approval::{Baseline, BaselineError, BaselineSet, EvaluationSettings, Loaded};
 use crate::config::{Config, ContentMode};
 use crate::content::cache::{Cache, CacheConfig};
 use crate::cookie::CookieKey;
@@ -279,7 +279,7 @@ fn load_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError>
     if config.baselines.file.is_empty() {
         return Ok(None);
     }
-    let loaded = crate::policy::load_file(std::path::Path::new(&config.baselines.file))
+    let loaded = load_baseline_file(std::path::Path::new(&config.baselines.file))
         .map_err(|e| AppError::Baselines(e.to_string()))?;
     for warning in &loaded.warnings {
         tracing::warn!(%warning, "baseline file");
@@ -488,4 +488,48 @@ fn store_last(app: &App, summary: SyncSummary) {
     if let Ok(mut last) = app.sync.last.lock() {
         *last = Some(summary);
     }
+}
+
+/// A baseline file that could not be used, naming the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineFileError {
+    #[error("cannot read baseline file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("baseline file {path}: {source}")]
+    Invalid { path: String, source: BaselineError },
+}
+
+/// Loads a baseline file: `.json` is one AWS baseline export (any form), anything else the
+/// TOML format of baselines.md §8.
+pub fn load_baseline_file(path: &Path) -> Result<Loaded<BaselineSet>, BaselineFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| BaselineFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let invalid = |source| BaselineFileError::Invalid {
+        path: shown.clone(),
+        source,
+    };
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        let loaded = Baseline::from_json(&text).map_err(invalid)?;
+        let default = Some(loaded.value.id.clone());
+        let (set, mut warnings) = BaselineSet::new(
+            vec![loaded.value],
+            Vec::new(),
+            default,
+            Vec::new(),
+            EvaluationSettings::default(),
+        )
+        .map_err(invalid)?;
+        warnings.extend(loaded.warnings);
+        return Ok(Loaded {
+            value: set,
+            warnings,
+            ignored: loaded.ignored,
+        });
+    }
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read = move |file: &str| std::fs::read_to_string(base.join(file)).map_err(|e| format!("{file}: {e}"));
+    BaselineSet::from_toml(&text, &read).map_err(invalid)
 }

@@ -34,7 +34,6 @@
 
 pub mod app;
 pub mod approval;
-pub mod baseline;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -44,10 +43,9 @@ pub mod daemon;
 pub mod gpo;
 pub mod metrics;
 pub mod model;
-pub mod policy;
+pub mod plan;
 pub mod prefetch;
 pub mod protocol;
-pub mod scan;
 pub mod server;
 pub mod service;
 pub mod shutdown;

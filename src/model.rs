@@ -244,6 +244,48 @@ pub fn is_known_classification(id: &Uuid) -> bool {
         .any(|(_, text)| Uuid::parse_str(text).is_ok_and(|known| known == *id))
 }
 
+/// What a client is told to do with an update (MS-WUSP `Deployment/Action`); planning
+/// decides it, the wire format only spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeploymentAction {
+    Install,
+    OptionalInstall,
+    Uninstall,
+    PreDeploymentCheck,
+    Block,
+    #[default]
+    Evaluate,
+    Bundle,
+}
+
+impl DeploymentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentAction::Install => "Install",
+            DeploymentAction::OptionalInstall => "OptionalInstall",
+            DeploymentAction::Uninstall => "Uninstall",
+            DeploymentAction::PreDeploymentCheck => "PreDeploymentCheck",
+            DeploymentAction::Block => "Block",
+            DeploymentAction::Evaluate => "Evaluate",
+            DeploymentAction::Bundle => "Bundle",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeploymentAction> {
+        [
+            DeploymentAction::Install,
+            DeploymentAction::OptionalInstall,
+            DeploymentAction::Uninstall,
+            DeploymentAction::PreDeploymentCheck,
+            DeploymentAction::Block,
+            DeploymentAction::Evaluate,
+            DeploymentAction::Bundle,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

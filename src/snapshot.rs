@@ -4,15 +4,13 @@
 //! from start to end, so a sync never changes an answer half-way. Uses `store`, `scan`,
 //! `approval`, `protocol`.
 
-use crate::approval;
-use crate::baseline::{evaluate, evaluation_epoch, BaselineSet, Decision as EngineDecision, UpdateFacts};
+use crate::approval::{default_offer, evaluate, evaluation_epoch, BaselineSet, Offer, UpdateFacts};
 use crate::content::PayloadMeta;
 use crate::model::{FileRef, UpdateRecord};
-use crate::policy;
+use crate::plan::{self, Graph, NodeId, Scope, ScopeEntry};
 use crate::protocol::fragment;
 use crate::protocol::wusp::messages::escape_text;
 use crate::protocol::wusp::{Deployment, DeploymentAction, XmlText};
-use crate::scan::{self, Graph, NodeId, Scope, ScopeEntry};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,19 +22,7 @@ const MAX_CACHED_CORE_FRAGMENTS: usize = 65_536;
 pub const DEFAULT_GROUP: &str = "default";
 
 /// A policy: its id (the baseline id) and its decision for a top-level update.
-type Policy<'a> = (String, Box<dyn Fn(&UpdateRecord) -> approval::Decision + 'a>);
-
-/// The engine's decision as a deployment (baselines.md §3.2): approved → Install; pending,
-/// not approved or rejected → detect-only (or not sent when unapproved updates are not
-/// reported); excluded → not sent.
-fn engine_decision(decision: EngineDecision, report_unapproved: bool) -> approval::Decision {
-    match decision {
-        EngineDecision::Approved | EngineDecision::ExplicitApproved => approval::Decision::Approved,
-        EngineDecision::ExcludedSuperseded | EngineDecision::ExcludedExpired => approval::Decision::Excluded,
-        _ if report_unapproved => approval::Decision::NotApproved,
-        _ => approval::Decision::Excluded,
-    }
-}
+type Policy<'a> = (String, Box<dyn Fn(&UpdateRecord) -> Offer + 'a>);
 
 pub struct Snapshot {
     /// Same order as `graph.nodes`.
@@ -83,18 +69,14 @@ impl Snapshot {
     /// Reads the store and plans the default group's deployments as of `now` (unix seconds):
     /// every mirrored update that is not expired is approved (no baseline file).
     pub fn build(store: &Store, now: i64) -> Result<Snapshot, StoreError> {
-        let context = approval::Context {
-            group: DEFAULT_GROUP,
-            now,
-        };
-        Snapshot::build_with(store, now, |record| approval::decide(record, &context))
+        Snapshot::build_with(store, now, default_offer)
     }
 
     /// `build` with another approval decision (benchmarks approve a chosen subset).
     pub fn build_with(
         store: &Store,
         now: i64,
-        decide: impl Fn(&UpdateRecord) -> approval::Decision,
+        decide: impl Fn(&UpdateRecord) -> Offer,
     ) -> Result<Snapshot, StoreError> {
         let policies: Vec<Policy<'_>> = vec![(DEFAULT_GROUP.to_string(), Box::new(decide))];
         Snapshot::build_policies(store, now, policies, None)
@@ -108,7 +90,7 @@ impl Snapshot {
         set: Arc<BaselineSet>,
     ) -> Result<Snapshot, StoreError> {
         let records = store.latest_records()?;
-        let facts: HashMap<uuid::Uuid, UpdateFacts> = policy::catalog_facts(&records)
+        let facts: HashMap<uuid::Uuid, UpdateFacts> = crate::approval::catalog_facts(&records)
             .into_iter()
             .map(|f| (f.update_id, f))
             .collect();
@@ -127,15 +109,12 @@ impl Snapshot {
             .map(|(id, baseline)| {
                 let facts = &facts;
                 let decide = move |record: &UpdateRecord| match facts.get(&record.identity.update_id) {
-                    Some(update) => {
-                        engine_decision(evaluate(update, baseline, epoch).decision, report_unapproved)
-                    }
-                    None => approval::Decision::Excluded,
+                    Some(update) => evaluate(update, baseline, epoch)
+                        .decision
+                        .offer(report_unapproved),
+                    None => Offer::NotSent,
                 };
-                (
-                    id,
-                    Box::new(decide) as Box<dyn Fn(&UpdateRecord) -> approval::Decision + '_>,
-                )
+                (id, Box::new(decide) as Box<dyn Fn(&UpdateRecord) -> Offer + '_>)
             })
             .collect();
         Snapshot::build_policies_from(store, now, records, policies, Some(Arc::clone(&set)))
@@ -168,7 +147,7 @@ impl Snapshot {
         let mut approved_files = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (id, decide) in &policies {
-            let planned = scan::plan(&graph, |node| decide(&records[node as usize]));
+            let planned = plan::plan(&graph, |node| decide(&records[node as usize]));
             let identities: Vec<_> = planned
                 .iter()
                 .map(|p| (graph.node(p.node).update_id, action_code(p.action)))
@@ -338,7 +317,7 @@ fn payload_meta(file: &FileRef) -> PayloadMeta {
 
 /// Files of updates deployed for install and of their bundle members, recursively (a bundle
 /// only evaluated for status does not make its members' files approved).
-fn approved_payloads(records: &[UpdateRecord], graph: &Graph, planned: &[scan::Planned]) -> Vec<[u8; 20]> {
+fn approved_payloads(records: &[UpdateRecord], graph: &Graph, planned: &[plan::Planned]) -> Vec<[u8; 20]> {
     let mut approved_nodes = vec![false; graph.len()];
     let mut stack: Vec<NodeId> = planned
         .iter()

@@ -1,17 +1,18 @@
 //! `wucache baseline check FILE` and `wucache baseline preview --group NAME [--at] [--json]`:
 //! validate a baseline file, and show what it decides for every update of the catalog.
 
+use crate::app::load_baseline_file;
 use crate::app::open_store;
-use crate::baseline::{evaluate, evaluation_epoch, BaselineSet, Loaded};
+use crate::approval::{catalog_facts, first_title};
+use crate::approval::{evaluate, evaluation_epoch, BaselineSet, Loaded};
 use crate::config::Config;
-use crate::policy::{self, first_title};
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Loads and validates a file; prints warnings, ignored fields, or the error with its path.
 pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    match policy::load_file(file) {
+    match load_baseline_file(file) {
         Ok(loaded) => {
             print_loaded(file, &loaded);
             Ok(ExitCode::SUCCESS)
@@ -75,7 +76,7 @@ pub fn preview(
     let Some(path) = path else {
         anyhow::bail!("no baseline file: set [baselines] file in the config or pass --file");
     };
-    let loaded = policy::load_file(&path)?;
+    let loaded = load_baseline_file(&path)?;
     let set = loaded.value;
     let now = match at {
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
@@ -87,7 +88,7 @@ pub fn preview(
     let assignment = set.for_target_group(Some(group));
     let store = open_store(&config.storage.data_dir)?;
     let records = store.latest_records()?;
-    let rows: Vec<Row> = policy::catalog_facts(&records)
+    let rows: Vec<Row> = catalog_facts(&records)
         .iter()
         .map(|facts| {
             let evaluation = evaluate(facts, assignment.baseline, epoch);

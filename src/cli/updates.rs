@@ -66,14 +66,14 @@ fn decisions(
     if config.baselines.file.is_empty() {
         anyhow::bail!("--group needs a baseline file: set [baselines] file in the config");
     }
-    let set = crate::policy::load_file(std::path::Path::new(&config.baselines.file))?.value;
+    let set = crate::app::load_baseline_file(std::path::Path::new(&config.baselines.file))?.value;
     let epoch =
-        crate::baseline::evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
+        crate::approval::evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
     let baseline = set.for_target_group(Some(group)).baseline;
-    Ok(crate::policy::catalog_facts(records)
+    Ok(crate::approval::catalog_facts(records)
         .iter()
         .map(|facts| {
-            let evaluation = crate::baseline::evaluate(facts, baseline, epoch);
+            let evaluation = crate::approval::evaluate(facts, baseline, epoch);
             let view = DecisionView {
                 baseline: baseline.id.clone(),
                 decision: evaluation.decision.as_str(),

@@ -4,12 +4,12 @@
 use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
 use super::{internal, seal_cookie, Context};
 use crate::model::{hex, FileRef};
+use crate::plan::NodeId;
 use crate::protocol::fragment;
 use crate::protocol::wusp::{
     ClientFault, ErrorCode, ExtendedUpdateInfo, FileLocation, GetExtendedUpdateInfo2Request,
     GetExtendedUpdateInfoRequest, GetFileLocationsRequest, GetFileLocationsResponse,
 };
-use crate::scan::NodeId;
 use crate::snapshot::document;
 
 pub fn get_extended_update_info(

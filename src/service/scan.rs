@@ -1,16 +1,16 @@
 //! StartCategoryScan, SyncUpdates, SyncPrinterCatalog and RefreshCache (protocol.md §2.5–§2.7,
-//! §4): the staged algorithm of `scan::staged` turned into wire answers.
+//! §4): the staged algorithm of `plan::staged` turned into wire answers.
 
 use super::auth::require_cookie;
 use super::{internal, seal_cookie, Context};
 use crate::cookie::AccessState;
 use crate::model::{CategoryType, UpdateType};
+use crate::plan::staged::{self, MAX_INSTALLED_NON_LEAF, PAGE_SIZE};
 use crate::protocol::wusp::{
     ClientFault, ErrorCode, RefreshCacheRequest, RefreshCacheResult, StartCategoryScanRequest,
     StartCategoryScanResponse, SyncInfo, SyncPrinterCatalogRequest, SyncUpdateParameters, SyncUpdatesRequest,
     UpdateInfo,
 };
-use crate::scan::staged::{self, MAX_INSTALLED_NON_LEAF, PAGE_SIZE};
 use crate::snapshot::Snapshot;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -147,7 +147,7 @@ fn software_pass(
 /// Scope positions → `UpdateInfo` with deployment, `IsLeaf` and the Core fragment.
 fn update_infos(
     context: &Context<'_>,
-    scope: &crate::scan::Scope,
+    scope: &crate::plan::Scope,
     positions: &[usize],
 ) -> Result<Vec<UpdateInfo>, ClientFault> {
     let snapshot = &context.snapshot;
@@ -169,7 +169,7 @@ fn update_infos(
         .collect()
 }
 
-fn has_drivers(snapshot: &Snapshot, scope: &crate::scan::Scope) -> bool {
+fn has_drivers(snapshot: &Snapshot, scope: &crate::plan::Scope) -> bool {
     scope
         .entries
         .iter()

@@ -2,6 +2,7 @@
 //! data. Parsing and serialising live in `messages`; the wire envelope in `envelope`.
 //! Field names follow the WSDL; comments say what a real Windows 11 client sends.
 
+pub use crate::model::DeploymentAction;
 use crate::model::UpdateIdentity;
 use uuid::Uuid;
 
@@ -175,46 +176,6 @@ pub struct Deployment {
     pub auto_select: Option<String>,
     pub auto_download: Option<String>,
     pub supersedence_behavior: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum DeploymentAction {
-    Install,
-    OptionalInstall,
-    Uninstall,
-    PreDeploymentCheck,
-    Block,
-    #[default]
-    Evaluate,
-    Bundle,
-}
-
-impl DeploymentAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeploymentAction::Install => "Install",
-            DeploymentAction::OptionalInstall => "OptionalInstall",
-            DeploymentAction::Uninstall => "Uninstall",
-            DeploymentAction::PreDeploymentCheck => "PreDeploymentCheck",
-            DeploymentAction::Block => "Block",
-            DeploymentAction::Evaluate => "Evaluate",
-            DeploymentAction::Bundle => "Bundle",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<DeploymentAction> {
-        [
-            DeploymentAction::Install,
-            DeploymentAction::OptionalInstall,
-            DeploymentAction::Uninstall,
-            DeploymentAction::PreDeploymentCheck,
-            DeploymentAction::Block,
-            DeploymentAction::Evaluate,
-            DeploymentAction::Bundle,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == text)
-    }
 }
 
 /// `UpdateInfo`: a revision id, its deployment, whether it is a leaf, and its Core fragment.

@@ -73,7 +73,19 @@ pub enum Offer {
     Install,
     /// `PreDeploymentCheck`: the client detects and reports, never installs.
     DetectOnly,
+    /// Not sent at all (excluded, expired, or unapproved when those are not reported).
     NotSent,
+}
+
+/// The offer without a baseline file: every update the catalog mirrors is installed (the
+/// catalog holds only the configured products × classifications) and expired revisions are
+/// never sent.
+pub fn default_offer(update: &crate::model::UpdateRecord) -> Offer {
+    if update.is_expired() {
+        Offer::NotSent
+    } else {
+        Offer::Install
+    }
 }
 
 /// The engine's answer for one update (the model of `DescribeEffectivePatchesForPatchBaseline`'s
@@ -380,5 +392,14 @@ mod tests {
         assert_eq!(Decision::NotApproved.offer(false), Offer::NotSent);
         assert_eq!(Decision::ExcludedSuperseded.offer(true), Offer::NotSent);
         assert_eq!(Decision::ExcludedExpired.offer(true), Offer::NotSent);
+    }
+
+    #[test]
+    fn without_baselines_published_updates_are_installed_and_expired_ones_not_sent() {
+        use crate::model::{PublicationState, UpdateIdentity, UpdateRecord, UpdateType};
+        let mut update = UpdateRecord::new(UpdateIdentity::default(), UpdateType::Software);
+        assert_eq!(default_offer(&update), Offer::Install);
+        update.publication_state = PublicationState::Expired;
+        assert_eq!(default_offer(&update), Offer::NotSent);
     }
 }

@@ -7,8 +7,8 @@
 //! own deployment beats `Bundle`, which beats `Evaluate`. Pure.
 
 use super::graph::{Graph, NodeId};
-use crate::approval::Decision;
-use crate::protocol::wusp::DeploymentAction;
+use crate::approval::Offer;
+use crate::model::DeploymentAction;
 use std::collections::{HashMap, VecDeque};
 
 /// One planned deployment, before it has a persistent id.
@@ -20,14 +20,14 @@ pub struct Planned {
 
 /// Plans the scope: non-leaf nodes first, then leaves, each in local-id order (the order
 /// WSUS delivers in).
-pub fn plan(graph: &Graph, decide: impl Fn(NodeId) -> Decision) -> Vec<Planned> {
+pub fn plan(graph: &Graph, decide: impl Fn(NodeId) -> Offer) -> Vec<Planned> {
     let mut actions: Vec<Option<DeploymentAction>> = vec![None; graph.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
         if node.is_top_level() {
             actions[i] = match decide(i as NodeId) {
-                Decision::Approved => Some(DeploymentAction::Install),
-                Decision::NotApproved => Some(DeploymentAction::PreDeploymentCheck),
-                Decision::Excluded => None,
+                Offer::Install => Some(DeploymentAction::Install),
+                Offer::DetectOnly => Some(DeploymentAction::PreDeploymentCheck),
+                Offer::NotSent => None,
             };
         }
     }
@@ -181,9 +181,9 @@ mod tests {
         let approved = graph.by_update_id(&Uuid::from_u128(3)).unwrap();
         let excluded = graph.by_update_id(&Uuid::from_u128(6)).unwrap();
         let planned = plan(&graph, |node| match node {
-            n if n == approved => Decision::Approved,
-            n if n == excluded => Decision::Excluded,
-            _ => Decision::NotApproved,
+            n if n == approved => Offer::Install,
+            n if n == excluded => Offer::NotSent,
+            _ => Offer::DetectOnly,
         });
         assert_eq!(action_of(&graph, &planned, 3), Some(DeploymentAction::Install));
         assert_eq!(action_of(&graph, &planned, 4), Some(DeploymentAction::Bundle));

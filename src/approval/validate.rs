@@ -573,7 +573,7 @@ fn unknown_value(path: &str, value: &str, expected: &[&str]) -> BaselineError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::parse;
+    use crate::approval::parse;
     use serde_json::json;
 
     fn warnings_of(filters: serde_json::Value, approved: serde_json::Value) -> Vec<Warning> {

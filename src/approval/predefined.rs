@@ -87,8 +87,8 @@ fn predefined_baseline(name: &str, description: &str, rules: Vec<PatchRule>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::evaluate::{evaluate, Decision};
-    use crate::baseline::testdata::{at, now, update, Build};
+    use crate::approval::evaluate::{evaluate, Decision};
+    use crate::approval::testdata::{at, now, update, Build};
 
     fn find(id: &str) -> Baseline {
         predefined()

@@ -186,12 +186,12 @@ fn toml_windows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::document::{
+    use crate::approval::document::{
         Approval, ComplianceLevel, ComplianceStatus, PatchId, RejectedPatchesAction, SupersededHandling,
         WindowMode,
     };
-    use crate::baseline::error::WarningKind;
-    use crate::baseline::testdata::{examples, B3_JSON, EXAMPLES};
+    use crate::approval::error::WarningKind;
+    use crate::approval::testdata::{examples, B3_JSON, EXAMPLES};
     use chrono::NaiveDate;
 
     const CREATE_INPUT: &str = include_str!("../../tests/fixtures/baselines/create-patch-baseline.json");

@@ -1,20 +1,25 @@
-//! Patch baselines: AWS Systems Manager Patch Manager's Windows baselines adapted to a
-//! WSUS-compatible proxy (docs: `baselines.md`). Owns the baseline document model, loading
-//! (every AWS JSON form and the proxy's TOML file) with AWS's validation, the pure approval
-//! engine, patch groups, and the Patch Manager view of compliance.
+//! Approval: what each client is offered. AWS Systems Manager Patch Manager's Windows
+//! baselines adapted to a WSUS-compatible server (docs: `baselines.md`): the baseline
+//! document model, loading (every AWS JSON form and wucache's TOML file) with AWS's
+//! validation, the pure approval engine, patch groups, the engine's facts for a catalog, the
+//! `Offer` a decision becomes, and the Patch Manager view of compliance.
 //!
 //! Everything here is pure: no I/O, time or randomness; `now` and file contents are
-//! arguments. Uses only `model` (to read catalog records) and external crates.
+//! arguments (the baseline file is read by `app`). Uses only `model`.
 //!
 //! - `document`: the validated model (`Baseline`, rules, filters, `ProxyExtensions`).
 //! - `vocabulary`: AWS property names and the WSUS → AWS tables (classification GUIDs, products).
 //! - `parse` / `validate` / `load`: text → raw serde shape → checked model, with field paths.
 //! - `facts`: what the engine needs of an update (`UpdateFacts`) and its AWS property view.
-//! - `evaluate`: the decision for one update under one baseline at one time.
+//! - `catalog_facts`: `UpdateFacts` for every top-level update of a catalog (product
+//!   families from the category chain, successors from supersedence lists).
+//! - `evaluate`: the decision for one update under one baseline at one time, and the
+//!   `Offer` (Install / detect-only / not sent) it becomes; `default_offer` without baselines.
 //! - `groups` / `set`: which baseline a client's `TargetGroup` selects.
 //! - `compliance`: patch states and node summaries from decisions and client states.
 //! - `predefined`: the AWS predefined Windows baselines.
 
+mod catalog_facts;
 mod compliance;
 mod document;
 mod error;
@@ -35,6 +40,7 @@ mod properties;
 #[cfg(test)]
 mod testdata;
 
+pub use catalog_facts::{catalog_facts, first_title};
 pub use compliance::{
     compliance_item, summarize, ClientState, ComplianceItem, ItemCompliance, LevelCounts, PatchState,
     PatchSummary,
@@ -45,7 +51,7 @@ pub use document::{
     RejectedPatchesAction, SupersededHandling, WindowMode,
 };
 pub use error::{BaselineError, Loaded, Problem, Warning, WarningKind};
-pub use evaluate::{evaluate, evaluation_epoch, Decision, Evaluation, Offer};
+pub use evaluate::{default_offer, evaluate, evaluation_epoch, Decision, Evaluation, Offer};
 pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};
 pub use predefined::{predefined, AWS_DEFAULT, AWS_OS, AWS_OS_APPLICATIONS};

@@ -141,9 +141,9 @@ fn filtered_nodes(graph: &Graph, scope: &Scope, categories: &[Uuid]) -> HashSet<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DeploymentAction;
     use crate::model::{Prerequisite, UpdateIdentity, UpdateRecord, UpdateType};
-    use crate::protocol::wusp::DeploymentAction;
-    use crate::scan::scope::{plan, ScopeEntry};
+    use crate::plan::scope::{plan, ScopeEntry};
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)
@@ -195,7 +195,7 @@ mod tests {
             mk(7, UpdateType::Software, category(6), &[]),
         ];
         let graph = Graph::build(&records);
-        let planned = plan(&graph, |_| crate::approval::Decision::Approved);
+        let planned = plan(&graph, |_| crate::approval::Offer::Install);
         let entries = planned
             .iter()
             .enumerate()

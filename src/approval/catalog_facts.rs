@@ -1,59 +1,11 @@
-//! Baselines meet the catalog: reads the `[baselines] file` (TOML, or an AWS JSON export) and
-//! builds the engine's `UpdateFacts` for every top-level update of a catalog — product
-//! families from the category chain, successors from the other updates' supersedence lists.
-//! Uses `baseline`, `model`; reads files only in `load_file`.
+//! Baselines meet the catalog: the engine's `UpdateFacts` for every top-level update of a
+//! catalog — product families from the category chain, successors from the other updates'
+//! supersedence lists.
 
-use crate::baseline::{
-    Baseline, BaselineError, BaselineSet, Category, EvaluationSettings, Loaded, UpdateFacts,
-};
+use super::{Category, UpdateFacts};
 use crate::model::{CategoryType, Prerequisite, UpdateRecord, UpdateType};
 use std::collections::HashMap;
-use std::path::Path;
 use uuid::Uuid;
-
-/// A baseline file that could not be used, naming the file and the field.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("cannot read baseline file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("baseline file {path}: {source}")]
-    Invalid { path: String, source: BaselineError },
-}
-
-/// Loads a baseline file: `.json` is one AWS baseline export (any form), anything else the
-/// TOML format of baselines.md §8.
-pub fn load_file(path: &Path) -> Result<Loaded<BaselineSet>, PolicyError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    let invalid = |source| PolicyError::Invalid {
-        path: shown.clone(),
-        source,
-    };
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-        let loaded = Baseline::from_json(&text).map_err(invalid)?;
-        let default = Some(loaded.value.id.clone());
-        let (set, mut warnings) = BaselineSet::new(
-            vec![loaded.value],
-            Vec::new(),
-            default,
-            Vec::new(),
-            EvaluationSettings::default(),
-        )
-        .map_err(invalid)?;
-        warnings.extend(loaded.warnings);
-        return Ok(Loaded {
-            value: set,
-            warnings,
-            ignored: loaded.ignored,
-        });
-    }
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let read = move |file: &str| std::fs::read_to_string(base.join(file)).map_err(|e| format!("{file}: {e}"));
-    BaselineSet::from_toml(&text, &read).map_err(invalid)
-}
 
 /// Engine facts for every top-level update (software or driver, not a bundle member) of a
 /// catalog given as its newest revisions. Updates whose release date cannot be read are
