@@ -1,11 +1,12 @@
-//! `wucache serve` as a value: binds the listeners, loads the catalog, starts the sync worker,
-//! and stops it all on one signal. Tests start it in-process on `127.0.0.1:0`. Uses `app`,
-//! `server`, `shutdown`, `config`.
+//! `wucache serve` as a value: binds the listeners, starts the background workers, and stops
+//! it all on one signal. Tests start it in-process on `127.0.0.1:0`. Uses `config`,
+//! `shutdown`, `app`, `worker`, `server`.
 
-use crate::app::{self, App, AppError};
+use crate::app::{App, AppError};
 use crate::config::Config;
 use crate::server::{self, Role};
 use crate::shutdown::Shutdown;
+use crate::worker;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -54,9 +55,7 @@ impl Daemon {
             Arc::clone(&app),
             shutdown.clone(),
         ));
-        tasks.spawn(load_then_sync(Arc::clone(&app), shutdown.clone()));
-        tasks.spawn(app::prefetch_worker(Arc::clone(&app), shutdown.clone()));
-        tasks.spawn(replan_each_epoch(Arc::clone(&app), shutdown.clone()));
+        worker::spawn_all(&mut tasks, &app, &shutdown);
         tracing::info!(%client_addr, %admin_addr, data_dir = %app.config.storage.data_dir.display(), "wucache serving");
         Ok(Daemon {
             app,
@@ -98,47 +97,4 @@ fn bind_error(app: &App, source: std::io::Error) -> DaemonError {
         key: "server.http_listen",
         source,
     }
-}
-
-/// With baselines, approvals mature with time ("approve after N days"): the catalog is
-/// re-planned at every evaluation epoch (`snapshot_interval_minutes`).
-async fn replan_each_epoch(app: Arc<App>, shutdown: Shutdown) {
-    loop {
-        let minutes = app
-            .baselines()
-            .map_or(60, |set| set.evaluation.snapshot_interval_minutes.max(1));
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(u64::from(minutes) * 60)) => {}
-        }
-        if app.baselines().is_none() || !app.is_ready() {
-            continue;
-        }
-        let loader = Arc::clone(&app);
-        if let Ok(Err(err)) = tokio::task::spawn_blocking(move || loader.load_catalog()).await {
-            tracing::error!(error = %err, "re-planning the catalog failed");
-        }
-    }
-}
-
-/// Loads the catalog off the async threads, then runs the sync worker.
-async fn load_then_sync(app: Arc<App>, shutdown: Shutdown) {
-    let loader = Arc::clone(&app);
-    match tokio::task::spawn_blocking(move || loader.load_catalog()).await {
-        Ok(Ok(count)) => tracing::info!(updates = count, "catalog loaded"),
-        Ok(Err(err)) => tracing::error!(error = %err, "loading the catalog failed"),
-        Err(err) => tracing::error!(error = %err, "catalog loader panicked"),
-    }
-    let opener = Arc::clone(&app);
-    match tokio::task::spawn_blocking(move || opener.open_content()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => {
-            tracing::error!(error = %err, "opening the payload cache failed; payloads are not served")
-        }
-        Err(err) => tracing::error!(error = %err, "payload cache opener panicked"),
-    }
-    if app.config.content.mode != crate::config::ContentMode::OnDemand {
-        app.prefetch.request();
-    }
-    app::sync_worker(app, shutdown).await;
 }

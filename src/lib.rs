@@ -44,7 +44,7 @@ pub mod gpo;
 pub mod metrics;
 pub mod model;
 pub mod plan;
-pub mod prefetch;
+
 pub mod protocol;
 pub mod server;
 pub mod service;
@@ -53,3 +53,4 @@ pub mod snapshot;
 pub mod stats;
 pub mod store;
 pub mod upstream;
+pub mod worker;

@@ -3,7 +3,7 @@
 
 use crate::app::{open_cache, open_store};
 use crate::config::Config;
-use crate::prefetch::{self, PrefetchProgress};
+use crate::content::prefetch::{self, PrefetchProgress};
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
 use crate::stats::ContentCounters;

@@ -10,6 +10,7 @@ pub mod disk;
 pub mod evict;
 pub mod fetch;
 pub mod layout;
+pub mod prefetch;
 pub mod range;
 pub mod rate;
 pub mod serve;

@@ -1,0 +1,241 @@
+//! The background workers of `serve`, each on the one shutdown signal: the catalog loader
+//! followed by the sync loop (retries, backoff, status), the prefetcher (and the clean-up of
+//! payloads no approved update uses), and the re-planner that lets approvals mature at each
+//! evaluation epoch. Uses `app` and the modules below it.
+
+use crate::app::{App, SyncControl};
+use crate::config::ContentMode;
+use crate::content::cache::Cache;
+use crate::shutdown::Shutdown;
+use crate::upstream::payload::HttpFetch;
+use crate::upstream::{self, Phase, Progress, SyncSummary};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// The first retry delay after a failed sync; it doubles up to the sync interval.
+const FIRST_SYNC_RETRY: Duration = Duration::from_secs(60);
+
+/// Starts every background worker on `tasks`.
+pub fn spawn_all(tasks: &mut JoinSet<()>, app: &Arc<App>, shutdown: &Shutdown) {
+    tasks.spawn(load_then_sync(Arc::clone(app), shutdown.clone()));
+    tasks.spawn(prefetch_worker(Arc::clone(app), shutdown.clone()));
+    tasks.spawn(replan_each_epoch(Arc::clone(app), shutdown.clone()));
+}
+
+/// With baselines, approvals mature with time ("approve after N days"): the catalog is
+/// re-planned at every evaluation epoch (`snapshot_interval_minutes`).
+async fn replan_each_epoch(app: Arc<App>, shutdown: Shutdown) {
+    loop {
+        let minutes = app
+            .baselines()
+            .map_or(60, |set| set.evaluation.snapshot_interval_minutes.max(1));
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(u64::from(minutes) * 60)) => {}
+        }
+        if app.baselines().is_none() || !app.is_ready() {
+            continue;
+        }
+        let loader = Arc::clone(&app);
+        if let Ok(Err(err)) = tokio::task::spawn_blocking(move || loader.load_catalog()).await {
+            tracing::error!(error = %err, "re-planning the catalog failed");
+        }
+    }
+}
+
+/// Loads the catalog off the async threads, then runs the sync worker.
+async fn load_then_sync(app: Arc<App>, shutdown: Shutdown) {
+    let loader = Arc::clone(&app);
+    match tokio::task::spawn_blocking(move || loader.load_catalog()).await {
+        Ok(Ok(count)) => tracing::info!(updates = count, "catalog loaded"),
+        Ok(Err(err)) => tracing::error!(error = %err, "loading the catalog failed"),
+        Err(err) => tracing::error!(error = %err, "catalog loader panicked"),
+    }
+    let opener = Arc::clone(&app);
+    match tokio::task::spawn_blocking(move || opener.open_content()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "opening the payload cache failed; payloads are not served")
+        }
+        Err(err) => tracing::error!(error = %err, "payload cache opener panicked"),
+    }
+    if app.config.content.mode != ContentMode::OnDemand {
+        app.prefetch.request();
+    }
+    sync_worker(app, shutdown).await;
+}
+
+/// The background prefetch worker: runs on request (after each sync in `prefetch`/`both`
+/// mode, and on `POST /api/v1/prefetch`), then removes payloads no approved update has
+/// referenced for `unreferenced_grace`.
+async fn prefetch_worker(app: Arc<App>, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = app.prefetch.trigger.notified() => {}
+        }
+        let Some(cache) = app.content.get() else { continue };
+        app.prefetch.running.store(true, Ordering::SeqCst);
+        let payloads = app.snapshot().approved_payloads();
+        let config = &app.config.content;
+        let summary = crate::content::prefetch::run(
+            cache,
+            payloads,
+            config.prefetch_concurrency as usize,
+            config.prefetch_rate,
+            &app.prefetch,
+            &shutdown,
+        )
+        .await;
+        tracing::info!(
+            downloaded = summary.downloaded,
+            failed = summary.failed.len(),
+            cached = summary.already_cached,
+            "prefetch finished"
+        );
+        if let Ok(mut last) = app.prefetch.last.lock() {
+            *last = Some(summary);
+        }
+        app.prefetch.running.store(false, Ordering::SeqCst);
+        remove_unreferenced(&app, cache);
+    }
+}
+
+/// Removes committed payloads that no approved update has referenced for the grace period.
+/// When each was first seen unreferenced is kept in `<content dir>/unreferenced.json`.
+pub fn remove_unreferenced(app: &App, cache: &Cache<HttpFetch>) {
+    let path = app.config.content_dir().join("unreferenced.json");
+    let now = chrono::Utc::now().timestamp();
+    let mut since: std::collections::HashMap<String, i64> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let snapshot = app.snapshot();
+    let committed = cache.list().unwrap_or_default();
+    let grace = app.config.content.unreferenced_grace.as_secs() as i64;
+    let mut still = std::collections::HashMap::new();
+    for sha1 in committed {
+        if snapshot.payload(&sha1).is_some_and(|(_, approved)| approved) {
+            continue;
+        }
+        let key = crate::content::layout::sha1_hex(&sha1);
+        let first = since.remove(&key).unwrap_or(now);
+        if now - first >= grace {
+            if let Err(err) = cache.remove(&sha1) {
+                tracing::warn!(sha1 = %key, error = %err, "removing an unreferenced payload failed");
+            }
+        } else {
+            still.insert(key, first);
+        }
+    }
+    if let Ok(text) = serde_json::to_string(&still) {
+        let _ = std::fs::write(&path, text);
+    }
+}
+
+/// Progress of a background sync: counters for the API, a log line per phase.
+struct LogProgress<'a>(&'a SyncControl);
+
+impl Progress for LogProgress<'_> {
+    fn phase(&self, phase: Phase, total: u64) {
+        self.0.progress_total.store(total, Ordering::Relaxed);
+        self.0.progress_done.store(0, Ordering::Relaxed);
+        tracing::info!(phase = phase.as_str(), revisions = total, "sync phase");
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.progress_done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The background sync worker: syncs at start (if configured), every interval, and on
+/// request; a failed sync is retried sooner, backing off up to the interval. Never exits
+/// on an upstream failure: the daemon keeps serving what it has.
+async fn sync_worker(app: Arc<App>, shutdown: Shutdown) {
+    let interval = app.config.sync.interval;
+    let periodic = (!interval.is_zero()).then_some(interval);
+    let mut next = if app.config.sync.on_start {
+        Some(Duration::ZERO)
+    } else {
+        periodic
+    };
+    let mut retry = FIRST_SYNC_RETRY;
+    loop {
+        let timer = async move {
+            match next {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = app.sync.trigger.notified() => {}
+            _ = timer => {}
+        }
+        let ok = run_one_sync(&app, &shutdown).await;
+        if shutdown.is_triggered() {
+            return;
+        }
+        next = if ok {
+            retry = FIRST_SYNC_RETRY;
+            periodic
+        } else {
+            let delay = periodic.map_or(retry, |p| retry.min(p));
+            retry = retry.saturating_mul(2);
+            tracing::info!(
+                retry_in_s = delay.as_secs(),
+                "sync failed; serving the catalog we have and retrying"
+            );
+            Some(delay)
+        };
+    }
+}
+
+/// Runs one sync unless shutdown comes first (a cancelled sync leaves whole batches and old
+/// anchors behind, which the next run completes).
+async fn run_one_sync(app: &Arc<App>, shutdown: &Shutdown) -> bool {
+    app.sync.running.store(true, Ordering::SeqCst);
+    let progress = LogProgress(&app.sync);
+    let outcome = tokio::select! {
+        result = upstream::run_sync(&app.store, &app.config, &progress) => Some(result),
+        _ = shutdown.wait() => None,
+    };
+    app.sync.running.store(false, Ordering::SeqCst);
+    let Some(result) = outcome else { return false };
+    let ok = match result {
+        Ok(summary) => {
+            tracing::info!(
+                new_revisions = summary.new_revisions,
+                documents = summary.documents_fetched,
+                seconds = summary.seconds,
+                "sync finished"
+            );
+            store_last(app, summary);
+            true
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "sync failed");
+            if let Ok(Some(text)) = app.store.meta(crate::store::MetaKey::LastSyncSummary) {
+                if let Ok(summary) = serde_json::from_str(&text) {
+                    store_last(app, summary);
+                }
+            }
+            false
+        }
+    };
+    if let Err(err) = app.load_catalog() {
+        tracing::error!(error = %err, "reloading the catalog after sync failed");
+    }
+    if app.config.content.mode != ContentMode::OnDemand {
+        app.prefetch.request();
+    }
+    ok
+}
+
+fn store_last(app: &App, summary: SyncSummary) {
+    if let Ok(mut last) = app.sync.last.lock() {
+        *last = Some(summary);
+    }
+}
