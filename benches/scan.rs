@@ -425,13 +425,13 @@ struct Call {
 /// What the server does for one request: `service::handle` with a fresh context, then the
 /// Xpress compression the HTTP layer adds for clients that accept it (Win11 does).
 fn serve_call(app: &App, action: &str, body: &str) -> String {
-    let context = wucache::service::Context {
+    let context = wucache::server::soap::Context {
         app,
         snapshot: app.snapshot(),
         content_base: "http://bench".into(),
         now: unix_now(),
     };
-    let (xml, is_fault) = wucache::service::handle(&context, body, Some(action));
+    let (xml, is_fault) = wucache::server::soap::handle(&context, body, Some(action));
     assert!(!is_fault, "the server answered a fault: {xml}");
     std::hint::black_box(xpress::compress(xml.as_bytes()));
     xml

@@ -41,13 +41,11 @@ pub mod content;
 pub mod cookie;
 pub mod daemon;
 pub mod gpo;
-pub mod metrics;
 pub mod model;
 pub mod plan;
 
 pub mod protocol;
 pub mod server;
-pub mod service;
 pub mod shutdown;
 pub mod snapshot;
 pub mod stats;

@@ -13,7 +13,6 @@ pub mod layout;
 pub mod prefetch;
 pub mod range;
 pub mod rate;
-pub mod serve;
 
 /// A payload's SHA-1, the cache key.
 pub type Sha1 = [u8; 20];

@@ -661,14 +661,14 @@ async fn an_expired_cookie_answers_cookie_expired() {
         parameters: Some(SyncUpdateParameters::default()),
     };
     let body = envelope::request(&msg::build_sync_updates_request(&request));
-    let in_two_hours = wucache::service::Context {
+    let in_two_hours = wucache::server::soap::Context {
         app: &daemon.app,
         snapshot: daemon.app.snapshot(),
         content_base: "http://wucache".into(),
         now: chrono::Utc::now().timestamp() + 7200,
     };
 
-    let (answer, is_fault) = wucache::service::handle(
+    let (answer, is_fault) = wucache::server::soap::handle(
         &in_two_hours,
         &body,
         Some(&envelope::soap_action(Operation::SyncUpdates)),

@@ -1,7 +1,7 @@
 //! The MS-WUSP services a Windows client talks to: one handler per operation, each taking
 //! the parsed request and returning the response value or the fault a real WSUS would send.
-//! Handlers read one catalog snapshot and never write to a socket; `server` does the HTTP.
-//! Uses `app`, `snapshot`, `scan`, `cookie`, `protocol`.
+//! Handlers read one catalog snapshot and never write to a socket; `server::client` does
+//! the HTTP. Uses `app`, `snapshot`, `plan`, `cookie`, `protocol`.
 
 mod auth;
 mod info;

@@ -1,34 +1,24 @@
 //! Serving a committed payload file as HTTP: GET and HEAD, whole or by ranges (single or
 //! multipart), with the validators Delivery Optimization and BITS expect (protocol.md §10.2).
 //! Bytes stream from disk in bounded chunks; nothing holds a whole file or range in memory.
-//! Uses `range` for the decision and `layout` for the ETag; only tokio's file I/O.
+//! Uses `content::range` for the decision and `content::layout` for the ETag; the body is
+//! `file_body`.
 
-use super::layout::sha1_hex;
-use super::range::{if_range_matches, parse_range, ByteRange, RangeRequest};
-use super::Sha1;
-use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Frame, SizeHint};
+use super::file_body::{FileBody, Segment};
+use crate::content::layout::sha1_hex;
+use crate::content::range::{if_range_matches, parse_range, ByteRange, RangeRequest};
+use crate::content::Sha1;
+use crate::server::body::{empty, full, Body};
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use hyper::header::{
     HeaderValue, ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE,
     LAST_MODIFIED, RANGE,
 };
 use hyper::{HeaderMap, Method, Response, StatusCode};
-use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
-
-/// Response bodies; the same type as `crate::server::Body`.
-pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
-
-/// Largest piece read from disk and handed to the socket at once.
-/// Bytes read per hand-off to the blocking pool: one Delivery Optimization range.
-const CHUNK: u64 = 1024 * 1024;
 
 /// The media type of every payload and of every multipart part.
 const OCTET_STREAM: &str = "application/octet-stream";
@@ -82,10 +72,26 @@ pub fn http_date(time: SystemTime) -> String {
         .to_string()
 }
 
+/// A payload response and the body bytes it will send (0 for HEAD and errors), so the
+/// route counts bytes without reading its own headers back.
+pub struct Answer {
+    pub response: Response<Body>,
+    pub body_bytes: u64,
+}
+
+impl Answer {
+    fn without_body(response: Response<Body>) -> Answer {
+        Answer {
+            response,
+            body_bytes: 0,
+        }
+    }
+}
+
 /// Answers a request for a committed file at `path` that `served` describes.
-pub async fn respond(path: &Path, served: &Served, method: &Method, headers: &HeaderMap) -> Response<Body> {
+pub async fn respond(path: &Path, served: &Served, method: &Method, headers: &HeaderMap) -> Answer {
     if method != Method::GET && method != Method::HEAD {
-        return method_not_allowed();
+        return Answer::without_body(method_not_allowed());
     }
     let request = requested_range(headers, served);
     let shape = shape(&request, served, &new_boundary());
@@ -93,15 +99,22 @@ pub async fn respond(path: &Path, served: &Served, method: &Method, headers: &He
         Ok(file) => file,
         Err(err) => {
             tracing::error!(path = %path.display(), error = ?err, "cannot serve payload");
-            return error(err.status());
+            return Answer::without_body(error(err.status()));
         }
     };
-    let body = if method == Method::HEAD {
-        empty()
-    } else {
-        FileBody::new(file, served.size, shape.segments.clone()).boxed()
-    };
-    build(&shape, served, body)
+    with_body(&shape, served, file, method)
+}
+
+/// The response for `shape` with the file as its body (none for HEAD).
+fn with_body(shape: &Shape, served: &Served, file: std::fs::File, method: &Method) -> Answer {
+    if method == Method::HEAD {
+        return Answer::without_body(build(shape, served, empty()));
+    }
+    let body = FileBody::new(file, served.size, shape.segments.clone()).boxed();
+    Answer {
+        response: build(shape, served, body),
+        body_bytes: shape.content_length(),
+    }
 }
 
 /// The single closed range a request asks for, if that is what it asks for (`None` for a
@@ -120,21 +133,15 @@ pub async fn respond_range_in_progress(
     served: &Served,
     range: ByteRange,
     method: &Method,
-) -> Response<Body> {
+) -> Answer {
     if method != Method::GET && method != Method::HEAD {
-        return method_not_allowed();
+        return Answer::without_body(method_not_allowed());
     }
     let shape = shape(&RangeRequest::Single(range), served, &new_boundary());
-    let file = match open(path, range.end + 1).await {
-        Ok(file) => file,
-        Err(err) => return error(err.status()),
-    };
-    let body = if method == Method::HEAD {
-        empty()
-    } else {
-        FileBody::new(file, served.size, shape.segments.clone()).boxed()
-    };
-    build(&shape, served, body)
+    match open(path, range.end + 1).await {
+        Ok(file) => with_body(&shape, served, file, method),
+        Err(err) => Answer::without_body(error(err.status())),
+    }
 }
 
 /// A 404 with a short text body.
@@ -185,29 +192,6 @@ fn requested_range(headers: &HeaderMap, served: &Served) -> RangeRequest {
         return RangeRequest::Whole;
     }
     parse_range(range.to_str().ok(), served.size)
-}
-
-/// A piece of a response body: literal bytes (multipart framing) or a run of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Bytes(Bytes),
-    File { offset: u64, length: u64 },
-}
-
-impl Segment {
-    fn file(range: &ByteRange) -> Segment {
-        Segment::File {
-            offset: range.start,
-            length: range.length(),
-        }
-    }
-
-    fn length(&self) -> u64 {
-        match self {
-            Segment::Bytes(bytes) => bytes.len() as u64,
-            Segment::File { length, .. } => *length,
-        }
-    }
 }
 
 /// Everything a response carries except the validators, decided before any I/O.
@@ -330,140 +314,9 @@ fn build(shape: &Shape, served: &Served, body: Body) -> Response<Body> {
         error(StatusCode::INTERNAL_SERVER_ERROR)
     })
 }
-
-fn full(text: String) -> Body {
-    Full::new(Bytes::from(text))
-        .map_err(|never| match never {})
-        .boxed()
-}
-
-fn empty() -> Body {
-    Empty::new().map_err(|never| match never {}).boxed()
-}
-
-/// A body that sends its segments in order, reading file runs chunk by chunk with
-/// positional reads on the blocking pool — one copy from the page cache per byte, no seek
-/// state, and one hand-off per 1 MiB (Delivery Optimization's whole range). A file that
-/// turns out shorter than promised ends the body with an error, never with wrong bytes.
-struct FileBody {
-    file: Arc<std::fs::File>,
-    /// The committed size, for the error message when the file is short.
-    size: u64,
-    segments: VecDeque<Segment>,
-    /// The read in progress on the blocking pool.
-    pending: Option<tokio::task::JoinHandle<io::Result<Bytes>>>,
-}
-
-impl FileBody {
-    fn new(file: std::fs::File, size: u64, segments: Vec<Segment>) -> FileBody {
-        FileBody {
-            file: Arc::new(file),
-            size,
-            segments: segments.into(),
-            pending: None,
-        }
-    }
-
-    /// The next piece of data, `None` at the end.
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        loop {
-            match self.segments.front_mut() {
-                None => return Poll::Ready(None),
-                Some(Segment::Bytes(bytes)) => {
-                    let bytes = std::mem::take(bytes);
-                    self.segments.pop_front();
-                    if !bytes.is_empty() {
-                        return Poll::Ready(Some(Ok(bytes)));
-                    }
-                }
-                Some(Segment::File { length: 0, .. }) => {
-                    self.segments.pop_front();
-                }
-                Some(&mut Segment::File { offset, length }) => {
-                    let chunk = ready!(self.poll_chunk(cx, offset, length));
-                    if let Ok(chunk) = &chunk {
-                        self.advance(chunk.len() as u64);
-                    }
-                    return Poll::Ready(Some(chunk));
-                }
-            }
-        }
-    }
-
-    /// Reads `min(CHUNK, length)` bytes at `offset` (`length > 0`).
-    fn poll_chunk(&mut self, cx: &mut Context<'_>, offset: u64, length: u64) -> Poll<io::Result<Bytes>> {
-        let pending = self.pending.get_or_insert_with(|| {
-            let file = Arc::clone(&self.file);
-            let want = CHUNK.min(length) as usize;
-            tokio::task::spawn_blocking(move || read_exact_at(&file, offset, want))
-        });
-        let joined = ready!(Pin::new(pending).poll(cx));
-        self.pending = None;
-        let result = joined.unwrap_or_else(|err| Err(io::Error::other(err)));
-        Poll::Ready(result.map_err(|err| match err.kind() {
-            io::ErrorKind::UnexpectedEof => self.truncated(offset),
-            _ => err,
-        }))
-    }
-
-    /// Moves the front file segment past `sent` bytes.
-    fn advance(&mut self, sent: u64) {
-        if let Some(Segment::File { offset, length }) = self.segments.front_mut() {
-            *offset += sent;
-            *length -= sent;
-            if *length == 0 {
-                self.segments.pop_front();
-            }
-        }
-    }
-
-    /// The error for end of file before the promised bytes.
-    fn truncated(&self, offset: u64) -> io::Error {
-        let actual = self.file.metadata().map_or(offset, |m| m.len());
-        let error = ServeError::Truncated {
-            expected: self.size,
-            actual,
-        };
-        tracing::error!(error = %error, "payload file shrank while being served");
-        io::Error::new(io::ErrorKind::UnexpectedEof, error)
-    }
-}
-
-/// Exactly `want` bytes at `offset`, or `UnexpectedEof`.
-fn read_exact_at(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Bytes> {
-    use std::os::unix::fs::FileExt;
-    let mut buffer = BytesMut::zeroed(want);
-    file.read_exact_at(&mut buffer, offset)?;
-    Ok(buffer.freeze())
-}
-
-impl hyper::body::Body for FileBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let this = self.get_mut();
-        let next = ready!(this.poll_next(cx));
-        if matches!(next, Some(Err(_))) {
-            this.segments.clear();
-        }
-        Poll::Ready(next.map(|data| data.map(Frame::data)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.segments.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.segments.iter().map(Segment::length).sum())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::file_body::CHUNK;
     use super::*;
     use rand::rngs::StdRng;
     use rand::seq::SliceRandom;
@@ -508,7 +361,9 @@ mod tests {
     }
 
     async fn get(fixture: &Fixture, pairs: &[(&'static str, &str)]) -> Response<Body> {
-        respond(&fixture.path, &fixture.served, &Method::GET, &headers(pairs)).await
+        respond(&fixture.path, &fixture.served, &Method::GET, &headers(pairs))
+            .await
+            .response
     }
 
     async fn body(response: Response<Body>) -> Vec<u8> {
@@ -559,7 +414,9 @@ mod tests {
             Some("bytes=999999-"),
         ] {
             let pairs: Vec<(&'static str, &str)> = range.map(|r| ("range", r)).into_iter().collect();
-            let head = respond(&fixture.path, &fixture.served, &Method::HEAD, &headers(&pairs)).await;
+            let head = respond(&fixture.path, &fixture.served, &Method::HEAD, &headers(&pairs))
+                .await
+                .response;
             let get = get(&fixture, &pairs).await;
             assert_eq!(head.status(), get.status(), "{range:?}");
             for name in [
@@ -831,7 +688,9 @@ mod tests {
     async fn other_methods_are_405() {
         let fixture = fixture(10);
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
-            let response = respond(&fixture.path, &fixture.served, &method, &HeaderMap::new()).await;
+            let response = respond(&fixture.path, &fixture.served, &method, &HeaderMap::new())
+                .await
+                .response;
             assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
             assert_eq!(header(&response, "allow"), "GET, HEAD");
         }
@@ -841,7 +700,9 @@ mod tests {
     async fn missing_file_is_404() {
         let fixture = fixture(10);
         let missing = fixture.path.with_file_name("gone");
-        let response = respond(&missing, &fixture.served, &Method::GET, &HeaderMap::new()).await;
+        let response = respond(&missing, &fixture.served, &Method::GET, &HeaderMap::new())
+            .await
+            .response;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 

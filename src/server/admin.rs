@@ -1,0 +1,146 @@
+//! The admin listener's routes: `/health`, `/ready`, `/metrics`, and the bearer-token
+//! `/api/v1/...` endpoints (sync, prefetch, reload, updates, computers).
+
+use super::body::{full, json_response, text, Body};
+use crate::app::App;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+/// Routes one admin request.
+pub(super) fn route(app: &App, request: &Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().trim_end_matches('/');
+    match (request.method(), path) {
+        (&Method::GET, "/health") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/ready") => ready(app),
+        (&Method::GET, "/metrics") => metrics(app),
+        (_, p) if p.starts_with("/api/v1/") => {
+            if !authorized(app, request) {
+                return json_response(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": "missing or wrong bearer token (see [admin] token_file)"}),
+                );
+            }
+            api_route(app, request.method(), p)
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
+    match (method, path) {
+        (&Method::POST, "/api/v1/sync") => {
+            if app.sync.request() {
+                json_response(StatusCode::ACCEPTED, json!({"status": "started"}))
+            } else {
+                json_response(StatusCode::CONFLICT, json!({"status": "already running"}))
+            }
+        }
+        (&Method::GET, "/api/v1/sync") => sync_status(app),
+        (&Method::GET, "/api/v1/computers") => computers(app),
+        (&Method::POST, "/api/v1/reload") => match app.reload_baselines() {
+            Ok(()) => json_response(StatusCode::OK, json!({"status": "reloaded"})),
+            Err(err) => {
+                tracing::error!(error = %err, "baseline reload failed; the previous baselines stay in force");
+                json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": err, "status": "previous baselines kept"}),
+                )
+            }
+        },
+        (&Method::POST, "/api/v1/prefetch") => {
+            app.prefetch.request();
+            json_response(StatusCode::ACCEPTED, json!({"status": "requested"}))
+        }
+        (&Method::GET, "/api/v1/prefetch") => {
+            use std::sync::atomic::Ordering;
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "running": app.prefetch.is_running(),
+                    "progress": {
+                        "done": app.prefetch.files_done.load(Ordering::Relaxed),
+                        "total": app.prefetch.files_total.load(Ordering::Relaxed),
+                    },
+                    "last": app.prefetch.last(),
+                }),
+            )
+        }
+        (&Method::GET, "/api/v1/updates") => {
+            let snapshot = app.snapshot();
+            json_response(
+                StatusCode::OK,
+                serde_json::to_value(&snapshot.records).unwrap_or_default(),
+            )
+        }
+        _ => json_response(StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
+    }
+}
+
+/// Prometheus text exposition of the counters kept so far (names from interfaces.md).
+fn metrics(app: &App) -> Response<Body> {
+    let mut response = Response::new(full(super::metrics::render(app)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+fn ready(app: &App) -> Response<Body> {
+    let counts = app.store.counts();
+    let body = json!({"ready": app.is_ready(), "revisions": counts.revisions, "updates": counts.updates});
+    let status = if app.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, body)
+}
+
+fn sync_status(app: &App) -> Response<Body> {
+    use std::sync::atomic::Ordering;
+    let body = json!({
+        "running": app.sync.is_running(),
+        "progress": {
+            "done": app.sync.progress_done.load(Ordering::Relaxed),
+            "total": app.sync.progress_total.load(Ordering::Relaxed),
+        },
+        "last": app.sync.last(),
+    });
+    json_response(StatusCode::OK, body)
+}
+
+/// Constant-time comparison of the bearer token.
+fn authorized(app: &App, request: &Request<Incoming>) -> bool {
+    let Some(value) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(token) = value.strip_prefix("Bearer ") else {
+        return false;
+    };
+    let (a, b) = (token.trim().as_bytes(), app.admin_token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The registered computers; a store that cannot be read is a 500 naming it, never an
+/// empty list.
+fn computers(app: &App) -> Response<Body> {
+    match app.store.computers() {
+        Ok(records) => {
+            let computers: Vec<serde_json::Value> = records
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect();
+            json_response(StatusCode::OK, serde_json::Value::Array(computers))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "reading computers from the catalog store failed");
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": format!("catalog store: {err}")}),
+            )
+        }
+    }
+}

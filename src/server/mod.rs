@@ -1,0 +1,92 @@
+//! The HTTP front: listeners, connection limits and draining, and routing. The client
+//! listener serves the MS-WUSP SOAP services (`soap`, via `client`) and payloads
+//! (`payload`); the admin listener serves health, readiness, metrics and the admin API
+//! (`admin`, `metrics`). One body type (`body`). Uses `app` and the modules below it.
+
+mod admin;
+pub mod body;
+mod client;
+mod metrics;
+pub mod payload;
+pub mod soap;
+
+pub use body::Body;
+
+use crate::app::App;
+use crate::shutdown::Shutdown;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Time a client has to send a request's headers (also bounds idle keep-alive).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time in-flight requests get to finish after shutdown is signalled.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which routes a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Admin,
+}
+
+/// Binds a listener (port 0 picks a free one; the bound address is returned by `local_addr`).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Accepts connections until shutdown, then drains them.
+pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: Shutdown) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait() => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!(error = %err, ?role, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let service = hyper::service::service_fn(move |request| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, std::convert::Infallible>(route(role, &app, request).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = watched.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?role,
+            "connections still open after the drain timeout; closing them"
+        );
+    }
+}
+
+async fn route(role: Role, app: &App, request: Request<Incoming>) -> Response<Body> {
+    match role {
+        Role::Client => client::route(app, request).await,
+        Role::Admin => admin::route(app, &request),
+    }
+}
