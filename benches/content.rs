@@ -1,5 +1,5 @@
 //! Content benchmark (prints figures; asserts nothing about time): payload serving under the
-//! Delivery Optimization pattern (protocol.md §10.2), against wucache and against nginx
+//! Delivery Optimization pattern (docs/protocol.md §10.2), against wucache and against nginx
 //! serving the very same files in the same run, and a cold miss with many clients at once.
 //!
 //! - Warm DO load: N clients, each with 7 keep-alive HTTP/1.1 connections (no pipelining)

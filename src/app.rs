@@ -325,7 +325,7 @@ pub enum BaselineFileError {
 }
 
 /// Loads a baseline file: `.json` is one AWS baseline export (any form), anything else the
-/// TOML format of baselines.md §8.
+/// TOML format of docs/baselines.md §8.
 pub fn load_baseline_file(path: &Path) -> Result<Loaded<BaselineSet>, BaselineFileError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| BaselineFileError::Read {

@@ -1,5 +1,5 @@
 //! Pure catalog rules that need more than one document: which categories an update belongs to
-//! (products and classifications from its prerequisite clauses, protocol.md §9), what bundle
+//! (products and classifications from its prerequisite clauses, docs/protocol.md §9), what bundle
 //! members inherit from their bundle, and how configured product/classification names map to
 //! category ids. Uses only `model`.
 

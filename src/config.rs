@@ -40,7 +40,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct BaselinesConfig {
-    /// Approval baselines and patch groups: TOML (baselines.md §8) or an AWS baseline JSON
+    /// Approval baselines and patch groups: TOML (docs/baselines.md §8) or an AWS baseline JSON
     /// export. Empty: every mirrored update that is not expired is approved.
     pub file: String,
 }

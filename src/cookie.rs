@@ -1,4 +1,4 @@
-//! Client cookies (protocol.md §3), pure: the state a client carries between calls, sealed
+//! Client cookies (docs/protocol.md §3), pure: the state a client carries between calls, sealed
 //! with AES-256-GCM (ring) under a key persisted in the data dir. A cookie this server did not
 //! seal (another instance, a rotated key, a forgery, a replay across servers) does not open
 //! and is answered `InvalidCookie`; one sealed for an older catalog (`catalog_id` differs) is

@@ -211,7 +211,7 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The classification GUIDs Microsoft publishes (protocol.md §9), by title.
+/// The classification GUIDs Microsoft publishes (docs/protocol.md §9), by title.
 pub const CLASSIFICATIONS: &[(&str, &str)] = &[
     ("Applications", "5c9376ab-8ce6-464a-b136-22113dd69801"),
     ("Connectors", "434de588-ed14-48f5-8eed-a15e09a991f6"),

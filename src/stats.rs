@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Payload cache counters (metric names in interfaces.md).
+/// Payload cache counters (metric names in docs/interfaces.md).
 #[derive(Debug, Default)]
 pub struct ContentCounters {
     /// Requests answered from a committed file that was already there.

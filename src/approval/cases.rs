@@ -1,4 +1,4 @@
-//! The test cases of baselines.md §9, one test each (T35 one per sub-case), against the pure
+//! The test cases of docs/baselines.md §9, one test each (T35 one per sub-case), against the pure
 //! engine, loader and compliance mapping. Where a case also concerns what a client is sent
 //! through a scan or when (deadlines, gates), the test pins the engine's part and says what
 //! the integration test of the offer side must check.

@@ -1,5 +1,5 @@
 //! Compliance as Patch Manager reports it, from the engine's decision and what a WSUS client
-//! said about the update (baselines.md §5): the per-update patch state (§5.3 mapping) and the
+//! said about the update (docs/baselines.md §5): the per-update patch state (§5.3 mapping) and the
 //! per-node summary (`InstancePatchState` counters, `AWS:ComplianceSummary`). Pure.
 
 use super::document::{Baseline, ComplianceLevel, ComplianceStatus, RejectedPatchesAction};

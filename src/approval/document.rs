@@ -1,4 +1,4 @@
-//! The validated baseline model: an AWS Patch Manager WINDOWS baseline (baselines.md §1) plus the
+//! The validated baseline model: an AWS Patch Manager WINDOWS baseline (docs/baselines.md §1) plus the
 //! proxy's `ProxyExtensions` (§8.2), and the loaded file around it (§8.3). Values here have
 //! passed `validate`, so the engine never re-checks limits.
 

@@ -1,4 +1,4 @@
-//! The approval engine (baselines.md §3.2, normative): one update, one baseline, one frozen
+//! The approval engine (docs/baselines.md §3.2, normative): one update, one baseline, one frozen
 //! `now` → a decision with its approval date, compliance level and a reason a person can read.
 //! Pure; `now` comes from `evaluation_epoch` so that every client in an epoch gets the same
 //! answer (§3.4).

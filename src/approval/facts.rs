@@ -1,5 +1,5 @@
 //! What the engine needs to know about an update, and how those facts read as Patch Manager
-//! properties under one baseline (baselines.md §2.3): KB and bulletin ids, products through the
+//! properties under one baseline (docs/baselines.md §2.3): KB and bulletin ids, products through the
 //! alias table, classifications by GUID, MSRC severity, `PATCH_SET`, release date. Pure.
 
 use super::document::ProxyExtensions;

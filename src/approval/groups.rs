@@ -1,4 +1,4 @@
-//! Patch groups (baselines.md §4): a WSUS client's `TargetGroup` names its patch group; the group
+//! Patch groups (docs/baselines.md §4): a WSUS client's `TargetGroup` names its patch group; the group
 //! is registered to one baseline; a client without a registered group gets the default
 //! baseline. Names compare case-insensitively (WSUS); a semicolon list picks the first
 //! registered name (client-side targeting with several groups). Pure.

@@ -1,5 +1,5 @@
 //! Approval: what each client is offered. AWS Systems Manager Patch Manager's Windows
-//! baselines adapted to a WSUS-compatible server (docs: `baselines.md`): the baseline
+//! baselines adapted to a WSUS-compatible server (docs: `docs/baselines.md`): the baseline
 //! document model, loading (every AWS JSON form and wucache's TOML file) with AWS's
 //! validation, the pure approval engine, patch groups, the engine's facts for a catalog, the
 //! `Offer` a decision becomes, and the Patch Manager view of compliance.

@@ -1,4 +1,4 @@
-//! Reading baseline documents into their raw serde shape (baselines.md §8.1): every JSON form AWS
+//! Reading baseline documents into their raw serde shape (docs/baselines.md §8.1): every JSON form AWS
 //! emits for WINDOWS — `CreatePatchBaseline`/`UpdatePatchBaseline` input, `GetPatchBaseline`
 //! output, a `BaselineOverride` object or array, a CloudFormation `AWS::SSM::PatchBaseline`
 //! resource — and the TOML file of §8.3. Unknown keys become warnings, AWS fields the proxy

@@ -1,4 +1,4 @@
-//! The AWS predefined Windows baselines (baselines.md §3.3), reconstructed from their documented
+//! The AWS predefined Windows baselines (docs/baselines.md §3.3), reconstructed from their documented
 //! rules — not byte-exact copies. `AWS-DefaultPatchBaseline` is the default when the
 //! configuration names none, as it is for a fresh AWS account.
 

@@ -1,6 +1,6 @@
 //! The loaded baselines as one value: baselines by id (the predefined AWS ones included), patch
 //! groups with the default baseline, maintenance windows and evaluation settings, checked
-//! against each other (baselines.md §4, §8.2–8.3). Pure.
+//! against each other (docs/baselines.md §4, §8.2–8.3). Pure.
 
 use super::document::{Baseline, EvaluationSettings, MaintenanceWindow};
 use super::error::{BaselineError, Problem, Warning, WarningKind};

@@ -7,7 +7,7 @@ use super::set::BaselineSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-/// The example file of baselines.md §8.3.
+/// The example file of docs/baselines.md §8.3.
 pub(super) const EXAMPLES: &str = include_str!("../../config/baselines/baselines.toml");
 /// Example B3 in its JSON form.
 pub(super) const B3_JSON: &str = include_str!("../../config/baselines/os-and-apps.json");

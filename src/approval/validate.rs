@@ -1,4 +1,4 @@
-//! Checks a raw baseline the way AWS validates `CreatePatchBaseline` (baselines.md §1.2, T35) and
+//! Checks a raw baseline the way AWS validates `CreatePatchBaseline` (docs/baselines.md §1.2, T35) and
 //! turns it into the typed model. Limits are errors naming the field path; values outside the
 //! Windows vocabulary are warnings (they load and match nothing, as the AWS console's
 //! "Obsolete or mismatched options"). Pure.

@@ -1,5 +1,5 @@
 //! The names Patch Manager uses for Windows patch properties and how WSUS metadata maps to them
-//! (baselines.md §2): classification GUIDs, the OS product alias table, and the value lists a
+//! (docs/baselines.md §2): classification GUIDs, the OS product alias table, and the value lists a
 //! filter is checked against at load time.
 
 use uuid::Uuid;

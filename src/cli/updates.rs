@@ -1,4 +1,4 @@
-//! `wucache updates`: the catalog as a table or JSON (fields from interfaces.md).
+//! `wucache updates`: the catalog as a table or JSON (fields from docs/interfaces.md).
 
 use crate::app::open_store;
 use crate::config::Config;

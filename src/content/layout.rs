@@ -1,5 +1,5 @@
 //! Where a payload is: its URL path as WSUS lays it out (`/Content/<XX>/<SHA1HEX>.<ext>`,
-//! protocol.md §5.4) and its file below the cache root (`<XX>/<SHA1HEX>`). Pure: the disk path
+//! docs/protocol.md §5.4) and its file below the cache root (`<XX>/<SHA1HEX>`). Pure: the disk path
 //! is built from the digest alone, so request text never reaches the file system.
 
 use super::Sha1;
@@ -96,7 +96,7 @@ fn valid_extension(extension: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// The digest of the URL captured from a real WSUS (protocol.md §5.4).
+    /// The digest of the URL captured from a real WSUS (docs/protocol.md §5.4).
     const REAL: &str = "A379D5526FB3A7A0423DA1CD7FC3182A8D448449";
 
     fn digest(hex: &str) -> Sha1 {

@@ -1,4 +1,4 @@
-//! The served catalog as a graph (protocol.md §4.1–§4.2): one node per update (its newest
+//! The served catalog as a graph (docs/protocol.md §4.1–§4.2): one node per update (its newest
 //! revision), prerequisite clauses and bundle members resolved to nodes, and `IsLeaf`
 //! computed from the whole catalog — a node is a leaf when nothing names it as a
 //! prerequisite, `IsCategory` clauses included. Pure; built once per catalog snapshot.

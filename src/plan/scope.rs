@@ -1,4 +1,4 @@
-//! What one policy group is deployed (protocol.md §4.4–§4.5): every top-level update's
+//! What one policy group is deployed (docs/protocol.md §4.4–§4.5): every top-level update's
 //! decision becomes `Install` (approved) or `PreDeploymentCheck` (known, not approved, so
 //! clients report status) or nothing (excluded); members of a deployed bundle get `Bundle`;
 //! every category (company, product family, product, classification) and everything the

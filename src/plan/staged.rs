@@ -1,4 +1,4 @@
-//! The staged SyncUpdates algorithm (protocol.md §4.3–§4.4), pure: given the graph, the
+//! The staged SyncUpdates algorithm (docs/protocol.md §4.3–§4.4), pure: given the graph, the
 //! client's scope, the ids it says are installed (non-leaf) and cached, and its cookie
 //! watermark, decide which revisions are new, changed, or out of scope, one page at a time.
 //! A prerequisite is satisfied only by `InstalledNonLeafUpdateIDs` — never by "other cached"

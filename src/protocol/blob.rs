@@ -1,4 +1,4 @@
-//! `XmlUpdateBlobCompressed` (protocol.md §8.4): a Microsoft Cabinet, LZX with a 2 MiB
+//! `XmlUpdateBlobCompressed` (docs/protocol.md §8.4): a Microsoft Cabinet, LZX with a 2 MiB
 //! window, holding one member whose bytes are the update document in UTF-16LE. Decoded with
 //! the `cab` crate (LZX via `lzxd`) rather than by hand; the output is bounded so a hostile
 //! cabinet cannot balloon memory.

@@ -1,4 +1,4 @@
-//! MS-WUSP metadata fragments (protocol.md §5.1): what a client gets instead of the full
+//! MS-WUSP metadata fragments (docs/protocol.md §5.1): what a client gets instead of the full
 //! `upd:Update` document, derived from it as a real WSUS derives them — Core (SyncUpdates
 //! `UpdateInfo/Xml`), Extended and LocalizedProperties (GetExtendedUpdateInfo) and Eula.
 //! Fragments are not well-formed documents: several top-level elements, no namespaces.

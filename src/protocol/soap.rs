@@ -1,5 +1,5 @@
 //! SOAP framing shared by every service: writing a 1.1 envelope, reading a response body
-//! (1.1 or 1.2, any prefixes) and its fault, if it is one (protocol.md §1.3–§1.4, §8.3).
+//! (1.1 or 1.2, any prefixes) and its fault, if it is one (docs/protocol.md §1.3–§1.4, §8.3).
 
 use super::xml::{self, Element, XmlError};
 

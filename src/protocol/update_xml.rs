@@ -1,4 +1,4 @@
-//! Reads an `upd:Update` document (protocol.md §9) into the indexed fields the catalog keeps.
+//! Reads an `upd:Update` document (docs/protocol.md §9) into the indexed fields the catalog keeps.
 //! Pure: text in, `UpdateRecord` out (with `local_id` 0 and products/classifications left for
 //! `catalog` to resolve, since they depend on what the categories are).
 

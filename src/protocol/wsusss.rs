@@ -1,4 +1,4 @@
-//! The server–server protocol (MS-WSUSSS, protocol.md §8) as the downstream speaks it: one
+//! The server–server protocol (MS-WSUSSS, docs/protocol.md §8) as the downstream speaks it: one
 //! builder per request, one parser per response. Element names, namespaces and order follow
 //! the published WSDL and the real WSUS recordings. Pure: strings in, strings out.
 

@@ -1,11 +1,11 @@
-//! `Content-Encoding: xpress` (protocol.md §10.1, MS-WUSP 2.1.1): the body is cut into blocks of at
+//! `Content-Encoding: xpress` (docs/protocol.md §10.1, MS-WUSP 2.1.1): the body is cut into blocks of at
 //! most [`MAX_BLOCK`] bytes, each sent as its original size and its compressed size (u32 LE) and then
 //! the block — stored raw when the two sizes are equal, otherwise compressed with MS-XCA "Plain LZ77"
 //! (§2.3, §2.4): 32-bit flag words, 2-byte match tokens (13-bit offset, 3-bit length extended by a
 //! shared half byte, a byte, a word and a dword), matches of at least 3 bytes at most 8,192 back.
 //! Pure: no I/O; uses nothing from the crate.
 //!
-//! Hand-written rather than taken from crates.io: `xpress_rs` 0.2.0 (the crate docs/deps.md names) is a
+//! Hand-written rather than taken from crates.io: `xpress_rs` 0.2.0 (the one Xpress crate on crates.io) is a
 //! self-described work in progress, unchanged since July 2023, whose decoder takes no output size or
 //! limit, whose encoder writes into an unchecked fixed buffer (by its own README), and which knows
 //! nothing of the MS-WUSP block framing. The codec is a few hundred lines, pinned here to the
@@ -742,7 +742,7 @@ mod tests {
             .all(|&(original, _)| original == MAX_BLOCK));
     }
 
-    /// WSUS itself cut bodies into 16,352-byte blocks (protocol.md §10.1), with a raw last block.
+    /// WSUS itself cut bodies into 16,352-byte blocks (docs/protocol.md §10.1), with a raw last block.
     #[test]
     fn bodies_framed_like_wsus_decode() {
         let mut framed = Vec::new();

@@ -78,7 +78,7 @@ fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
     }
 }
 
-/// Prometheus text exposition of the counters kept so far (names from interfaces.md).
+/// Prometheus text exposition of the counters kept so far (names from docs/interfaces.md).
 fn metrics(app: &App) -> Response<Body> {
     let mut response = Response::new(full(super::metrics::render(app)));
     response.headers_mut().insert(

@@ -1,5 +1,5 @@
 //! `/metrics`: the daemon's counters in the Prometheus text format, under the names in
-//! interfaces.md. Reads `App`; writes nothing.
+//! docs/interfaces.md. Reads `App`; writes nothing.
 
 use crate::app::App;
 use crate::stats::ContentCounters as C;

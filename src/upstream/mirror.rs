@@ -1,4 +1,4 @@
-//! One metadata sync run, as a downstream WSUS does it (protocol.md §8.2): configuration,
+//! One metadata sync run, as a downstream WSUS does it (docs/protocol.md §8.2): configuration,
 //! then the categories phase (`GetConfig=true`), then the updates phase (configured products ×
 //! classifications, `Delta` per id against the saved anchor). Only revisions the store lacks
 //! are fetched; batches never exceed the upstream's limit; an id the upstream cannot serve is

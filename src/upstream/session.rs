@@ -1,4 +1,4 @@
-//! An authorized conversation with the upstream's Server Sync service (protocol.md §8.2):
+//! An authorized conversation with the upstream's Server Sync service (docs/protocol.md §8.2–§8.3):
 //! GetAuthConfig → DSS GetAuthorizationCookie → GetCookie, the access cookie renewed before it
 //! expires, authorization restarted on InvalidCookie / InvalidAuthorizationCookie, and every
 //! call retried with exponential backoff and jitter on ServerBusy, HTTP 5xx, resets and

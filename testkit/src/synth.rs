@@ -25,7 +25,7 @@ pub const WINDOWS_FAMILY: Uuid = Uuid::from_u128(0x6964aab4_c5b5_43bd_a17d_ffb43
 /// The real product "Microsoft Defender Antivirus" (8c3fcc84), used for that synthetic product.
 pub const DEFENDER_PRODUCT: Uuid = Uuid::from_u128(0x8c3fcc84_7410_4a95_8b89_a166a0190486);
 
-/// The update classifications WSUS ships (protocol.md §9), with their English titles.
+/// The update classifications WSUS ships (docs/protocol.md §9), with their English titles.
 pub const CLASSIFICATIONS: [(Uuid, &str); 15] = [
     (
         Uuid::from_u128(0x5c9376ab_8ce6_464a_b136_22113dd69801),

@@ -1,4 +1,4 @@
-//! The SOAP envelope of the three client-facing services (protocol.md §1.3–§1.4): which
+//! The SOAP envelope of the three client-facing services (docs/protocol.md §1.3–§1.4): which
 //! operation a request is, the envelope around an answer and the fault, each in the exact
 //! shape a real WSUS uses. ClientWebService answers `s:`-prefixed without an XML
 //! declaration; SimpleAuth and Reporting (ASMX) answer `soap:`-prefixed with one.
@@ -184,7 +184,7 @@ pub fn response(op: Operation, operation_xml: &str) -> String {
     )
 }
 
-/// A SOAP 1.1 fault as WSUS sends it (protocol.md §1.4): `faultcode` Client or Server,
+/// A SOAP 1.1 fault as WSUS sends it (docs/protocol.md §1.4): `faultcode` Client or Server,
 /// `faultstring` `Fault occurred`, an optional `faultactor` (the service URL; the real
 /// ClientWebService sends none), and `detail` with unqualified `ErrorCode`, `Message`, `ID`
 /// and `Method` (the quoted SOAPAction; left out when the operation is unknown). Unknown

@@ -1,7 +1,7 @@
 //! MS-WUSP messages on the wire: for every operation the server side parses the request and
 //! builds the response, and the client side (our simulated Windows client) builds the request
 //! and parses the response. Element names, order and namespaces are those of the real
-//! WSUS / Windows 11 traffic (protocol.md §2, fixtures in `tests/fixtures/wusp/`); where the
+//! WSUS / Windows 11 traffic (docs/protocol.md §2, fixtures in `tests/fixtures/wusp/`); where the
 //! traffic is silent, the published WSDL.
 //!
 //! Conventions, as the real server writes them: children unprefixed in the operation's

@@ -52,7 +52,7 @@ pub struct GetConfigRequest {
     pub protocol_version: String,
 }
 
-/// `Config`. Real WSUS sends exactly the five properties, in this order (protocol.md §2.2).
+/// `Config`. Real WSUS sends exactly the five properties, in this order (docs/protocol.md §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     pub last_change: String,
@@ -378,7 +378,7 @@ pub struct ReportingEvent {
 
 // ---- Faults ----------------------------------------------------------------------------
 
-/// The `ErrorCode`s a client keys on (protocol.md §1.4).
+/// The `ErrorCode`s a client keys on (docs/protocol.md §1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     InvalidCookie,

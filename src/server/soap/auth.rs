@@ -1,4 +1,4 @@
-//! GetConfig, SimpleAuth GetAuthorizationCookie and GetCookie (protocol.md §2.1–§2.3, §3).
+//! GetConfig, SimpleAuth GetAuthorizationCookie and GetCookie (docs/protocol.md §2.1–§2.3, §3).
 
 use super::{open_cookie, seal_cookie, Context};
 use crate::cookie::{

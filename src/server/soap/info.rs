@@ -1,4 +1,4 @@
-//! GetExtendedUpdateInfo, GetExtendedUpdateInfo2 and GetFileLocations (protocol.md §2.8–§2.10,
+//! GetExtendedUpdateInfo, GetExtendedUpdateInfo2 and GetFileLocations (docs/protocol.md §2.8–§2.10,
 //! §5): fragments of in-scope revisions, and WSUS-style content URLs for their files.
 
 use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
@@ -134,7 +134,7 @@ fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<Strin
 }
 
 /// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as
-/// WSUS lays content out (protocol.md §5.4).
+/// WSUS lays content out (docs/protocol.md §5.4).
 pub fn content_url(base: &str, file: &FileRef) -> String {
     let hex = hex(&file.sha1).to_ascii_uppercase();
     let extension = file

@@ -124,7 +124,7 @@ fn dispatch(context: &Context<'_>, operation: Operation, element: &Element) -> R
 }
 
 /// Opens a client's access cookie, mapping every failure to the fault the client recovers
-/// from (protocol.md §1.4).
+/// from (docs/protocol.md §1.4).
 fn open_cookie(context: &Context<'_>, cookie: Option<&Cookie>) -> Result<AccessState, ClientFault> {
     let sealed = cookie
         .and_then(|c| c.encrypted_data.as_deref())

@@ -1,4 +1,4 @@
-//! StartCategoryScan, SyncUpdates, SyncPrinterCatalog and RefreshCache (protocol.md §2.5–§2.7,
+//! StartCategoryScan, SyncUpdates, SyncPrinterCatalog and RefreshCache (docs/protocol.md §2.5–§2.7,
 //! §4): the staged algorithm of `plan::staged` turned into wire answers.
 
 use super::auth::require_cookie;

@@ -548,7 +548,7 @@ impl<'a> Generator<'a> {
     }
 
     /// `<base>/<c|d>/msdownload/update/software/<class>/<yyyy>/<mm>/<stem>_<sha1hex>.<ext>`,
-    /// the form real `MUUrl`s take (protocol.md §8.5).
+    /// the form real `MUUrl`s take (docs/protocol.md §8.5).
     fn mu_url(&mut self, name: &str, classification: usize, sha1: &[u8; 20]) -> String {
         let class = match classification {
             SECURITY_UPDATES => "secu",
