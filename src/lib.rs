@@ -2,34 +2,49 @@
 //!
 //! # Layout
 //!
-//! Dependencies point down this list only; nothing imports a module above it.
+//! Lowest layer first: a module uses only modules listed before it (the `layout` integration
+//! test reads every `crate::` path and fails on one that points later in this list).
 //!
-//! - `model`: plain data (update identities, indexed revisions, files). Uses nothing.
+//! - `model`: plain data — update identities, indexed revisions, files, digests, deployment
+//!   actions, hex. Uses nothing.
 //! - `config`: the TOML configuration, defaults, validation. Uses nothing.
 //! - `shutdown`: the one shutdown signal. Uses nothing.
-//! - `stats`: counters (atomics) for metrics and the stats API. Uses nothing.
-//! - `protocol`: wire formats, pure — XML tree, SOAP framing and faults, MS-WSUSSS
-//!   requests/responses, update documents, compressed blobs. Uses `model`.
+//! - `stats`: counters (atomics) for metrics. Uses nothing.
+//! - `gpo`: the client-side Group Policy settings as `.reg` and PowerShell text. Uses nothing.
+//! - `protocol`: wire formats, pure — XML reading and escaping, SOAP framing and faults,
+//!   MS-WUSP messages, MS-WSUSSS requests/responses, update documents and their fragments,
+//!   compressed blobs, Xpress. Uses `model`.
 //! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
 //!   configured names → ids). Uses `model`.
-//! - `baseline`: Patch Manager baselines — document model, loading (TOML and every AWS
-//!   JSON form) with field-path errors, the pure approval engine, patch groups, compliance.
-//!   Uses `model`.
-//! - `store`: the sled catalog store; the only module that names sled. Uses `model`, `catalog`.
+//! - `approval`: what a client is offered — Patch Manager baselines (document model, TOML and
+//!   AWS JSON loading with field-path errors), the pure engine, patch groups, the engine's
+//!   facts for a catalog, the `Offer`, compliance. Uses `model`.
+//! - `plan`: the catalog graph, a baseline's deployments, the staged SyncUpdates algorithm;
+//!   pure. Uses `model`, `approval`.
+//! - `cookie`: client cookies sealed with AES-256-GCM; pure. Uses nothing.
+//! - `store`: the sled catalog store; the only module that names sled. Uses `model`,
+//!   `catalog`.
 //! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
-//!   serving; fetches through its `Fetch` trait, never through `upstream`. Uses `model`.
-//! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run.
-//!   Uses `protocol`, `catalog`, `store`, `config`, `model`.
-//! - `app`: wiring — the shared `App`, the background sync worker. Uses the modules above.
-//! - `policy`: baseline files and the engine's facts for a catalog. Uses `baseline`, `model`.
-//! - `prefetch`: downloads approved payloads ahead of clients. Uses `content`.
-//! - `metrics`: the Prometheus text of the counters. Uses `app`.
-//! - `server`: listeners, routing, payload serving, admin endpoints. Uses `app` and below.
-//! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `server`, `app`.
+//!   single-flight transfers, prefetch runner; fetches through its `Fetch` trait, never
+//!   through `upstream`. Uses `model`, `stats`, `shutdown`.
+//! - `snapshot`: the served catalog, frozen per sync or epoch: records, graph, one scope per
+//!   baseline in use, file index, Core fragment cache. Uses `model`, `protocol`, `approval`,
+//!   `plan`, `store`, `content`.
+//! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run,
+//!   payload fetching (implements `content::Fetch`). Uses `model`, `config`, `protocol`,
+//!   `catalog`, `store`, `content`.
+//! - `app`: wiring — the shared `App` of handles built from the config; reads the baseline
+//!   file. Uses the modules above.
+//! - `worker`: the background workers (catalog load and sync loop, prefetch and clean-up,
+//!   epoch re-plan). Uses `app` and below.
+//! - `server`: the HTTP front — listeners, client routes, the MS-WUSP SOAP services, the
+//!   payload route, the admin API, metrics. Uses `app` and below.
+//! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `app`, `worker`,
+//!   `server`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
-//! - `testkit`: test and benchmark support — a synthetic catalog generator and a fake
-//!   MS-WSUSSS upstream on loopback. Uses only external crates (so it is an independent
-//!   oracle for the code it tests); never used by the daemon.
+//!
+//! Test support (a synthetic catalog generator and a fake MS-WSUSSS upstream on loopback)
+//! is the separate `wucache-testkit` crate in `testkit/`, a dev-dependency only.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -43,7 +58,6 @@ pub mod daemon;
 pub mod gpo;
 pub mod model;
 pub mod plan;
-
 pub mod protocol;
 pub mod server;
 pub mod shutdown;

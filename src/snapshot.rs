@@ -1,8 +1,9 @@
 //! The served catalog, frozen: the newest revision of every update, its graph, one scope
 //! per baseline in use (persistent deployment identities; a client's TargetGroup picks its
-//! patch group's baseline), and a cache of Core fragments. Built at start-up and after every sync; requests read one `Arc<Snapshot>`
-//! from start to end, so a sync never changes an answer half-way. Uses `store`, `scan`,
-//! `approval`, `protocol`.
+//! patch group's baseline), and a cache of Core fragments. Built at start-up, after every
+//! sync and at every evaluation epoch; requests read one `Arc<Snapshot>`
+//! from start to end, so a sync never changes an answer half-way. Uses `model`,
+//! `protocol`, `approval`, `plan`, `store`, `content`.
 
 use crate::approval::{default_offer, evaluate, evaluation_epoch, BaselineSet, Offer, UpdateFacts};
 use crate::content::PayloadMeta;

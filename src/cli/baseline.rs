@@ -26,9 +26,9 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
 
 fn print_loaded(file: &Path, loaded: &Loaded<BaselineSet>) {
     let set = &loaded.value;
-    println!("{}: valid", file.display());
+    outln!("{}: valid", file.display());
     for baseline in set.baselines() {
-        println!(
+        outln!(
             "  baseline {} ({} rules, {} approved, {} rejected)",
             baseline.id,
             baseline.rules.len(),
@@ -36,15 +36,15 @@ fn print_loaded(file: &Path, loaded: &Loaded<BaselineSet>) {
             baseline.rejected_patches.len()
         );
     }
-    println!("  default baseline: {}", set.default_baseline().id);
+    outln!("  default baseline: {}", set.default_baseline().id);
     for (group, baseline) in set.groups().iter() {
-        println!("  patch group {group} -> {baseline}");
+        outln!("  patch group {group} -> {baseline}");
     }
     for warning in &loaded.warnings {
-        println!("  warning: {warning}");
+        outln!("  warning: {warning}");
     }
     for field in &loaded.ignored {
-        println!("  ignored: {field}");
+        outln!("  ignored: {field}");
     }
 }
 
@@ -106,19 +106,24 @@ pub fn preview(
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!(
+        outln!(
             "group {group} -> baseline {} (evaluated at {})",
             assignment.baseline.id,
             epoch.to_rfc3339()
         );
-        println!(
+        outln!(
             "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} TITLE / REASON",
-            "KB", "CLASSIFICATION", "SEVERITY", "DECISION", "APPROVAL DATE", "LEVEL"
+            "KB",
+            "CLASSIFICATION",
+            "SEVERITY",
+            "DECISION",
+            "APPROVAL DATE",
+            "LEVEL"
         );
         for row in &rows {
-            println!(
+            outln!(
                 "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} {} — {}",
                 if row.kb.is_empty() { "-" } else { &row.kb },
                 clip(&row.classification, 18),
@@ -134,7 +139,7 @@ pub fn preview(
                 row.reason
             );
         }
-        println!("{} updates", rows.len());
+        outln!("{} updates", rows.len());
     }
     Ok(ExitCode::SUCCESS)
 }

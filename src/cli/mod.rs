@@ -1,6 +1,24 @@
 //! The command line: argument parsing and one function per command. The only place that
 //! prints for humans or exits. Uses everything below it.
 
+/// `outln!` for command output: a reader that went away (`wucache updates | head`) ends
+/// the command quietly instead of panicking. Defined before the submodules that use it.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `out!` for command output, as `outln!`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
 mod baseline;
 mod prefetch;
 mod progress;
@@ -104,6 +122,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes command output to stdout. A closed pipe exits 0 at once (the reader has what it
+/// wanted); any other write error exits 1 with the reason.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let Err(err) = std::io::stdout().lock().write_fmt(args) else {
+        return;
+    };
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("wucache: cannot write to standard output: {err}");
+    std::process::exit(1);
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
@@ -148,17 +180,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Gpo { url, group } => {
             let settings = crate::gpo::Settings::new(&url, group.as_deref())?;
-            println!("; ---- wucache.reg (reg import wucache.reg) ----");
-            print!("{}", crate::gpo::reg_file(&settings).replace("\r\n", "\n"));
-            println!();
-            println!("# ---- or in PowerShell ----");
-            print!("{}", crate::gpo::powershell(&settings));
+            outln!("; ---- wucache.reg (reg import wucache.reg) ----");
+            out!("{}", crate::gpo::reg_file(&settings).replace("\r\n", "\n"));
+            outln!();
+            outln!("# ---- or in PowerShell ----");
+            out!("{}", crate::gpo::powershell(&settings));
             Ok(ExitCode::SUCCESS)
         }
         Command::Upgrade(args) => {
             let config = Config::load(args.config.as_deref())?;
             let version = crate::store::upgrade(&config.storage.data_dir)?;
-            println!(
+            outln!(
                 "catalog store in {} is at schema version {version}",
                 config.storage.data_dir.display()
             );

@@ -76,7 +76,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     // Interrupted transfers keep what arrived, for the next run to resume.
     cache.stop().await;
-    println!(
+    outln!(
         "prefetch: {} payloads ({:.1} MiB) approved; {} already cached, {} downloaded ({:.1} MiB), {} failed{}",
         summary.files,
         summary.bytes as f64 / 1048576.0,
@@ -87,7 +87,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         if summary.interrupted { "; interrupted: run again to resume" } else { "" }
     );
     for failure in &summary.failed {
-        println!("  failed: {failure}");
+        outln!("  failed: {failure}");
     }
     Ok(if summary.failed.is_empty() && !summary.interrupted {
         ExitCode::SUCCESS

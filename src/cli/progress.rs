@@ -58,37 +58,42 @@ pub async fn sync_with_progress(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 fn print_summary(summary: &SyncSummary) {
-    println!(
+    outln!(
         "sync from {} finished in {:.1} s",
-        summary.upstream, summary.seconds
+        summary.upstream,
+        summary.seconds
     );
-    println!(
+    outln!(
         "  listed:   {} category/detectoid revisions, {} update revisions ({} products x {} classifications)",
-        summary.categories_listed, summary.updates_listed, summary.products, summary.classifications
+        summary.categories_listed,
+        summary.updates_listed,
+        summary.products,
+        summary.classifications
     );
-    println!(
+    outln!(
         "  fetched:  {} documents, {} new revisions ({:.0} revisions/s)",
         summary.documents_fetched,
         summary.new_revisions,
         summary.revisions_per_second()
     );
-    println!(
+    outln!(
         "  upstream: {} calls, {} retries, {:.1} MiB received",
         summary.upstream_calls,
         summary.retries,
         summary.bytes_received as f64 / 1048576.0
     );
-    println!(
+    outln!(
         "  catalog:  {} revisions of {} updates",
-        summary.catalog_revisions, summary.catalog_updates
+        summary.catalog_revisions,
+        summary.catalog_updates
     );
     if let Some(rss) = summary.peak_rss_bytes {
-        println!("  memory:   {:.1} MiB peak RSS", rss as f64 / 1048576.0);
+        outln!("  memory:   {:.1} MiB peak RSS", rss as f64 / 1048576.0);
     }
     for id in &summary.skipped_ids {
-        println!("  skipped (upstream could not serve it): {id}");
+        outln!("  skipped (upstream could not serve it): {id}");
     }
     for id in &summary.unreadable {
-        println!("  skipped (document unreadable): {id}");
+        outln!("  skipped (document unreadable): {id}");
     }
 }

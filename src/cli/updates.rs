@@ -108,7 +108,7 @@ pub fn print(config: &Config, json: bool, all: bool, group: Option<&str>) -> any
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&views)?);
+        outln!("{}", serde_json::to_string_pretty(&views)?);
     } else {
         print_table(&views);
     }
@@ -156,7 +156,7 @@ fn file_view(file: &crate::model::FileRef) -> FileView {
 }
 
 fn print_table(views: &[UpdateView]) {
-    println!(
+    outln!(
         "{:<36}  {:>5}  {:>7}  {:<9}  {:<9}  {:<9}  {:<10}  {:>5}  {:<22}  {:<24}  TITLE",
         "UPDATE ID",
         "REV",
@@ -191,7 +191,7 @@ fn print_table(views: &[UpdateView]) {
             Some(d) => format!("{state} [{}]", d.decision),
             None => state.to_string(),
         };
-        println!(
+        outln!(
             "{:<36}  {:>5}  {:>7}  {:<9}  {:<9}  {:<9}  {:<10}  {:>5}  {:<22}  {:<24}  {}{}",
             v.update_id,
             v.revision,
@@ -207,7 +207,7 @@ fn print_table(views: &[UpdateView]) {
             state
         );
     }
-    println!("{} updates", views.len());
+    outln!("{} updates", views.len());
 }
 
 fn clip(text: &str, width: usize) -> String {

@@ -1,6 +1,6 @@
 //! The upstream side: HTTP transport, the authorized MS-WSUSSS session, and the sync run
-//! that mirrors metadata into the store. Uses `protocol`, `catalog`, `store`, `config`,
-//! `model`; nothing above it.
+//! that mirrors metadata into the store, and payload fetching (`payload` implements
+//! `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
 
 pub mod mirror;
 pub mod payload;

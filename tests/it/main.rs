@@ -3,10 +3,12 @@
 
 mod baselines;
 mod cli;
+mod cli_output;
 mod client;
 mod content;
 mod daemon;
 mod harness;
+mod layout;
 mod replay;
 mod sync;
 mod tls;
