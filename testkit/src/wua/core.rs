@@ -24,9 +24,14 @@ pub struct Core {
     pub tree: Element,
 }
 
+/// A fragment's sibling elements under a synthetic `Xml` root.
+pub fn fragment_tree(xml: &str) -> Result<Element, WuaError> {
+    Ok(Element::parse(&format!("<Xml>{xml}</Xml>"))?)
+}
+
 /// Reads a Core fragment; it must start with `UpdateIdentity` and `Properties`.
 pub fn read_core(xml: &str) -> Result<Core, WuaError> {
-    let tree = Element::parse(&format!("<Xml>{xml}</Xml>"))?;
+    let tree = fragment_tree(xml)?;
     let (Some(identity), Some(properties)) = (tree.children.first(), tree.children.get(1)) else {
         return Err(WuaError::Missing("Xml/UpdateIdentity, Xml/Properties".into()));
     };
