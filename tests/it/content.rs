@@ -8,9 +8,9 @@ use tempfile::TempDir;
 use wucache::config::Config;
 use wucache::daemon::Daemon;
 use wucache::store::Store;
+use wucache::upstream::{run_sync, Quiet};
 use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
 use wucache_testkit::synth::{self, SynthCatalog, SynthFile, SynthOptions};
-use wucache::upstream::{run_sync, Quiet};
 
 /// A fake upstream whose MUUrls point at itself, serving the catalog's payloads.
 pub async fn upstream_with_payloads(
