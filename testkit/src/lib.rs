@@ -1,4 +1,5 @@
-//! Test and benchmark support: a synthetic catalog generator and a fake MS-WSUSSS upstream.
+//! Test and benchmark support: a synthetic catalog generator, a fake MS-WSUSSS upstream, and the
+//! Windows client side of MS-WUSP.
 //!
 //! # Layout
 //!

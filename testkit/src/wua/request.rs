@@ -4,6 +4,8 @@
 //! declaration, no whitespace, and the elements Windows adds beyond the WSDL
 //! (`AlsoPerformRegularSync`, `ProductsParameters`, `deviceAttributes`) where it adds them.
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use uuid::Uuid;
 
 use super::answers::{AuthorizationCookie, Cookie};
@@ -286,21 +288,15 @@ pub fn get_extended_update_info(
 
 /// GetFileLocations: SHA-1 digests whose download URLs the client wants.
 pub fn get_file_locations(cookie: Option<&Cookie>, digests: &[Vec<u8>]) -> Request {
-    use base64::Engine as _;
     let items: String = digests
         .iter()
-        .map(|d| {
-            element(
-                "base64Binary",
-                &base64::engine::general_purpose::STANDARD.encode(d),
-            )
-        })
+        .map(|d| element("base64Binary", &BASE64.encode(d)))
         .collect();
     let inner = format!("{}<fileDigests>{items}</fileDigests>", optional_cookie(cookie));
     call(CLIENT_PATH, CLIENT_NS, "GetFileLocations", &inner)
 }
 
-/// A request for an operation and service of the caller's choosing (the reporting builder uses it).
+/// A call to the reporting web service (its requests are built in `report`).
 pub(crate) fn reporting_call(operation: &str, inner: &str) -> Request {
     call(REPORTING_PATH, REPORTING_NS, operation, inner)
 }
