@@ -1,4 +1,5 @@
-//! Test and benchmark support: a synthetic catalog generator and a fake MS-WSUSSS upstream.
+//! Test and benchmark support: a synthetic catalog generator, a fake MS-WSUSSS upstream, and the
+//! Windows client side of MS-WUSP.
 //!
 //! # Layout
 //!
@@ -13,6 +14,8 @@
 //!   both.
 //! - [`facts`]: reads the few facts the testkit needs (identity, type, categories, bundle
 //!   members, files …) from an update document.
+//! - [`wua`]: the Windows client side of MS-WUSP, independent of the server: requests shaped like
+//!   the captured Windows 11 ones, an Xpress decoder, and a strict reader of the answers.
 //!
 //! The testkit uses only external crates, never wucache itself (the compiler enforces it: this
 //! crate does not depend on wucache), so it is an independent oracle for the code it tests.
@@ -20,4 +23,5 @@
 pub mod facts;
 pub mod fake_upstream;
 pub mod synth;
+pub mod wua;
 pub mod xml;

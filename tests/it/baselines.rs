@@ -6,9 +6,9 @@ use crate::client::WindowsClient;
 use crate::harness::{config, eventually, fake_with, http, synthetic};
 use std::collections::BTreeSet;
 use wucache::daemon::Daemon;
-use wucache::protocol::wusp::DeploymentAction;
 use wucache::store::Store;
 use wucache::upstream::{run_sync, Quiet};
+use wucache_testkit::wua::Action;
 
 fn baseline_file(default_kbs: &[&str], ring_kbs: &[&str]) -> String {
     let list = |kbs: &[&str]| {
@@ -94,17 +94,12 @@ async fn patch_groups_get_their_baselines_approvals_and_a_reload_reaches_cached_
     ring.handshake().await;
     let ring_scan = ring.scan().await;
 
-    assert_eq!(first.offered, BTreeSet::from([a.update_id]));
-    assert_eq!(ring_scan.offered, BTreeSet::from([a.update_id, b.update_id]));
-    let b_id = *first
-        .identities
-        .iter()
-        .find(|(_, u)| **u == b.update_id)
-        .unwrap()
-        .0;
+    assert_eq!(first.offered(), BTreeSet::from([a.update_id]));
+    assert_eq!(ring_scan.offered(), BTreeSet::from([a.update_id, b.update_id]));
+    let b_id = first.revision_id(b.update_id);
     assert_eq!(
-        first.actions[&b_id],
-        DeploymentAction::PreDeploymentCheck,
+        first.actions()[&b.update_id],
+        Action::PreDeploymentCheck,
         "unapproved updates are detect-only"
     );
 
@@ -121,13 +116,13 @@ async fn patch_groups_get_their_baselines_approvals_and_a_reload_reaches_cached_
         .0,
         200
     );
-    let again = everyone.sync_updates(first.cached_parameters()).await.unwrap();
+    let again = everyone.sync_updates(&first.cached_parameters()).await.unwrap();
     let changed = again
         .changed_updates
         .iter()
         .find(|u| u.id == b_id)
         .expect("B comes back as a ChangedUpdate");
-    assert_eq!(changed.deployment.action, DeploymentAction::Install);
+    assert_eq!(changed.action(), Some(Action::Install));
 
     // A file that does not load keeps the previous baselines.
     std::fs::write(&file, "schema_version = 1\n[[baseline]]\nid = \"x\"\n").unwrap();

@@ -1,0 +1,142 @@
+//! Full scans without baselines: the client is sent exactly the catalog's scope, each update with
+//! the deployment the ground truth gives it, the newest revision, the right `IsLeaf`, in pages of
+//! at most 200, xpress-compressed; its leaves' files get WSUS-style locations; its report is
+//! taken. A second scan with the same cookie finds nothing new.
+
+use super::agent::{WindowsClient, PAGE_SIZE};
+use super::serve_synthetic;
+use super::truth::{assert_actions, everything_unexpired, Truth};
+use base64::Engine as _;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+use wucache_testkit::synth::SynthKind;
+use wucache_testkit::wua::Action;
+use wucache_testkit::xml::Element;
+
+/// Base64 SHA-256 digests named by `AdditionalDigest Algorithm="SHA256"` in Extended fragments.
+fn sha256_digests(fragments: &[wucache_testkit::wua::UpdateData]) -> BTreeSet<String> {
+    fn walk(element: &Element, out: &mut BTreeSet<String>) {
+        if element.name == "AdditionalDigest" && element.attr("Algorithm") == Some("SHA256") {
+            out.insert(element.trimmed().to_owned());
+        }
+        element.children.iter().for_each(|child| walk(child, out));
+    }
+    let mut out = BTreeSet::new();
+    for fragment in fragments {
+        let tree = Element::parse(&format!("<x>{}</x>", fragment.xml)).expect("fragment parses");
+        walk(&tree, &mut out);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_scan_is_offered_exactly_the_approved_updates() {
+    let (daemon, catalog, _data) = serve_synthetic(60, 2_000).await;
+    let truth = Truth::new(&catalog);
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+
+    let result = client.scan().await;
+
+    // Every update sent, with the action the ground truth gives it, and nothing else.
+    let expected = truth.scope(everything_unexpired);
+    let actions = result.actions();
+    assert_eq!(actions.len(), result.seen.len(), "one revision per update");
+    assert_actions(&actions, &expected);
+    let approved: BTreeSet<Uuid> = truth
+        .top_level()
+        .into_iter()
+        .filter(|d| !d.expired)
+        .map(|d| d.update_id)
+        .collect();
+    assert_eq!(result.offered(), approved);
+    let count = |action| expected.values().filter(|a| **a == action).count();
+    assert!(
+        count(Action::Bundle) > 0 && count(Action::Evaluate) > 0,
+        "the catalog has members and categories"
+    );
+    assert!(expected
+        .keys()
+        .any(|id| truth.newest[id].kind == SynthKind::Detectoid));
+
+    // The newest revision, the type and members the document states, IsLeaf from the catalog.
+    let twice = catalog.docs.len() - truth.newest.len();
+    assert!(twice > 0, "the generator makes updates with several revisions");
+    for seen in result.seen.values() {
+        let doc = truth.newest[&seen.update_id];
+        assert_eq!(
+            seen.revision, doc.revision,
+            "revision delivered for {}",
+            seen.update_id
+        );
+        assert_eq!(
+            seen.is_leaf,
+            truth.is_leaf(&seen.update_id),
+            "IsLeaf of {}",
+            seen.update_id
+        );
+        assert_eq!(seen.bundled, doc.bundled, "BundledUpdates of {}", seen.update_id);
+        let software = matches!(doc.kind, SynthKind::Software | SynthKind::Bundle);
+        assert_eq!(
+            seen.update_type == "Software",
+            software,
+            "UpdateType of {}",
+            seen.update_id
+        );
+    }
+
+    // Staged delivery in pages of 200, every answer xpress-compressed as the client asked.
+    assert!(result.pages.len() >= 3, "staged delivery takes several rounds");
+    assert!(
+        result.pages.iter().any(|p| p.truncated),
+        "a round of more than 200 is cut"
+    );
+    assert!(result.pages.len() >= result.seen.len().div_ceil(PAGE_SIZE));
+    assert_eq!(result.xpress_pages, result.pages.len());
+
+    // Every file of every leaf sent has a WSUS-style location, and its SHA-256 is in Extended.
+    let files: BTreeMap<[u8; 20], [u8; 32]> = expected
+        .keys()
+        .flat_map(|id| &truth.newest[id].files)
+        .map(|f| (f.sha1, f.sha256))
+        .collect();
+    let located: BTreeSet<Vec<u8>> = result.file_locations.iter().map(|l| l.digest.clone()).collect();
+    assert_eq!(located, files.keys().map(|d| d.to_vec()).collect());
+    let prefix = format!("http://{}/Content/", daemon.client_addr);
+    assert!(result.file_locations.iter().all(|l| l.url.starts_with(&prefix)));
+    let sha256 = sha256_digests(&result.extended);
+    let engine = base64::engine::general_purpose::STANDARD;
+    assert!(files
+        .values()
+        .all(|digest| sha256.contains(&engine.encode(digest))));
+
+    assert_eq!(client.report(&[]).await, Ok(true));
+    let token = daemon.app.admin_token.clone();
+    let (status, computers) =
+        crate::harness::http("GET", daemon.admin_addr, "/api/v1/computers", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert!(computers.contains(&client.client_id), "{computers}");
+    assert!(
+        computers.contains("\"registered\":true") && computers.contains("\"events_received\":2"),
+        "{computers}"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_scan_with_the_same_cookie_finds_nothing_new() {
+    let (daemon, _catalog, _data) = serve_synthetic(61, 60).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let first = client.scan().await;
+    assert!(!first.offered().is_empty());
+
+    let again = client.sync_updates(&first.cached_parameters()).await.unwrap();
+
+    let ids: Vec<i32> = again.new_updates.iter().map(|u| u.id).collect();
+    assert!(ids.is_empty(), "{ids:?}");
+    assert!(again.changed_updates.is_empty());
+    assert!(again.out_of_scope.is_empty());
+    assert!(!again.truncated);
+    daemon.stop().await;
+}
