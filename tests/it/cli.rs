@@ -233,7 +233,12 @@ fn write_content_config(
             &format!("http_listen = \"{client}\""),
         )
         .replace("\nlisten = \"127.0.0.1:0\"", &format!("\nlisten = \"{admin}\""));
-    std::fs::write(&path, format!("{text}\n[content]\nattempts = 3\n{extra}\n")).unwrap();
+    let baseline = crate::oracle::write_baseline(dir.path());
+    let text = format!(
+        "{text}\n[content]\nattempts = 3\n{extra}\n[baselines]\nfile = \"{}\"\n",
+        baseline.display()
+    );
+    std::fs::write(&path, text).unwrap();
     (path, client, admin)
 }
 
@@ -248,20 +253,6 @@ fn serve_child(config: &Path) -> crate::harness::ChildGuard {
     crate::harness::ChildGuard(child)
 }
 
-fn largest_approved(
-    dir: &TempDir,
-    catalog: &wucache_testkit::synth::SynthCatalog,
-) -> wucache_testkit::synth::SynthFile {
-    let store = Store::open(&dir.path().join("data")).unwrap();
-    let snapshot = wucache::snapshot::Snapshot::build(&store, 0).unwrap();
-    catalog
-        .files()
-        .filter(|f| snapshot.payload(&f.sha1).is_some_and(|(_, ok)| ok))
-        .max_by_key(|f| f.size)
-        .cloned()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corrupt() {
     let (upstream, catalog) = crate::content::upstream_with_payloads(90, 20, 3_000_000).await;
@@ -272,8 +263,8 @@ async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corr
         move || wucache(&["sync"], &config)
     });
     assert!(sync.await.unwrap().status.success());
-    let file = largest_approved(&dir, &catalog);
-    let hex = wucache::model::hex(&file.sha1);
+    let file = crate::content::largest_approved(&catalog);
+    let hex = wucache_testkit::synth::hex(&file.sha1);
     upstream.faults().content_rate(file.size / 2);
 
     let mut child = serve_child(&config);
@@ -299,12 +290,11 @@ async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corr
         })
         .await
     );
-    let (status, _, body) = crate::content::get(client, &crate::content::content_path(&file), None).await;
+    let reply = crate::content::get(client, &crate::content::content_path(&file), None).await;
 
-    assert_eq!(status, 200);
-    assert_eq!(
-        body,
-        wucache_testkit::synth::payload(&file),
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.body == wucache_testkit::synth::payload(&file),
         "the served bytes are the verified file"
     );
     let ranges = upstream.stats().file(&hex).ranges;
@@ -324,8 +314,8 @@ async fn prefetch_killed_midway_resumes_on_the_next_run() {
         move || wucache(&["sync"], &config)
     });
     assert!(sync.await.unwrap().status.success());
-    let file = largest_approved(&dir, &catalog);
-    let hex = wucache::model::hex(&file.sha1);
+    let file = crate::content::largest_approved(&catalog);
+    let hex = wucache_testkit::synth::hex(&file.sha1);
     upstream.faults().content_rate(file.size / 2);
 
     let mut child = crate::harness::ChildGuard(

@@ -5,6 +5,7 @@ mod baselines;
 mod cli;
 mod client;
 mod content;
+mod oracle;
 mod daemon;
 mod harness;
 mod replay;
