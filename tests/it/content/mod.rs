@@ -2,6 +2,7 @@
 //! wucache in front of it, clients downloading through `/Content/...`. Which payloads are
 //! approved comes from [`crate::oracle`], never from the daemon.
 
+mod eviction;
 mod ranges;
 mod serving;
 
