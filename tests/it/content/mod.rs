@@ -3,6 +3,7 @@
 //! approved comes from [`crate::oracle`], never from the daemon.
 
 mod eviction;
+mod prefetch;
 mod ranges;
 mod serving;
 
