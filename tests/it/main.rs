@@ -10,4 +10,5 @@ mod daemon;
 mod harness;
 mod replay;
 mod sync;
+mod sync_interrupted;
 mod tls;
