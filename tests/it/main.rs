@@ -2,6 +2,7 @@
 //! the daemon in-process (or as a child process where a kill -9 is the point).
 
 mod baselines;
+mod canonical;
 mod cli;
 mod client;
 mod content;
