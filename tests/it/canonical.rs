@@ -97,7 +97,10 @@ fn start_line(reader: &NsReader<&[u8]>, namespace: &str, start: &BytesStart<'_>)
 
 fn flush_text(out: &mut Vec<String>, text: &mut String, element: Option<&String>, mask: Mask) {
     if !text.is_empty() {
-        out.push(format!("text: {}", mask(element.map_or("", String::as_str), text)));
+        out.push(format!(
+            "text: {}",
+            mask(element.map_or("", String::as_str), text)
+        ));
         text.clear();
     }
 }

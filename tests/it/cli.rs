@@ -96,14 +96,20 @@ async fn sync_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated() {
         .filter(|d| d.kind.is_config())
         .map(|d| (d.update_id, d.revision))
         .collect();
-    assert!(config_docs.len() > 2 * BATCH, "the categories phase takes several batches");
+    assert!(
+        config_docs.len() > 2 * BATCH,
+        "the categories phase takes several batches"
+    );
 
     // Killed inside the categories phase, then twice inside the updates phase.
     for (run, batches) in [3u64, 15, 15].into_iter().enumerate() {
         let stored = sync_killed_after(&config, &upstream, batches).await;
         let held = stored_identities(&stored);
         assert!(held.is_subset(&all));
-        assert!(held.len() < all.len(), "run {run} was killed before it stored everything");
+        assert!(
+            held.len() < all.len(),
+            "run {run} was killed before it stored everything"
+        );
         if run > 0 {
             assert!(
                 held.is_superset(&config_docs),

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use wucache::daemon::Daemon;
 use wucache::protocol::xml::{self, Element};
 use wucache::store::Store;
-use wucache_testkit::fake_upstream::{real_docs, FakeUpstream};
 use wucache::upstream::{run_sync, Quiet};
+use wucache_testkit::fake_upstream::{real_docs, FakeUpstream};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(

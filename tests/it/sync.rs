@@ -5,8 +5,8 @@ use tempfile::tempdir;
 use uuid::Uuid;
 use wucache::model::{hex, UpdateType};
 use wucache::store::Store;
-use wucache_testkit::fake_upstream::{real_docs, FakeUpstream};
 use wucache::upstream::{run_sync, Quiet};
+use wucache_testkit::fake_upstream::{real_docs, FakeUpstream};
 
 fn uuid(text: &str) -> Uuid {
     Uuid::parse_str(text).unwrap()

@@ -53,7 +53,11 @@ async fn a_sync_interrupted_after_its_last_batch_is_completed_by_the_next_run() 
     assert!(crashed.is_err_and(|e| e.is_panic()), "the first run died");
 
     let store = Store::open(data.path()).unwrap();
-    assert_eq!(stored_identities(&store), synthetic_identities(&catalog), "all stored");
+    assert_eq!(
+        stored_identities(&store),
+        synthetic_identities(&catalog),
+        "all stored"
+    );
     run_sync(&store, &config, &Quiet).await.unwrap();
 
     let members: Vec<_> = catalog

@@ -336,7 +336,11 @@ async fn the_peak_of_concurrent_transfers_counts_overlapping_gets_only() {
     assert_eq!(get(&fake, &path, Some("bytes=999999-")).await.status, 416);
     assert_eq!(fetch(&fake, Method::HEAD, &path, None).await.status, 200);
     let stats = fake.stats();
-    assert_eq!((stats.content_peak_active, stats.content_active), (1, 0), "one at a time");
+    assert_eq!(
+        (stats.content_peak_active, stats.content_active),
+        (1, 0),
+        "one at a time"
+    );
 
     // Three GETs that each wait 200 ms before answering overlap.
     fake.faults().content_delay(Duration::from_millis(200));
@@ -362,7 +366,9 @@ async fn a_cut_or_abandoned_transfer_stops_counting_as_active() {
         let path = path.clone();
         let url = fake.url();
         async move {
-            let stream = TcpStream::connect(url.trim_start_matches("http://")).await.expect("connect");
+            let stream = TcpStream::connect(url.trim_start_matches("http://"))
+                .await
+                .expect("connect");
             let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("handshake");
             let driver = tokio::spawn(connection);
             let request = Request::get(path).body(Empty::<Bytes>::new()).expect("request");

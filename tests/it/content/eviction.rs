@@ -92,9 +92,15 @@ async fn least_recently_used_files_go_first_and_exactly_the_recent_ones_stay_on_
     let evictions: usize = steps.expected.iter().map(Vec::len).sum();
     assert!(evictions >= 6, "{evictions}");
     let (_, metrics) = http("GET", daemon.admin_addr, "/metrics", None).await;
-    assert_eq!(metric(&metrics, "wucache_cache_evictions_total"), Some(evictions as u64));
+    assert_eq!(
+        metric(&metrics, "wucache_cache_evictions_total"),
+        Some(evictions as u64)
+    );
     assert_eq!(metric(&metrics, "wucache_cache_bytes"), Some(model.total()));
-    assert_eq!(metric(&metrics, "wucache_cache_files"), Some(model.order.len() as u64));
+    assert_eq!(
+        metric(&metrics, "wucache_cache_files"),
+        Some(model.order.len() as u64)
+    );
     daemon.stop().await;
 }
 
@@ -112,7 +118,11 @@ impl Step<'_> {
     async fn request(&mut self, file: &SynthFile) -> Vec<String> {
         let before = committed_on_disk(self.content);
         let reply = get(self.addr, &content_path(file), None).await;
-        assert!((reply.status, &reply.body) == (200, &synth::payload(file)), "{}", file.name);
+        assert!(
+            (reply.status, &reply.body) == (200, &synth::payload(file)),
+            "{}",
+            file.name
+        );
         let after = committed_on_disk(self.content);
         let victims = self.model.request(file);
         assert_eq!(after, self.model.on_disk(), "files on disk after {}", file.name);

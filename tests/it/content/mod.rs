@@ -46,9 +46,7 @@ pub async fn serve(upstream: &FakeUpstream, tune: impl FnOnce(&mut Config)) -> (
     let data = tempfile::tempdir().unwrap();
     let mut config = config(&upstream.url(), &data);
     config.content.attempts = 4;
-    config.baselines.file = crate::oracle::write_baseline(data.path())
-        .display()
-        .to_string();
+    config.baselines.file = crate::oracle::write_baseline(data.path()).display().to_string();
     tune(&mut config);
     {
         let store = Store::open(data.path()).unwrap();

@@ -72,7 +72,11 @@ async fn prefetch_runs_at_most_and_at_peak_exactly_its_concurrency() {
     let (upstream, catalog) = upstream_with_payloads(84, 30, 20_000).await;
     let approved = approved_files(&catalog);
     const CONCURRENCY: usize = 3;
-    assert!(approved.len() >= 3 * CONCURRENCY, "enough work: {}", approved.len());
+    assert!(
+        approved.len() >= 3 * CONCURRENCY,
+        "enough work: {}",
+        approved.len()
+    );
     // Every transfer lasts at least 150 ms at the upstream, so transfers started together
     // overlap there.
     upstream.faults().content_delay(Duration::from_millis(150));
@@ -83,7 +87,10 @@ async fn prefetch_runs_at_most_and_at_peak_exactly_its_concurrency() {
 
     assert_eq!(summary["downloaded"], approved.len(), "{summary}");
     let stats = upstream.stats();
-    assert_eq!(stats.content_peak_active, CONCURRENCY, "peak concurrent transfers");
+    assert_eq!(
+        stats.content_peak_active, CONCURRENCY,
+        "peak concurrent transfers"
+    );
     assert_eq!(stats.content_active, 0);
     daemon.stop().await;
 }

@@ -36,7 +36,11 @@ async fn every_single_range_form_gets_its_exact_bytes_and_content_range() {
     ] {
         let reply = get(daemon.client_addr, &content_path(&file), Some(&range)).await;
         assert_eq!(reply.status, 416, "{range}");
-        assert_eq!(reply.header("content-range"), format!("bytes */{size}"), "{range}");
+        assert_eq!(
+            reply.header("content-range"),
+            format!("bytes */{size}"),
+            "{range}"
+        );
     }
     daemon.stop().await;
 }
@@ -57,7 +61,10 @@ async fn several_ranges_are_multipart_and_overlapping_ones_coalesce() {
     assert_eq!(parts.len(), expected.len(), "{range}");
     for ((content_range, bytes), (first, last)) in parts.iter().zip(expected) {
         assert_eq!(*content_range, format!("bytes {first}-{last}/{size}"));
-        assert!(*bytes == synth::payload_range(&file, first, last + 1), "{content_range}");
+        assert!(
+            *bytes == synth::payload_range(&file, first, last + 1),
+            "{content_range}"
+        );
     }
     assert_eq!(reply.header("content-length"), reply.body.len().to_string());
 
@@ -81,11 +88,16 @@ fn multipart(reply: &Reply) -> Vec<(String, Vec<u8>)> {
     let pieces = split(&body, delimiter.as_bytes());
     assert!(pieces[0].is_empty(), "nothing before the first part");
     assert!(pieces.last().unwrap().starts_with(b"--"), "a closing delimiter");
-    pieces[1..pieces.len() - 1].iter().map(|piece| part(piece)).collect()
+    pieces[1..pieces.len() - 1]
+        .iter()
+        .map(|piece| part(piece))
+        .collect()
 }
 
 fn part(piece: &[u8]) -> (String, Vec<u8>) {
-    let piece = piece.strip_prefix(b"\r\n").expect("a line break after the delimiter");
+    let piece = piece
+        .strip_prefix(b"\r\n")
+        .expect("a line break after the delimiter");
     let at = piece
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -109,4 +121,3 @@ fn split<'a>(body: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
     pieces.push(rest);
     pieces
 }
-

@@ -55,7 +55,10 @@ async fn fifty_clients_on_one_missing_file_make_one_upstream_transfer() {
     upstream.faults().content_rate(2_000_000);
     let (daemon, _data) = serve(&upstream, |_| {}).await;
     let file = largest_approved(&catalog);
-    assert!(file.size > 65_536 * 2, "ranges end inside the file and at its end");
+    assert!(
+        file.size > 65_536 * 2,
+        "ranges end inside the file and at its end"
+    );
 
     let mut clients = tokio::task::JoinSet::new();
     for i in 0..50u64 {
@@ -147,7 +150,10 @@ async fn unknown_unapproved_and_malformed_paths_are_404() {
         assert_eq!(http("GET", daemon.client_addr, path, None).await.0, 404, "{path}");
     }
     // Any letter case works for a good path.
-    assert_eq!(get(daemon.client_addr, &good.to_lowercase(), None).await.status, 200);
+    assert_eq!(
+        get(daemon.client_addr, &good.to_lowercase(), None).await.status,
+        200
+    );
     daemon.stop().await;
 }
 
@@ -159,19 +165,31 @@ async fn exactly_the_approved_payloads_are_served_and_the_others_only_when_confi
     let (daemon, _data) = serve(&upstream, |_| {}).await;
     for file in &approved {
         let reply = get(daemon.client_addr, &content_path(file), None).await;
-        assert!((reply.status, &reply.body) == (200, &synth::payload(file)), "{}", file.name);
+        assert!(
+            (reply.status, &reply.body) == (200, &synth::payload(file)),
+            "{}",
+            file.name
+        );
     }
     for file in &unapproved {
         let status = get(daemon.client_addr, &content_path(file), None).await.status;
         assert_eq!(status, 404, "{} is not approved", file.name);
-        assert_eq!(upstream.stats().file(&hex(&file.sha1)).requests, 0, "never fetched");
+        assert_eq!(
+            upstream.stats().file(&hex(&file.sha1)).requests,
+            0,
+            "never fetched"
+        );
     }
     daemon.stop().await;
 
     let (open, _data) = serve(&upstream, |c| c.content.serve_unapproved = true).await;
     for file in &unapproved {
         let reply = get(open.client_addr, &content_path(file), None).await;
-        assert!((reply.status, &reply.body) == (200, &synth::payload(file)), "{}", file.name);
+        assert!(
+            (reply.status, &reply.body) == (200, &synth::payload(file)),
+            "{}",
+            file.name
+        );
     }
     open.stop().await;
 }
@@ -210,7 +228,10 @@ async fn payloads_no_approved_update_uses_are_removed_after_the_grace_period() {
     let unapproved = unapproved_files(&catalog).into_iter().next().unwrap();
     let approved = approved_files(&catalog).into_iter().next().unwrap();
     for file in [&unapproved, &approved] {
-        assert_eq!(get(daemon.client_addr, &content_path(file), None).await.status, 200);
+        assert_eq!(
+            get(daemon.client_addr, &content_path(file), None).await.status,
+            200
+        );
     }
     let cache = daemon.app.content.get().unwrap();
     assert!(cache.committed(&unapproved.sha1).is_some());
