@@ -1,6 +1,8 @@
 //! Property tests of the engine over seeded random baselines, updates and times: rejections
-//! always win, time only moves decisions forward, evaluation is deterministic, and dates agree
-//! with decisions.
+//! always win and only listed updates are rejected, time only moves decisions forward, list,
+//! filter and value order do not matter, dates agree with decisions, and a maturing approval
+//! reaches clients at the first epoch boundary after its date. Every property counts the
+//! interesting cases its generator produced and fails if one never occurred.
 
 use super::document::{
     Approval, Baseline, ComplianceLevel, FilterKey, MultiRuleComplianceLevel, PatchFilter, PatchId,
@@ -12,6 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 const CASES: usize = 3000;
@@ -201,54 +204,150 @@ impl Gen {
     }
 }
 
+/// How often each interesting case occurred in a run; a property fails if one never did.
+struct Cases(BTreeMap<&'static str, usize>);
+
+impl Cases {
+    /// Expects each of `cases` to occur at least once.
+    fn expect(cases: &[&'static str]) -> Cases {
+        Cases(cases.iter().map(|case| (*case, 0)).collect())
+    }
+
+    fn saw(&mut self, case: &'static str, happened: bool) {
+        let count = self
+            .0
+            .get_mut(case)
+            .unwrap_or_else(|| panic!("unexpected case {case}"));
+        *count += usize::from(happened);
+    }
+
+    fn assert_all_seen(&self) {
+        let missing: Vec<&str> = self.0.iter().filter(|(_, n)| **n == 0).map(|(c, _)| *c).collect();
+        assert!(
+            missing.is_empty(),
+            "never generated: {missing:?} (counts {:?})",
+            self.0
+        );
+    }
+}
+
+/// Whether an explicit list names the update by its KB or bulletin (the generator writes both in
+/// their canonical upper-case forms, so plain equality is the specification).
+fn listed(entries: &[PatchId], update: &UpdateFacts) -> bool {
+    let named = |id: &Option<String>| {
+        id.as_deref()
+            .is_some_and(|id| entries.contains(&PatchId::new(id)))
+    };
+    named(&update.kb) || named(&update.bulletin)
+}
+
+fn has_live_successor(update: &UpdateFacts) -> bool {
+    update.superseded_by.iter().any(|s| !s.expired)
+}
+
 #[test]
-fn an_explicitly_rejected_update_is_never_approved() {
+fn explicit_rejection_wins_and_only_listed_updates_are_rejected() {
     let mut gen = Gen::new(0x5eed_0001);
+    let mut cases = Cases::expect(&[
+        "not listed",
+        "rejected",
+        "rejected and approved",
+        "rejected by bulletin only",
+        "rejected but expired",
+        "rejected with a live successor under Exclude",
+        "rejected though a rule approves it",
+    ]);
     for case in 0..CASES {
         let mut baseline = gen.baseline();
         let update = gen.update();
-        if let Some(kb) = &update.kb {
-            if gen.chance(0.5) {
-                baseline.rejected_patches.push(PatchId::new(kb));
-                baseline.approved_patches.push(PatchId::new(kb));
-            }
+        if let Some(kb) = update.kb.clone().filter(|_| gen.chance(0.5)) {
+            baseline.rejected_patches.push(PatchId::new(&kb));
+            baseline.approved_patches.push(PatchId::new(&kb));
         }
-        let rejected = update
-            .kb
-            .as_deref()
-            .is_some_and(|kb| baseline.rejected_patches.contains(&PatchId::new(kb)));
         let evaluation = evaluate(&update, &baseline, gen.time());
-        if rejected {
-            assert!(!evaluation.decision.is_approved(), "case {case}: {evaluation:?}");
-            let expected = if update.expired {
-                Decision::ExcludedExpired
-            } else {
-                Decision::ExplicitRejected
-            };
-            assert_eq!(evaluation.decision, expected, "case {case}");
+        let rejected = listed(&baseline.rejected_patches, &update);
+        if !rejected {
+            assert_ne!(
+                evaluation.decision,
+                Decision::ExplicitRejected,
+                "case {case}: {evaluation:?}"
+            );
+            cases.saw("not listed", true);
+            continue;
         }
+        let expected = if update.expired {
+            Decision::ExcludedExpired
+        } else {
+            Decision::ExplicitRejected
+        };
+        assert_eq!(evaluation.decision, expected, "case {case}: {evaluation:?}");
+        assert_eq!(evaluation.approval_date, None, "case {case}");
+        cases.saw("rejected", true);
+        cases.saw(
+            "rejected and approved",
+            listed(&baseline.approved_patches, &update),
+        );
+        cases.saw("rejected by bulletin only", {
+            let kb_only = UpdateFacts {
+                bulletin: None,
+                ..update.clone()
+            };
+            !listed(&baseline.rejected_patches, &kb_only)
+        });
+        cases.saw("rejected but expired", update.expired);
+        cases.saw(
+            "rejected with a live successor under Exclude",
+            has_live_successor(&update)
+                && baseline.extensions.superseded_handling == SupersededHandling::Exclude,
+        );
+        let rules_approve = evaluate(&update, &without_lists(&baseline), gen.time())
+            .decision
+            .is_approved();
+        cases.saw("rejected though a rule approves it", rules_approve);
+    }
+    cases.assert_all_seen();
+}
+
+/// The baseline without explicit lists: what its rules alone decide.
+fn without_lists(baseline: &Baseline) -> Baseline {
+    Baseline {
+        approved_patches: Vec::new(),
+        rejected_patches: Vec::new(),
+        ..baseline.clone()
     }
 }
 
 #[test]
 fn moving_now_forward_never_unapproves_a_rule_approved_update() {
     let mut gen = Gen::new(0x5eed_0002);
-    let mut approved_seen = 0;
-    for case in 0..CASES {
+    let mut cases = Cases::expect(&[
+        "still approved later",
+        "a later rule raised the level",
+        "a successor's approval took it away",
+    ]);
+    for case in 0..4 * CASES {
         let baseline = gen.baseline();
         let update = gen.update();
-        let (first, second) = (gen.time(), gen.time());
-        let (earlier, later) = (first.min(second), first.max(second));
+        let earlier = gen.time();
+        let later = earlier + Duration::seconds(gen.0.gen_range(0..=120 * 86_400));
         let before = evaluate(&update, &baseline, earlier);
         let after = evaluate(&update, &baseline, later);
         if before.decision != Decision::Approved {
             continue;
         }
-        approved_seen += 1;
         let handling = baseline.extensions.superseded_handling;
         if handling == SupersededHandling::OfferUntilSuccessorApproved
             && after.decision == Decision::ExcludedSuperseded
         {
+            // Only a successor's approval in between may take it away.
+            let successor_approved = update.superseded_by.iter().any(|s| {
+                !s.expired
+                    && evaluate(s, &without_supersedence(&baseline), later)
+                        .decision
+                        .is_approved()
+            });
+            assert!(successor_approved, "case {case}: {before:?} then {after:?}");
+            cases.saw("a successor's approval took it away", true);
             continue;
         }
         assert_eq!(
@@ -257,69 +356,165 @@ fn moving_now_forward_never_unapproves_a_rule_approved_update() {
             "case {case}: {before:?} then {after:?}"
         );
         assert_eq!(after.approval_date, before.approval_date, "case {case}");
+        assert!(before.approval_date.is_some_and(|d| d <= earlier), "case {case}");
+        cases.saw("still approved later", true);
         if baseline.extensions.multi_rule_compliance_level == MultiRuleComplianceLevel::Highest {
             assert!(after.compliance_level >= before.compliance_level, "case {case}");
+            cases.saw(
+                "a later rule raised the level",
+                after.compliance_level > before.compliance_level,
+            );
         }
     }
-    assert!(
-        approved_seen > CASES / 20,
-        "the generator rarely approves: {approved_seen}"
-    );
+    cases.assert_all_seen();
+}
+
+/// The baseline offering superseded updates: what a successor's own decision is.
+fn without_supersedence(baseline: &Baseline) -> Baseline {
+    let mut plain = baseline.clone();
+    plain.extensions.superseded_handling = SupersededHandling::Offer;
+    plain
 }
 
 #[test]
-fn a_pending_update_only_moves_towards_approval() {
+fn a_pending_update_is_approved_exactly_at_its_approval_date() {
     let mut gen = Gen::new(0x5eed_0003);
+    let mut cases = Cases::expect(&[
+        "approved at its date",
+        "an approved successor excluded it at its date",
+    ]);
     for case in 0..CASES {
         let baseline = gen.baseline();
         let update = gen.update();
-        let earlier = gen.time();
-        let before = evaluate(&update, &baseline, earlier);
+        let before = evaluate(&update, &baseline, gen.time());
         if before.decision != Decision::PendingApproval {
             continue;
         }
-        let at_date = evaluate(&update, &baseline, before.approval_date.unwrap());
-        let allowed = [Decision::Approved, Decision::ExcludedSuperseded];
-        assert!(
-            allowed.contains(&at_date.decision),
-            "case {case}: {before:?} then {at_date:?}"
+        let date = before.approval_date.unwrap();
+        let just_before = evaluate(&update, &baseline, date - Duration::seconds(1));
+        assert_eq!(
+            just_before.decision,
+            Decision::PendingApproval,
+            "case {case}: {just_before:?}"
         );
+        assert_eq!(just_before.approval_date, Some(date), "case {case}");
+        let at_date = evaluate(&update, &baseline, date);
+        match at_date.decision {
+            Decision::Approved => {
+                assert_eq!(at_date.approval_date, Some(date), "case {case}");
+                cases.saw("approved at its date", true);
+            }
+            Decision::ExcludedSuperseded => {
+                assert_eq!(
+                    baseline.extensions.superseded_handling,
+                    SupersededHandling::OfferUntilSuccessorApproved,
+                    "case {case}: only a successor approved by then may exclude it"
+                );
+                cases.saw("an approved successor excluded it at its date", true);
+            }
+            _ => panic!("case {case}: {before:?} then {at_date:?}"),
+        }
     }
+    cases.assert_all_seen();
 }
 
 #[test]
-fn evaluation_is_deterministic_and_ignores_list_order() {
+fn the_order_of_lists_filters_values_and_successors_does_not_matter() {
     let mut gen = Gen::new(0x5eed_0004);
+    let mut cases = Cases::expect(&[
+        "filters or values reordered",
+        "several list entries reordered",
+        "successors reordered, one approved and one not, until-approved handling",
+    ]);
     for case in 0..CASES {
         let baseline = gen.baseline();
         let update = gen.update();
         let now = gen.time();
         let evaluation = evaluate(&update, &baseline, now);
-        assert_eq!(
-            evaluate(&update.clone(), &baseline.clone(), now),
-            evaluation,
-            "case {case}"
-        );
-        let mut shuffled_update = update.clone();
-        shuffled_update.superseded_by.reverse();
-        let mut shuffled = baseline.clone();
-        shuffled.approved_patches.reverse();
-        shuffled.rejected_patches.reverse();
+        let (shuffled_update, shuffled) = (reordered_update(&update), reordered(&baseline));
         let other = evaluate(&shuffled_update, &shuffled, now);
         let key = |e: &super::evaluate::Evaluation| (e.decision, e.approval_date, e.compliance_level);
         assert_eq!(key(&other), key(&evaluation), "case {case}");
+        let multi_valued = baseline
+            .rules
+            .iter()
+            .any(|r| r.filters.len() > 1 || r.filters.iter().any(|f| f.values.len() > 1));
+        cases.saw(
+            "filters or values reordered",
+            multi_valued && evaluation.decision.is_approved(),
+        );
+        cases.saw(
+            "several list entries reordered",
+            baseline.approved_patches.len() + baseline.rejected_patches.len() > 2
+                && listed(&baseline.approved_patches, &update),
+        );
+        let successors: Vec<bool> = update
+            .superseded_by
+            .iter()
+            .map(|s| {
+                evaluate(s, &without_supersedence(&baseline), now)
+                    .decision
+                    .is_approved()
+            })
+            .collect();
+        cases.saw(
+            "successors reordered, one approved and one not, until-approved handling",
+            successors.contains(&true)
+                && successors.contains(&false)
+                && baseline.extensions.superseded_handling == SupersededHandling::OfferUntilSuccessorApproved,
+        );
     }
+    cases.assert_all_seen();
+}
+
+/// The baseline with every list, filter group and value list reversed (rules keep their order:
+/// `FirstMatchingRule` depends on it).
+fn reordered(baseline: &Baseline) -> Baseline {
+    let reverse = |filters: &[PatchFilter]| -> Vec<PatchFilter> {
+        filters
+            .iter()
+            .rev()
+            .map(|f| PatchFilter {
+                key: f.key,
+                values: f.values.iter().rev().cloned().collect(),
+            })
+            .collect()
+    };
+    let mut shuffled = baseline.clone();
+    shuffled.approved_patches.reverse();
+    shuffled.rejected_patches.reverse();
+    shuffled.global_filters = reverse(&baseline.global_filters);
+    for rule in &mut shuffled.rules {
+        rule.filters = reverse(&rule.filters);
+    }
+    shuffled
+}
+
+fn reordered_update(update: &UpdateFacts) -> UpdateFacts {
+    let mut shuffled = update.clone();
+    shuffled.superseded_by.reverse();
+    shuffled
 }
 
 #[test]
 fn approval_dates_agree_with_decisions() {
     let mut gen = Gen::new(0x5eed_0005);
+    let mut cases = Cases::expect(&[
+        Decision::Approved.as_str(),
+        Decision::PendingApproval.as_str(),
+        Decision::ExplicitApproved.as_str(),
+        Decision::ExplicitRejected.as_str(),
+        Decision::NotApproved.as_str(),
+        Decision::ExcludedSuperseded.as_str(),
+        Decision::ExcludedExpired.as_str(),
+    ]);
     for case in 0..CASES {
         let baseline = gen.baseline();
         let update = gen.update();
         let now = gen.time();
         let evaluation = evaluate(&update, &baseline, now);
         let date = evaluation.approval_date;
+        cases.saw(evaluation.decision.as_str(), true);
         match evaluation.decision {
             Decision::Approved => assert!(date.is_some_and(|d| d <= now), "case {case}: {evaluation:?}"),
             Decision::PendingApproval => {
@@ -328,29 +523,59 @@ fn approval_dates_agree_with_decisions() {
             Decision::ExplicitApproved => assert_eq!(date, Some(update.release_date), "case {case}"),
             _ => assert_eq!(date, None, "case {case}: {evaluation:?}"),
         }
+        if let Some(date) = date {
+            // Rules approve at release (ApproveUntilDate) or whole days after it, up to 30.
+            let delay = date - update.release_date;
+            assert!(
+                delay >= Duration::zero() && delay <= Duration::days(30) && delay.num_seconds() % 86_400 == 0,
+                "case {case}: approved {delay} after release: {evaluation:?}"
+            );
+        }
     }
+    cases.assert_all_seen();
 }
 
 #[test]
-fn every_time_in_an_epoch_gets_the_same_decision() {
+fn a_maturing_approval_reaches_clients_at_the_first_epoch_boundary_after_its_date() {
     let mut gen = Gen::new(0x5eed_0006);
+    let mut cases = Cases::expect(&["approved at the next boundary", "the date falls inside an epoch"]);
     for case in 0..CASES {
         let baseline = gen.baseline();
         let update = gen.update();
         let minutes = gen.0.gen_range(1..=240);
-        let first = gen.time();
-        let epoch = evaluation_epoch(first, minutes);
-        assert!(
-            epoch <= first && first < epoch + Duration::minutes(i64::from(minutes)),
-            "case {case}"
-        );
-        assert_eq!(evaluation_epoch(epoch, minutes), epoch, "case {case}");
-        let second = epoch + Duration::seconds(gen.0.gen_range(0..i64::from(minutes) * 60));
-        assert_eq!(evaluation_epoch(second, minutes), epoch, "case {case}");
+        let interval = Duration::minutes(i64::from(minutes));
+        let now = gen.time();
+        let epoch = evaluation_epoch(now, minutes);
+        assert!(epoch <= now && now < epoch + interval, "case {case}");
         assert_eq!(
-            evaluate(&update, &baseline, evaluation_epoch(second, minutes)),
-            evaluate(&update, &baseline, epoch),
-            "case {case}"
+            epoch.timestamp() % interval.num_seconds(),
+            0,
+            "case {case}: on a boundary"
         );
+        let later = epoch + Duration::seconds(gen.0.gen_range(0..interval.num_seconds()));
+        assert_eq!(evaluation_epoch(later, minutes), epoch, "case {case}");
+
+        // What clients see during this epoch, and when a pending approval reaches them.
+        let frozen = evaluate(&update, &baseline, epoch);
+        if frozen.decision != Decision::PendingApproval {
+            continue;
+        }
+        let date = frozen.approval_date.unwrap();
+        let visible = evaluation_epoch(date + interval - Duration::seconds(1), minutes);
+        assert!(date <= visible && visible < date + interval, "case {case}");
+        let last_pending = evaluate(&update, &baseline, visible - interval);
+        assert_eq!(
+            last_pending.decision,
+            Decision::PendingApproval,
+            "case {case}: {last_pending:?}"
+        );
+        let first_seen = evaluate(&update, &baseline, visible).decision;
+        assert!(
+            matches!(first_seen, Decision::Approved | Decision::ExcludedSuperseded),
+            "case {case}: {first_seen:?} at {visible} for an approval at {date}"
+        );
+        cases.saw("approved at the next boundary", first_seen == Decision::Approved);
+        cases.saw("the date falls inside an epoch", visible > date);
     }
+    cases.assert_all_seen();
 }

@@ -2,11 +2,14 @@
 //! again, `updates --json`.
 
 use crate::harness::{fake_with, stored_identities, synthetic, synthetic_identities};
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tempfile::{tempdir, TempDir};
+use uuid::Uuid;
 use wucache::store::Store;
+use wucache_testkit::fake_upstream::FakeUpstream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wucache");
 
@@ -75,42 +78,107 @@ fn a_missing_explicit_config_file_is_an_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope.toml"));
 }
 
+/// GetUpdateData batches of this many ids in the kill test.
+const BATCH: usize = 10;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated() {
-    let catalog = synthetic(40, 400);
+    let catalog = synthetic(40, 600);
     let upstream = fake_with(&catalog).await;
-    upstream.faults().set_max_updates_per_request(10);
+    upstream.faults().set_max_updates_per_request(BATCH);
     upstream.faults().set_delay(Duration::from_millis(15));
     let dir = tempdir().unwrap();
     let config = write_config(&dir, &upstream.url());
+    let all = synthetic_identities(&catalog);
+    let config_docs: HashSet<(Uuid, u32)> = catalog
+        .docs
+        .iter()
+        .filter(|d| d.kind.is_config())
+        .map(|d| (d.update_id, d.revision))
+        .collect();
+    assert!(
+        config_docs.len() > 2 * BATCH,
+        "the categories phase takes several batches"
+    );
 
-    for kill_after_calls in [2u64, 12, 30] {
-        let mut child = Command::new(BIN)
-            .args(["sync", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let target = upstream.stats().calls.get("GetUpdateData").copied().unwrap_or(0) + kill_after_calls;
-        while upstream.stats().calls.get("GetUpdateData").copied().unwrap_or(0) < target {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+    // Killed inside the categories phase, then twice inside the updates phase.
+    for (run, batches) in [3u64, 15, 15].into_iter().enumerate() {
+        let stored = sync_killed_after(&config, &upstream, batches).await;
+        let held = stored_identities(&stored);
+        assert!(held.is_subset(&all));
+        assert!(
+            held.len() < all.len(),
+            "run {run} was killed before it stored everything"
+        );
+        if run > 0 {
+            assert!(
+                held.is_superset(&config_docs),
+                "run {run} got past the categories phase: it kept every category"
+            );
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
     }
 
+    let before = stored_identities(&Store::open(&dir.path().join("data")).unwrap());
+    let returned_before = upstream.stats().documents_returned;
     let finish = wucache_async(&["sync"], &config).await;
     assert!(
         finish.status.success(),
         "{}",
         String::from_utf8_lossy(&finish.stderr)
     );
+    assert_eq!(
+        upstream.stats().documents_returned - returned_before,
+        (all.len() - before.len()) as u64,
+        "the last run fetched exactly what the killed runs had not kept"
+    );
     let store = Store::open(&dir.path().join("data")).unwrap();
-    assert_eq!(stored_identities(&store), synthetic_identities(&catalog));
+    assert_eq!(stored_identities(&store), all);
+    assert_categories_as_in_the_catalog(&store, &catalog);
+}
+
+/// Runs `wucache sync` and SIGKILLs it once it has sent `batches` more GetUpdateData calls,
+/// checking it was still running then; returns the store it left.
+async fn sync_killed_after(config: &Path, upstream: &FakeUpstream, batches: u64) -> Store {
+    let calls = || upstream.stats().call_count("GetUpdateData");
+    let target = calls() + batches;
+    let mut child = crate::harness::ChildGuard(
+        Command::new(BIN)
+            .args(["sync", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    while calls() < target {
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "sync ended before its GetUpdateData call {target}: the kill would not land mid-sync"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.0.kill().unwrap(); // SIGKILL
+    let status = child.0.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "killed, not finished: {status}"
+    );
+    Store::open(&config.parent().unwrap().join("data")).unwrap()
+}
+
+/// Every software update and bundle has the products and classifications the catalog gives it
+/// (bundle members name theirs only through their bundle).
+fn assert_categories_as_in_the_catalog(store: &Store, catalog: &wucache_testkit::synth::SynthCatalog) {
+    let mut members = 0;
+    for doc in catalog.docs.iter().filter(|d| !d.kind.is_config()) {
+        let record = store.latest(&doc.update_id).unwrap().unwrap();
+        let context = format!("{} r{}", doc.update_id, record.identity.revision);
+        assert_eq!(record.products, doc.products, "{context}");
+        assert_eq!(record.classifications, doc.classifications, "{context}");
+        members += usize::from(catalog.docs.iter().any(|b| b.bundled.contains(&doc.update_id)));
+    }
+    assert!(members > 0, "bundle members were checked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,7 +301,12 @@ fn write_content_config(
             &format!("http_listen = \"{client}\""),
         )
         .replace("\nlisten = \"127.0.0.1:0\"", &format!("\nlisten = \"{admin}\""));
-    std::fs::write(&path, format!("{text}\n[content]\nattempts = 3\n{extra}\n")).unwrap();
+    let baseline = crate::oracle::write_baseline(dir.path());
+    let text = format!(
+        "{text}\n[content]\nattempts = 3\n{extra}\n[baselines]\nfile = \"{}\"\n",
+        baseline.display()
+    );
+    std::fs::write(&path, text).unwrap();
     (path, client, admin)
 }
 
@@ -248,20 +321,6 @@ fn serve_child(config: &Path) -> crate::harness::ChildGuard {
     crate::harness::ChildGuard(child)
 }
 
-fn largest_approved(
-    dir: &TempDir,
-    catalog: &wucache_testkit::synth::SynthCatalog,
-) -> wucache_testkit::synth::SynthFile {
-    let store = Store::open(&dir.path().join("data")).unwrap();
-    let snapshot = wucache::snapshot::Snapshot::build(&store, 0).unwrap();
-    catalog
-        .files()
-        .filter(|f| snapshot.payload(&f.sha1).is_some_and(|(_, ok)| ok))
-        .max_by_key(|f| f.size)
-        .cloned()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corrupt() {
     let (upstream, catalog) = crate::content::upstream_with_payloads(90, 20, 3_000_000).await;
@@ -272,8 +331,8 @@ async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corr
         move || wucache(&["sync"], &config)
     });
     assert!(sync.await.unwrap().status.success());
-    let file = largest_approved(&dir, &catalog);
-    let hex = wucache::model::hex(&file.sha1);
+    let file = crate::content::largest_approved(&catalog);
+    let hex = wucache_testkit::synth::hex(&file.sha1);
     upstream.faults().content_rate(file.size / 2);
 
     let mut child = serve_child(&config);
@@ -299,12 +358,11 @@ async fn serve_killed_during_a_transfer_restarts_resumes_and_serves_nothing_corr
         })
         .await
     );
-    let (status, _, body) = crate::content::get(client, &crate::content::content_path(&file), None).await;
+    let reply = crate::content::get(client, &crate::content::content_path(&file), None).await;
 
-    assert_eq!(status, 200);
-    assert_eq!(
-        body,
-        wucache_testkit::synth::payload(&file),
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.body == wucache_testkit::synth::payload(&file),
         "the served bytes are the verified file"
     );
     let ranges = upstream.stats().file(&hex).ranges;
@@ -324,8 +382,8 @@ async fn prefetch_killed_midway_resumes_on_the_next_run() {
         move || wucache(&["sync"], &config)
     });
     assert!(sync.await.unwrap().status.success());
-    let file = largest_approved(&dir, &catalog);
-    let hex = wucache::model::hex(&file.sha1);
+    let file = crate::content::largest_approved(&catalog);
+    let hex = wucache_testkit::synth::hex(&file.sha1);
     upstream.faults().content_rate(file.size / 2);
 
     let mut child = crate::harness::ChildGuard(

@@ -2,6 +2,7 @@
 //! the daemon in-process (or as a child process where a kill -9 is the point).
 
 mod baselines;
+mod canonical;
 mod cli;
 mod cli_output;
 mod client;
@@ -9,6 +10,8 @@ mod content;
 mod daemon;
 mod harness;
 mod layout;
+mod oracle;
 mod replay;
 mod sync;
+mod sync_interrupted;
 mod tls;

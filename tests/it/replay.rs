@@ -1,9 +1,11 @@
 //! Replay of the real Windows 11 client: every captured request of its first (category-
 //! filtered) scan and of its later flow is sent to a wucache holding the matching real
 //! catalog — cookies, config stamp and revision ids substituted — and each answer is held
-//! against what the real WSUS answered: the same element skeleton in the same order, and
-//! where nothing but ids and cookies can differ, the same bytes.
+//! against what the real WSUS answered: GetConfig and RegisterComputer value for value with
+//! namespaces and attributes (only LastChange and the host masked), elsewhere the same element
+//! skeleton in the same order, and where nothing but ids and cookies can differ, the same bytes.
 
+use crate::canonical::{canonical, unmasked};
 use crate::harness::{config, eventually};
 use std::collections::HashMap;
 use tempfile::TempDir;
@@ -262,6 +264,53 @@ fn skeleton(element: &Element) -> String {
     out
 }
 
+/// What may differ in a GetConfig answer: the catalog's LastChange, and the host a URL or UNC
+/// path names (ours is the address the client used, the capture's was redacted).
+fn config_mask(element: &str, text: &str) -> String {
+    if element == "LastChange" {
+        return "~".into();
+    }
+    mask_host(text)
+}
+
+/// `\\host\share…` → `\\~\share…`, `scheme://host:port/path` → `scheme://~/path`.
+fn mask_host(text: &str) -> String {
+    if let Some(rest) = text.strip_prefix("\\\\") {
+        let path = rest.find('\\').map_or("", |at| &rest[at..]);
+        return format!("\\\\~{path}");
+    }
+    if let Some((scheme, rest)) = text.split_once("://") {
+        let path = rest.find('/').map_or("", |at| &rest[at..]);
+        return format!("{scheme}://~{path}");
+    }
+    text.to_string()
+}
+
+#[test]
+fn the_get_config_comparison_masks_only_last_change_and_the_host() {
+    let real = fixture("scan-000001.response.xml");
+    let expected = canonical(&real, config_mask);
+    let moved = real
+        .replace("2026-10-04T13:17:07.59Z", "2030-01-01T00:00:00Z")
+        .replace("\\\\REDACTED2\\", "\\\\wsus.example.org\\");
+    assert_ne!(moved, real);
+    assert_eq!(canonical(&moved, config_mask), expected);
+    for (from, to) in [
+        ("<Value>3.2</Value>", "<Value>3.1</Value>"),
+        ("<Value>2</Value>", "<Value>1</Value>"),
+        ("<Value>50</Value>", "<Value>100</Value>"),
+        ("<IsRegistrationRequired>true<", "<IsRegistrationRequired>false<"),
+        ("\\UpdateServicesPackages", "\\Packages"),
+        ("<Parameter/>", "<Parameter>x</Parameter>"),
+        ("ClientWebService\">", "ClientWebService/\">"),
+        ("<GetConfigResult>", "<GetConfigResult xsi:nil=\"false\">"),
+    ] {
+        assert!(real.contains(from), "{from}");
+        let changed = real.replacen(from, to, 1);
+        assert_ne!(canonical(&changed, config_mask), expected, "{from} -> {to}");
+    }
+}
+
 fn body_skeleton(text: &str) -> String {
     skeleton(&xml::parse(text).unwrap())
 }
@@ -278,23 +327,12 @@ async fn the_real_first_scan_gets_the_answers_the_real_wsus_gave() {
 
     let [config, auth, cookie, register] = replay.handshake().await;
 
-    // GetConfig: same skeleton and the same property names and values (but the share host).
+    // GetConfig: every element, namespace, attribute and value as captured, but LastChange
+    // and the host of the package share.
     let real = fixture("scan-000001.response.xml");
     assert_eq!(envelope_head(&config), envelope_head(&real));
-    assert_eq!(body_skeleton(&config), body_skeleton(&real));
-    let names = |e: &Element| {
-        e.find("Properties")
-            .unwrap()
-            .children
-            .iter()
-            .map(|p| p.child_text("Name").unwrap().to_string())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        names(&xml::parse(&config).unwrap()),
-        names(&xml::parse(&real).unwrap())
-    );
-    // SimpleAuth GetAuthorizationCookie, GetCookie, RegisterComputer.
+    assert_eq!(canonical(&config, config_mask), canonical(&real, config_mask));
+    // SimpleAuth GetAuthorizationCookie, GetCookie.
     let real = fixture("scan-000002.response.xml");
     assert_eq!(envelope_head(&auth), envelope_head(&real));
     assert_eq!(normalise_volatile(&auth), normalise_volatile(&real));
@@ -302,10 +340,10 @@ async fn the_real_first_scan_gets_the_answers_the_real_wsus_gave() {
         normalise_volatile(&cookie),
         normalise_volatile(&fixture("scan-000003.response.xml"))
     );
-    assert_eq!(
-        body_skeleton(&register),
-        body_skeleton(&fixture("scan-000004.response.xml"))
-    );
+    // RegisterComputer: nothing may differ, namespaces and declarations included.
+    let real = fixture("scan-000004.response.xml");
+    assert_eq!(envelope_head(&register), envelope_head(&real));
+    assert_eq!(canonical(&register, unmasked), canonical(&real, unmasked));
     // StartCategoryScan.
     let category = replay
         .client("StartCategoryScan", fixture("scan-000005.request.xml"))

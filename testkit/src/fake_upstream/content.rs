@@ -64,6 +64,7 @@ pub(super) async fn serve(shared: &Arc<Shared>, request: &Request<Incoming>) -> 
         .get(RANGE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     lock(&shared.stats).count_content_request(&key, range.clone());
+    let active = (request.method() == Method::GET).then(|| Active::start(shared));
     let delay = shared.faults.content_wait();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -81,9 +82,26 @@ pub(super) async fn serve(shared: &Arc<Shared>, request: &Request<Incoming>) -> 
         full(Bytes::new())
     } else {
         lock(&shared.stats).count_transfer(&key);
-        PayloadBody::new(Arc::clone(shared), file, start, end).boxed()
+        PayloadBody::new(Arc::clone(shared), file, (start, end), active).boxed()
     };
     file_response(status, body, (start, end, size))
+}
+
+/// A content GET being answered, counted in [`Stats::content_active`](super::Stats) from the
+/// request's arrival until dropped.
+struct Active(Arc<Shared>);
+
+impl Active {
+    fn start(shared: &Arc<Shared>) -> Active {
+        lock(&shared.stats).transfer_started();
+        Active(Arc::clone(shared))
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        lock(&self.0.stats).transfer_ended();
+    }
 }
 
 /// A payload body `[next, end)` generated frame by frame, throttled, flipped and cut as the
@@ -101,11 +119,14 @@ struct PayloadBody {
     ending: Ending,
     flip: Option<u64>,
     pause: Option<Pin<Box<Sleep>>>,
+    /// Dropped once the last byte is handed over (before the client can have it) or the
+    /// connection is cut.
+    active: Option<Active>,
 }
 
 impl PayloadBody {
     /// Takes up an injected cut and reads the flipped byte, both fixed for the response.
-    fn new(shared: Arc<Shared>, file: SynthFile, start: u64, end: u64) -> Self {
+    fn new(shared: Arc<Shared>, file: SynthFile, (start, end): (u64, u64), active: Option<Active>) -> Self {
         let cut_at = shared
             .faults
             .take_content_cut()
@@ -126,6 +147,7 @@ impl PayloadBody {
             },
             flip,
             pause: None,
+            active,
         }
     }
 
@@ -140,6 +162,9 @@ impl PayloadBody {
         }
         self.next += len;
         lock(&self.shared.stats).count_content_bytes(&self.key, len);
+        if self.next >= self.stop && self.ending == Ending::Whole {
+            self.active = None;
+        }
         if rate > 0 && self.next < self.stop {
             let pace = Duration::from_secs_f64(len as f64 / rate as f64);
             self.pause = Some(Box::pin(tokio::time::sleep(pace)));
@@ -173,6 +198,7 @@ impl hyper::body::Body for PayloadBody {
                 }
                 Ending::Flushed => {
                     this.ending = Ending::Whole;
+                    this.active = None;
                     let cut = io::Error::new(io::ErrorKind::ConnectionReset, "injected content cut");
                     return Poll::Ready(Some(Err(cut)));
                 }

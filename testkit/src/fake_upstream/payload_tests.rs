@@ -326,3 +326,65 @@ async fn synthetic_catalog_files_count_per_file() {
     assert_eq!(stats.content_bytes, files.iter().map(|f| f.size).sum::<u64>());
     assert_eq!(stats.file(&"0".repeat(40)), FileStats::default());
 }
+
+#[tokio::test]
+async fn the_peak_of_concurrent_transfers_counts_overlapping_gets_only() {
+    let (fake, file, path) = serving(20_000).await;
+    for _ in 0..3 {
+        assert!(get(&fake, &path, None).await.body == payload(&file));
+    }
+    assert_eq!(get(&fake, &path, Some("bytes=999999-")).await.status, 416);
+    assert_eq!(fetch(&fake, Method::HEAD, &path, None).await.status, 200);
+    let stats = fake.stats();
+    assert_eq!(
+        (stats.content_peak_active, stats.content_active),
+        (1, 0),
+        "one at a time"
+    );
+
+    // Three GETs that each wait 200 ms before answering overlap.
+    fake.faults().content_delay(Duration::from_millis(200));
+    let (a, b, c) = tokio::join!(
+        get(&fake, &path, None),
+        get(&fake, &path, None),
+        get(&fake, &path, None)
+    );
+    for got in [a, b, c] {
+        assert!(got.body == payload(&file));
+    }
+    let stats = fake.stats();
+    assert_eq!((stats.content_peak_active, stats.content_active), (3, 0));
+}
+
+#[tokio::test]
+async fn a_cut_or_abandoned_transfer_stops_counting_as_active() {
+    let (fake, _, path) = serving(200_000).await;
+    fake.faults().content_reset_after(1, 1_000);
+    assert!(get(&fake, &path, None).await.broken);
+    fake.faults().content_rate(10_000);
+    let abandoned = tokio::spawn({
+        let path = path.clone();
+        let url = fake.url();
+        async move {
+            let stream = TcpStream::connect(url.trim_start_matches("http://"))
+                .await
+                .expect("connect");
+            let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+            let driver = tokio::spawn(connection);
+            let request = Request::get(path).body(Empty::<Bytes>::new()).expect("request");
+            let _head = sender.send_request(request).await.expect("head");
+            driver.abort();
+        }
+    });
+    abandoned.await.expect("client task");
+    let mut active = usize::MAX;
+    for _ in 0..100 {
+        active = fake.stats().content_active;
+        if active == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(active, 0, "the dropped response ends its transfer");
+    assert_eq!(fake.stats().content_peak_active, 1);
+}

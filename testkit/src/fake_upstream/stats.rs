@@ -25,6 +25,12 @@ pub struct Stats {
     pub content_bytes: u64,
     /// Per payload, by lower-case SHA-1 hex; see [`Stats::file`].
     pub files: BTreeMap<String, FileStats>,
+    /// Content GETs being answered right now: from the request's arrival (an injected
+    /// [`content_delay`](super::Faults::content_delay) included) until its body's last byte is
+    /// handed to the connection or the response is dropped.
+    pub content_active: usize,
+    /// The most content GETs ever answered at once (the peak of `content_active`).
+    pub content_peak_active: usize,
 }
 
 /// What happened to one payload file.
@@ -74,6 +80,16 @@ impl Stats {
     pub(super) fn count_content_bytes(&mut self, sha1_hex: &str, bytes: u64) {
         self.content_bytes += bytes;
         self.files.entry(sha1_hex.to_owned()).or_default().bytes += bytes;
+    }
+
+    /// One more content GET being answered; raises the peak if need be.
+    pub(super) fn transfer_started(&mut self) {
+        self.content_active += 1;
+        self.content_peak_active = self.content_peak_active.max(self.content_active);
+    }
+
+    pub(super) fn transfer_ended(&mut self) {
+        self.content_active = self.content_active.saturating_sub(1);
     }
 
     pub(super) fn count_call(&mut self, op: &str) {
