@@ -66,6 +66,10 @@ pub enum MetaKey {
     LastSyncSuccess,
     /// JSON summary of the last sync, successful or not.
     LastSyncSummary,
+    /// Set (durably) before the updates phase stores its first revision, removed once bundle
+    /// members have inherited their bundles' categories: a sync killed in between leaves it,
+    /// and the next run repeats the inheritance even when it has nothing new to store.
+    InheritancePending,
 }
 
 impl MetaKey {
@@ -80,6 +84,7 @@ impl MetaKey {
             MetaKey::AccountGuid => b"upstream.account_guid",
             MetaKey::LastSyncSuccess => b"sync.last_success",
             MetaKey::LastSyncSummary => b"sync.last_summary",
+            MetaKey::InheritancePending => b"sync.inheritance_pending",
         }
     }
 }

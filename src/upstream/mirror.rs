@@ -348,6 +348,10 @@ impl<'a> Mirror<'a> {
             }
         }
         self.progress.phase(phase, wanted.len() as u64);
+        if phase == Phase::Updates && !wanted.is_empty() {
+            self.store.set_meta(MetaKey::InheritancePending, "1")?;
+            self.store.flush()?;
+        }
         tracing::info!(
             phase = phase.as_str(),
             listed = listed.len(),
@@ -424,7 +428,8 @@ impl<'a> Mirror<'a> {
     /// own. Streams the store twice instead of holding the catalog in memory: first the
     /// categories every bundle hands down, then the members that lack them.
     fn inherit_bundle_categories(&mut self) -> Result<(), SyncError> {
-        if self.summary.new_revisions == 0 {
+        let pending = self.store.meta(MetaKey::InheritancePending)?.is_some();
+        if self.summary.new_revisions == 0 && !pending {
             return Ok(());
         }
         let mut inherited: HashMap<Uuid, UpdateRecord> = HashMap::new();
@@ -448,6 +453,8 @@ impl<'a> Mirror<'a> {
                 self.store.update_record(&member)?;
             }
         }
+        self.store.flush()?;
+        self.store.remove_meta(MetaKey::InheritancePending)?;
         Ok(())
     }
 

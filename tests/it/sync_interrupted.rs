@@ -34,9 +34,6 @@ impl Progress for CrashAfterLastBatch {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "product bug: a sync interrupted after its last batch and before bundle inheritance \
-            leaves members without categories for good (inherit_bundle_categories runs only \
-            when the run itself stored new revisions)"]
 async fn a_sync_interrupted_after_its_last_batch_is_completed_by_the_next_run() {
     let catalog = synthetic(42, 120);
     let upstream = fake_with(&catalog).await;

@@ -236,7 +236,7 @@ async fn payloads_no_approved_update_uses_are_removed_after_the_grace_period() {
     let cache = daemon.app.content.get().unwrap();
     assert!(cache.committed(&unapproved.sha1).is_some());
 
-    wucache::app::remove_unreferenced(&daemon.app, cache);
+    wucache::worker::remove_unreferenced(&daemon.app, cache);
 
     assert!(
         cache.committed(&unapproved.sha1).is_none(),
