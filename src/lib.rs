@@ -21,6 +21,9 @@
 //!   facts for a catalog, the `Offer`, compliance. Uses `model`.
 //! - `plan`: the catalog graph, a baseline's deployments, the staged SyncUpdates algorithm;
 //!   pure. Uses `model`, `approval`.
+//! - `fleet`: what machines reported — per-machine update states folded from their events,
+//!   Patch Manager compliance per machine and per patch group; pure. Uses `model`,
+//!   `protocol`, `approval`.
 //! - `cookie`: client cookies sealed with AES-256-GCM; pure. Uses nothing.
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`,
 //!   `catalog`.
@@ -55,6 +58,7 @@ pub mod config;
 pub mod content;
 pub mod cookie;
 pub mod daemon;
+pub mod fleet;
 pub mod gpo;
 pub mod model;
 pub mod plan;

@@ -38,7 +38,7 @@ mod cases;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 pub use catalog_facts::{catalog_facts, first_title};
 pub use compliance::{

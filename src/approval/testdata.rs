@@ -8,24 +8,24 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 /// The example file of docs/baselines.md §8.3.
-pub(super) const EXAMPLES: &str = include_str!("../../config/baselines/baselines.toml");
+pub(crate) const EXAMPLES: &str = include_str!("../../config/baselines/baselines.toml");
 /// Example B3 in its JSON form.
-pub(super) const B3_JSON: &str = include_str!("../../config/baselines/os-and-apps.json");
+pub(crate) const B3_JSON: &str = include_str!("../../config/baselines/os-and-apps.json");
 
 /// The default `now` of §9.
-pub(super) fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     at("2025-11-20T12:00:00Z")
 }
 
 /// An RFC 3339 time, or a bare date meaning its UTC midnight.
-pub(super) fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return date.and_hms_opt(0, 0, 0).unwrap().and_utc();
     }
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
 }
 
-pub(super) fn examples() -> BaselineSet {
+pub(crate) fn examples() -> BaselineSet {
     BaselineSet::from_toml(EXAMPLES, &|_| Err("no files".into()))
         .unwrap()
         .value
@@ -36,30 +36,30 @@ fn example(id: &str) -> Baseline {
 }
 
 /// B1 (already `Exclude`).
-pub(super) fn b1() -> Baseline {
+pub(crate) fn b1() -> Baseline {
     example("aws-default")
 }
 
 /// B2 with `SupersededHandling = Exclude`, as §9 uses it unless stated.
-pub(super) fn b2() -> Baseline {
+pub(crate) fn b2() -> Baseline {
     let mut baseline = example("prod-servers");
     baseline.extensions.superseded_handling = SupersededHandling::Exclude;
     baseline
 }
 
-pub(super) fn b3() -> Baseline {
+pub(crate) fn b3() -> Baseline {
     example("os-and-apps")
 }
 
 /// An OS update (family Windows) released at `released`, with nothing else set.
-pub(super) fn update(released: &str) -> UpdateFacts {
+pub(crate) fn update(released: &str) -> UpdateFacts {
     let mut facts = UpdateFacts::new(Uuid::nil(), at(released));
     facts.product_families = vec!["Windows".into()];
     facts
 }
 
 /// Fluent setters for update facts in tests.
-pub(super) trait Build: Sized {
+pub(crate) trait Build: Sized {
     fn kb(self, kb: &str) -> Self;
     fn bulletin(self, bulletin: &str) -> Self;
     fn product(self, product: &str) -> Self;

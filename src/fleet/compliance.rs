@@ -1,0 +1,122 @@
+//! Patch Manager compliance for machines and patch groups (docs/baselines.md §5): every
+//! top-level update the machine's baseline evaluates, paired with the state the machine
+//! reported for it, becomes a compliance item (`approval::compliance_item`, the §5.3
+//! mapping); a machine's items sum to its `PatchSummary`, and a group's machines to the
+//! `DescribePatchGroupState` counters. Pure.
+
+use super::status::MachineStatus;
+use crate::approval::{
+    compliance_item, summarize, Baseline, ComplianceItem, ComplianceStatus, Evaluation, PatchSummary,
+    UpdateFacts,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One baseline's decisions for a catalog at one evaluation time: what compliance is
+/// measured against. Built once per served snapshot, shared by every machine on the baseline.
+#[derive(Debug, Clone)]
+pub struct Decisions {
+    pub baseline: Baseline,
+    pub updates: Vec<(UpdateFacts, Evaluation)>,
+}
+
+/// One update's compliance item on one machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineItem {
+    pub update_id: Uuid,
+    pub item: ComplianceItem,
+}
+
+/// A machine's compliance: its items and their summary. A machine that has not reported
+/// yet has no items (`reported` false) and is counted apart, never as compliant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineCompliance {
+    pub reported: bool,
+    pub items: Vec<MachineItem>,
+    pub summary: PatchSummary,
+}
+
+impl MachineCompliance {
+    /// `COMPLIANT`, `NON_COMPLIANT`, or `UNKNOWN` for a machine that has not reported.
+    pub fn status_name(&self) -> &'static str {
+        match (self.reported, self.summary.status) {
+            (false, _) => "UNKNOWN",
+            (true, ComplianceStatus::Compliant) => "COMPLIANT",
+            (true, ComplianceStatus::NonCompliant) => "NON_COMPLIANT",
+        }
+    }
+}
+
+/// The machine's compliance under `decisions`.
+pub fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
+    let items: Vec<MachineItem> = decisions
+        .updates
+        .iter()
+        .filter_map(|(facts, evaluation)| {
+            let client = status.state_of(&facts.update_id);
+            compliance_item(facts, evaluation, client, &decisions.baseline).map(|item| MachineItem {
+                update_id: facts.update_id,
+                item,
+            })
+        })
+        .collect();
+    let summary = summarize(items.iter().map(|m| &m.item));
+    MachineCompliance {
+        reported: status.status_at.is_some() || !status.failed.is_empty(),
+        items,
+        summary,
+    }
+}
+
+/// `DescribePatchGroupState`: how many machines of a group have at least one item of each
+/// kind, plus the compliant / non-compliant / not-reported split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GroupState {
+    pub instances: u32,
+    pub instances_with_installed_patches: u32,
+    pub instances_with_installed_other_patches: u32,
+    pub instances_with_installed_pending_reboot_patches: u32,
+    pub instances_with_installed_rejected_patches: u32,
+    pub instances_with_missing_patches: u32,
+    pub instances_with_failed_patches: u32,
+    pub instances_with_not_applicable_patches: u32,
+    pub instances_with_unreported_not_applicable_patches: u32,
+    pub instances_with_critical_non_compliant_patches: u32,
+    pub instances_with_security_non_compliant_patches: u32,
+    pub instances_with_other_non_compliant_patches: u32,
+    pub instances_with_available_security_updates: u32,
+    /// Not in the AWS shape: machines by overall status.
+    pub compliant: u32,
+    pub non_compliant: u32,
+    pub not_reported: u32,
+}
+
+impl GroupState {
+    /// Counts one machine in.
+    pub fn add(&mut self, machine: &MachineCompliance) {
+        let s = &machine.summary;
+        let has = |n: u32| u32::from(n > 0);
+        self.instances += 1;
+        self.instances_with_installed_patches += has(s.installed);
+        self.instances_with_installed_other_patches += has(s.installed_other);
+        self.instances_with_installed_pending_reboot_patches += has(s.installed_pending_reboot);
+        self.instances_with_installed_rejected_patches += has(s.installed_rejected);
+        self.instances_with_missing_patches += has(s.missing);
+        self.instances_with_failed_patches += has(s.failed);
+        self.instances_with_not_applicable_patches += has(s.not_applicable);
+        self.instances_with_unreported_not_applicable_patches += has(s.unreported_not_applicable);
+        self.instances_with_critical_non_compliant_patches += has(s.critical_non_compliant);
+        self.instances_with_security_non_compliant_patches += has(s.security_non_compliant);
+        self.instances_with_other_non_compliant_patches += has(s.other_non_compliant);
+        self.instances_with_available_security_updates += has(s.available_security_update);
+        match machine.status_name() {
+            "COMPLIANT" => self.compliant += 1,
+            "NON_COMPLIANT" => self.non_compliant += 1,
+            _ => self.not_reported += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
