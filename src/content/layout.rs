@@ -1,12 +1,20 @@
 //! Where a payload is: its URL path as WSUS lays it out (`/Content/<XX>/<SHA1HEX>.<ext>`,
-//! docs/protocol.md §5.4) and its file below the cache root (`<XX>/<SHA1HEX>`). Pure: the disk path
-//! is built from the digest alone, so request text never reaches the file system.
+//! docs/protocol.md §5.4) and its file below the cache root (`<XX>/<SHA1HEX>`, or
+//! `tmp/<SHA1HEX>.partial` while it is written), and those file names read back into
+//! digests. Pure: the disk path is built from the digest alone, so request text never
+//! reaches the file system.
 
 use super::Sha1;
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 /// The longest extension accepted in a content URL (`.cab`, `.msu`, `.psf`, `.esd` … are 3).
 const MAX_EXTENSION: usize = 8;
+
+/// The folder below the root where writes in progress live.
+pub(super) const TMP_DIR: &str = "tmp";
+/// A write in progress is `tmp/<SHA1HEX>.partial`.
+pub(super) const PARTIAL_SUFFIX: &str = ".partial";
 
 /// A parsed content URL: the digest it names and its extension (lower case).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +100,51 @@ fn valid_extension(extension: &str) -> bool {
     (1..=MAX_EXTENSION).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The digest a committed file name stands for, if it is well formed and in shard `byte`.
+pub(super) fn committed_name(name: &OsStr, byte: u8) -> Option<Sha1> {
+    let sha1 = decode_upper_hex::<20>(name.to_str()?)?;
+    (sha1[19] == byte).then_some(sha1)
+}
+
+/// The byte a shard folder name (`<XX>`, upper-case hex) stands for.
+pub(super) fn shard_byte(name: &OsStr) -> Option<u8> {
+    decode_upper_hex::<1>(name.to_str()?).map(|[byte]| byte)
+}
+
+/// The file name of a write in progress: `<SHA1HEX>.partial`.
+pub(super) fn partial_name(sha1: &Sha1) -> String {
+    format!("{}{PARTIAL_SUFFIX}", upper_hex(sha1))
+}
+
+/// Any bytes (a SHA-1 or SHA-256) in upper-case hex.
+pub(super) fn upper_hex(bytes: &[u8]) -> String {
+    crate::model::hex(bytes).to_ascii_uppercase()
+}
+
+/// Exactly `2 * N` upper-case hex digits (the only spelling this module writes).
+pub(super) fn decode_upper_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0; N];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     /// The digest of the URL captured from a real WSUS (docs/protocol.md §5.4).
     const REAL: &str = "A379D5526FB3A7A0423DA1CD7FC3182A8D448449";
@@ -283,5 +333,17 @@ mod tests {
         ] {
             assert_eq!(parse_content_path(&path), None, "{path:?}");
         }
+    }
+
+    #[test]
+    fn relative_path_is_last_byte_shard_and_upper_case_hex() {
+        let mut sha1 = [0xab; 20];
+        sha1[19] = 0x0c;
+        let expected = Path::new("0C").join(format!("{}0C", "AB".repeat(19)));
+        assert_eq!(relative_path(&sha1), expected);
+        assert_eq!(committed_name(expected.file_name().unwrap(), 0x0c), Some(sha1));
+        assert_eq!(committed_name(expected.file_name().unwrap(), 0x0d), None);
+        let lower = expected.file_name().unwrap().to_str().unwrap().to_lowercase();
+        assert_eq!(committed_name(OsStr::new(&lower), 0x0c), None);
     }
 }
