@@ -5,6 +5,7 @@
 //! reaches the file system.
 
 use super::Sha1;
+use crate::model::upper_hex;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 
@@ -56,7 +57,7 @@ pub fn url_path(sha1: &Sha1, extension: &str) -> String {
     format!(
         "/Content/{}/{}.{}",
         folder(sha1),
-        sha1_hex(sha1),
+        upper_hex(sha1),
         extension.to_ascii_lowercase()
     )
 }
@@ -64,17 +65,12 @@ pub fn url_path(sha1: &Sha1, extension: &str) -> String {
 /// Where a committed payload lives below the cache root: `<XX>/<SHA1HEX>` (upper-case hex,
 /// no extension), built from the digest only — never from request text.
 pub fn relative_path(sha1: &Sha1) -> PathBuf {
-    PathBuf::from(folder(sha1)).join(sha1_hex(sha1))
-}
-
-/// The digest in upper-case hex, as WSUS writes it in URLs and file names.
-pub fn sha1_hex(sha1: &Sha1) -> String {
-    sha1.iter().map(|byte| format!("{byte:02X}")).collect()
+    PathBuf::from(folder(sha1)).join(upper_hex(sha1))
 }
 
 /// The shard folder: the last digest byte as two upper-case hex digits.
 fn folder(sha1: &Sha1) -> String {
-    format!("{:02X}", sha1[19])
+    upper_hex(&sha1[19..])
 }
 
 /// Exactly `2 * N` hex digits (either case) as bytes.
@@ -114,11 +110,6 @@ pub(super) fn shard_byte(name: &OsStr) -> Option<u8> {
 /// The file name of a write in progress: `<SHA1HEX>.partial`.
 pub(super) fn partial_name(sha1: &Sha1) -> String {
     format!("{}{PARTIAL_SUFFIX}", upper_hex(sha1))
-}
-
-/// Any bytes (a SHA-1 or SHA-256) in upper-case hex.
-pub(super) fn upper_hex(bytes: &[u8]) -> String {
-    crate::model::hex(bytes).to_ascii_uppercase()
 }
 
 /// Exactly `2 * N` upper-case hex digits (the only spelling this module writes).
@@ -166,7 +157,7 @@ mod tests {
             .parse()
             .unwrap();
         let parsed = parse_content_path(uri.path()).unwrap();
-        assert_eq!(sha1_hex(&parsed.sha1), REAL);
+        assert_eq!(upper_hex(&parsed.sha1), REAL);
         assert_eq!(parsed.sha1[19], 0x49);
         assert_eq!(parsed.extension, "exe");
     }
@@ -188,7 +179,7 @@ mod tests {
     #[test]
     fn folder_letter_case_does_not_matter() {
         let sha1 = leading_zero();
-        let hex = sha1_hex(&sha1);
+        let hex = upper_hex(&sha1);
         assert_eq!(
             parse_content_path(&format!("/Content/0a/{hex}.cab"))
                 .unwrap()
@@ -206,7 +197,7 @@ mod tests {
     #[test]
     fn leading_zero_folder_has_two_digits() {
         let sha1 = leading_zero();
-        let hex = sha1_hex(&sha1);
+        let hex = upper_hex(&sha1);
         assert!(hex.ends_with("0A"));
         assert_eq!(parse_content_path(&format!("/Content/A/{hex}.cab")), None);
         assert_eq!(parse_content_path(&format!("/Content/00A/{hex}.cab")), None);
@@ -251,9 +242,9 @@ mod tests {
 
     #[test]
     fn sha1_hex_is_upper_case_and_padded() {
-        assert_eq!(sha1_hex(&digest(REAL)), REAL);
-        assert_eq!(sha1_hex(&[0; 20]), "0".repeat(40));
-        assert_eq!(sha1_hex(&[0x0A; 20]), "0A".repeat(20));
+        assert_eq!(upper_hex(&digest(REAL)), REAL);
+        assert_eq!(upper_hex(&[0; 20]), "0".repeat(40));
+        assert_eq!(upper_hex(&[0x0A; 20]), "0A".repeat(20));
     }
 
     #[test]

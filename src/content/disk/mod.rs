@@ -3,8 +3,8 @@
 //! that must be finished: `commit` verifies size, SHA-1 and SHA-256, fsyncs, renames into
 //! place and fsyncs the folder, so nothing unverified is ever in a committed place; a dropped
 //! handle deletes its partial unless kept for resuming. `open` reconciles what a crash left.
-//! Uses `content::{Sha1, PayloadMeta}`, the file names of `content::layout` and external
-//! crates only.
+//! Uses `content::{Sha1, PayloadMeta}`, the file names of `content::layout`, `model`'s hex
+//! and external crates only.
 //!
 //! Threading: every file operation of a transfer (resume re-hash, append + hash, verify,
 //! fsync, rename) runs as one `spawn_blocking` job, so hashing never runs on the async

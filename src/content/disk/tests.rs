@@ -2,8 +2,9 @@
 //! usage and listing.
 
 use super::*;
-use crate::content::layout::{partial_name, upper_hex};
+use crate::content::layout::partial_name;
 use crate::content::PayloadMeta;
+use crate::model::upper_hex;
 use sha1::Digest;
 use sha2::Sha256;
 use std::collections::HashMap;

@@ -2,11 +2,12 @@
 //! `<root>/tmp/<SHA1HEX>.partial`; `Partial::write` appends and hashes; `Partial::commit`
 //! verifies size, SHA-1 and SHA-256, fsyncs, renames into `<root>/<XX>/<SHA1HEX>` and fsyncs
 //! the folder. Every file operation runs as one `spawn_blocking` job. Uses the directory
-//! handle of `disk` and `content::layout`'s names.
+//! handle of `disk`, `content::layout`'s names and `model`'s hex.
 
 use super::{committed_len, lock, At, ContentDir, DiskError, Shared};
-use crate::content::layout::{partial_name, relative_path, upper_hex};
+use crate::content::layout::{partial_name, relative_path};
 use crate::content::{PayloadMeta, Sha1};
+use crate::model::upper_hex;
 use sha1::Digest;
 use sha2::Sha256;
 use std::fmt;

@@ -3,7 +3,8 @@
 //! `UpdateInfo/Xml`), Extended and LocalizedProperties (GetExtendedUpdateInfo) and Eula.
 //! Fragments are not well-formed documents: several top-level elements, no namespaces.
 //!
-//! Pure: the document's text in, fragment text out. Uses only quick-xml.
+//! Pure: the document's text in, fragment text out. Uses quick-xml and the escaping of
+//! `protocol::xml`.
 //!
 //! The rules, each pinned by a test against real WSUS output (`tests/fixtures/fragments/`)
 //! unless marked *inferred* (no real output shows the case):

@@ -1,13 +1,14 @@
 //! The fragments' element tree: the stored `upd:Update` document parsed (refusing DTDs,
 //! undeclared entities and prefixes, bounded depth) into elements named as fragments name
 //! them (`b.X`, `m.X`, `d.X`), and written back as WSUS writes them. Private to `fragment`;
-//! uses quick-xml.
+//! uses quick-xml and the escaping of `protocol::xml`.
 
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::{QName, ResolveResult};
 use quick_xml::NsReader;
 
 use super::FragmentError;
+use crate::protocol::xml::{push_escaped_attribute, push_escaped_text};
 
 const UPDATE_NS: &[u8] = b"http://schemas.microsoft.com/msus/2002/12/Update";
 const BASE_RULES_NS: &[u8] = b"http://schemas.microsoft.com/msus/2002/12/BaseApplicabilityRules";
@@ -96,7 +97,7 @@ pub(super) fn write(out: &mut String, el: &Element) {
         out.push(' ');
         out.push_str(key);
         out.push_str("=\"");
-        escape_attribute(out, value);
+        push_escaped_attribute(out, value);
         out.push('"');
     }
     let mut content = el.children.iter().filter(|node| !is_blank(node)).peekable();
@@ -114,7 +115,7 @@ pub(super) fn write(out: &mut String, el: &Element) {
 fn write_node(out: &mut String, node: &Node) {
     match node {
         Node::Element(el) => write(out, el),
-        Node::Text(text) => escape_text(out, text),
+        Node::Text(text) => push_escaped_text(out, text),
         Node::CData(data) => {
             out.push_str("<![CDATA[");
             out.push_str(data);
@@ -126,34 +127,6 @@ fn write_node(out: &mut String, node: &Node) {
 /// Whitespace-only text is formatting, not content (as .NET drops it on load).
 fn is_blank(node: &Node) -> bool {
     matches!(node, Node::Text(t) if t.chars().all(|c| matches!(c, ' ' | '\t' | '\n' | '\r')))
-}
-
-fn escape_text(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Also escapes the whitespace characters a reader would otherwise normalise to spaces.
-fn escape_attribute(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
 }
 
 // ---- Parsing -----------------------------------------------------------------------

@@ -21,12 +21,12 @@
 //! ClientWebService handshake: GetConfig, GetCookie, RegisterComputer), `scan`
 //! (StartCategoryScan, SyncUpdates, SyncPrinterCatalog, RefreshCache), `update_info`
 //! (GetExtendedUpdateInfo and 2, GetFileLocations) and `reporting` (ReportEventBatch). This
-//! file holds what they share: the element writer, the readers that name a faulty
-//! parameter, and text escaping; every operation's functions are re-exported here.
+//! file holds what they share: the element writer (escaping with `protocol::xml`) and the
+//! readers that name a faulty parameter; every operation's functions are re-exported here.
 
 use super::types::*;
 use crate::model::UpdateIdentity;
-use crate::protocol::xml::Element;
+use crate::protocol::xml::{push_escaped_text, Element};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
@@ -56,35 +56,6 @@ mod test_generator;
 mod tests;
 
 // ---- Writing ---------------------------------------------------------------------------
-
-/// Escapes element text as WSUS does: `&`, `<`, `>`; quotes stay literal. `\r` becomes
-/// `&#xD;` so that it survives XML end-of-line normalisation.
-pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
-    let special = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'\r');
-    let Some(first) = text.bytes().position(|b| special(&b)) else {
-        return text.into();
-    };
-    // Copy runs between special bytes whole (Core fragments are mostly markup: a byte at a
-    // time was a quarter of a SyncUpdates answer's cost). All specials are ASCII, so every
-    // split falls on a character boundary.
-    let mut out = String::with_capacity(text.len() + text.len() / 4);
-    out.push_str(&text[..first]);
-    let mut start = first;
-    for (i, byte) in text.bytes().enumerate().skip(first) {
-        let entity = match byte {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'\r' => "&#xD;",
-            _ => continue,
-        };
-        out.push_str(&text[start..i]);
-        out.push_str(entity);
-        start = i + 1;
-    }
-    out.push_str(&text[start..]);
-    out.into()
-}
 
 /// Writes one element tree; an element whose body writes nothing is self-closed.
 struct Writer {
@@ -134,7 +105,7 @@ impl Writer {
     }
 
     fn text(&mut self, name: &str, value: &str) {
-        self.element(name, |w| w.out.push_str(&escape_text(value)));
+        self.element(name, |w| push_escaped_text(&mut w.out, value));
     }
 
     fn opt_text(&mut self, name: &str, value: Option<&str>) {

@@ -169,16 +169,6 @@ fn empty_elements_follow_each_services_style() {
 }
 
 #[test]
-fn text_escaping_matches_wsus() {
-    assert_eq!(
-        escape_text(r#"<a b="c">&'</a>"#),
-        r#"&lt;a b="c"&gt;&amp;'&lt;/a&gt;"#
-    );
-    assert_eq!(escape_text("a\r\nb"), "a&#xD;\nb");
-    assert!(matches!(escape_text("plain"), std::borrow::Cow::Borrowed(_)));
-}
-
-#[test]
 fn request_round_trips() {
     request_round_trip(
         |g| GetConfigRequest {
