@@ -130,12 +130,6 @@ pub struct FileRef {
     pub patching_type: Option<String>,
 }
 
-impl FileRef {
-    pub fn sha1_hex(&self) -> String {
-        hex(&self.sha1)
-    }
-}
-
 /// The indexed view of one stored revision: everything the catalog answers without reading
 /// the full XML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,10 +197,21 @@ impl UpdateRecord {
 
 /// Lower-case hex of a byte string.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    hex_with(bytes, b"0123456789abcdef")
+}
+
+/// Upper-case hex of a byte string: how WSUS spells a digest in content URLs and ETags, and
+/// how the cache names payload files and reports digests.
+pub(crate) fn upper_hex(bytes: &[u8]) -> String {
+    hex_with(bytes, b"0123456789ABCDEF")
+}
+
+/// Two digits a byte, high nibble first, from `digits`.
+fn hex_with(bytes: &[u8], digits: &[u8; 16]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
+        out.push(char::from(digits[usize::from(byte >> 4)]));
+        out.push(char::from(digits[usize::from(byte & 0x0f)]));
     }
     out
 }

@@ -120,7 +120,7 @@ pub fn remove_unreferenced(app: &App, cache: &Cache<HttpFetch>) {
         if snapshot.payload(&sha1).is_some_and(|(_, approved)| approved) {
             continue;
         }
-        let key = crate::content::layout::sha1_hex(&sha1);
+        let key = crate::model::upper_hex(&sha1);
         let first = since.remove(&key).unwrap_or(now);
         if now - first >= grace {
             if let Err(err) = cache.remove(&sha1) {

@@ -10,6 +10,7 @@ use super::evict::Lru;
 use super::fetch::{Fetch, FetchError};
 use super::rate::RateLimit;
 use super::{PayloadMeta, Sha1};
+use crate::model::upper_hex;
 use crate::stats::ContentCounters;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -209,7 +210,7 @@ impl<F: Fetch> Cache<F> {
                 FlightState::Committed(path)
             }
             Err(err) => {
-                tracing::warn!(sha1 = %hex(&meta.sha1), url = %meta.url, error = %err, "payload transfer failed");
+                tracing::warn!(sha1 = %upper_hex(&meta.sha1), url = %meta.url, error = %err, "payload transfer failed");
                 FlightState::Failed(err)
             }
         };
@@ -230,7 +231,7 @@ impl<F: Fetch> Cache<F> {
         limit: Option<&RateLimit>,
     ) -> Result<PathBuf, CacheError> {
         if meta.url.is_empty() {
-            return Err(CacheError::NoUrl(hex(&meta.sha1)));
+            return Err(CacheError::NoUrl(upper_hex(&meta.sha1)));
         }
         let attempts = self.inner.config.attempts.max(1);
         let mut last = String::new();
@@ -245,7 +246,7 @@ impl<F: Fetch> Cache<F> {
                 Ok(partial) => return self.commit(meta, partial).await,
                 Err(err) if err.retryable && attempt < attempts => {
                     let delay = backoff(&self.inner.config, attempt);
-                    tracing::info!(sha1 = %hex(&meta.sha1), attempt, delay_ms = delay.as_millis() as u64, error = %err, "payload transfer interrupted; resuming");
+                    tracing::info!(sha1 = %upper_hex(&meta.sha1), attempt, delay_ms = delay.as_millis() as u64, error = %err, "payload transfer interrupted; resuming");
                     last = err.to_string();
                     tokio::time::sleep(delay).await;
                 }
@@ -333,9 +334,9 @@ impl<F: Fetch> Cache<F> {
             Ok(path) => Ok(path),
             Err(err) if err.is_bad_payload() => {
                 ContentCounters::add(&self.inner.counters.digest_mismatches, 1);
-                tracing::error!(sha1 = %hex(&meta.sha1), url = %meta.url, error = %err, "payload failed verification; discarded");
+                tracing::error!(sha1 = %upper_hex(&meta.sha1), url = %meta.url, error = %err, "payload failed verification; discarded");
                 Err(CacheError::Corrupt {
-                    sha1: hex(&meta.sha1),
+                    sha1: upper_hex(&meta.sha1),
                     detail: err.to_string(),
                 })
             }
@@ -368,7 +369,9 @@ impl<F: Fetch> Cache<F> {
         for (sha1, _) in victims {
             match self.inner.dir.remove(&sha1) {
                 Ok(_) => ContentCounters::add(&self.inner.counters.evictions, 1),
-                Err(err) => tracing::warn!(sha1 = %hex(&sha1), error = %err, "evicting a payload failed"),
+                Err(err) => {
+                    tracing::warn!(sha1 = %upper_hex(&sha1), error = %err, "evicting a payload failed")
+                }
             }
         }
         self.publish_usage();
@@ -413,7 +416,7 @@ async fn wait(mut state: watch::Receiver<FlightState>, meta: &PayloadMeta) -> Re
         if state.changed().await.is_err() {
             // The transfer task ended without a verdict (runtime shutting down).
             return Err(CacheError::Transfer {
-                sha1: hex(&meta.sha1),
+                sha1: upper_hex(&meta.sha1),
                 detail: "transfer abandoned".into(),
             });
         }
@@ -430,7 +433,7 @@ fn backoff(config: &CacheConfig, attempt: u32) -> Duration {
 
 fn transfer_error(meta: &PayloadMeta, detail: String) -> CacheError {
     CacheError::Transfer {
-        sha1: hex(&meta.sha1),
+        sha1: upper_hex(&meta.sha1),
         detail,
     }
 }
@@ -447,8 +450,4 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn hex(sha1: &Sha1) -> String {
-    super::layout::sha1_hex(sha1)
 }

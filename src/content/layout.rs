@@ -1,12 +1,21 @@
 //! Where a payload is: its URL path as WSUS lays it out (`/Content/<XX>/<SHA1HEX>.<ext>`,
-//! docs/protocol.md §5.4) and its file below the cache root (`<XX>/<SHA1HEX>`). Pure: the disk path
-//! is built from the digest alone, so request text never reaches the file system.
+//! docs/protocol.md §5.4) and its file below the cache root (`<XX>/<SHA1HEX>`, or
+//! `tmp/<SHA1HEX>.partial` while it is written), and those file names read back into
+//! digests. Pure: the disk path is built from the digest alone, so request text never
+//! reaches the file system.
 
 use super::Sha1;
+use crate::model::upper_hex;
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 /// The longest extension accepted in a content URL (`.cab`, `.msu`, `.psf`, `.esd` … are 3).
 const MAX_EXTENSION: usize = 8;
+
+/// The folder below the root where writes in progress live.
+pub(super) const TMP_DIR: &str = "tmp";
+/// A write in progress is `tmp/<SHA1HEX>.partial`.
+pub(super) const PARTIAL_SUFFIX: &str = ".partial";
 
 /// A parsed content URL: the digest it names and its extension (lower case).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +57,7 @@ pub fn url_path(sha1: &Sha1, extension: &str) -> String {
     format!(
         "/Content/{}/{}.{}",
         folder(sha1),
-        sha1_hex(sha1),
+        upper_hex(sha1),
         extension.to_ascii_lowercase()
     )
 }
@@ -56,17 +65,12 @@ pub fn url_path(sha1: &Sha1, extension: &str) -> String {
 /// Where a committed payload lives below the cache root: `<XX>/<SHA1HEX>` (upper-case hex,
 /// no extension), built from the digest only — never from request text.
 pub fn relative_path(sha1: &Sha1) -> PathBuf {
-    PathBuf::from(folder(sha1)).join(sha1_hex(sha1))
-}
-
-/// The digest in upper-case hex, as WSUS writes it in URLs and file names.
-pub fn sha1_hex(sha1: &Sha1) -> String {
-    sha1.iter().map(|byte| format!("{byte:02X}")).collect()
+    PathBuf::from(folder(sha1)).join(upper_hex(sha1))
 }
 
 /// The shard folder: the last digest byte as two upper-case hex digits.
 fn folder(sha1: &Sha1) -> String {
-    format!("{:02X}", sha1[19])
+    upper_hex(&sha1[19..])
 }
 
 /// Exactly `2 * N` hex digits (either case) as bytes.
@@ -92,9 +96,46 @@ fn valid_extension(extension: &str) -> bool {
     (1..=MAX_EXTENSION).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The digest a committed file name stands for, if it is well formed and in shard `byte`.
+pub(super) fn committed_name(name: &OsStr, byte: u8) -> Option<Sha1> {
+    let sha1 = decode_upper_hex::<20>(name.to_str()?)?;
+    (sha1[19] == byte).then_some(sha1)
+}
+
+/// The byte a shard folder name (`<XX>`, upper-case hex) stands for.
+pub(super) fn shard_byte(name: &OsStr) -> Option<u8> {
+    decode_upper_hex::<1>(name.to_str()?).map(|[byte]| byte)
+}
+
+/// The file name of a write in progress: `<SHA1HEX>.partial`.
+pub(super) fn partial_name(sha1: &Sha1) -> String {
+    format!("{}{PARTIAL_SUFFIX}", upper_hex(sha1))
+}
+
+/// Exactly `2 * N` upper-case hex digits (the only spelling this module writes).
+pub(super) fn decode_upper_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0; N];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     /// The digest of the URL captured from a real WSUS (docs/protocol.md §5.4).
     const REAL: &str = "A379D5526FB3A7A0423DA1CD7FC3182A8D448449";
@@ -116,7 +157,7 @@ mod tests {
             .parse()
             .unwrap();
         let parsed = parse_content_path(uri.path()).unwrap();
-        assert_eq!(sha1_hex(&parsed.sha1), REAL);
+        assert_eq!(upper_hex(&parsed.sha1), REAL);
         assert_eq!(parsed.sha1[19], 0x49);
         assert_eq!(parsed.extension, "exe");
     }
@@ -138,7 +179,7 @@ mod tests {
     #[test]
     fn folder_letter_case_does_not_matter() {
         let sha1 = leading_zero();
-        let hex = sha1_hex(&sha1);
+        let hex = upper_hex(&sha1);
         assert_eq!(
             parse_content_path(&format!("/Content/0a/{hex}.cab"))
                 .unwrap()
@@ -156,7 +197,7 @@ mod tests {
     #[test]
     fn leading_zero_folder_has_two_digits() {
         let sha1 = leading_zero();
-        let hex = sha1_hex(&sha1);
+        let hex = upper_hex(&sha1);
         assert!(hex.ends_with("0A"));
         assert_eq!(parse_content_path(&format!("/Content/A/{hex}.cab")), None);
         assert_eq!(parse_content_path(&format!("/Content/00A/{hex}.cab")), None);
@@ -201,9 +242,9 @@ mod tests {
 
     #[test]
     fn sha1_hex_is_upper_case_and_padded() {
-        assert_eq!(sha1_hex(&digest(REAL)), REAL);
-        assert_eq!(sha1_hex(&[0; 20]), "0".repeat(40));
-        assert_eq!(sha1_hex(&[0x0A; 20]), "0A".repeat(20));
+        assert_eq!(upper_hex(&digest(REAL)), REAL);
+        assert_eq!(upper_hex(&[0; 20]), "0".repeat(40));
+        assert_eq!(upper_hex(&[0x0A; 20]), "0A".repeat(20));
     }
 
     #[test]
@@ -283,5 +324,17 @@ mod tests {
         ] {
             assert_eq!(parse_content_path(&path), None, "{path:?}");
         }
+    }
+
+    #[test]
+    fn relative_path_is_last_byte_shard_and_upper_case_hex() {
+        let mut sha1 = [0xab; 20];
+        sha1[19] = 0x0c;
+        let expected = Path::new("0C").join(format!("{}0C", "AB".repeat(19)));
+        assert_eq!(relative_path(&sha1), expected);
+        assert_eq!(committed_name(expected.file_name().unwrap(), 0x0c), Some(sha1));
+        assert_eq!(committed_name(expected.file_name().unwrap(), 0x0d), None);
+        let lower = expected.file_name().unwrap().to_str().unwrap().to_lowercase();
+        assert_eq!(committed_name(OsStr::new(&lower), 0x0c), None);
     }
 }

@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(record.update_type, UpdateType::Software);
         assert_eq!(record.files.len(), 1);
         let file = &record.files[0];
-        assert_eq!(file.sha1_hex(), "87f5bd0469585006aa5d3a77d1c662fd2895ddcd");
+        assert_eq!(
+            crate::model::hex(&file.sha1),
+            "87f5bd0469585006aa5d3a77d1c662fd2895ddcd"
+        );
         assert_eq!(file.size, 11_606_440);
         assert_eq!(file.name, "AM_Delta.exe");
         assert!(file.sha256.is_some());

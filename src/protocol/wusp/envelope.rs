@@ -4,10 +4,9 @@
 //! declaration; SimpleAuth and Reporting (ASMX) answer `soap:`-prefixed with one.
 //! Pure; uses `protocol::{xml, soap}` and the message model.
 
-use super::messages::escape_text;
 use super::types::{ClientFault, ErrorCode, Operation, CLIENT_NS, REPORTING_NS, SIMPLE_AUTH_NS};
 use crate::protocol::soap::{self, SOAP11_ENVELOPE_NS};
-use crate::protocol::xml::{self, Element};
+use crate::protocol::xml::{self, escape_text, Element};
 use uuid::Uuid;
 
 /// The web service that answers an operation: decides its namespace and envelope style.

@@ -5,9 +5,9 @@
 //! `file_body`.
 
 use super::file_body::{FileBody, Segment};
-use crate::content::layout::sha1_hex;
 use crate::content::range::{if_range_matches, parse_range, ByteRange, RangeRequest};
 use crate::content::Sha1;
+use crate::model::upper_hex;
 use crate::server::body::{empty, full, Body};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -59,7 +59,7 @@ impl Served {
     pub fn new(sha1: &Sha1, size: u64, modified: SystemTime) -> Served {
         Served {
             size,
-            etag: format!("\"{}\"", sha1_hex(sha1)),
+            etag: format!("\"{}\"", upper_hex(sha1)),
             last_modified: http_date(modified),
         }
     }

@@ -3,7 +3,7 @@
 
 use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
 use super::{internal, seal_cookie, Context};
-use crate::model::{hex, FileRef};
+use crate::model::{upper_hex, FileRef};
 use crate::plan::NodeId;
 use crate::protocol::fragment;
 use crate::protocol::wusp::{
@@ -136,7 +136,7 @@ fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<Strin
 /// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as
 /// WSUS lays content out (docs/protocol.md §5.4).
 pub fn content_url(base: &str, file: &FileRef) -> String {
-    let hex = hex(&file.sha1).to_ascii_uppercase();
+    let hex = upper_hex(&file.sha1);
     let extension = file
         .name
         .rsplit_once('.')
