@@ -31,8 +31,11 @@
 //!   single-flight transfers, prefetch runner; fetches through its `Fetch` trait, never
 //!   through `upstream`. Uses `model`, `stats`, `shutdown`.
 //! - `snapshot`: the served catalog, frozen per sync or epoch: records, graph, one scope per
-//!   baseline in use, file index, Core fragment cache. Uses `model`, `protocol`, `approval`,
-//!   `plan`, `store`, `content`.
+//!   baseline in use, file index, Core fragment cache, each baseline's decisions for
+//!   compliance. Uses `model`, `protocol`, `approval`, `fleet`, `plan`, `store`, `content`.
+//! - `compliance`: the fleet as the admin API and CLI show it — computers with their patch
+//!   group, baseline and Patch Manager summary, per-update states, group states, CSV. Uses
+//!   `approval`, `fleet`, `snapshot`, `store`.
 //! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run,
 //!   payload fetching (implements `content::Fetch`). Uses `model`, `config`, `protocol`,
 //!   `catalog`, `store`, `content`.
@@ -54,6 +57,7 @@ pub mod app;
 pub mod approval;
 pub mod catalog;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod content;
 pub mod cookie;

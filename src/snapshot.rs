@@ -3,10 +3,13 @@
 //! patch group's baseline), and a cache of Core fragments. Built at start-up, after every
 //! sync and at every evaluation epoch; requests read one `Arc<Snapshot>`
 //! from start to end, so a sync never changes an answer half-way. Uses `model`,
-//! `protocol`, `approval`, `plan`, `store`, `content`.
+//! `protocol`, `approval`, `fleet`, `plan`, `store`, `content`.
 
-use crate::approval::{default_offer, evaluate, evaluation_epoch, BaselineSet, Offer, UpdateFacts};
+use crate::approval::{
+    catalog_facts, default_offer, evaluate, evaluation_epoch, BaselineSet, Offer, UpdateFacts,
+};
 use crate::content::PayloadMeta;
+use crate::fleet::Decisions;
 use crate::model::{FileRef, UpdateRecord};
 use crate::plan::{self, Graph, NodeId, Scope, ScopeEntry};
 use crate::protocol::fragment;
@@ -14,7 +17,7 @@ use crate::protocol::wusp::{Deployment, DeploymentAction, XmlText};
 use crate::protocol::xml::escape_text;
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Core fragments kept per snapshot (about 4 KB each, text and escaped form).
 const MAX_CACHED_CORE_FRAGMENTS: usize = 65_536;
@@ -46,6 +49,18 @@ pub struct Snapshot {
     approved_set: std::collections::HashSet<[u8; 20]>,
     /// Core fragments by local id (std Mutex: never held across an await).
     core_cache: Mutex<HashMap<i32, XmlText>>,
+    /// When the offers were decided (unix seconds); compliance is measured as of then.
+    built_at: i64,
+    /// Each baseline's decisions for compliance, by baseline id, computed on first use.
+    decisions: OnceLock<HashMap<String, Arc<Decisions>>>,
+}
+
+/// The patch group and baseline a client's requested TargetGroups select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The registered patch group, `None` when the client fell to the default baseline.
+    pub group: Option<String>,
+    pub baseline_id: String,
 }
 
 impl Snapshot {
@@ -64,6 +79,8 @@ impl Snapshot {
             approved_files: Vec::new(),
             approved_set: Default::default(),
             core_cache: Mutex::new(HashMap::new()),
+            built_at: 0,
+            decisions: OnceLock::new(),
         }
     }
 
@@ -91,7 +108,7 @@ impl Snapshot {
         set: Arc<BaselineSet>,
     ) -> Result<Snapshot, StoreError> {
         let records = store.latest_records()?;
-        let facts: HashMap<uuid::Uuid, UpdateFacts> = crate::approval::catalog_facts(&records)
+        let facts: HashMap<uuid::Uuid, UpdateFacts> = catalog_facts(&records)
             .into_iter()
             .map(|f| (f.update_id, f))
             .collect();
@@ -195,6 +212,8 @@ impl Snapshot {
             approved_set: approved_files.iter().copied().collect(),
             approved_files,
             core_cache: Mutex::new(HashMap::new()),
+            built_at: now,
+            decisions: OnceLock::new(),
             records,
             graph,
         })
@@ -213,6 +232,48 @@ impl Snapshot {
             return &self.scope;
         }
         self.other_scopes.get(baseline).unwrap_or(&self.scope)
+    }
+
+    /// The patch group and baseline `target_groups` select (as `scope_for` does).
+    pub fn assignment(&self, target_groups: &[String]) -> Assignment {
+        let Some(set) = &self.baselines else {
+            return Assignment {
+                group: None,
+                baseline_id: DEFAULT_GROUP.to_string(),
+            };
+        };
+        let joined = target_groups.join(";");
+        let requested = (!joined.is_empty()).then_some(joined.as_str());
+        let assigned = set.for_target_group(requested);
+        Assignment {
+            group: assigned.group.map(str::to_string),
+            baseline_id: assigned.baseline.id.clone(),
+        }
+    }
+
+    /// The decisions a machine on baseline `baseline_id` is measured against.
+    pub fn decisions(&self, baseline_id: &str) -> Option<Arc<Decisions>> {
+        self.decisions
+            .get_or_init(|| self.all_decisions())
+            .get(baseline_id)
+            .cloned()
+    }
+
+    fn all_decisions(&self) -> HashMap<String, Arc<Decisions>> {
+        let facts: Arc<[UpdateFacts]> = catalog_facts(&self.records).into();
+        let Some(set) = &self.baselines else {
+            let decisions = Arc::new(Decisions::without_baselines(facts));
+            return HashMap::from([(DEFAULT_GROUP.to_string(), decisions)]);
+        };
+        let at = chrono::DateTime::from_timestamp(self.built_at, 0).unwrap_or_default();
+        let epoch = evaluation_epoch(at, set.evaluation.snapshot_interval_minutes);
+        set.baselines()
+            .iter()
+            .map(|baseline| {
+                let decisions = Decisions::evaluate(baseline.clone(), Arc::clone(&facts), epoch);
+                (baseline.id.clone(), Arc::new(decisions))
+            })
+            .collect()
     }
 
     pub fn record(&self, node: NodeId) -> &UpdateRecord {

@@ -6,10 +6,12 @@
 
 use super::status::MachineStatus;
 use crate::approval::{
-    compliance_item, summarize, Baseline, ComplianceItem, ComplianceStatus, Evaluation, PatchSummary,
-    UpdateFacts,
+    compliance_item, evaluate, predefined, summarize, Baseline, ComplianceItem, ComplianceLevel,
+    ComplianceStatus, Decision, Evaluation, PatchSummary, UpdateFacts,
 };
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// One baseline's decisions for a catalog at one evaluation time: what compliance is
@@ -17,7 +19,43 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Decisions {
     pub baseline: Baseline,
-    pub updates: Vec<(UpdateFacts, Evaluation)>,
+    /// The catalog's top-level updates, shared by every baseline's decisions.
+    pub facts: Arc<[UpdateFacts]>,
+    /// One evaluation per entry of `facts`, same order.
+    pub evaluations: Vec<Evaluation>,
+}
+
+impl Decisions {
+    /// Evaluates every update under `baseline` at `at`.
+    pub fn evaluate(baseline: Baseline, facts: Arc<[UpdateFacts]>, at: DateTime<Utc>) -> Decisions {
+        let evaluations = facts.iter().map(|f| evaluate(f, &baseline, at)).collect();
+        Decisions {
+            baseline,
+            facts,
+            evaluations,
+        }
+    }
+
+    /// Without a baseline file every mirrored update that has not expired is approved (the
+    /// offer `approval::default_offer` makes); the carrier baseline is AWS's default, whose
+    /// only part used here is its security classifications.
+    pub fn without_baselines(facts: Arc<[UpdateFacts]>) -> Decisions {
+        let evaluations = facts.iter().map(approve_unless_expired).collect();
+        let baseline = predefined()
+            .into_iter()
+            .next()
+            .expect("AWS predefined baselines are built in");
+        Decisions {
+            baseline,
+            facts,
+            evaluations,
+        }
+    }
+
+    /// Each update with its evaluation.
+    pub fn updates(&self) -> impl Iterator<Item = (&UpdateFacts, &Evaluation)> {
+        self.facts.iter().zip(&self.evaluations)
+    }
 }
 
 /// One update's compliance item on one machine.
@@ -47,11 +85,27 @@ impl MachineCompliance {
     }
 }
 
+fn approve_unless_expired(update: &UpdateFacts) -> Evaluation {
+    let (decision, reason) = if update.expired {
+        (Decision::ExcludedExpired, "expired (no baseline file)")
+    } else {
+        (
+            Decision::Approved,
+            "mirrored (no baseline file: everything is approved)",
+        )
+    };
+    Evaluation {
+        decision,
+        approval_date: None,
+        compliance_level: ComplianceLevel::Unspecified,
+        reason: reason.to_string(),
+    }
+}
+
 /// The machine's compliance under `decisions`.
 pub fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
     let items: Vec<MachineItem> = decisions
-        .updates
-        .iter()
+        .updates()
         .filter_map(|(facts, evaluation)| {
             let client = status.state_of(&facts.update_id);
             compliance_item(facts, evaluation, client, &decisions.baseline).map(|item| MachineItem {

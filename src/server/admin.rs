@@ -1,5 +1,5 @@
 //! The admin listener's routes: `/health`, `/ready`, `/metrics`, and the bearer-token
-//! `/api/v1/...` endpoints (sync, prefetch, reload, updates, computers).
+//! `/api/v1/...` endpoints (sync, prefetch, reload, updates, computers, compliance).
 
 use super::body::{full, json_response, text, Body};
 use crate::app::App;
@@ -22,14 +22,18 @@ pub(super) fn route(app: &App, request: &Request<Incoming>) -> Response<Body> {
                     json!({"error": "missing or wrong bearer token (see [admin] token_file)"}),
                 );
             }
-            api_route(app, request.method(), p)
+            api_route(app, request.method(), p, request.uri().query())
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
-fn api_route(app: &App, method: &Method, path: &str) -> Response<Body> {
+fn api_route(app: &App, method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
     match (method, path) {
+        (&Method::GET, "/api/v1/compliance") => super::compliance::report(app, query),
+        (&Method::GET, p) if p.starts_with("/api/v1/computers/") => {
+            super::compliance::computer(app, &p["/api/v1/computers/".len()..])
+        }
         (&Method::POST, "/api/v1/sync") => {
             if app.sync.request() {
                 json_response(StatusCode::ACCEPTED, json!({"status": "started"}))

@@ -6,6 +6,7 @@
 mod admin;
 pub mod body;
 mod client;
+mod compliance;
 mod metrics;
 pub mod payload;
 pub mod soap;

@@ -6,6 +6,7 @@ mod canonical;
 mod cli;
 mod cli_output;
 mod client;
+mod compliance;
 mod content;
 mod daemon;
 mod harness;

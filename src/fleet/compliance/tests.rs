@@ -1,6 +1,6 @@
 use super::*;
 use crate::approval::testdata::{b2, now, update, Build};
-use crate::approval::{evaluate, ComplianceLevel};
+use crate::approval::ComplianceLevel;
 use crate::model::UpdateIdentity;
 use crate::protocol::wusp::ReportingEvent;
 
@@ -47,15 +47,8 @@ fn t31_updates() -> Vec<(UpdateFacts, &'static str)> {
 }
 
 fn decisions() -> Decisions {
-    let baseline = b2();
-    let updates = t31_updates()
-        .into_iter()
-        .map(|(facts, _)| {
-            let evaluation = evaluate(&facts, &baseline, now());
-            (facts, evaluation)
-        })
-        .collect();
-    Decisions { baseline, updates }
+    let facts: Vec<UpdateFacts> = t31_updates().into_iter().map(|(facts, _)| facts).collect();
+    Decisions::evaluate(b2(), facts.into(), now())
 }
 
 fn report(id: i32, misc: Vec<String>, update: uuid::Uuid) -> ReportingEvent {

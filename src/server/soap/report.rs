@@ -1,39 +1,12 @@
 //! What clients tell us: authorization (with the target group asked for), RegisterComputer
 //! (the inventory), contact times, and ReportEventBatch (events stored, de-duplicated by
-//! EventInstanceID; turning them into compliance is a later milestone).
+//! EventInstanceID, and the new ones folded into the machine's update status).
 
 use super::auth::require_cookie;
 use super::{internal, Context};
 use crate::cookie::AccessState;
-use crate::protocol::wusp::{
-    ClientFault, ComputerInfo, ErrorCode, RegisterComputerRequest, ReportEventBatchRequest, ReportingEvent,
-};
-use serde::{Deserialize, Serialize};
-
-/// Everything the server knows of one client, stored as JSON by client id.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ComputerRecord {
-    pub client_id: String,
-    pub dns_name: String,
-    /// Target groups the client asked for (GPO `TargetGroup`), as sent.
-    pub requested_groups: Vec<String>,
-    pub registered: bool,
-    pub computer: ComputerInfo,
-    pub first_seen: String,
-    pub last_authorization: String,
-    pub last_sync: String,
-    pub last_report: String,
-    pub events_received: u64,
-}
-
-/// An event as stored: the client's report plus who sent it and when it arrived.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredEvent {
-    pub client_id: String,
-    pub received: String,
-    pub event: ReportingEvent,
-}
+use crate::fleet::{ComputerRecord, MachineStatus, StoredEvent};
+use crate::protocol::wusp::{ClientFault, ErrorCode, RegisterComputerRequest, ReportEventBatchRequest};
 
 fn now_text(context: &Context<'_>) -> String {
     chrono::DateTime::from_timestamp(context.now, 0)
@@ -119,7 +92,7 @@ pub fn report_event_batch(
 ) -> Result<bool, ClientFault> {
     let state = require_cookie(context, request.cookie.as_ref())?;
     let received = now_text(context);
-    let mut new_events = 0u64;
+    let mut new_events = Vec::new();
     for event in &request.events {
         let stored = StoredEvent {
             client_id: state.client_id.clone(),
@@ -133,12 +106,34 @@ pub fn report_event_batch(
             .put_event(&event.event_instance_id, &json)
             .map_err(|e| internal("event", e))?
         {
-            new_events += 1;
+            new_events.push(event);
         }
     }
+    fold_status(context, &state.client_id, &new_events)?;
     let mut record = load(context, &state.client_id);
     record.last_report = received;
-    record.events_received += new_events;
+    record.events_received += new_events.len() as u64;
     save(context, &record)?;
     Ok(true)
+}
+
+/// Folds newly stored events into the machine's update status (docs/protocol.md §6.3).
+fn fold_status(
+    context: &Context<'_>,
+    client_id: &str,
+    events: &[&crate::protocol::wusp::ReportingEvent],
+) -> Result<(), ClientFault> {
+    let store = &context.app.store;
+    let mut status: MachineStatus = store
+        .status(client_id)
+        .map_err(|e| internal("machine status", e))?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    if !status.apply_all(events.iter().copied()) {
+        return Ok(());
+    }
+    let json = serde_json::to_string(&status).map_err(|e| internal("machine status", e))?;
+    store
+        .put_status(client_id, &json)
+        .map_err(|e| internal("machine status", e))
 }

@@ -11,9 +11,14 @@
 //!   and change sequence numbers, so clients see the same deployment until it changes).
 //! - `computers`: client id → JSON of what the client told us (registration, last contact).
 //! - `events`: EventInstanceID → JSON of a reported event (de-duplicated by that id).
+//! - `statuses`: client id → JSON of its update states folded from its events.
+//!
+//! `clients` holds the per-client records (computers, statuses, events).
 //!
 //! A batch of revisions lands in one transaction, so a crash leaves each batch whole or
 //! absent; anchors are written by the caller only after `flush` has made the data durable.
+
+mod clients;
 
 use crate::catalog::CategoryTypes;
 use crate::model::{CategoryType, UpdateIdentity, UpdateRecord, UpdateType};
@@ -107,6 +112,7 @@ pub struct Store {
     deployments: sled::Tree,
     computers: sled::Tree,
     events: sled::Tree,
+    statuses: sled::Tree,
 }
 
 impl Store {
@@ -122,6 +128,7 @@ impl Store {
             deployments: db.open_tree("deployments")?,
             computers: db.open_tree("computers")?,
             events: db.open_tree("events")?,
+            statuses: db.open_tree("statuses")?,
             db,
         };
         store.check_schema(dir)?;
@@ -505,41 +512,6 @@ impl Store {
         self.meta.insert(DEPLOYMENT_SEQ_KEY, &seq.to_be_bytes())?;
         self.meta.flush()?;
         Ok((first_id as i32, seq as i64))
-    }
-
-    /// Stores what we know of a computer (JSON chosen by the caller), by client id.
-    pub fn put_computer(&self, client_id: &str, json: &str) -> Result<(), StoreError> {
-        self.computers.insert(client_id.as_bytes(), json.as_bytes())?;
-        Ok(())
-    }
-
-    pub fn computer(&self, client_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .computers
-            .get(client_id.as_bytes())?
-            .map(|raw| String::from_utf8_lossy(&raw).into_owned()))
-    }
-
-    /// Every stored computer's JSON.
-    pub fn computers(&self) -> Result<Vec<String>, StoreError> {
-        self.computers
-            .iter()
-            .values()
-            .map(|v| Ok(String::from_utf8_lossy(&v?).into_owned()))
-            .collect()
-    }
-
-    /// Stores an event unless one with the same instance id is already stored; returns true
-    /// when it was new.
-    pub fn put_event(&self, instance_id: &Uuid, json: &str) -> Result<bool, StoreError> {
-        let swapped =
-            self.events
-                .compare_and_swap(instance_id.as_bytes(), None::<&[u8]>, Some(json.as_bytes()))?;
-        Ok(swapped.is_ok())
-    }
-
-    pub fn event_count(&self) -> usize {
-        self.events.len()
     }
 }
 

@@ -1,0 +1,234 @@
+//! The fleet as the admin API and CLI show it: every computer with its effective patch group
+//! and baseline and its Patch Manager summary (shaped like `DescribeInstancePatchStates`),
+//! one computer's per-update states (`DescribeInstancePatches`), and per-group states
+//! (`DescribePatchGroupState`), plus a CSV of the summaries. Reads the store's computer
+//! records and statuses and the served snapshot's decisions. Uses `approval`, `fleet`,
+//! `snapshot`, `store`.
+
+use crate::approval::{ComplianceLevel, ComplianceStatus, PatchProperties, PatchSummary};
+use crate::fleet::{machine_compliance, ComputerRecord, GroupState, MachineCompliance, MachineStatus};
+use crate::snapshot::{Assignment, Snapshot, DEFAULT_GROUP};
+use crate::store::{Store, StoreError};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// One computer as compliance sees it.
+pub struct Machine {
+    pub record: ComputerRecord,
+    pub status: MachineStatus,
+    pub assignment: Assignment,
+    pub compliance: MachineCompliance,
+}
+
+impl Machine {
+    /// The patch group name shown: the registered group, or `default`.
+    pub fn group_name(&self) -> &str {
+        self.assignment.group.as_deref().unwrap_or(DEFAULT_GROUP)
+    }
+}
+
+/// Every stored computer (in `group` only, when given; names compare without case).
+pub fn machines(store: &Store, snapshot: &Snapshot, group: Option<&str>) -> Result<Vec<Machine>, StoreError> {
+    let mut machines = Vec::new();
+    for json in store.computers()? {
+        let Ok(record) = serde_json::from_str::<ComputerRecord>(&json) else {
+            continue;
+        };
+        let machine = machine(store, snapshot, record)?;
+        if group.is_none_or(|g| machine.group_name().eq_ignore_ascii_case(g)) {
+            machines.push(machine);
+        }
+    }
+    Ok(machines)
+}
+
+/// One computer by client id or (case-insensitive) DNS name.
+pub fn find(store: &Store, snapshot: &Snapshot, key: &str) -> Result<Option<Machine>, StoreError> {
+    if let Some(json) = store.computer(key)? {
+        if let Ok(record) = serde_json::from_str::<ComputerRecord>(&json) {
+            return machine(store, snapshot, record).map(Some);
+        }
+    }
+    Ok(machines(store, snapshot, None)?
+        .into_iter()
+        .find(|m| m.record.dns_name.eq_ignore_ascii_case(key)))
+}
+
+fn machine(store: &Store, snapshot: &Snapshot, record: ComputerRecord) -> Result<Machine, StoreError> {
+    let status: MachineStatus = store
+        .status(&record.client_id)?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let assignment = snapshot.assignment(&record.requested_groups);
+    let compliance = match snapshot.decisions(&assignment.baseline_id) {
+        Some(decisions) => machine_compliance(&status, &decisions),
+        None => machine_compliance(&MachineStatus::default(), &empty_decisions()),
+    };
+    Ok(Machine {
+        record,
+        status,
+        assignment,
+        compliance,
+    })
+}
+
+fn empty_decisions() -> crate::fleet::Decisions {
+    crate::fleet::Decisions::without_baselines(Vec::new().into())
+}
+
+/// `DescribeInstancePatchStates`-shaped JSON for machines, plus wucache's columns
+/// (`ComputerName`, `ComplianceStatus`, `OverallSeverity`, `LastSync`, `LastReport`).
+pub fn instance_state(machine: &Machine) -> Value {
+    let s = &machine.compliance.summary;
+    json!({
+        "InstanceId": machine.record.client_id,
+        "ComputerName": machine.record.dns_name,
+        "PatchGroup": machine.group_name(),
+        "BaselineId": machine.assignment.baseline_id,
+        "ComplianceStatus": machine.compliance.status_name(),
+        "OverallSeverity": overall_severity(s),
+        "InstalledCount": s.installed,
+        "InstalledOtherCount": s.installed_other,
+        "InstalledPendingRebootCount": s.installed_pending_reboot,
+        "InstalledRejectedCount": s.installed_rejected,
+        "MissingCount": s.missing,
+        "FailedCount": s.failed,
+        "UnreportedNotApplicableCount": s.unreported_not_applicable,
+        "NotApplicableCount": s.not_applicable,
+        "AvailableSecurityUpdateCount": s.available_security_update,
+        "CriticalNonCompliantCount": s.critical_non_compliant,
+        "SecurityNonCompliantCount": s.security_non_compliant,
+        "OtherNonCompliantCount": s.other_non_compliant,
+        "Operation": "Scan",
+        "OperationEndTime": machine.status.status_at.map(millis_to_rfc3339),
+        "LastSync": machine.record.last_sync,
+        "LastReport": machine.record.last_report,
+    })
+}
+
+fn overall_severity(summary: &PatchSummary) -> &'static str {
+    match summary.status {
+        ComplianceStatus::Compliant => ComplianceLevel::Unspecified.as_str(),
+        ComplianceStatus::NonCompliant => summary.overall_severity.as_str(),
+    }
+}
+
+fn millis_to_rfc3339(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339()
+}
+
+/// `DescribePatchGroupState` per group, keyed by group name.
+pub fn group_states(machines: &[Machine]) -> BTreeMap<String, GroupRow> {
+    let mut groups: BTreeMap<String, GroupRow> = BTreeMap::new();
+    for machine in machines {
+        let row = groups
+            .entry(machine.group_name().to_string())
+            .or_insert_with(|| GroupRow {
+                baseline_id: machine.assignment.baseline_id.clone(),
+                state: GroupState::default(),
+            });
+        row.state.add(&machine.compliance);
+    }
+    groups
+}
+
+/// One group's state and the baseline its machines use.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupRow {
+    #[serde(rename = "BaselineId")]
+    pub baseline_id: String,
+    #[serde(flatten)]
+    pub state: GroupState,
+}
+
+/// The answer of `/api/v1/compliance`: every machine's state and every group's.
+pub fn report(machines: &[Machine]) -> Value {
+    let groups: Vec<Value> = group_states(machines)
+        .into_iter()
+        .map(|(name, row)| {
+            let mut value = serde_json::to_value(&row).unwrap_or_default();
+            value["PatchGroup"] = Value::String(name);
+            value
+        })
+        .collect();
+    json!({
+        "InstancePatchStates": machines.iter().map(instance_state).collect::<Vec<_>>(),
+        "PatchGroupStates": groups,
+    })
+}
+
+/// `DescribeInstancePatches` for one machine: every update with a compliance item.
+pub fn instance_patches(machine: &Machine, snapshot: &Snapshot) -> Value {
+    let Some(decisions) = snapshot.decisions(&machine.assignment.baseline_id) else {
+        return json!({ "Patches": [] });
+    };
+    let facts: BTreeMap<_, _> = decisions.facts.iter().map(|f| (f.update_id, f)).collect();
+    let patches: Vec<Value> = machine
+        .compliance
+        .items
+        .iter()
+        .filter_map(|item| facts.get(&item.update_id).map(|f| (item, f)))
+        .map(|(item, facts)| {
+            let properties = PatchProperties::of(facts, &decisions.baseline.extensions);
+            json!({
+                "UpdateId": item.update_id,
+                "Title": facts.title,
+                "KBId": facts.kb,
+                "Classification": properties.classifications.first(),
+                "Severity": properties.msrc_severity,
+                "State": item.item.state.as_str(),
+                "ComplianceLevel": item.item.severity.as_str(),
+                "FailureHResult": machine.status.failed.get(&item.update_id)
+                    .map(|f| format!("{:#010x}", f.hresult)),
+            })
+        })
+        .collect();
+    json!({ "Patches": patches })
+}
+
+/// The instance states as CSV, one machine a line, the columns of `instance_state`.
+pub fn csv(machines: &[Machine]) -> String {
+    const COLUMNS: [&str; 16] = [
+        "InstanceId",
+        "ComputerName",
+        "PatchGroup",
+        "BaselineId",
+        "ComplianceStatus",
+        "OverallSeverity",
+        "InstalledCount",
+        "InstalledOtherCount",
+        "InstalledPendingRebootCount",
+        "InstalledRejectedCount",
+        "MissingCount",
+        "FailedCount",
+        "NotApplicableCount",
+        "AvailableSecurityUpdateCount",
+        "CriticalNonCompliantCount",
+        "OperationEndTime",
+    ];
+    let mut out = COLUMNS.join(",") + "\n";
+    for machine in machines {
+        let state = instance_state(machine);
+        let cells: Vec<String> = COLUMNS.iter().map(|c| csv_cell(&state[*c])).collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A CSV field: numbers as they are, text quoted when it holds a comma, quote or newline.
+fn csv_cell(value: &Value) -> String {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}

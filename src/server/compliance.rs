@@ -1,0 +1,75 @@
+//! The fleet endpoints of the admin API: `GET /api/v1/compliance[?group=G][&format=csv]`
+//! (every machine's Patch Manager state and every group's) and
+//! `GET /api/v1/computers/{client id or name}` (the record, its state and its patches).
+//! A store that cannot be read is a 500 naming it, never an empty answer.
+
+use super::body::{full, json_response, Body};
+use crate::app::App;
+use crate::compliance;
+use crate::store::StoreError;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+/// `/api/v1/compliance`.
+pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
+    let group = query_value(query, "group");
+    let snapshot = app.snapshot();
+    let machines = match compliance::machines(&app.store, &snapshot, group.as_deref()) {
+        Ok(machines) => machines,
+        Err(err) => return store_failed(&err),
+    };
+    if query_value(query, "format").as_deref() == Some("csv") {
+        let mut response = Response::new(full(compliance::csv(&machines)));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        return response;
+    }
+    json_response(StatusCode::OK, compliance::report(&machines))
+}
+
+/// `/api/v1/computers/{key}`.
+pub(super) fn computer(app: &App, key: &str) -> Response<Body> {
+    let snapshot = app.snapshot();
+    let key = decode(key);
+    match compliance::find(&app.store, &snapshot, &key) {
+        Ok(Some(machine)) => json_response(
+            StatusCode::OK,
+            json!({
+                "Computer": machine.record,
+                "InstancePatchState": compliance::instance_state(&machine),
+                "Patches": compliance::instance_patches(&machine, &snapshot)["Patches"],
+                "LastScan": machine.status.last_scan,
+            }),
+        ),
+        Ok(None) => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no computer with client id or name `{key}`")}),
+        ),
+        Err(err) => store_failed(&err),
+    }
+}
+
+fn store_failed(err: &StoreError) -> Response<Body> {
+    tracing::error!(error = %err, "reading the fleet from the catalog store failed");
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"error": format!("catalog store: {err}")}),
+    )
+}
+
+/// The first value of `name` in a query string, percent-decoded.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A percent-encoded path segment.
+fn decode(segment: &str) -> String {
+    form_urlencoded::parse(format!("k={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,275 @@
+//! Compliance from what clients report: machines in two patch groups report status (156),
+//! failures (182) or nothing, and `/api/v1/compliance` and `/api/v1/computers/{name}` give
+//! the per-machine and per-group states computed by hand from the synthetic catalog and the
+//! baseline file the test writes.
+
+use crate::client::WindowsClient;
+use crate::harness::{config, eventually, fake_with, http, synthetic};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+use wucache::daemon::Daemon;
+use wucache::store::Store;
+use wucache::upstream::{run_sync, Quiet};
+use wucache_testkit::synth::{SynthCatalog, SynthDoc};
+use wucache_testkit::wua::report::{self, Event};
+
+/// The WSUS "Security Updates" classification.
+const SECURITY_UPDATES: Uuid = uuid::uuid!("0fa1201d-4330-4fa8-8ae9-b877473b6441");
+
+/// Two top-level, unexpired, non-security updates whose KB no other update carries and that
+/// nothing supersedes: explicit approvals of their KBs approve exactly them.
+fn two_plain_updates(catalog: &SynthCatalog) -> (SynthDoc, SynthDoc) {
+    let mut newest: BTreeMap<Uuid, &SynthDoc> = BTreeMap::new();
+    for doc in &catalog.docs {
+        let entry = newest.entry(doc.update_id).or_insert(doc);
+        if doc.revision > entry.revision {
+            *entry = doc;
+        }
+    }
+    let members: BTreeSet<Uuid> = catalog
+        .docs
+        .iter()
+        .flat_map(|d| d.bundled.iter().copied())
+        .collect();
+    let superseded: BTreeSet<Uuid> = newest
+        .values()
+        .flat_map(|d| d.superseded.iter().copied())
+        .collect();
+    let kb_count = |kb: &Option<String>| newest.values().filter(|d| d.kb == *kb).count();
+    let mut plain = newest.values().filter(|d| {
+        !d.kind.is_config()
+            && !d.expired
+            && d.kb.is_some()
+            && kb_count(&d.kb) == 1
+            && !members.contains(&d.update_id)
+            && !superseded.contains(&d.update_id)
+            && !d.classifications.contains(&SECURITY_UPDATES)
+    });
+    let a = plain.next().expect("a plain update").to_owned().clone();
+    let b = plain.next().expect("a second plain update").to_owned().clone();
+    (a, b)
+}
+
+fn kb(doc: &SynthDoc) -> String {
+    let kb = doc.kb.clone().unwrap();
+    if kb.starts_with("KB") {
+        kb
+    } else {
+        format!("KB{kb}")
+    }
+}
+
+fn baselines(default_kbs: &[String], ring_kbs: &[String]) -> String {
+    let list = |kbs: &[String]| {
+        kbs.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "schema_version = 1\ndefault_baseline = \"everyone\"\n\n[[patch_group]]\nname = \"Ring1\"\n\
+         baseline = \"ring-one\"\n\n[[baseline]]\nid = \"everyone\"\nName = \"everyone\"\n\
+         OperatingSystem = \"WINDOWS\"\nApprovedPatches = [{}]\n\n[[baseline]]\nid = \"ring-one\"\n\
+         Name = \"ring-one\"\nOperatingSystem = \"WINDOWS\"\nApprovedPatches = [{}]\n",
+        list(default_kbs),
+        list(ring_kbs)
+    )
+}
+
+fn upper(ids: &[Uuid]) -> String {
+    ids.iter()
+        .map(|id| id.to_string().to_uppercase())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// A 156 with the `U` (needed) and `V` (installed) lists, as Windows writes them.
+fn status(client: &WindowsClient, needed: &[Uuid], installed: &[Uuid]) -> Event {
+    let mut event = Event::new(&client.client_id, "2026-10-04T15:05:00Z", 156);
+    event.misc_data = [("U", needed), ("V", installed)]
+        .iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(tag, ids)| format!("{tag}={}", upper(ids)))
+        .collect();
+    event
+}
+
+/// A 182: the install of `update` failed with 0x80246007.
+fn install_failed(client: &WindowsClient, update: &SynthDoc) -> Event {
+    let mut event = Event::new(&client.client_id, "2026-10-04T15:06:00Z", 182);
+    event.update = (update.update_id, update.revision);
+    event.win32_hresult = 0x80246007u32 as i32;
+    event
+}
+
+async fn send(client: &WindowsClient, events: &[Event]) {
+    let cookie = client.cookie.as_ref().expect("a cookie");
+    let answer = client
+        .call(&report::report_event_batch(
+            cookie,
+            "2026-10-04T15:07:00Z",
+            events,
+        ))
+        .await
+        .expect("ReportEventBatch answers");
+    assert!(wucache_testkit::wua::answers::read_report_event_batch(&answer).unwrap());
+}
+
+async fn client(daemon: &Daemon, group: Option<&str>) -> WindowsClient {
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.target_group = group.map(str::to_string);
+    client.handshake().await;
+    client
+}
+
+fn counts(state: &Value) -> [u64; 4] {
+    [
+        "InstalledCount",
+        "MissingCount",
+        "FailedCount",
+        "NotApplicableCount",
+    ]
+    .map(|k| state[k].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reported_states_become_machine_and_group_compliance() {
+    let catalog = synthetic(91, 300);
+    let (a, b) = two_plain_updates(&catalog);
+    let upstream = fake_with(&catalog).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = config(&upstream.url(), &data);
+    run_sync(&Store::open(data.path()).unwrap(), &config, &Quiet)
+        .await
+        .unwrap();
+    let file = data.path().join("baselines.toml");
+    std::fs::write(&file, baselines(&[kb(&a), kb(&b)], &[kb(&a)])).unwrap();
+    config.baselines.file = file.display().to_string();
+    let daemon = Daemon::start(config).await.unwrap();
+    let app = daemon.app.clone();
+    assert!(
+        eventually(|| {
+            let app = app.clone();
+            async move { app.is_ready() }
+        })
+        .await
+    );
+
+    // everyone-1: A needed, B installed. ring-1: A installed, B (not approved there) needed.
+    // ring-2: A needed and failed. everyone-2: never reports.
+    let everyone_1 = client(&daemon, None).await;
+    send(
+        &everyone_1,
+        &[status(&everyone_1, &[a.update_id], &[b.update_id])],
+    )
+    .await;
+    let ring_1 = client(&daemon, Some("Ring1")).await;
+    send(&ring_1, &[status(&ring_1, &[b.update_id], &[a.update_id])]).await;
+    let ring_2 = client(&daemon, Some("ring1;Ring2")).await;
+    send(
+        &ring_2,
+        &[status(&ring_2, &[a.update_id], &[]), install_failed(&ring_2, &a)],
+    )
+    .await;
+    let _everyone_2 = client(&daemon, None).await;
+
+    let token = daemon.app.admin_token.clone();
+    let (code, body) = http("GET", daemon.admin_addr, "/api/v1/compliance", Some(&token)).await;
+    assert_eq!(code, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    let by_id: BTreeMap<String, Value> = report["InstancePatchStates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["InstanceId"].as_str().unwrap().to_string(), s.clone()))
+        .collect();
+    let names = BTreeMap::from([
+        ("everyone-1", everyone_1.client_id.clone()),
+        ("everyone-2", _everyone_2.client_id.clone()),
+        ("ring-1", ring_1.client_id.clone()),
+        ("ring-2", ring_2.client_id.clone()),
+    ]);
+    assert_eq!(by_id.len(), 4);
+    // [installed, missing, failed, not applicable] and the status, worked out by hand.
+    let expected = [
+        ("everyone-1", "default", "everyone", [1, 1, 0, 0], "NON_COMPLIANT"),
+        ("everyone-2", "default", "everyone", [0, 0, 0, 0], "UNKNOWN"),
+        ("ring-1", "Ring1", "ring-one", [1, 0, 0, 0], "COMPLIANT"),
+        ("ring-2", "Ring1", "ring-one", [0, 0, 1, 0], "NON_COMPLIANT"),
+    ];
+    for (name, group, baseline, state_counts, compliance) in expected {
+        let state = &by_id[&names[name]];
+        assert_eq!(state["PatchGroup"], group, "{name}");
+        assert_eq!(state["BaselineId"], baseline, "{name}");
+        assert_eq!(counts(state), state_counts, "{name}: {state}");
+        assert_eq!(state["ComplianceStatus"], compliance, "{name}");
+    }
+
+    let groups: BTreeMap<String, Value> = report["PatchGroupStates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["PatchGroup"].as_str().unwrap().to_string(), g.clone()))
+        .collect();
+    let ring = &groups["Ring1"];
+    assert_eq!(ring["Instances"], 2);
+    assert_eq!(ring["InstancesWithInstalledPatches"], 1);
+    assert_eq!(ring["InstancesWithFailedPatches"], 1);
+    assert_eq!(
+        (ring["Compliant"].as_u64(), ring["NonCompliant"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let default = &groups["default"];
+    assert_eq!(default["Instances"], 2);
+    assert_eq!(default["InstancesWithMissingPatches"], 1);
+    assert_eq!(default["NotReported"], 1);
+
+    // One group only, and as CSV.
+    let (_, ring_only) = http(
+        "GET",
+        daemon.admin_addr,
+        "/api/v1/compliance?group=ring1",
+        Some(&token),
+    )
+    .await;
+    let ring_only: Value = serde_json::from_str(&ring_only).unwrap();
+    assert_eq!(ring_only["InstancePatchStates"].as_array().unwrap().len(), 2);
+    let (code, csv) = http(
+        "GET",
+        daemon.admin_addr,
+        "/api/v1/compliance?format=csv&group=Ring1",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("InstanceId,ComputerName,PatchGroup,BaselineId,ComplianceStatus"));
+    assert_eq!(lines.len(), 3, "{csv}");
+    let ring_2_name = by_id[&ring_2.client_id]["ComputerName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "{},{ring_2_name},Ring1,ring-one,NON_COMPLIANT,",
+            ring_2.client_id
+        ))),
+        "{csv}"
+    );
+
+    // One machine's patches, found by its DNS name: the failure with its code.
+    let path = format!("/api/v1/computers/{}", ring_2_name.to_uppercase());
+    let (code, body) = http("GET", daemon.admin_addr, &path, Some(&token)).await;
+    assert_eq!(code, 200, "{body}");
+    let machine: Value = serde_json::from_str(&body).unwrap();
+    let patches = machine["Patches"].as_array().unwrap();
+    assert_eq!(patches.len(), 1, "{body}");
+    assert_eq!(patches[0]["UpdateId"], a.update_id.to_string());
+    assert_eq!(patches[0]["State"], "FAILED");
+    assert_eq!(patches[0]["FailureHResult"], "0x80246007");
+    let (code, _) = http("GET", daemon.admin_addr, "/api/v1/computers/nobody", Some(&token)).await;
+    assert_eq!(code, 404);
+    let (code, _) = http("GET", daemon.admin_addr, "/api/v1/compliance", None).await;
+    assert_eq!(code, 401, "the token is required");
+}
