@@ -19,7 +19,9 @@ macro_rules! out {
     };
 }
 
+mod api;
 mod baseline;
+mod fleet;
 mod prefetch;
 mod progress;
 mod updates;
@@ -48,6 +50,13 @@ struct ConfigArg {
     config: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Clone)]
+struct ApiArg {
+    /// The daemon's admin API (default: `[admin] listen` of the config).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: client listener, admin listener, background sync.
@@ -69,6 +78,34 @@ enum Command {
         /// Also show the baseline decision for this patch group (needs [baselines] file).
         #[arg(long)]
         group: Option<String>,
+    },
+    /// Patch Manager compliance of every machine and patch group (from the running daemon).
+    Compliance {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        api: ApiArg,
+        /// Only this patch group (`default` for machines without one).
+        #[arg(long)]
+        group: Option<String>,
+        /// The API's JSON.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// One machine a line, as CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Every computer's summary, or one computer's patches (from the running daemon).
+    Computers {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        api: ApiArg,
+        /// Client id or DNS name of one computer.
+        name: Option<String>,
+        /// The API's JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Convert a catalog store written by an older wucache to this version's schema.
     Upgrade(ConfigArg),
@@ -186,6 +223,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             outln!("# ---- or in PowerShell ----");
             out!("{}", crate::gpo::powershell(&settings));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Compliance {
+            config,
+            api,
+            group,
+            json,
+            csv,
+        } => {
+            let config = Config::load(config.config.as_deref())?;
+            let format = match (json, csv) {
+                (true, _) => fleet::Format::Json,
+                (_, true) => fleet::Format::Csv,
+                _ => fleet::Format::Table,
+            };
+            runtime()?.block_on(fleet::compliance(
+                &config,
+                api.url.as_deref(),
+                group.as_deref(),
+                format,
+            ))
+        }
+        Command::Computers {
+            config,
+            api,
+            name,
+            json,
+        } => {
+            let config = Config::load(config.config.as_deref())?;
+            runtime()?.block_on(fleet::computers(
+                &config,
+                api.url.as_deref(),
+                name.as_deref(),
+                json,
+            ))
         }
         Command::Upgrade(args) => {
             let config = Config::load(args.config.as_deref())?;

@@ -272,4 +272,40 @@ async fn reported_states_become_machine_and_group_compliance() {
     assert_eq!(code, 404);
     let (code, _) = http("GET", daemon.admin_addr, "/api/v1/compliance", None).await;
     assert_eq!(code, 401, "the token is required");
+
+    // The CLI reads the same picture from the admin API.
+    let cli_config = data.path().join("cli.toml");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "[admin]\nlisten = \"{}\"\n[storage]\ndata_dir = \"{}\"\n",
+            daemon.admin_addr,
+            data.path().display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_wucache"))
+            .args(args)
+            .arg("--config")
+            .arg(&cli_config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let (csv_out, table, one) = tokio::task::block_in_place(|| {
+        (
+            run(&["compliance", "--csv", "--group", "Ring1"]),
+            run(&["compliance"]),
+            run(&["computers", &ring_2.client_id, "--json"]),
+        )
+    });
+    assert_eq!(csv_out, csv, "the CLI's CSV is the API's");
+    let ring_2_line = table.lines().find(|l| l.starts_with(&ring_2.client_id)).unwrap();
+    assert!(ring_2_line.contains("NON_COMPLIANT"), "{table}");
+    assert!(table.contains("PATCH GROUP"), "{table}");
+    let one: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["Patches"][0]["State"], "FAILED");
 }

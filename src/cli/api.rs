@@ -1,0 +1,53 @@
+//! The admin API as the CLI's commands reach it: `GET` on the running daemon's admin listener
+//! (`--url`, else `[admin] listen` of the config, a wildcard address read as loopback) with
+//! the bearer token from `[admin] token_file`. Errors say which side failed.
+
+use crate::config::Config;
+use anyhow::{anyhow, bail, Context};
+use http_body_util::{BodyExt, Empty};
+use hyper::header::AUTHORIZATION;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// How long a command waits for the daemon's answer.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The admin API base URL: `--url` or the configured admin listener.
+pub(super) fn base_url(config: &Config, url: Option<&str>) -> String {
+    if let Some(url) = url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let mut addr = config.admin.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
+}
+
+/// `GET base/path`: the body of a 200, else an error with the daemon's message.
+pub(super) async fn get(config: &Config, base: &str, path: &str) -> anyhow::Result<String> {
+    let token_path = config.token_path();
+    let token = std::fs::read_to_string(&token_path)
+        .with_context(|| format!("cannot read the admin token {}", token_path.display()))?;
+    let uri: hyper::Uri = format!("{base}{path}")
+        .parse()
+        .with_context(|| format!("bad admin URL {base}"))?;
+    let request = hyper::Request::get(uri)
+        .header(AUTHORIZATION, format!("Bearer {}", token.trim()))
+        .body(Empty::<bytes::Bytes>::new())?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| anyhow!("the daemon at {base} did not answer within {TIMEOUT:?}"))?
+        .with_context(|| {
+            format!("cannot reach the daemon's admin API at {base} (is `wucache serve` running?)")
+        })?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !status.is_success() {
+        bail!("the daemon answered {status} for {path}: {}", text.trim());
+    }
+    Ok(text)
+}
