@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Category id → its type, for the categories the store holds.
-pub type CategoryTypes = HashMap<Uuid, CategoryType>;
+pub(crate) type CategoryTypes = HashMap<Uuid, CategoryType>;
 
 /// Fills `products` and `classifications` from the update's prerequisite clauses.
 ///
 /// `IsCategory="true"` clauses are authoritative. Documents without any (hidden bundles,
 /// bundle members) may name their product and classification in plain `AtLeastOne` clauses;
 /// those count only where every id in the clause is a known product or classification.
-pub fn assign_categories(record: &mut UpdateRecord, categories: &CategoryTypes) {
+pub(crate) fn assign_categories(record: &mut UpdateRecord, categories: &CategoryTypes) {
     if record.update_type.is_config() {
         return;
     }
@@ -61,7 +61,7 @@ fn split_by_type(ids: &[Uuid], categories: &CategoryTypes) -> (Vec<Uuid>, Vec<Uu
 
 /// Gives a bundle member the bundle's products and classifications where it has none of its
 /// own. Returns true when the member changed.
-pub fn inherit_from_bundle(member: &mut UpdateRecord, bundle: &UpdateRecord) -> bool {
+pub(crate) fn inherit_from_bundle(member: &mut UpdateRecord, bundle: &UpdateRecord) -> bool {
     let mut changed = false;
     for (own, theirs) in [
         (&mut member.products, &bundle.products),
@@ -86,7 +86,7 @@ pub struct UnknownCategory {
 /// Resolves configured names (GUIDs, titles, or `all`) against the catalog's categories of
 /// `wanted` type. `known` lists (id, type, title) of every stored category. For
 /// classifications `all` also covers Microsoft's published list, whether synced or not.
-pub fn resolve_names(
+pub(crate) fn resolve_names(
     names: &[String],
     wanted: CategoryType,
     known: &[(Uuid, CategoryType, String)],

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// One computer as compliance sees it.
-pub struct Machine {
+pub(crate) struct Machine {
     pub record: ComputerRecord,
     pub status: MachineStatus,
     pub assignment: Assignment,
@@ -23,13 +23,17 @@ pub struct Machine {
 
 impl Machine {
     /// The patch group name shown: the registered group, or `default`.
-    pub fn group_name(&self) -> &str {
+    pub(crate) fn group_name(&self) -> &str {
         self.assignment.group.as_deref().unwrap_or(DEFAULT_GROUP)
     }
 }
 
 /// Every stored computer (in `group` only, when given; names compare without case).
-pub fn machines(store: &Store, snapshot: &Snapshot, group: Option<&str>) -> Result<Vec<Machine>, StoreError> {
+pub(crate) fn machines(
+    store: &Store,
+    snapshot: &Snapshot,
+    group: Option<&str>,
+) -> Result<Vec<Machine>, StoreError> {
     let mut machines = Vec::new();
     for json in store.computers()? {
         let Ok(record) = serde_json::from_str::<ComputerRecord>(&json) else {
@@ -44,7 +48,7 @@ pub fn machines(store: &Store, snapshot: &Snapshot, group: Option<&str>) -> Resu
 }
 
 /// One computer by client id or (case-insensitive) DNS name.
-pub fn find(store: &Store, snapshot: &Snapshot, key: &str) -> Result<Option<Machine>, StoreError> {
+pub(crate) fn find(store: &Store, snapshot: &Snapshot, key: &str) -> Result<Option<Machine>, StoreError> {
     if let Some(json) = store.computer(key)? {
         if let Ok(record) = serde_json::from_str::<ComputerRecord>(&json) {
             return machine(store, snapshot, record).map(Some);
@@ -79,7 +83,7 @@ fn empty_decisions() -> crate::fleet::Decisions {
 
 /// `DescribeInstancePatchStates`-shaped JSON for machines, plus wucache's columns
 /// (`ComputerName`, `ComplianceStatus`, `OverallSeverity`, `LastSync`, `LastReport`).
-pub fn instance_state(machine: &Machine) -> Value {
+pub(crate) fn instance_state(machine: &Machine) -> Value {
     let s = &machine.compliance.summary;
     json!({
         "InstanceId": machine.record.client_id,
@@ -121,7 +125,7 @@ fn millis_to_rfc3339(millis: i64) -> String {
 }
 
 /// `DescribePatchGroupState` per group, keyed by group name.
-pub fn group_states(machines: &[Machine]) -> BTreeMap<String, GroupRow> {
+pub(crate) fn group_states(machines: &[Machine]) -> BTreeMap<String, GroupRow> {
     let mut groups: BTreeMap<String, GroupRow> = BTreeMap::new();
     for machine in machines {
         let row = groups
@@ -137,7 +141,7 @@ pub fn group_states(machines: &[Machine]) -> BTreeMap<String, GroupRow> {
 
 /// One group's state and the baseline its machines use.
 #[derive(Debug, Clone, Serialize)]
-pub struct GroupRow {
+pub(crate) struct GroupRow {
     #[serde(rename = "BaselineId")]
     pub baseline_id: String,
     #[serde(flatten)]
@@ -145,7 +149,7 @@ pub struct GroupRow {
 }
 
 /// The answer of `/api/v1/compliance`: every machine's state and every group's.
-pub fn report(machines: &[Machine]) -> Value {
+pub(crate) fn report(machines: &[Machine]) -> Value {
     let groups: Vec<Value> = group_states(machines)
         .into_iter()
         .map(|(name, row)| {
@@ -161,7 +165,7 @@ pub fn report(machines: &[Machine]) -> Value {
 }
 
 /// `DescribeInstancePatches` for one machine: every update with a compliance item.
-pub fn instance_patches(machine: &Machine, snapshot: &Snapshot) -> Value {
+pub(crate) fn instance_patches(machine: &Machine, snapshot: &Snapshot) -> Value {
     let Some(decisions) = snapshot.decisions(&machine.assignment.baseline_id) else {
         return json!({ "Patches": [] });
     };
@@ -190,7 +194,7 @@ pub fn instance_patches(machine: &Machine, snapshot: &Snapshot) -> Value {
 }
 
 /// The instance states as CSV, one machine a line, the columns of `instance_state`.
-pub fn csv(machines: &[Machine]) -> String {
+pub(crate) fn csv(machines: &[Machine]) -> String {
     const COLUMNS: [&str; 16] = [
         "InstanceId",
         "ComputerName",

@@ -334,7 +334,7 @@ mod human_duration {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
         humantime::parse_duration(text.trim())
             .map_err(|err| serde::de::Error::custom(format!("`{text}` is not a duration like \"6h\": {err}")))
@@ -346,12 +346,12 @@ mod human_duration {
 mod human_size {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
         let text = String::deserialize(deserializer)?;
         parse(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a size like \"200G\"")))
     }
 
-    pub fn parse(text: &str) -> Option<u64> {
+    pub(super) fn parse(text: &str) -> Option<u64> {
         let text = text.trim();
         let text = text
             .strip_suffix("iB")

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 /// Layout version of the sealed bytes.
 const FORMAT: u8 = 1;
 /// Access cookies live an hour, as WSUS's do.
-pub const ACCESS_COOKIE_SECONDS: i64 = 3600;
+pub(crate) const ACCESS_COOKIE_SECONDS: i64 = 3600;
 /// Authorization cookies (SimpleAuth) are exchanged for an access cookie at once.
-pub const AUTHORIZATION_COOKIE_SECONDS: i64 = 3600;
+pub(crate) const AUTHORIZATION_COOKIE_SECONDS: i64 = 3600;
 
 /// What a cookie is for; bound into the AEAD so one kind cannot be replayed as the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct AccessState {
 
 /// The state inside a SimpleAuth authorization cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct AuthorizationState {
+pub(crate) struct AuthorizationState {
     pub client_id: String,
     pub dns_name: String,
     pub target_groups: Vec<String>,
@@ -136,7 +136,7 @@ impl CookieKey {
 }
 
 /// `Expiration` as WSUS writes it: UTC with seven fractional digits.
-pub fn expiration_text(unix_seconds: i64) -> String {
+pub(crate) fn expiration_text(unix_seconds: i64) -> String {
     let time = chrono::DateTime::from_timestamp(unix_seconds, 0).unwrap_or_default();
     format!(
         "{}.{:07}Z",

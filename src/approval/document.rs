@@ -109,7 +109,7 @@ impl std::fmt::Display for FilterKey {
 }
 
 /// Every `PatchFilterKey` of the AWS model; the ones missing from `FilterKey` are Linux/macOS.
-pub const AWS_FILTER_KEYS: &[&str] = &[
+pub(super) const AWS_FILTER_KEYS: &[&str] = &[
     "ARCH",
     "ADVISORY_ID",
     "BUGZILLA_ID",

@@ -33,7 +33,7 @@ pub fn predefined() -> Vec<Baseline> {
 }
 
 /// True for an id the predefined baselines use.
-pub fn is_predefined(id: &str) -> bool {
+pub(super) fn is_predefined(id: &str) -> bool {
     [AWS_DEFAULT, AWS_OS, AWS_OS_APPLICATIONS].contains(&id)
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Loads and validates a file; prints warnings, ignored fields, or the error with its path.
-pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+pub(super) fn check(file: &Path) -> anyhow::Result<ExitCode> {
     match load_baseline_file(file) {
         Ok(loaded) => {
             print_loaded(file, &loaded);
@@ -63,7 +63,7 @@ struct Row {
 
 /// Decisions of the group's baseline for every top-level update, as of `at` (default now,
 /// frozen to the evaluation epoch).
-pub fn preview(
+pub(super) fn preview(
     config: &Config,
     file: Option<&Path>,
     group: &str,

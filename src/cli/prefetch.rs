@@ -36,7 +36,7 @@ impl PrefetchProgress for Bar {
     }
 }
 
-pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let store = open_store(&config.storage.data_dir)?;
     let snapshot = Arc::new(Snapshot::build(&store, chrono::Utc::now().timestamp())?);
     let payloads = snapshot.approved_payloads();

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-pub fn is_terminal() -> bool {
+pub(super) fn is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
@@ -30,7 +30,7 @@ impl Progress for Bar {
     }
 }
 
-pub async fn sync_with_progress(config: Config) -> anyhow::Result<ExitCode> {
+pub(super) async fn sync_with_progress(config: Config) -> anyhow::Result<ExitCode> {
     let store = open_store(&config.storage.data_dir)?;
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if !is_terminal() {

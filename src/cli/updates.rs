@@ -86,7 +86,7 @@ fn decisions(
         .collect())
 }
 
-pub fn print(config: &Config, json: bool, all: bool, group: Option<&str>) -> anyhow::Result<ExitCode> {
+pub(super) fn print(config: &Config, json: bool, all: bool, group: Option<&str>) -> anyhow::Result<ExitCode> {
     let store = open_store(&config.storage.data_dir)?;
     let records = store.latest_records()?;
     let decisions = match group {

@@ -60,7 +60,7 @@ impl Decisions {
 
 /// One update's compliance item on one machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MachineItem {
+pub(crate) struct MachineItem {
     pub update_id: Uuid,
     pub item: ComplianceItem,
 }
@@ -68,7 +68,7 @@ pub struct MachineItem {
 /// A machine's compliance: its items and their summary. A machine that has not reported
 /// yet has no items (`reported` false) and is counted apart, never as compliant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MachineCompliance {
+pub(crate) struct MachineCompliance {
     pub reported: bool,
     pub items: Vec<MachineItem>,
     pub summary: PatchSummary,
@@ -76,7 +76,7 @@ pub struct MachineCompliance {
 
 impl MachineCompliance {
     /// `COMPLIANT`, `NON_COMPLIANT`, or `UNKNOWN` for a machine that has not reported.
-    pub fn status_name(&self) -> &'static str {
+    pub(crate) fn status_name(&self) -> &'static str {
         match (self.reported, self.summary.status) {
             (false, _) => "UNKNOWN",
             (true, ComplianceStatus::Compliant) => "COMPLIANT",
@@ -103,7 +103,7 @@ fn approve_unless_expired(update: &UpdateFacts) -> Evaluation {
 }
 
 /// The machine's compliance under `decisions`.
-pub fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
+pub(crate) fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
     let items: Vec<MachineItem> = decisions
         .updates()
         .filter_map(|(facts, evaluation)| {
@@ -126,7 +126,7 @@ pub fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> Mach
 /// kind, plus the compliant / non-compliant / not-reported split.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct GroupState {
+pub(crate) struct GroupState {
     pub instances: u32,
     pub instances_with_installed_patches: u32,
     pub instances_with_installed_other_patches: u32,
@@ -148,7 +148,7 @@ pub struct GroupState {
 
 impl GroupState {
     /// Counts one machine in.
-    pub fn add(&mut self, machine: &MachineCompliance) {
+    pub(crate) fn add(&mut self, machine: &MachineCompliance) {
         let s = &machine.summary;
         let has = |n: u32| u32::from(n > 0);
         self.instances += 1;

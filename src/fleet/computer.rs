@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Everything the server knows of one client, stored as JSON by client id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ComputerRecord {
+pub(crate) struct ComputerRecord {
     pub client_id: String,
     pub dns_name: String,
     /// Target groups the client asked for (GPO `TargetGroup`), as sent.
@@ -23,7 +23,7 @@ pub struct ComputerRecord {
 
 /// An event as stored: the client's report plus who sent it and when it arrived.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredEvent {
+pub(crate) struct StoredEvent {
     pub client_id: String,
     pub received: String,
     pub event: ReportingEvent,

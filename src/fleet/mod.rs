@@ -3,10 +3,10 @@
 //! group from those states and the baseline decisions (`compliance`). Uses `model`,
 //! `protocol` (the reporting event type) and `approval`.
 
-pub mod compliance;
-pub mod computer;
-pub mod status;
+pub(crate) mod compliance;
+pub(crate) mod computer;
+pub(crate) mod status;
 
-pub use compliance::{machine_compliance, Decisions, GroupState, MachineCompliance, MachineItem};
-pub use computer::{ComputerRecord, StoredEvent};
-pub use status::{Failure, MachineStatus, ScanOutcome};
+pub(crate) use compliance::{machine_compliance, Decisions, GroupState, MachineCompliance};
+pub(crate) use computer::{ComputerRecord, StoredEvent};
+pub(crate) use status::MachineStatus;

@@ -22,26 +22,26 @@ use uuid::Uuid;
 
 /// Event ids that change what the server knows (namespace 1).
 mod event {
-    pub const SCAN_SUCCEEDED: i32 = 147;
-    pub const SCAN_FAILED: i32 = 148;
-    pub const STATUS: i32 = 156;
-    pub const INSTALL_FAILED: i32 = 182;
-    pub const INSTALL_SUCCEEDED: i32 = 183;
-    pub const INSTALL_SUCCEEDED_REBOOT: i32 = 184;
-    pub const INSTALL_PENDING: i32 = 201;
-    pub const REBOOT_COMPLETED: i32 = 202;
+    pub(super) const SCAN_SUCCEEDED: i32 = 147;
+    pub(super) const SCAN_FAILED: i32 = 148;
+    pub(super) const STATUS: i32 = 156;
+    pub(super) const INSTALL_FAILED: i32 = 182;
+    pub(super) const INSTALL_SUCCEEDED: i32 = 183;
+    pub(super) const INSTALL_SUCCEEDED_REBOOT: i32 = 184;
+    pub(super) const INSTALL_PENDING: i32 = 201;
+    pub(super) const REBOOT_COMPLETED: i32 = 202;
 }
 
 /// An install failure: the HRESULT and when the client saw it (unix milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub hresult: i32,
     pub at: i64,
 }
 
 /// The last scan's outcome (147 or 148).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScanOutcome {
+pub(crate) struct ScanOutcome {
     pub at: i64,
     pub succeeded: bool,
     /// 147: the number of updates detected; 148: the failure code, as the client wrote it.
@@ -51,7 +51,7 @@ pub struct ScanOutcome {
 /// What one machine has reported, as far as status goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct MachineStatus {
+pub(crate) struct MachineStatus {
     /// `TimeAtTarget` of the last 156 applied (unix milliseconds); `None`: never reported.
     pub status_at: Option<i64>,
     pub needed: BTreeSet<Uuid>,
@@ -64,7 +64,7 @@ pub struct MachineStatus {
 
 impl MachineStatus {
     /// The state of one update on this machine.
-    pub fn state_of(&self, update: &Uuid) -> ClientState {
+    pub(crate) fn state_of(&self, update: &Uuid) -> ClientState {
         if self.pending_reboot.contains_key(update) {
             ClientState::InstalledPendingReboot
         } else if self.installed.contains(update) {
@@ -81,7 +81,7 @@ impl MachineStatus {
     }
 
     /// Folds a batch of events in, oldest first. Answers whether anything changed.
-    pub fn apply_all<'a>(&mut self, events: impl IntoIterator<Item = &'a ReportingEvent>) -> bool {
+    pub(crate) fn apply_all<'a>(&mut self, events: impl IntoIterator<Item = &'a ReportingEvent>) -> bool {
         let mut timed: Vec<(i64, &ReportingEvent)> = events
             .into_iter()
             .filter_map(|e| event_time(e).map(|at| (at, e)))
@@ -182,7 +182,7 @@ impl MachineStatus {
 }
 
 /// `TimeAtTarget` as unix milliseconds; `None` when unreadable (the event is ignored).
-pub fn event_time(event: &ReportingEvent) -> Option<i64> {
+pub(crate) fn event_time(event: &ReportingEvent) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(event.time_at_target.trim())
         .ok()
         .map(|t| t.timestamp_millis())

@@ -6,7 +6,7 @@ use crate::stats::ContentCounters as C;
 use std::fmt::Write;
 
 /// Renders every metric as Prometheus text.
-pub fn render(app: &App) -> String {
+pub(super) fn render(app: &App) -> String {
     let mut out = String::new();
     content(&mut out, app);
     catalog(&mut out, app);

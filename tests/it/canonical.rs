@@ -9,15 +9,15 @@ use quick_xml::name::{PrefixDeclaration, ResolveResult};
 use quick_xml::NsReader;
 
 /// Rewrites the text of an element (by local name) before it is compared.
-pub type Mask = fn(element: &str, text: &str) -> String;
+pub(crate) type Mask = fn(element: &str, text: &str) -> String;
 
 /// Compares text as it is.
-pub fn unmasked(_: &str, text: &str) -> String {
+pub(crate) fn unmasked(_: &str, text: &str) -> String {
     text.to_string()
 }
 
 /// The canonical lines of `xml`, texts passed through `mask`.
-pub fn canonical(xml: &str, mask: Mask) -> String {
+pub(crate) fn canonical(xml: &str, mask: Mask) -> String {
     let mut reader = NsReader::from_str(xml);
     let mut out = Vec::new();
     let mut open: Vec<String> = Vec::new();

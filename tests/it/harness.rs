@@ -9,7 +9,7 @@ use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
 use wucache_testkit::synth::{self, SynthCatalog, SynthOptions};
 
 /// A config for tests: loopback listeners on free ports, fast retries, everything synced.
-pub fn config(upstream: &str, data: &TempDir) -> Config {
+pub(crate) fn config(upstream: &str, data: &TempDir) -> Config {
     let mut config = Config::default();
     config.server.http_listen = "127.0.0.1:0".parse().unwrap();
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
@@ -28,7 +28,7 @@ pub fn config(upstream: &str, data: &TempDir) -> Config {
 }
 
 /// A deterministic synthetic catalog of `updates` software updates.
-pub fn synthetic(seed: u64, updates: usize) -> SynthCatalog {
+pub(crate) fn synthetic(seed: u64, updates: usize) -> SynthCatalog {
     synth::generate(&SynthOptions {
         seed,
         updates,
@@ -36,17 +36,17 @@ pub fn synthetic(seed: u64, updates: usize) -> SynthCatalog {
     })
 }
 
-pub fn upstream_docs(catalog: &SynthCatalog) -> Vec<UpstreamDoc> {
+pub(crate) fn upstream_docs(catalog: &SynthCatalog) -> Vec<UpstreamDoc> {
     catalog.docs.iter().map(UpstreamDoc::from_synth).collect()
 }
 
 /// Starts a fake upstream serving a synthetic catalog.
-pub async fn fake_with(catalog: &SynthCatalog) -> FakeUpstream {
+pub(crate) async fn fake_with(catalog: &SynthCatalog) -> FakeUpstream {
     FakeUpstream::start(upstream_docs(catalog)).await.unwrap()
 }
 
 /// Every (update id, revision) stored, and the local ids, checking none is duplicated.
-pub fn stored_identities(store: &Store) -> HashSet<(uuid::Uuid, u32)> {
+pub(crate) fn stored_identities(store: &Store) -> HashSet<(uuid::Uuid, u32)> {
     let mut identities = HashSet::new();
     let mut local_ids = HashSet::new();
     for record in store.all_revisions() {
@@ -66,16 +66,16 @@ pub fn stored_identities(store: &Store) -> HashSet<(uuid::Uuid, u32)> {
 }
 
 /// The identities a synthetic catalog holds.
-pub fn synthetic_identities(catalog: &SynthCatalog) -> HashSet<(uuid::Uuid, u32)> {
+pub(crate) fn synthetic_identities(catalog: &SynthCatalog) -> HashSet<(uuid::Uuid, u32)> {
     catalog.docs.iter().map(|d| (d.update_id, d.revision)).collect()
 }
 
-pub fn upstream_doc(doc: &synth::SynthDoc) -> UpstreamDoc {
+pub(crate) fn upstream_doc(doc: &synth::SynthDoc) -> UpstreamDoc {
     UpstreamDoc::from_synth(doc)
 }
 
 /// A plain HTTP/1.1 request on loopback; returns (status, body).
-pub async fn http(
+pub(crate) async fn http(
     method: &str,
     addr: std::net::SocketAddr,
     path: &str,
@@ -104,7 +104,7 @@ pub async fn http(
 }
 
 /// Polls until `check` passes or ten seconds go by.
-pub async fn eventually<F, Fut>(mut check: F) -> bool
+pub(crate) async fn eventually<F, Fut>(mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -119,7 +119,7 @@ where
 }
 
 /// A child process killed when the guard drops (so a failing test leaves no daemon behind).
-pub struct ChildGuard(pub std::process::Child);
+pub(crate) struct ChildGuard(pub std::process::Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {

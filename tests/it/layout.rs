@@ -17,10 +17,11 @@ fn layout_order(lib: &str) -> Vec<String> {
         .collect()
 }
 
-/// The modules `lib.rs` declares.
+/// The modules `lib.rs` declares, public or not.
 fn declared_modules(lib: &str) -> Vec<String> {
     lib.lines()
-        .filter_map(|line| line.trim().strip_prefix("pub mod "))
+        .map(|line| line.trim().trim_start_matches("pub "))
+        .filter_map(|line| line.strip_prefix("mod "))
         .filter_map(|rest| rest.strip_suffix(';'))
         .map(str::to_string)
         .collect()

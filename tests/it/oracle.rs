@@ -14,7 +14,7 @@ use uuid::Uuid;
 use wucache_testkit::synth::{SynthCatalog, SynthDoc, SynthFile, SynthKind, CLASSIFICATIONS};
 
 /// Classification titles (as in `synth::CLASSIFICATIONS`) the baseline approves.
-pub const APPROVED_CLASSIFICATIONS: [&str; 4] = [
+pub(crate) const APPROVED_CLASSIFICATIONS: [&str; 4] = [
     "Security Updates",
     "Critical Updates",
     "Update Rollups",
@@ -22,7 +22,7 @@ pub const APPROVED_CLASSIFICATIONS: [&str; 4] = [
 ];
 
 /// The baseline file: one default baseline, one rule over both patch sets, no delay.
-pub const BASELINE_TOML: &str = r#"schema_version = 1
+pub(crate) const BASELINE_TOML: &str = r#"schema_version = 1
 default_baseline = "test-approvals"
 
 [[baseline]]
@@ -39,20 +39,20 @@ PatchFilterGroup = { PatchFilters = [
 "#;
 
 /// Writes [`BASELINE_TOML`] into `dir` and returns its path, for `[baselines] file`.
-pub fn write_baseline(dir: &Path) -> PathBuf {
+pub(crate) fn write_baseline(dir: &Path) -> PathBuf {
     let path = dir.join("test-baselines.toml");
     std::fs::write(&path, BASELINE_TOML).unwrap();
     path
 }
 
 /// The files of approved updates, each once, in catalog order.
-pub fn approved_files(catalog: &SynthCatalog) -> Vec<SynthFile> {
+pub(crate) fn approved_files(catalog: &SynthCatalog) -> Vec<SynthFile> {
     let approved = approved_digests(catalog);
     unique_files(catalog, |file| approved.contains(&file.sha1))
 }
 
 /// The files no approved update uses, each once, in catalog order.
-pub fn unapproved_files(catalog: &SynthCatalog) -> Vec<SynthFile> {
+pub(crate) fn unapproved_files(catalog: &SynthCatalog) -> Vec<SynthFile> {
     let approved = approved_digests(catalog);
     unique_files(catalog, |file| !approved.contains(&file.sha1))
 }

@@ -11,10 +11,10 @@ use crate::protocol::wusp::{
 };
 
 /// `MaxExtendedUpdatesPerRequest`, as WSUS.
-pub const MAX_EXTENDED_UPDATES: usize = 50;
+pub(super) const MAX_EXTENDED_UPDATES: usize = 50;
 
 /// The configuration a real WSUS sends: these five properties, in this order.
-pub fn get_config(context: &Context<'_>, _request: &GetConfigRequest) -> Config {
+pub(super) fn get_config(context: &Context<'_>, _request: &GetConfigRequest) -> Config {
     Config {
         last_change: context.snapshot.config_last_change.clone(),
         is_registration_required: true,
@@ -43,7 +43,7 @@ fn host_name(context: &Context<'_>) -> String {
 
 /// Records the client and the target group it asked for; answers a sealed authorization
 /// cookie.
-pub fn get_authorization_cookie(
+pub(super) fn get_authorization_cookie(
     context: &Context<'_>,
     request: &GetAuthorizationCookieRequest,
 ) -> Result<AuthorizationCookie, ClientFault> {
@@ -97,7 +97,7 @@ fn split_groups(value: Option<&str>) -> Vec<String> {
 
 /// Exchanges the authorization cookie for an access cookie valid one hour, carrying state
 /// over from a valid old cookie.
-pub fn get_cookie(context: &Context<'_>, request: &GetCookieRequest) -> Result<Cookie, ClientFault> {
+pub(super) fn get_cookie(context: &Context<'_>, request: &GetCookieRequest) -> Result<Cookie, ClientFault> {
     let [auth] = request.auth_cookies.as_slice() else {
         return Err(ClientFault::new(
             ErrorCode::InvalidAuthorizationCookie,
@@ -177,7 +177,10 @@ fn same_instant(a: &str, b: &str) -> bool {
 }
 
 /// Checks an access cookie and returns its state (used by every cookie-bearing operation).
-pub fn require_cookie(context: &Context<'_>, cookie: Option<&Cookie>) -> Result<AccessState, ClientFault> {
+pub(super) fn require_cookie(
+    context: &Context<'_>,
+    cookie: Option<&Cookie>,
+) -> Result<AccessState, ClientFault> {
     let state = open_cookie(context, cookie)?;
     if !same_instant(&state.config_last_change, &context.snapshot.config_last_change) {
         return Err(ClientFault::new(ErrorCode::ConfigChanged, ""));

@@ -12,7 +12,7 @@ use crate::protocol::wusp::{
 };
 use crate::snapshot::document;
 
-pub fn get_extended_update_info(
+pub(super) fn get_extended_update_info(
     context: &Context<'_>,
     request: &GetExtendedUpdateInfoRequest,
 ) -> Result<ExtendedUpdateInfo, ClientFault> {
@@ -43,7 +43,7 @@ pub fn get_extended_update_info(
 }
 
 /// The same by (UpdateID, RevisionNumber); identities not in scope are simply left out.
-pub fn get_extended_update_info2(
+pub(super) fn get_extended_update_info2(
     context: &Context<'_>,
     request: &GetExtendedUpdateInfo2Request,
 ) -> Result<ExtendedUpdateInfo, ClientFault> {
@@ -135,7 +135,7 @@ fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<Strin
 
 /// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as
 /// WSUS lays content out (docs/protocol.md §5.4).
-pub fn content_url(base: &str, file: &FileRef) -> String {
+pub(super) fn content_url(base: &str, file: &FileRef) -> String {
     let hex = upper_hex(&file.sha1);
     let extension = file
         .name
@@ -161,7 +161,7 @@ fn location(base: &str, file: &FileRef) -> FileLocation {
 
 /// Locations of the requested digests (each must be a 20-byte SHA-1); digests the catalog
 /// does not know are left out.
-pub fn get_file_locations(
+pub(super) fn get_file_locations(
     context: &Context<'_>,
     request: &GetFileLocationsRequest,
 ) -> Result<GetFileLocationsResponse, ClientFault> {

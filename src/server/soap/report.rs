@@ -40,7 +40,7 @@ fn save(context: &Context<'_>, record: &ComputerRecord) -> Result<(), ClientFaul
 
 /// SimpleAuth: remember the client and the group it asked for (failures only logged: the
 /// handshake must not depend on bookkeeping).
-pub fn note_authorization(context: &Context<'_>, client_id: &str, dns_name: &str, groups: &[String]) {
+pub(super) fn note_authorization(context: &Context<'_>, client_id: &str, dns_name: &str, groups: &[String]) {
     let mut record = load(context, client_id);
     record.dns_name = dns_name.to_string();
     record.requested_groups = groups.to_vec();
@@ -48,7 +48,7 @@ pub fn note_authorization(context: &Context<'_>, client_id: &str, dns_name: &str
     let _ = save(context, &record);
 }
 
-pub fn register_computer(
+pub(super) fn register_computer(
     context: &Context<'_>,
     request: &RegisterComputerRequest,
 ) -> Result<(), ClientFault> {
@@ -63,7 +63,7 @@ pub fn register_computer(
 }
 
 /// SyncUpdates needs a registered client (`IsRegistrationRequired` is true).
-pub fn require_registered(context: &Context<'_>, state: &AccessState) -> Result<(), ClientFault> {
+pub(super) fn require_registered(context: &Context<'_>, state: &AccessState) -> Result<(), ClientFault> {
     let registered = context
         .app
         .store
@@ -79,14 +79,14 @@ pub fn require_registered(context: &Context<'_>, state: &AccessState) -> Result<
     }
 }
 
-pub fn note_sync(context: &Context<'_>, state: &AccessState) {
+pub(super) fn note_sync(context: &Context<'_>, state: &AccessState) {
     let mut record = load(context, &state.client_id);
     record.last_sync = now_text(context);
     let _ = save(context, &record);
 }
 
 /// Stores each event once (by EventInstanceID); answers `true` as WSUS does.
-pub fn report_event_batch(
+pub(super) fn report_event_batch(
     context: &Context<'_>,
     request: &ReportEventBatchRequest,
 ) -> Result<bool, ClientFault> {

@@ -21,7 +21,7 @@ const MAX_REQUESTED_CATEGORIES: usize = 200;
 /// Chooses the preferred categories of a category-filtered scan (MS-WUSP 3.1.5.6): an
 /// unknown category drops its AND-group into the error list; a group of one product, or of a
 /// product and a classification, prefers the product; any other shape clears the list.
-pub fn start_category_scan(
+pub(super) fn start_category_scan(
     context: &Context<'_>,
     request: &StartCategoryScanRequest,
 ) -> Result<StartCategoryScanResponse, ClientFault> {
@@ -74,7 +74,10 @@ fn preferred_of_group(ids: &[Uuid], kind_of: impl Fn(&Uuid) -> Option<CategoryTy
 
 /// One SyncUpdates page: the software pass runs the staged algorithm; the driver pass
 /// answers "no drivers" (wucache holds no driver catalog yet).
-pub fn sync_updates(context: &Context<'_>, request: &SyncUpdatesRequest) -> Result<SyncInfo, ClientFault> {
+pub(super) fn sync_updates(
+    context: &Context<'_>,
+    request: &SyncUpdatesRequest,
+) -> Result<SyncInfo, ClientFault> {
     let state = require_cookie(context, request.cookie.as_ref())?;
     super::report::require_registered(context, &state)?;
     let parameters = request
@@ -187,7 +190,7 @@ fn driver_pass(context: &Context<'_>, state: &AccessState, parameters: &SyncUpda
 }
 
 /// Printer drivers are not mirrored: an empty answer.
-pub fn sync_printer_catalog(
+pub(super) fn sync_printer_catalog(
     context: &Context<'_>,
     request: &SyncPrinterCatalogRequest,
 ) -> Result<SyncInfo, ClientFault> {
@@ -200,7 +203,7 @@ pub fn sync_printer_catalog(
 
 /// Maps a client's cached identities to this server's revision ids, for the ones deployed to
 /// it (bundle members are left out, as WSUS does; the client re-fetches them by SyncUpdates).
-pub fn refresh_cache(
+pub(super) fn refresh_cache(
     context: &Context<'_>,
     request: &RefreshCacheRequest,
 ) -> Result<Vec<RefreshCacheResult>, ClientFault> {

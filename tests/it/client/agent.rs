@@ -17,12 +17,12 @@ use wucache_testkit::xml::Element;
 const EXTENDED_BATCH: usize = 50;
 
 /// What the server may put on one SyncUpdates page (wucache pages at 200).
-pub const PAGE_SIZE: usize = 200;
+pub(super) const PAGE_SIZE: usize = 200;
 
 /// The clock Windows reports in its cookie requests (the captured client's).
 const CLIENT_TIME: &str = "2026-10-04T15:03:36Z";
 
-pub struct WindowsClient {
+pub(crate) struct WindowsClient {
     pub addr: SocketAddr,
     pub client_id: String,
     pub target_group: Option<String>,
@@ -31,7 +31,7 @@ pub struct WindowsClient {
 
 /// One revision a scan received, as its Core fragment and Deployment describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub update_id: Uuid,
     pub revision: u32,
     pub action: Action,
@@ -43,7 +43,7 @@ pub struct Seen {
 
 /// What one full scan found.
 #[derive(Debug, Default)]
-pub struct ScanResult {
+pub(crate) struct ScanResult {
     /// By server revision id.
     pub seen: BTreeMap<i32, Seen>,
     /// The software-pass answers, in order, read and as received (decompressed).
@@ -57,12 +57,12 @@ pub struct ScanResult {
 
 impl ScanResult {
     /// Update id → the action it was delivered with.
-    pub fn actions(&self) -> BTreeMap<Uuid, Action> {
+    pub(crate) fn actions(&self) -> BTreeMap<Uuid, Action> {
         self.seen.values().map(|s| (s.update_id, s.action)).collect()
     }
 
     /// The updates offered for install.
-    pub fn offered(&self) -> BTreeSet<Uuid> {
+    pub(crate) fn offered(&self) -> BTreeSet<Uuid> {
         self.seen
             .values()
             .filter(|s| s.action == Action::Install)
@@ -71,14 +71,14 @@ impl ScanResult {
     }
 
     /// The revision id the server gave an update.
-    pub fn revision_id(&self, update_id: Uuid) -> i32 {
+    pub(crate) fn revision_id(&self, update_id: Uuid) -> i32 {
         let found = self.seen.iter().find(|(_, s)| s.update_id == update_id);
         *found.unwrap_or_else(|| panic!("{update_id} was not delivered")).0
     }
 
     /// The next SyncUpdates of a client that cached everything this scan returned: non-leaf
     /// revisions (categories, detectoids) installed, the rest cached.
-    pub fn cached_parameters(&self) -> SyncParams {
+    pub(crate) fn cached_parameters(&self) -> SyncParams {
         let (installed, other): (Vec<_>, Vec<_>) = self.seen.iter().partition(|(_, s)| !s.is_leaf);
         SyncParams {
             installed_non_leaf: Some(installed.into_iter().map(|(id, _)| *id).collect()),
@@ -89,7 +89,7 @@ impl ScanResult {
 }
 
 impl WindowsClient {
-    pub fn new(addr: SocketAddr) -> WindowsClient {
+    pub(crate) fn new(addr: SocketAddr) -> WindowsClient {
         WindowsClient {
             addr,
             client_id: Uuid::new_v4().to_string(),
@@ -103,13 +103,13 @@ impl WindowsClient {
     }
 
     /// POSTs a request as Windows does (`Accept-Encoding: xpress`) and returns the raw exchange.
-    pub async fn exchange(&self, request: &Request, xpress: bool) -> Exchange {
+    pub(crate) async fn exchange(&self, request: &Request, xpress: bool) -> Exchange {
         let exchange = transport::post(self.addr, request, xpress).await;
         exchange.unwrap_or_else(|e| panic!("{} failed: {e}", request.action))
     }
 
     /// The response element, or the fault's ErrorCode.
-    pub async fn call(&self, request: &Request) -> Result<Element, String> {
+    pub(crate) async fn call(&self, request: &Request) -> Result<Element, String> {
         let exchange = self.exchange(request, true).await;
         let reply = exchange.reply().unwrap_or_else(|e| {
             panic!(
@@ -120,13 +120,13 @@ impl WindowsClient {
         reply.into_answer()
     }
 
-    pub async fn get_config(&self) -> Config {
+    pub(crate) async fn get_config(&self) -> Config {
         let answer = self.call(&request::get_config(request::PROTOCOL_VERSION)).await;
         answers::read_config(&answer.expect("GetConfig answers")).expect("readable GetConfig")
     }
 
     /// SimpleAuth GetAuthorizationCookie for this client (and its target group).
-    pub async fn authorization_cookie(&self) -> AuthorizationCookie {
+    pub(crate) async fn authorization_cookie(&self) -> AuthorizationCookie {
         let built = request::get_authorization_cookie(
             &self.client_id,
             self.target_group.as_deref(),
@@ -137,7 +137,11 @@ impl WindowsClient {
     }
 
     /// GetCookie with Windows's first-call `oldCookie` (an expiry only).
-    pub async fn get_cookie(&self, auth: &AuthorizationCookie, last_change: &str) -> Result<Cookie, String> {
+    pub(crate) async fn get_cookie(
+        &self,
+        auth: &AuthorizationCookie,
+        last_change: &str,
+    ) -> Result<Cookie, String> {
         let old = Cookie {
             expiration: CLIENT_TIME.into(),
             encrypted_data: None,
@@ -154,7 +158,7 @@ impl WindowsClient {
     }
 
     /// GetConfig → GetAuthorizationCookie → GetCookie → RegisterComputer.
-    pub async fn handshake(&mut self) -> Config {
+    pub(crate) async fn handshake(&mut self) -> Config {
         let config = self.get_config().await;
         let auth = self.authorization_cookie().await;
         let cookie = self
@@ -169,7 +173,7 @@ impl WindowsClient {
     }
 
     /// One SyncUpdates call; the raw exchange too, for tests that look at the wire.
-    pub async fn sync_exchange(&self, params: &SyncParams) -> (Result<SyncInfo, String>, Exchange) {
+    pub(crate) async fn sync_exchange(&self, params: &SyncParams) -> (Result<SyncInfo, String>, Exchange) {
         let exchange = self
             .exchange(&request::sync_updates(self.cookie.as_ref(), params), true)
             .await;
@@ -182,14 +186,14 @@ impl WindowsClient {
         (info, exchange)
     }
 
-    pub async fn sync_updates(&self, params: &SyncParams) -> Result<SyncInfo, String> {
+    pub(crate) async fn sync_updates(&self, params: &SyncParams) -> Result<SyncInfo, String> {
         self.sync_exchange(params).await.0
     }
 
     /// The staged loop as the agent runs it: every non-leaf returned is "installed"
     /// (categories and detectoids match this machine), leaves are cached; repeat while
     /// truncated or a non-leaf came back; then the driver pass and the leaves' extended info.
-    pub async fn scan(&mut self) -> ScanResult {
+    pub(crate) async fn scan(&mut self) -> ScanResult {
         let mut result = ScanResult::default();
         let mut first = true;
         loop {
@@ -298,7 +302,7 @@ impl WindowsClient {
     }
 
     /// Reports a scan (events 147 and 156 with the needed updates), as Windows does after one.
-    pub async fn report(&self, needed: &[Uuid]) -> Result<bool, String> {
+    pub(crate) async fn report(&self, needed: &[Uuid]) -> Result<bool, String> {
         let time = "2026-10-04T15:05:00Z";
         let mut status = report::Event::new(&self.client_id, time, 156);
         let list: Vec<String> = needed.iter().map(|id| id.to_string().to_uppercase()).collect();

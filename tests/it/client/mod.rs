@@ -12,7 +12,7 @@ mod scan;
 mod template;
 mod truth;
 
-pub use agent::WindowsClient;
+pub(crate) use agent::WindowsClient;
 
 use crate::harness::{config, eventually, fake_with, http, synthetic};
 use std::collections::BTreeSet;
@@ -24,7 +24,7 @@ use wucache::upstream::{run_sync, Quiet};
 use wucache_testkit::synth::SynthCatalog;
 
 /// Starts a daemon on `config` and waits until it serves its catalog.
-pub async fn start(config: wucache::config::Config) -> Daemon {
+pub(crate) async fn start(config: wucache::config::Config) -> Daemon {
     let daemon = Daemon::start(config).await.expect("daemon starts");
     let app = daemon.app.clone();
     let ready = eventually(|| {
@@ -38,7 +38,7 @@ pub async fn start(config: wucache::config::Config) -> Daemon {
 
 /// Mirrors `catalog` from a fake upstream into a fresh data directory and serves it, with the
 /// baseline file `baselines` if one is given (its path is returned).
-pub async fn serve(catalog: &SynthCatalog, baselines: Option<&str>) -> (Daemon, TempDir, PathBuf) {
+pub(crate) async fn serve(catalog: &SynthCatalog, baselines: Option<&str>) -> (Daemon, TempDir, PathBuf) {
     let upstream = fake_with(catalog).await;
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = config(&upstream.url(), &data);
@@ -55,7 +55,7 @@ pub async fn serve(catalog: &SynthCatalog, baselines: Option<&str>) -> (Daemon, 
 }
 
 /// A synthetic catalog of `updates` updates, served without baselines.
-pub async fn serve_synthetic(seed: u64, updates: usize) -> (Daemon, SynthCatalog, TempDir) {
+pub(crate) async fn serve_synthetic(seed: u64, updates: usize) -> (Daemon, SynthCatalog, TempDir) {
     let catalog = synthetic(seed, updates);
     let (daemon, data, _) = serve(&catalog, None).await;
     (daemon, catalog, data)
@@ -63,7 +63,7 @@ pub async fn serve_synthetic(seed: u64, updates: usize) -> (Daemon, SynthCatalog
 
 /// A baseline file whose one (default) baseline explicitly approves `kbs` and offers superseded
 /// updates; `report_unapproved` sends the others detect-only.
-pub fn baseline_toml(kbs: &BTreeSet<String>, report_unapproved: bool) -> String {
+pub(crate) fn baseline_toml(kbs: &BTreeSet<String>, report_unapproved: bool) -> String {
     let list: Vec<String> = kbs.iter().map(|kb| format!("\"{kb}\"")).collect();
     format!(
         r#"schema_version = 1
@@ -86,7 +86,7 @@ SupersededHandling = "Offer"
 }
 
 /// Rewrites the baseline file and has the daemon reload it.
-pub async fn reload(daemon: &Daemon, file: &std::path::Path, text: &str) {
+pub(crate) async fn reload(daemon: &Daemon, file: &std::path::Path, text: &str) {
     std::fs::write(file, text).expect("baseline file written");
     let token = daemon.app.admin_token.clone();
     let (status, body) = http("POST", daemon.admin_addr, "/api/v1/reload", Some(&token)).await;

@@ -17,7 +17,7 @@ use wucache_testkit::facts::{read_update, UpdateFacts};
 use wucache_testkit::synth::{SynthCatalog, SynthDoc, SynthKind};
 use wucache_testkit::wua::Action;
 
-pub struct Truth<'a> {
+pub(super) struct Truth<'a> {
     /// The newest revision of every update.
     pub newest: BTreeMap<Uuid, &'a SynthDoc>,
     facts: HashMap<Uuid, UpdateFacts>,
@@ -26,7 +26,7 @@ pub struct Truth<'a> {
 }
 
 impl<'a> Truth<'a> {
-    pub fn new(catalog: &'a SynthCatalog) -> Truth<'a> {
+    pub(super) fn new(catalog: &'a SynthCatalog) -> Truth<'a> {
         let mut newest: BTreeMap<Uuid, &SynthDoc> = BTreeMap::new();
         for doc in &catalog.docs {
             let entry = newest.entry(doc.update_id).or_insert(doc);
@@ -52,7 +52,7 @@ impl<'a> Truth<'a> {
     }
 
     /// Updates some bundle contains.
-    pub fn members(&self) -> BTreeSet<Uuid> {
+    pub(super) fn members(&self) -> BTreeSet<Uuid> {
         self.newest
             .values()
             .flat_map(|d| d.bundled.iter().copied())
@@ -60,7 +60,7 @@ impl<'a> Truth<'a> {
     }
 
     /// Software updates and bundles no bundle contains: what a policy decides about.
-    pub fn top_level(&self) -> Vec<&'a SynthDoc> {
+    pub(super) fn top_level(&self) -> Vec<&'a SynthDoc> {
         let members = self.members();
         self.newest
             .values()
@@ -79,13 +79,13 @@ impl<'a> Truth<'a> {
     }
 
     /// Whether no document names `id` as a prerequisite.
-    pub fn is_leaf(&self, id: &Uuid) -> bool {
+    pub(super) fn is_leaf(&self, id: &Uuid) -> bool {
         !self.non_leaves.contains(id)
     }
 
     /// The action every update must be sent with under `decide` (the policy for top-level
     /// updates); updates not sent are absent.
-    pub fn scope(&self, decide: impl Fn(&SynthDoc) -> Option<Action>) -> BTreeMap<Uuid, Action> {
+    pub(super) fn scope(&self, decide: impl Fn(&SynthDoc) -> Option<Action>) -> BTreeMap<Uuid, Action> {
         let mut scope: BTreeMap<Uuid, Action> = self
             .top_level()
             .into_iter()
@@ -123,7 +123,7 @@ impl<'a> Truth<'a> {
     }
 
     /// The KB of a document as baselines write it (`KB` and the digits).
-    pub fn kb(doc: &SynthDoc) -> Option<String> {
+    pub(super) fn kb(doc: &SynthDoc) -> Option<String> {
         doc.kb
             .as_ref()
             .map(|kb| format!("KB{}", kb.trim_start_matches("KB")))
@@ -143,13 +143,13 @@ fn add(scope: &mut BTreeMap<Uuid, Action>, id: Uuid, action: Action) -> bool {
 }
 
 /// The policy without a baseline file: every update that is not expired is approved.
-pub fn everything_unexpired(doc: &SynthDoc) -> Option<Action> {
+pub(super) fn everything_unexpired(doc: &SynthDoc) -> Option<Action> {
     (!doc.expired).then_some(Action::Install)
 }
 
 /// A baseline that explicitly approves `kbs`, offers superseded updates and reports the others:
 /// approved → Install, other unexpired → PreDeploymentCheck, expired → not sent.
-pub fn approving(kbs: &BTreeSet<String>) -> impl Fn(&SynthDoc) -> Option<Action> + '_ {
+pub(super) fn approving(kbs: &BTreeSet<String>) -> impl Fn(&SynthDoc) -> Option<Action> + '_ {
     move |doc| match doc.expired {
         true => None,
         false if Truth::kb(doc).is_some_and(|kb| kbs.contains(&kb)) => Some(Action::Install),
@@ -158,13 +158,13 @@ pub fn approving(kbs: &BTreeSet<String>) -> impl Fn(&SynthDoc) -> Option<Action>
 }
 
 /// Like [`approving`], for a baseline that does not report unapproved updates (not sent).
-pub fn approving_only(kbs: &BTreeSet<String>) -> impl Fn(&SynthDoc) -> Option<Action> + '_ {
+pub(super) fn approving_only(kbs: &BTreeSet<String>) -> impl Fn(&SynthDoc) -> Option<Action> + '_ {
     move |doc| approving(kbs)(doc).filter(|action| *action == Action::Install)
 }
 
 /// Asserts that update → action maps are equal, naming only the updates where they differ.
 #[track_caller]
-pub fn assert_actions(actual: &BTreeMap<Uuid, Action>, expected: &BTreeMap<Uuid, Action>) {
+pub(super) fn assert_actions(actual: &BTreeMap<Uuid, Action>, expected: &BTreeMap<Uuid, Action>) {
     let ids: BTreeSet<&Uuid> = actual.keys().chain(expected.keys()).collect();
     let differences: Vec<String> = ids
         .into_iter()

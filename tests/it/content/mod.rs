@@ -21,7 +21,7 @@ use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
 use wucache_testkit::synth::{self, hex, SynthCatalog, SynthFile, SynthOptions};
 
 /// A fake upstream whose MUUrls point at itself, serving the catalog's payloads.
-pub async fn upstream_with_payloads(
+pub(crate) async fn upstream_with_payloads(
     seed: u64,
     updates: usize,
     max_file_size: u64,
@@ -42,7 +42,7 @@ pub async fn upstream_with_payloads(
 
 /// Syncs into a fresh data dir and starts the daemon with the oracle's baseline file; waits
 /// for the cache to open.
-pub async fn serve(upstream: &FakeUpstream, tune: impl FnOnce(&mut Config)) -> (Daemon, TempDir) {
+pub(crate) async fn serve(upstream: &FakeUpstream, tune: impl FnOnce(&mut Config)) -> (Daemon, TempDir) {
     let data = tempfile::tempdir().unwrap();
     let mut config = config(&upstream.url(), &data);
     config.content.attempts = 4;
@@ -65,21 +65,21 @@ pub async fn serve(upstream: &FakeUpstream, tune: impl FnOnce(&mut Config)) -> (
 }
 
 /// The oracle's approved file with the most bytes.
-pub fn largest_approved(catalog: &SynthCatalog) -> SynthFile {
+pub(crate) fn largest_approved(catalog: &SynthCatalog) -> SynthFile {
     crate::oracle::approved_files(catalog)
         .into_iter()
         .max_by_key(|f| f.size)
         .unwrap()
 }
 
-pub fn content_path(file: &SynthFile) -> String {
+pub(crate) fn content_path(file: &SynthFile) -> String {
     let hex = hex(&file.sha1).to_uppercase();
     let ext = file.name.rsplit('.').next().unwrap().to_lowercase();
     format!("/Content/{}/{hex}.{ext}", &hex[38..])
 }
 
 /// What a GET got.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
@@ -87,7 +87,7 @@ pub struct Reply {
 
 impl Reply {
     /// A header's value, empty when absent.
-    pub fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -96,7 +96,7 @@ impl Reply {
 }
 
 /// GET with an optional Range header.
-pub async fn get(addr: SocketAddr, path: &str, range: Option<&str>) -> Reply {
+pub(crate) async fn get(addr: SocketAddr, path: &str, range: Option<&str>) -> Reply {
     let client =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let mut request = hyper::Request::get(format!("http://{addr}{path}"));
@@ -126,7 +126,7 @@ pub async fn get(addr: SocketAddr, path: &str, range: Option<&str>) -> Reply {
 
 /// The inclusive byte range a single-range header (`a-b`, `a-`, `-n`) selects from a file of
 /// `size` bytes (RFC 9110 §14.1.2), or `None` when it selects nothing.
-pub fn expected_range(header: &str, size: u64) -> Option<(u64, u64)> {
+pub(crate) fn expected_range(header: &str, size: u64) -> Option<(u64, u64)> {
     let spec = header.strip_prefix("bytes=").unwrap();
     let (first, last) = spec.split_once('-').unwrap();
     if first.is_empty() {
@@ -143,7 +143,7 @@ pub fn expected_range(header: &str, size: u64) -> Option<(u64, u64)> {
 
 /// A 206 for `range` of `file`: the status, `Content-Range`, `Content-Length`, body length
 /// and bytes all as computed here from the file's size.
-pub fn assert_partial(reply: &Reply, range: &str, file: &SynthFile) {
+pub(crate) fn assert_partial(reply: &Reply, range: &str, file: &SynthFile) {
     let (first, last) = expected_range(range, file.size).expect("a satisfiable range");
     let length = last - first + 1;
     let context = format!("{range} of {} bytes: {:?}", file.size, reply.headers);
@@ -163,7 +163,7 @@ pub fn assert_partial(reply: &Reply, range: &str, file: &SynthFile) {
 
 /// Upper-case SHA-1 hex of every committed payload under a content dir (`<XX>/<SHA1HEX>`),
 /// checking nothing else but `tmp/` and JSON bookkeeping lies there.
-pub fn committed_on_disk(content: &Path) -> BTreeSet<String> {
+pub(crate) fn committed_on_disk(content: &Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let Ok(entries) = std::fs::read_dir(content) else {
         return found;
@@ -184,12 +184,12 @@ pub fn committed_on_disk(content: &Path) -> BTreeSet<String> {
     found
 }
 
-pub fn upper_hex(file: &SynthFile) -> String {
+pub(crate) fn upper_hex(file: &SynthFile) -> String {
     hex(&file.sha1).to_uppercase()
 }
 
 /// A sample's value in Prometheus text (`name{labels}` as written), if present.
-pub fn metric(text: &str, sample: &str) -> Option<u64> {
+pub(crate) fn metric(text: &str, sample: &str) -> Option<u64> {
     text.lines()
         .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
