@@ -19,8 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::Notify;
 
-/// First delay before retrying a failed background sync; doubles up to the interval.
-
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
@@ -31,6 +29,8 @@ pub enum AppError {
     Content(String),
     #[error("{0}")]
     Baselines(String),
+    #[error("admin token file {path} is empty; the previous token stays in force")]
+    EmptyToken { path: String },
     #[error("catalog store in {path} is in use by another wucache process (a running `wucache serve`?); stop it, or ask it to sync with `POST /api/v1/sync`")]
     Locked { path: String },
 }
@@ -39,7 +39,9 @@ pub enum AppError {
 pub struct App {
     pub config: Config,
     pub store: Store,
-    pub admin_token: String,
+    /// The bearer token of `/api/v1`, re-read from the token file on reload (std RwLock:
+    /// never held across an await).
+    admin_token: RwLock<String>,
     /// Seals client cookies; persisted so a restart keeps clients' cookies valid.
     pub cookie_key: CookieKey,
     pub sync: SyncControl,
@@ -133,7 +135,7 @@ impl App {
         Ok(Arc::new(App {
             config,
             store,
-            admin_token,
+            admin_token: RwLock::new(admin_token),
             cookie_key,
             sync: SyncControl::default(),
             prefetch: PrefetchControl::default(),
@@ -163,14 +165,29 @@ impl App {
         self.baselines.read().ok().and_then(|b| b.clone())
     }
 
-    /// Re-reads `[baselines] file` and re-plans the catalog; a file that does not load keeps
-    /// the previous baselines running, and the error says why.
-    pub fn reload_baselines(&self) -> Result<(), String> {
-        let loaded = load_baselines(&self.config).map_err(|e| e.to_string())?;
+    /// The admin API's bearer token in force.
+    pub fn admin_token(&self) -> String {
+        self.admin_token.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// SIGHUP and `POST /api/v1/reload`: re-reads the admin token file (so a token can be
+    /// rotated without a restart) and `[baselines] file`, then re-plans the catalog. Whatever
+    /// does not load keeps its previous value in force, and the error says why.
+    pub fn reload(&self) -> Result<(), AppError> {
+        let token = read_token(&self.config.token_path());
+        let baselines = load_baselines(&self.config);
+        if let Ok(token) = &token {
+            if let Ok(mut slot) = self.admin_token.write() {
+                slot.clone_from(token);
+            }
+        }
+        let loaded = baselines?;
         if let Ok(mut slot) = self.baselines.write() {
             *slot = loaded;
         }
-        self.load_catalog().map(|_| ()).map_err(|e| e.to_string())
+        token?;
+        self.load_catalog()?;
+        Ok(())
     }
 
     /// Opens the payload cache (reconciling the content directory against the catalog).
@@ -253,6 +270,20 @@ pub fn open_store(data_dir: &Path) -> Result<Store, AppError> {
 }
 
 /// Reads the admin token, creating a random one (mode 0600) on first start.
+/// The token file as it is now; an empty or unreadable file is an error.
+fn read_token(path: &Path) -> Result<String, AppError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AppError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    match text.trim() {
+        "" => Err(AppError::EmptyToken {
+            path: path.display().to_string(),
+        }),
+        token => Ok(token.to_string()),
+    }
+}
+
 fn load_or_create_token(path: &Path) -> Result<String, AppError> {
     let io_err = |source| AppError::Io {
         path: path.display().to_string(),

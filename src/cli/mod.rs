@@ -294,18 +294,18 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGHUP re-reads the baseline file (a bad file keeps the previous baselines).
+/// SIGHUP re-reads the admin token and the baseline file (what does not load is kept).
 fn reload_on_sighup(app: std::sync::Arc<crate::app::App>) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             let app = std::sync::Arc::clone(&app);
-            let result = tokio::task::spawn_blocking(move || app.reload_baselines()).await;
+            let result = tokio::task::spawn_blocking(move || app.reload()).await;
             match result {
-                Ok(Ok(())) => tracing::info!("baselines reloaded"),
+                Ok(Ok(())) => tracing::info!("admin token and baselines reloaded"),
                 Ok(Err(err)) => {
-                    tracing::error!(error = %err, "baseline reload failed; the previous baselines stay in force")
+                    tracing::error!(error = %err, "reload failed; what did not load stays as it was")
                 }
                 Err(err) => tracing::error!(error = %err, "baseline reload panicked"),
             }

@@ -43,13 +43,17 @@ fn api_route(app: &App, method: &Method, path: &str, query: Option<&str>) -> Res
         }
         (&Method::GET, "/api/v1/sync") => sync_status(app),
         (&Method::GET, "/api/v1/computers") => computers(app),
-        (&Method::POST, "/api/v1/reload") => match app.reload_baselines() {
+        (&Method::POST, "/api/v1/reload") => match app.reload() {
             Ok(()) => json_response(StatusCode::OK, json!({"status": "reloaded"})),
             Err(err) => {
-                tracing::error!(error = %err, "baseline reload failed; the previous baselines stay in force");
+                tracing::error!(error = %err, "reload failed; what did not load stays as it was");
+                let status = match err {
+                    crate::app::AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
                 json_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    json!({"error": err, "status": "previous baselines kept"}),
+                    status,
+                    json!({"error": err.to_string(), "status": "what did not load was kept as it was"}),
                 )
             }
         },
@@ -124,7 +128,8 @@ fn authorized(app: &App, request: &Request<Incoming>) -> bool {
     let Some(token) = value.strip_prefix("Bearer ") else {
         return false;
     };
-    let (a, b) = (token.trim().as_bytes(), app.admin_token.as_bytes());
+    let expected = app.admin_token();
+    let (a, b) = (token.trim().as_bytes(), expected.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

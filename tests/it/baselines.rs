@@ -110,7 +110,7 @@ async fn patch_groups_get_their_baselines_approvals_and_a_reload_reaches_cached_
             "POST",
             daemon.admin_addr,
             "/api/v1/reload",
-            Some(&daemon.app.admin_token)
+            Some(&daemon.app.admin_token())
         )
         .await
         .0,
@@ -131,7 +131,7 @@ async fn patch_groups_get_their_baselines_approvals_and_a_reload_reaches_cached_
             "POST",
             daemon.admin_addr,
             "/api/v1/reload",
-            Some(&daemon.app.admin_token)
+            Some(&daemon.app.admin_token())
         )
         .await
         .0,

@@ -174,7 +174,7 @@ async fn reported_states_become_machine_and_group_compliance() {
     .await;
     let _everyone_2 = client(&daemon, None).await;
 
-    let token = daemon.app.admin_token.clone();
+    let token = daemon.app.admin_token();
     let (code, body) = http("GET", daemon.admin_addr, "/api/v1/compliance", Some(&token)).await;
     assert_eq!(code, 200, "{body}");
     let report: Value = serde_json::from_str(&body).unwrap();

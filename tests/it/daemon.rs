@@ -17,7 +17,7 @@ async fn serves_health_and_ready_while_the_upstream_is_unreachable() {
     assert_eq!(http("GET", admin, "/health", None).await.0, 200);
     assert!(eventually(|| async { http("GET", admin, "/ready", None).await.0 == 200 }).await);
     // The failed start-up sync is recorded and the daemon keeps answering.
-    let token = daemon.app.admin_token.clone();
+    let token = daemon.app.admin_token();
     assert!(
         eventually(|| async {
             let (_, body) = http("GET", admin, "/api/v1/sync", Some(&token)).await;
@@ -44,10 +44,64 @@ async fn the_admin_api_needs_the_bearer_token() {
     let daemon = Daemon::start(config("http://127.0.0.1:9", &data)).await.unwrap();
     let admin = daemon.admin_addr;
 
-    assert_eq!(http("POST", admin, "/api/v1/sync", None).await.0, 401);
-    assert_eq!(http("POST", admin, "/api/v1/sync", Some("wrong")).await.0, 401);
+    let routes = [
+        ("POST", "/api/v1/sync"),
+        ("GET", "/api/v1/sync"),
+        ("GET", "/api/v1/prefetch"),
+        ("POST", "/api/v1/prefetch"),
+        ("POST", "/api/v1/reload"),
+        ("GET", "/api/v1/updates"),
+        ("GET", "/api/v1/computers"),
+        ("GET", "/api/v1/computers/somebody"),
+        ("GET", "/api/v1/compliance"),
+        ("GET", "/api/v1/compliance?format=csv"),
+        ("GET", "/api/v1/no-such-route"),
+    ];
+    for (method, path) in routes {
+        assert_eq!(http(method, admin, path, None).await.0, 401, "{method} {path}");
+        assert_eq!(
+            http(method, admin, path, Some("wrong")).await.0,
+            401,
+            "{method} {path}"
+        );
+    }
     let on_disk = std::fs::read_to_string(data.path().join("admin.token")).unwrap();
-    assert_eq!(on_disk.trim(), daemon.app.admin_token);
+    assert_eq!(on_disk.trim(), daemon.app.admin_token());
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_rotated_token_takes_effect_on_reload_and_an_empty_file_keeps_the_old_one() {
+    let data = tempdir().unwrap();
+    let daemon = Daemon::start(config("http://127.0.0.1:9", &data)).await.unwrap();
+    let (admin, old) = (daemon.admin_addr, daemon.app.admin_token());
+    let file = data.path().join("admin.token");
+
+    std::fs::write(&file, "rotated-token-0123456789\n").unwrap();
+    assert_eq!(
+        http("GET", admin, "/api/v1/sync", Some(&old)).await.0,
+        200,
+        "not yet reloaded"
+    );
+    assert_eq!(http("POST", admin, "/api/v1/reload", Some(&old)).await.0, 200);
+    assert_eq!(http("GET", admin, "/api/v1/sync", Some(&old)).await.0, 401);
+    assert_eq!(
+        http("GET", admin, "/api/v1/sync", Some("rotated-token-0123456789"))
+            .await
+            .0,
+        200
+    );
+
+    std::fs::write(&file, "  \n").unwrap();
+    let (code, body) = http("POST", admin, "/api/v1/reload", Some("rotated-token-0123456789")).await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("admin.token"), "{body}");
+    assert_eq!(
+        http("GET", admin, "/api/v1/sync", Some("rotated-token-0123456789"))
+            .await
+            .0,
+        200
+    );
     daemon.stop().await;
 }
 
@@ -57,7 +111,7 @@ async fn post_sync_fills_the_catalog_and_ready_reports_it() {
     let upstream = fake_with(&catalog).await;
     let data = tempdir().unwrap();
     let daemon = Daemon::start(config(&upstream.url(), &data)).await.unwrap();
-    let (admin, token) = (daemon.admin_addr, daemon.app.admin_token.clone());
+    let (admin, token) = (daemon.admin_addr, daemon.app.admin_token());
     assert!(eventually(|| async { http("GET", admin, "/ready", None).await.0 == 200 }).await);
 
     assert_eq!(http("POST", admin, "/api/v1/sync", Some(&token)).await.0, 202);

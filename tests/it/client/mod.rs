@@ -88,7 +88,7 @@ SupersededHandling = "Offer"
 /// Rewrites the baseline file and has the daemon reload it.
 pub(crate) async fn reload(daemon: &Daemon, file: &std::path::Path, text: &str) {
     std::fs::write(file, text).expect("baseline file written");
-    let token = daemon.app.admin_token.clone();
+    let token = daemon.app.admin_token();
     let (status, body) = http("POST", daemon.admin_addr, "/api/v1/reload", Some(&token)).await;
     assert_eq!(status, 200, "{body}");
 }

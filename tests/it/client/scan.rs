@@ -111,7 +111,7 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
         .all(|digest| sha256.contains(&engine.encode(digest))));
 
     assert_eq!(client.report(&[]).await, Ok(true));
-    let token = daemon.app.admin_token.clone();
+    let token = daemon.app.admin_token();
     let (status, computers) =
         crate::harness::http("GET", daemon.admin_addr, "/api/v1/computers", Some(&token)).await;
     assert_eq!(status, 200);

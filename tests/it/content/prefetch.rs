@@ -12,7 +12,8 @@ use wucache_testkit::synth::hex;
 
 /// Asks for a prefetch run over `POST /api/v1/prefetch`.
 async fn request_prefetch(daemon: &Daemon) {
-    let token = Some(daemon.app.admin_token.as_str());
+    let token = daemon.app.admin_token();
+    let token = Some(token.as_str());
     let (status, body) = http("POST", daemon.admin_addr, "/api/v1/prefetch", token).await;
     assert_eq!(status, 202, "{body}");
 }
@@ -20,7 +21,8 @@ async fn request_prefetch(daemon: &Daemon) {
 /// Polls `GET /api/v1/prefetch` (every 10 ms, up to `limit`) until a run has finished that
 /// is not `previous`; returns its summary.
 async fn finished_run(daemon: &Daemon, previous: &serde_json::Value, limit: Duration) -> serde_json::Value {
-    let token = Some(daemon.app.admin_token.as_str());
+    let token = daemon.app.admin_token();
+    let token = Some(token.as_str());
     let started = Instant::now();
     while started.elapsed() < limit {
         let (status, body) = http("GET", daemon.admin_addr, "/api/v1/prefetch", token).await;
