@@ -148,8 +148,9 @@ pub(crate) struct GroupRow {
     pub state: GroupState,
 }
 
-/// The answer of `/api/v1/compliance`: every machine's state and every group's.
-pub(crate) fn report(machines: &[Machine]) -> Value {
+/// The answer of `/api/v1/compliance`: every machine's state, every group's, and (with a
+/// baseline file) the TargetGroups asked for that no patch group registers.
+pub(crate) fn report(machines: &[Machine], baselines_configured: bool) -> Value {
     let groups: Vec<Value> = group_states(machines)
         .into_iter()
         .map(|(name, row)| {
@@ -161,7 +162,29 @@ pub(crate) fn report(machines: &[Machine]) -> Value {
     json!({
         "InstancePatchStates": machines.iter().map(instance_state).collect::<Vec<_>>(),
         "PatchGroupStates": groups,
+        "UnknownTargetGroups": if baselines_configured { unknown_target_groups(machines) } else { Vec::new() },
     })
+}
+
+/// TargetGroups clients asked for that no patch group registers (a typo in a GPO sends a
+/// machine to the default baseline), with the machines that asked.
+fn unknown_target_groups(machines: &[Machine]) -> Vec<Value> {
+    let mut asked: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for machine in machines.iter().filter(|m| m.assignment.group.is_none()) {
+        for group in machine.record.requested_groups.iter().flat_map(|g| g.split(';')) {
+            let group = group.trim();
+            if !group.is_empty() {
+                asked
+                    .entry(group.to_string())
+                    .or_default()
+                    .push(&machine.record.client_id);
+            }
+        }
+    }
+    asked
+        .into_iter()
+        .map(|(group, computers)| json!({"TargetGroup": group, "Computers": computers}))
+        .collect()
 }
 
 /// `DescribeInstancePatches` for one machine: every update with a compliance item.

@@ -26,7 +26,10 @@ pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
         return response;
     }
-    json_response(StatusCode::OK, compliance::report(&machines))
+    json_response(
+        StatusCode::OK,
+        compliance::report(&machines, app.baselines().is_some()),
+    )
 }
 
 /// `/api/v1/computers/{key}`.

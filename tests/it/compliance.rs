@@ -173,6 +173,7 @@ async fn reported_states_become_machine_and_group_compliance() {
     )
     .await;
     let _everyone_2 = client(&daemon, None).await;
+    let typo = client(&daemon, Some("Rnig1")).await;
 
     let token = daemon.app.admin_token();
     let (code, body) = http("GET", daemon.admin_addr, "/api/v1/compliance", Some(&token)).await;
@@ -189,14 +190,16 @@ async fn reported_states_become_machine_and_group_compliance() {
         ("everyone-2", _everyone_2.client_id.clone()),
         ("ring-1", ring_1.client_id.clone()),
         ("ring-2", ring_2.client_id.clone()),
+        ("typo", typo.client_id.clone()),
     ]);
-    assert_eq!(by_id.len(), 4);
+    assert_eq!(by_id.len(), 5);
     // [installed, missing, failed, not applicable] and the status, worked out by hand.
     let expected = [
         ("everyone-1", "default", "everyone", [1, 1, 0, 0], "NON_COMPLIANT"),
         ("everyone-2", "default", "everyone", [0, 0, 0, 0], "UNKNOWN"),
         ("ring-1", "Ring1", "ring-one", [1, 0, 0, 0], "COMPLIANT"),
         ("ring-2", "Ring1", "ring-one", [0, 0, 1, 0], "NON_COMPLIANT"),
+        ("typo", "default", "everyone", [0, 0, 0, 0], "UNKNOWN"),
     ];
     for (name, group, baseline, state_counts, compliance) in expected {
         let state = &by_id[&names[name]];
@@ -221,9 +224,14 @@ async fn reported_states_become_machine_and_group_compliance() {
         (Some(1), Some(1))
     );
     let default = &groups["default"];
-    assert_eq!(default["Instances"], 2);
+    assert_eq!(default["Instances"], 3);
     assert_eq!(default["InstancesWithMissingPatches"], 1);
-    assert_eq!(default["NotReported"], 1);
+    assert_eq!(default["NotReported"], 2);
+    assert_eq!(
+        report["UnknownTargetGroups"],
+        serde_json::json!([{"TargetGroup": "Rnig1", "Computers": [typo.client_id]}]),
+        "a typo'd TargetGroup is named with the machine that asked"
+    );
 
     // One group only, and as CSV.
     let (_, ring_only) = http(

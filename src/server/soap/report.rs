@@ -42,10 +42,40 @@ fn save(context: &Context<'_>, record: &ComputerRecord) -> Result<(), ClientFaul
 /// handshake must not depend on bookkeeping).
 pub(super) fn note_authorization(context: &Context<'_>, client_id: &str, dns_name: &str, groups: &[String]) {
     let mut record = load(context, client_id);
+    if record.requested_groups != groups {
+        log_assignment(context, client_id, dns_name, groups);
+    }
     record.dns_name = dns_name.to_string();
     record.requested_groups = groups.to_vec();
     record.last_authorization = now_text(context);
-    let _ = save(context, &record);
+    if let Err(fault) = save(context, &record) {
+        tracing::warn!(client = client_id, error = ?fault, "recording a client's authorization failed");
+    }
+}
+
+/// One line when a client first asks for its groups (or changes them): which patch group
+/// and baseline it gets, and a warning when it names only groups no baseline file registers.
+fn log_assignment(context: &Context<'_>, client_id: &str, dns_name: &str, groups: &[String]) {
+    let assignment = context.snapshot.assignment(groups);
+    let requested = groups.join(";");
+    if assignment.group.is_none() && !groups.is_empty() && context.app.baselines().is_some() {
+        tracing::warn!(
+            client = client_id,
+            computer = dns_name,
+            requested = %requested,
+            baseline = %assignment.baseline_id,
+            "client asked for a TargetGroup no patch group registers; it gets the default baseline"
+        );
+        return;
+    }
+    tracing::info!(
+        client = client_id,
+        computer = dns_name,
+        requested = %requested,
+        group = assignment.group.as_deref().unwrap_or("default"),
+        baseline = %assignment.baseline_id,
+        "client authorized"
+    );
 }
 
 pub(super) fn register_computer(
