@@ -1,9 +1,9 @@
 //! The payload cache: files keyed by SHA-1 on disk, verified by SHA-1 and SHA-256 before
 //! they are committed, served with HTTP ranges, fetched on a miss (one transfer however many
 //! clients ask) or ahead of time. Pure parts — `range` (Range/If-Range), `layout` (URL path
-//! ↔ digest ↔ disk path), `evict` (LRU bookkeeping) — are plain functions; `disk` owns the
-//! files; `serve` turns a committed file into HTTP responses. Never imports `upstream`:
-//! fetching goes through the `Fetch` trait.
+//! ↔ digest ↔ disk path, file names), `evict` (LRU bookkeeping) — are plain functions; `disk`
+//! owns the files (verified writes, start-up reconciliation of leftovers). Never imports
+//! `upstream`: fetching goes through the `Fetch` trait.
 
 pub mod cache;
 pub mod disk;
