@@ -4,13 +4,14 @@
 //!
 //! Run: `cargo bench --bench catalog` (set `WUCACHE_BENCH_SIZES=10000` for a quick run).
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
-use wucache_testkit::synth::{generate, SynthOptions};
+use support::setup::{free_port, synthetic_upstream, terminate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wucache");
 
@@ -49,13 +50,7 @@ struct Row {
 }
 
 fn run_size(runtime: &tokio::runtime::Runtime, size: usize) -> Row {
-    let catalog = generate(&SynthOptions {
-        seed: 2026,
-        updates: size,
-        ..SynthOptions::default()
-    });
-    let docs: Vec<UpstreamDoc> = catalog.docs.iter().map(UpstreamDoc::from_synth).collect();
-    let upstream = runtime.block_on(FakeUpstream::start(docs)).unwrap();
+    let (_, upstream) = runtime.block_on(synthetic_upstream(size));
     let dir = tempfile::tempdir().unwrap();
     let admin = free_port();
     let config = write_config(dir.path(), &upstream.url(), admin);
@@ -120,11 +115,7 @@ fn time_to_ready(config: &Path, admin: SocketAddr) -> f64 {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    terminate(&mut child);
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     if let Some(line) = log.lines().find(|l| l.contains("catalog snapshot built")) {
         println!("    serve: {}", line.split("INFO").nth(1).unwrap_or(line).trim());
@@ -144,11 +135,6 @@ fn ready(admin: SocketAddr) -> bool {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response.starts_with("HTTP/1.1 200")
-}
-
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
 }
 
 /// The first number after `marker` in `text`.

@@ -276,18 +276,19 @@ impl DeploymentAction {
         }
     }
 
+    /// Every action, in the WSDL's order.
+    pub(crate) const ALL: [DeploymentAction; 7] = [
+        DeploymentAction::Install,
+        DeploymentAction::OptionalInstall,
+        DeploymentAction::Uninstall,
+        DeploymentAction::PreDeploymentCheck,
+        DeploymentAction::Block,
+        DeploymentAction::Evaluate,
+        DeploymentAction::Bundle,
+    ];
+
     pub fn parse(text: &str) -> Option<DeploymentAction> {
-        [
-            DeploymentAction::Install,
-            DeploymentAction::OptionalInstall,
-            DeploymentAction::Uninstall,
-            DeploymentAction::PreDeploymentCheck,
-            DeploymentAction::Block,
-            DeploymentAction::Evaluate,
-            DeploymentAction::Bundle,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == text)
+        DeploymentAction::ALL.into_iter().find(|a| a.as_str() == text)
     }
 }
 

@@ -114,22 +114,10 @@ pub(super) fn partial_name(sha1: &Sha1) -> String {
 
 /// Exactly `2 * N` upper-case hex digits (the only spelling this module writes).
 pub(super) fn decode_upper_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let text = text.as_bytes();
-    if text.len() != 2 * N {
+    if text.bytes().any(|b| b.is_ascii_lowercase()) {
         return None;
     }
-    let mut out = [0; N];
-    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
-    }
-    Some(out)
+    parse_hex(text)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! The payload cache: files keyed by SHA-1 on disk, verified by SHA-1 and SHA-256 before
 //! they are committed, fetched on a miss (one transfer however many clients ask, `cache`) or
 //! ahead of time (`prefetch`, with `rate` as its bandwidth cap). Pure parts — `range`
-//! (Range/If-Range), `layout` (URL path ↔ digest ↔ disk path), `evict` (LRU bookkeeping) —
-//! are plain functions; `disk` owns the files. HTTP answers are built by `server::payload`.
-//! Never imports `upstream`: fetching goes through the `Fetch` trait. Uses `model`, `stats`,
-//! `shutdown`.
+//! (Range/If-Range), `layout` (URL path ↔ digest ↔ disk path, file names), `evict` (LRU
+//! bookkeeping) — are plain functions; `disk` owns the files (verified writes, start-up
+//! reconciliation of leftovers). HTTP answers are built by `server::payload`. Never imports
+//! `upstream`: fetching goes through the `Fetch` trait. Uses `model`, `stats`, `shutdown`.
 
 pub mod cache;
 pub mod disk;

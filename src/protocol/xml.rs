@@ -161,13 +161,19 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<char
     let name = reference
         .decode()
         .map_err(|e| XmlError::Malformed(e.to_string()))?;
-    match name.as_ref() {
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "amp" => Ok('&'),
-        "apos" => Ok('\''),
-        "quot" => Ok('"'),
-        other => Err(XmlError::Malformed(format!("undeclared entity `&{other};`"))),
+    predefined_entity(&name).ok_or_else(|| XmlError::Malformed(format!("undeclared entity `&{name};`")))
+}
+
+/// The character one of XML's five predefined entities (`lt`, `gt`, `amp`, `apos`, `quot`)
+/// stands for.
+pub(crate) fn predefined_entity(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => None,
     }
 }
 

@@ -1,14 +1,14 @@
 //! The fragments' element tree: the stored `upd:Update` document parsed (refusing DTDs,
 //! undeclared entities and prefixes, bounded depth) into elements named as fragments name
 //! them (`b.X`, `m.X`, `d.X`), and written back as WSUS writes them. Private to `fragment`;
-//! uses quick-xml and the escaping of `protocol::xml`.
+//! uses quick-xml, and `protocol::xml` for escaping and the predefined entities.
 
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::{QName, ResolveResult};
 use quick_xml::NsReader;
 
 use super::FragmentError;
-use crate::protocol::xml::{push_escaped_attribute, push_escaped_text};
+use crate::protocol::xml::{predefined_entity, push_escaped_attribute, push_escaped_text};
 
 const UPDATE_NS: &[u8] = b"http://schemas.microsoft.com/msus/2002/12/Update";
 const BASE_RULES_NS: &[u8] = b"http://schemas.microsoft.com/msus/2002/12/BaseApplicabilityRules";
@@ -304,14 +304,7 @@ fn resolve_reference(reference: &BytesRef<'_>, position: u64) -> Result<char, Fr
         };
     }
     let name = reference.decode().map_err(|e| malformed(position, e))?;
-    match name.as_ref() {
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "amp" => Ok('&'),
-        "apos" => Ok('\''),
-        "quot" => Ok('"'),
-        other => Err(FragmentError::UndeclaredEntity(other.to_string())),
-    }
+    predefined_entity(&name).ok_or_else(|| FragmentError::UndeclaredEntity(name.to_string()))
 }
 
 /// Appends text to the open element, merging runs split by references; outside the root

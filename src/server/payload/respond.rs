@@ -1,7 +1,7 @@
 //! Serving a committed payload file as HTTP: GET and HEAD, whole or by ranges (single or
 //! multipart), with the validators Delivery Optimization and BITS expect (docs/protocol.md §10.2).
 //! Bytes stream from disk in bounded chunks; nothing holds a whole file or range in memory.
-//! Uses `content::range` for the decision and `content::layout` for the ETag; the body is
+//! Uses `content::range` for the decision and `model::upper_hex` for the ETag; the body is
 //! `file_body`.
 
 use super::file_body::{FileBody, Segment};

@@ -3,7 +3,8 @@
 
 use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
 use super::{internal, seal_cookie, Context};
-use crate::model::{upper_hex, FileRef};
+use crate::content::layout::url_path;
+use crate::model::FileRef;
 use crate::plan::NodeId;
 use crate::protocol::fragment;
 use crate::protocol::wusp::{
@@ -134,9 +135,8 @@ fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<Strin
 }
 
 /// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as
-/// WSUS lays content out (docs/protocol.md §5.4).
+/// WSUS lays content out (docs/protocol.md §5.4; the path is `content::layout::url_path`).
 pub(super) fn content_url(base: &str, file: &FileRef) -> String {
-    let hex = upper_hex(&file.sha1);
     let extension = file
         .name
         .rsplit_once('.')
@@ -144,11 +144,9 @@ pub(super) fn content_url(base: &str, file: &FileRef) -> String {
         .filter(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or_else(|| "cab".into());
     format!(
-        "{}/Content/{}/{}.{}",
+        "{}{}",
         base.trim_end_matches('/'),
-        &hex[38..],
-        hex,
-        extension
+        url_path(&file.sha1, &extension)
     )
 }
 

@@ -1,7 +1,8 @@
 //! The MS-WUSP services a Windows client talks to: one handler per operation, each taking
 //! the parsed request and returning the response value or the fault a real WSUS would send.
 //! Handlers read one catalog snapshot and never write to a socket; `server::client` does
-//! the HTTP. Uses `app`, `snapshot`, `plan`, `cookie`, `protocol`.
+//! the HTTP. Uses `app`, `snapshot`, `plan`, `cookie`, `protocol`, and `content::layout` for
+//! content URLs.
 
 mod auth;
 mod info;

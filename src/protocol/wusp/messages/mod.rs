@@ -273,17 +273,7 @@ fn req_string(el: &Element, name: &str, path: &str) -> Parsed<String> {
 fn int_array(el: &Element, name: &str, path: &str) -> Parsed<Option<Vec<i32>>> {
     let path = join(path, name);
     child(el, name)
-        .map(|array| {
-            // The error path is built only on error: clients send thousands of ids a call.
-            items(array, "int")
-                .map(|(i, item)| {
-                    item.text
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid(format!("{path}[{i}]")))
-                })
-                .collect()
-        })
+        .map(|array| scalar_items(array, "int", &path))
         .transpose()
 }
 
@@ -298,7 +288,13 @@ fn guid_array(el: &Element, name: &str, path: &str) -> Parsed<Vec<Uuid>> {
     let Some(array) = child(el, name) else {
         return Ok(Vec::new());
     };
-    items(array, "guid")
+    scalar_items(array, "guid", &path)
+}
+
+/// The typed scalars of an array's `item` elements; `path` is the array's own path.
+fn scalar_items<T: FromStr>(array: &Element, item: &str, path: &str) -> Parsed<Vec<T>> {
+    // The error path is built only on error: clients send thousands of ids a call.
+    items(array, item)
         .map(|(i, item)| {
             item.text
                 .trim()

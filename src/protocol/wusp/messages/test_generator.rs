@@ -100,15 +100,7 @@ impl Gen {
     }
 
     pub(super) fn deployment(&mut self) -> Deployment {
-        let actions = [
-            DeploymentAction::Install,
-            DeploymentAction::OptionalInstall,
-            DeploymentAction::Uninstall,
-            DeploymentAction::PreDeploymentCheck,
-            DeploymentAction::Block,
-            DeploymentAction::Evaluate,
-            DeploymentAction::Bundle,
-        ];
+        let actions = DeploymentAction::ALL;
         Deployment {
             id: self.int(),
             action: actions[self.0.gen_range(0..actions.len())],
