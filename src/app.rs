@@ -9,7 +9,7 @@ use crate::content::cache::{Cache, CacheConfig};
 use crate::content::prefetch::{PrefetchProgress, PrefetchSummary};
 use crate::cookie::CookieKey;
 use crate::snapshot::Snapshot;
-use crate::stats::ContentCounters;
+use crate::stats::{ContentCounters, ReportingCounters};
 use crate::store::{Store, StoreError};
 use crate::upstream::payload::HttpFetch;
 use crate::upstream::transport::Transport;
@@ -50,6 +50,8 @@ pub struct App {
     /// catalog's file sizes).
     pub content: OnceLock<Cache<HttpFetch>>,
     pub counters: Arc<ContentCounters>,
+    /// What the reporting bounds turned away.
+    pub reporting: ReportingCounters,
     /// The baselines in force (`[baselines] file`); `None` = approve every mirrored update.
     baselines: RwLock<Option<Arc<BaselineSet>>>,
     /// The served catalog, rebuilt at start and after each sync.
@@ -141,6 +143,7 @@ impl App {
             prefetch: PrefetchControl::default(),
             content: OnceLock::new(),
             counters: Arc::new(ContentCounters::default()),
+            reporting: ReportingCounters::default(),
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),

@@ -35,6 +35,32 @@ pub struct Config {
     pub storage: StorageConfig,
     pub content: ContentConfig,
     pub baselines: BaselinesConfig,
+    pub reporting: ReportingConfig,
+}
+
+/// Bounds on what clients can make the server keep, so a flood of fake client ids or events
+/// cannot fill the disk.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ReportingConfig {
+    /// Most computers recorded; a new client id beyond it is served but not recorded, and
+    /// its RegisterComputer is refused.
+    pub max_computers: u64,
+    /// Raw events kept per computer; the oldest go beyond it (statuses are folded first).
+    pub max_events_per_computer: u64,
+    /// Raw events are removed this long after they arrived.
+    #[serde(with = "human_duration")]
+    pub event_retention: Duration,
+}
+
+impl Default for ReportingConfig {
+    fn default() -> Self {
+        ReportingConfig {
+            max_computers: 100_000,
+            max_events_per_computer: 1_000,
+            event_retention: Duration::from_secs(30 * 86400),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -286,6 +312,9 @@ impl Config {
         }
         if self.upstream.request_timeout.is_zero() {
             return Err(invalid("upstream.request_timeout", "must be above zero".into()));
+        }
+        if self.reporting.max_computers == 0 {
+            return Err(invalid("reporting.max_computers", "must be at least 1".into()));
         }
         if self.content.prefetch_concurrency == 0 {
             return Err(invalid(

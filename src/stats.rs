@@ -35,3 +35,16 @@ impl ContentCounters {
         counter.load(Ordering::Relaxed)
     }
 }
+
+/// What the reporting bounds turned away (`[reporting]`).
+#[derive(Debug, Default)]
+pub struct ReportingCounters {
+    /// Contacts (authorizations, registrations) from new client ids not recorded because
+    /// `max_computers` computers are.
+    pub computers_refused: AtomicU64,
+    /// Raw events dropped: from unrecorded clients, or a computer's oldest beyond
+    /// `max_events_per_computer`.
+    pub events_dropped: AtomicU64,
+    /// Raw events removed after `event_retention`.
+    pub events_expired: AtomicU64,
+}

@@ -22,6 +22,41 @@ pub fn spawn_all(tasks: &mut JoinSet<()>, app: &Arc<App>, shutdown: &Shutdown) {
     tasks.spawn(load_then_sync(Arc::clone(app), shutdown.clone()));
     tasks.spawn(prefetch_worker(Arc::clone(app), shutdown.clone()));
     tasks.spawn(replan_each_epoch(Arc::clone(app), shutdown.clone()));
+    tasks.spawn(expire_events_hourly(Arc::clone(app), shutdown.clone()));
+}
+
+/// How often raw events past `[reporting] event_retention` are looked for.
+const EVENT_EXPIRY_PERIOD: Duration = Duration::from_secs(3600);
+
+/// Removes expired raw events every `EVENT_EXPIRY_PERIOD`, off the async threads.
+async fn expire_events_hourly(app: Arc<App>, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(EVENT_EXPIRY_PERIOD) => {}
+        }
+        let worker = Arc::clone(&app);
+        match tokio::task::spawn_blocking(move || expire_events(&worker)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "removing expired events from the catalog store failed")
+            }
+            Err(err) => tracing::error!(error = %err, "event expiry panicked"),
+        }
+    }
+}
+
+/// Removes the raw events that arrived longer than `[reporting] event_retention` ago (the
+/// machines' folded statuses stay); returns how many went.
+pub fn expire_events(app: &App) -> Result<u64, crate::store::StoreError> {
+    let retention = app.config.reporting.event_retention.as_millis() as i64;
+    let cutoff = chrono::Utc::now().timestamp_millis() - retention;
+    let removed = app.store.remove_events_before(cutoff)?;
+    app.reporting.events_expired.fetch_add(removed, Ordering::Relaxed);
+    if removed > 0 {
+        tracing::info!(removed, "expired reporting events removed");
+    }
+    Ok(removed)
 }
 
 /// With baselines, approvals mature with time ("approve after N days"): the catalog is

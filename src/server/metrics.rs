@@ -10,7 +10,36 @@ pub(super) fn render(app: &App) -> String {
     let mut out = String::new();
     content(&mut out, app);
     catalog(&mut out, app);
+    reporting(&mut out, app);
     out
+}
+
+fn reporting(out: &mut String, app: &App) {
+    let r = &app.reporting;
+    gauge(
+        out,
+        "wucache_computers",
+        "Computers recorded.",
+        app.store.computer_count(),
+    );
+    counter(
+        out,
+        "wucache_computers_refused_total",
+        "Contacts from new client ids not recorded because [reporting] max_computers computers are.",
+        C::get(&r.computers_refused),
+    );
+    counter(
+        out,
+        "wucache_report_events_dropped_total",
+        "Raw events not kept: from unrecorded clients, or beyond max_events_per_computer.",
+        C::get(&r.events_dropped),
+    );
+    counter(
+        out,
+        "wucache_report_events_expired_total",
+        "Raw events removed after [reporting] event_retention.",
+        C::get(&r.events_expired),
+    );
 }
 
 fn content(out: &mut String, app: &App) {

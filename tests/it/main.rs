@@ -13,6 +13,7 @@ mod harness;
 mod layout;
 mod oracle;
 mod replay;
+mod report_bounds;
 mod sync;
 mod sync_interrupted;
 mod tls;

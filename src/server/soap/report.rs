@@ -7,6 +7,7 @@ use super::{internal, Context};
 use crate::cookie::AccessState;
 use crate::fleet::{ComputerRecord, MachineStatus, StoredEvent};
 use crate::protocol::wusp::{ClientFault, ErrorCode, RegisterComputerRequest, ReportEventBatchRequest};
+use std::sync::atomic::Ordering;
 
 fn now_text(context: &Context<'_>) -> String {
     chrono::DateTime::from_timestamp(context.now, 0)
@@ -41,6 +42,9 @@ fn save(context: &Context<'_>, record: &ComputerRecord) -> Result<(), ClientFaul
 /// SimpleAuth: remember the client and the group it asked for (failures only logged: the
 /// handshake must not depend on bookkeeping).
 pub(super) fn note_authorization(context: &Context<'_>, client_id: &str, dns_name: &str, groups: &[String]) {
+    if !may_record(context, client_id) {
+        return;
+    }
     let mut record = load(context, client_id);
     if record.requested_groups != groups {
         log_assignment(context, client_id, dns_name, groups);
@@ -83,6 +87,12 @@ pub(super) fn register_computer(
     request: &RegisterComputerRequest,
 ) -> Result<(), ClientFault> {
     let state = require_cookie(context, request.cookie.as_ref())?;
+    if !may_record(context, &state.client_id) {
+        return Err(internal(
+            "RegisterComputer",
+            "the computer limit is reached ([reporting] max_computers)",
+        ));
+    }
     let mut record = load(context, &state.client_id);
     record.registered = true;
     record.computer = request.computer.clone();
@@ -121,6 +131,18 @@ pub(super) fn report_event_batch(
     request: &ReportEventBatchRequest,
 ) -> Result<bool, ClientFault> {
     let state = require_cookie(context, request.cookie.as_ref())?;
+    let reporting = &context.app.reporting;
+    if !context
+        .app
+        .store
+        .has_computer(&state.client_id)
+        .map_err(|e| internal("computer record", e))?
+    {
+        reporting
+            .events_dropped
+            .fetch_add(request.events.len() as u64, Ordering::Relaxed);
+        return Ok(true);
+    }
     let received = now_text(context);
     let mut new_events = Vec::new();
     for event in &request.events {
@@ -133,18 +155,58 @@ pub(super) fn report_event_batch(
         if context
             .app
             .store
-            .put_event(&event.event_instance_id, &json)
+            .put_event(
+                &state.client_id,
+                &event.event_instance_id,
+                context.now * 1000,
+                &json,
+            )
             .map_err(|e| internal("event", e))?
         {
             new_events.push(event);
         }
     }
     fold_status(context, &state.client_id, &new_events)?;
+    let keep = context.app.config.reporting.max_events_per_computer;
+    let trimmed = context
+        .app
+        .store
+        .trim_client_events(&state.client_id, keep)
+        .map_err(|e| internal("event", e))?;
+    reporting.events_dropped.fetch_add(trimmed, Ordering::Relaxed);
     let mut record = load(context, &state.client_id);
     record.last_report = received;
     record.events_received += new_events.len() as u64;
     save(context, &record)?;
     Ok(true)
+}
+
+/// Whether a client may be recorded: it already is, or fewer than `[reporting]
+/// max_computers` computers are (concurrent first contacts may overshoot by a few). A refusal
+/// is counted, and logged at the first and every 1,000th.
+fn may_record(context: &Context<'_>, client_id: &str) -> bool {
+    let store = &context.app.store;
+    if store.has_computer(client_id).unwrap_or(false) {
+        return true;
+    }
+    let limit = context.app.config.reporting.max_computers;
+    if store.computer_count() < limit {
+        return true;
+    }
+    let refused = context
+        .app
+        .reporting
+        .computers_refused
+        .fetch_add(1, Ordering::Relaxed);
+    if refused % 1000 == 0 {
+        tracing::warn!(
+            client = client_id,
+            limit,
+            refused = refused + 1,
+            "computer limit reached ([reporting] max_computers): new client ids are served but not recorded"
+        );
+    }
+    false
 }
 
 /// Folds newly stored events into the machine's update status (docs/protocol.md §6.3).
