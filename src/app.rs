@@ -9,8 +9,8 @@ use crate::content::cache::{Cache, CacheConfig};
 use crate::content::prefetch::{PrefetchProgress, PrefetchSummary};
 use crate::cookie::CookieKey;
 use crate::snapshot::Snapshot;
-use crate::stats::{ContentCounters, ReportingCounters};
-use crate::store::{Store, StoreError};
+use crate::stats::{ContentCounters, PersistedContent, ReportingCounters};
+use crate::store::{MetaKey, Store, StoreError};
 use crate::upstream::payload::HttpFetch;
 use crate::upstream::transport::Transport;
 use crate::upstream::SyncSummary;
@@ -134,6 +134,13 @@ impl App {
         let admin_token = load_or_create_token(&config.token_path())?;
         let cookie_key = load_or_create_key(&config.storage.data_dir.join("cookie.key"))?;
         let baselines = load_baselines(&config)?;
+        let counters = Arc::new(ContentCounters::default());
+        if let Some(kept) = store
+            .meta(MetaKey::ContentCounters)?
+            .and_then(|json| serde_json::from_str::<PersistedContent>(&json).ok())
+        {
+            counters.restore(&kept);
+        }
         Ok(Arc::new(App {
             config,
             store,
@@ -142,7 +149,7 @@ impl App {
             sync: SyncControl::default(),
             prefetch: PrefetchControl::default(),
             content: OnceLock::new(),
-            counters: Arc::new(ContentCounters::default()),
+            counters,
             reporting: ReportingCounters::default(),
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
@@ -166,6 +173,12 @@ impl App {
     /// The baselines in force.
     pub fn baselines(&self) -> Option<Arc<BaselineSet>> {
         self.baselines.read().ok().and_then(|b| b.clone())
+    }
+
+    /// Writes the counters that persist across restarts to the store.
+    pub fn persist_counters(&self) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&self.counters.persisted()).unwrap_or_default();
+        self.store.set_meta(MetaKey::ContentCounters, &json)
     }
 
     /// The admin API's bearer token in force.

@@ -26,7 +26,55 @@ pub struct ContentCounters {
     pub cache_bytes: AtomicU64,
 }
 
+/// The content counters that matter across restarts, as persisted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PersistedContent {
+    pub hits: u64,
+    pub misses: u64,
+    pub not_found: u64,
+    pub errors: u64,
+    pub bytes_from_cache: u64,
+    pub bytes_after_miss: u64,
+    pub upstream_bytes: u64,
+    pub transfers_started: u64,
+    pub evictions: u64,
+    pub digest_mismatches: u64,
+}
+
 impl ContentCounters {
+    /// The running totals worth keeping across a restart.
+    pub fn persisted(&self) -> PersistedContent {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PersistedContent {
+            hits: get(&self.hits),
+            misses: get(&self.misses),
+            not_found: get(&self.not_found),
+            errors: get(&self.errors),
+            bytes_from_cache: get(&self.bytes_from_cache),
+            bytes_after_miss: get(&self.bytes_after_miss),
+            upstream_bytes: get(&self.upstream_bytes),
+            transfers_started: get(&self.transfers_started),
+            evictions: get(&self.evictions),
+            digest_mismatches: get(&self.digest_mismatches),
+        }
+    }
+
+    /// Adds totals kept by an earlier run (at start, before anything is counted).
+    pub fn restore(&self, kept: &PersistedContent) {
+        let add = |c: &AtomicU64, n: u64| c.fetch_add(n, Ordering::Relaxed);
+        add(&self.hits, kept.hits);
+        add(&self.misses, kept.misses);
+        add(&self.not_found, kept.not_found);
+        add(&self.errors, kept.errors);
+        add(&self.bytes_from_cache, kept.bytes_from_cache);
+        add(&self.bytes_after_miss, kept.bytes_after_miss);
+        add(&self.upstream_bytes, kept.upstream_bytes);
+        add(&self.transfers_started, kept.transfers_started);
+        add(&self.evictions, kept.evictions);
+        add(&self.digest_mismatches, kept.digest_mismatches);
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

@@ -23,6 +23,25 @@ pub fn spawn_all(tasks: &mut JoinSet<()>, app: &Arc<App>, shutdown: &Shutdown) {
     tasks.spawn(prefetch_worker(Arc::clone(app), shutdown.clone()));
     tasks.spawn(replan_each_epoch(Arc::clone(app), shutdown.clone()));
     tasks.spawn(expire_events_hourly(Arc::clone(app), shutdown.clone()));
+    tasks.spawn(persist_counters_every_minute(Arc::clone(app), shutdown.clone()));
+}
+
+/// How often the counters that persist across restarts are written (and at shutdown).
+const COUNTER_PERSIST_PERIOD: Duration = Duration::from_secs(60);
+
+async fn persist_counters_every_minute(app: Arc<App>, shutdown: Shutdown) {
+    loop {
+        let stopping = tokio::select! {
+            _ = shutdown.wait() => true,
+            _ = tokio::time::sleep(COUNTER_PERSIST_PERIOD) => false,
+        };
+        if let Err(err) = app.persist_counters() {
+            tracing::warn!(error = %err, "saving the content counters to the catalog store failed");
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// How often raw events past `[reporting] event_retention` are looked for.

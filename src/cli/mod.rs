@@ -24,6 +24,7 @@ mod baseline;
 mod fleet;
 mod prefetch;
 mod progress;
+mod stats;
 mod updates;
 
 use crate::config::Config;
@@ -94,6 +95,16 @@ enum Command {
         /// One machine a line, as CSV.
         #[arg(long)]
         csv: bool,
+    },
+    /// The payload cache's figures and the sync's state (from the running daemon).
+    Stats {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        api: ApiArg,
+        /// The API's JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Every computer's summary, or one computer's patches (from the running daemon).
     Computers {
@@ -243,6 +254,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 group.as_deref(),
                 format,
             ))
+        }
+        Command::Stats { config, api, json } => {
+            let config = Config::load(config.config.as_deref())?;
+            runtime()?.block_on(stats::stats(&config, api.url.as_deref(), json))
         }
         Command::Computers {
             config,

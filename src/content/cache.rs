@@ -49,11 +49,27 @@ pub enum FlightState {
     Failed(CacheError),
 }
 
+/// One running transfer: its waiters' channel, what it fetches, and since when.
+struct Flight {
+    receiver: watch::Receiver<FlightState>,
+    meta: PayloadMeta,
+    started: std::time::Instant,
+}
+
+/// A transfer in progress, as the stats API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    pub meta: PayloadMeta,
+    /// Bytes verified-written so far (a resumed transfer counts what it had).
+    pub received: u64,
+    pub seconds: f64,
+}
+
 struct Inner<F> {
     dir: ContentDir,
     /// std Mutexes: never held across an await.
     lru: Mutex<Lru>,
-    flights: Mutex<HashMap<Sha1, watch::Receiver<FlightState>>>,
+    flights: Mutex<HashMap<Sha1, Flight>>,
     fetch: F,
     config: CacheConfig,
     counters: Arc<ContentCounters>,
@@ -155,14 +171,21 @@ impl<F: Fetch> Cache<F> {
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(existing) = flights.get(&meta.sha1) {
-            return existing.clone();
+            return existing.receiver.clone();
         }
         // A flight that finished between the caller's look-up and this lock.
         if self.inner.dir.committed_size(&meta.sha1).is_some() {
             return watch::channel(FlightState::Committed(self.inner.dir.path(&meta.sha1))).1;
         }
         let (sender, receiver) = watch::channel(FlightState::Running { received: 0 });
-        flights.insert(meta.sha1, receiver.clone());
+        flights.insert(
+            meta.sha1,
+            Flight {
+                receiver: receiver.clone(),
+                meta: meta.clone(),
+                started: std::time::Instant::now(),
+            },
+        );
         let cache = self.clone();
         let meta = meta.clone();
         ContentCounters::add(&self.inner.counters.transfers_started, 1);
@@ -191,6 +214,24 @@ impl<F: Fetch> Cache<F> {
     /// Transfers in progress.
     pub fn in_flight(&self) -> usize {
         self.inner.flights.lock().map_or(0, |f| f.len())
+    }
+
+    /// The transfers in progress: what, how far, for how long.
+    pub fn transfers(&self) -> Vec<Transfer> {
+        let Ok(flights) = self.inner.flights.lock() else {
+            return Vec::new();
+        };
+        flights
+            .values()
+            .map(|flight| Transfer {
+                meta: flight.meta.clone(),
+                received: match &*flight.receiver.borrow() {
+                    FlightState::Running { received } => *received,
+                    _ => flight.meta.size,
+                },
+                seconds: flight.started.elapsed().as_secs_f64(),
+            })
+            .collect()
     }
 
     async fn run_transfer(

@@ -10,6 +10,7 @@ mod compliance;
 mod metrics;
 pub mod payload;
 pub mod soap;
+mod stats;
 
 pub use body::Body;
 

@@ -74,6 +74,8 @@ pub enum MetaKey {
     LastSyncSuccess,
     /// JSON summary of the last sync, successful or not.
     LastSyncSummary,
+    /// JSON of the content counters that persist across restarts.
+    ContentCounters,
     /// Set (durably) before the updates phase stores its first revision, removed once bundle
     /// members have inherited their bundles' categories: a sync killed in between leaves it,
     /// and the next run repeats the inheritance even when it has nothing new to store.
@@ -93,6 +95,7 @@ impl MetaKey {
             MetaKey::LastSyncSuccess => b"sync.last_success",
             MetaKey::LastSyncSummary => b"sync.last_summary",
             MetaKey::InheritancePending => b"sync.inheritance_pending",
+            MetaKey::ContentCounters => b"counters.content",
         }
     }
 }

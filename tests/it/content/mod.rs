@@ -6,6 +6,7 @@ mod eviction;
 mod prefetch;
 mod ranges;
 mod serving;
+mod stats;
 
 use crate::harness::{config, eventually};
 use hyper::header::HeaderMap;
