@@ -106,6 +106,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The kept sync runs, newest first: what each brought (from the running daemon).
+    Syncs {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        api: ApiArg,
+        /// The API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every computer's summary, or one computer's patches (from the running daemon).
     Computers {
         #[command(flatten)]
@@ -258,6 +268,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { config, api, json } => {
             let config = Config::load(config.config.as_deref())?;
             runtime()?.block_on(stats::stats(&config, api.url.as_deref(), json))
+        }
+        Command::Syncs { config, api, json } => {
+            let config = Config::load(config.config.as_deref())?;
+            runtime()?.block_on(stats::syncs(&config, api.url.as_deref(), json))
         }
         Command::Computers {
             config,

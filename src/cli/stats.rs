@@ -1,5 +1,6 @@
-//! `wucache stats`: the payload cache's figures and the sync's state from the running
-//! daemon's `/api/v1/stats`; readable lines on a terminal, `--json` for scripts.
+//! `wucache stats` and `wucache syncs`: the payload cache's figures, the sync's state and the
+//! sync history from the running daemon's `/api/v1/stats` and `/api/v1/syncs`; readable
+//! lines on a terminal, `--json` for scripts.
 
 use super::api;
 use crate::config::Config;
@@ -135,4 +136,40 @@ fn bytes(value: &Value) -> String {
     } else {
         format!("{size:.1} {}", UNITS[unit])
     }
+}
+
+/// `wucache syncs [--json]`: the kept sync runs, newest first.
+pub(super) async fn syncs(config: &Config, url: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let base = api::base_url(config, url);
+    let body = api::get(config, &base, "/api/v1/syncs").await?;
+    if json {
+        outln!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let history: Value = serde_json::from_str(&body)?;
+    outln!(
+        "{:<32}  {:>8}  {:>5}  {:>7}  {:>7}  {:>9}  OUTCOME",
+        "STARTED",
+        "SECONDS",
+        "NEW",
+        "REVISED",
+        "EXPIRED",
+        "DOCUMENTS"
+    );
+    for run in history["syncs"].as_array().into_iter().flatten() {
+        let outcome = match &run["error"] {
+            Value::Null => "ok".to_string(),
+            error => text(error),
+        };
+        outln!(
+            "{:<32}  {:>8}  {:>5}  {:>7}  {:>7}  {:>9}  {outcome}",
+            text(&run["started"]),
+            number(&run["seconds"]),
+            number(&run["new_updates"]),
+            number(&run["revised_updates"]),
+            number(&run["expired_updates"]),
+            number(&run["documents_fetched"]),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -32,6 +32,7 @@ fn api_route(app: &App, method: &Method, path: &str, query: Option<&str>) -> Res
     match (method, path) {
         (&Method::GET, "/api/v1/compliance") => super::compliance::report(app, query),
         (&Method::GET, "/api/v1/stats") => super::stats::stats(app),
+        (&Method::GET, "/api/v1/syncs") => super::stats::syncs(app),
         (&Method::GET, p) if p.starts_with("/api/v1/computers/") => {
             super::compliance::computer(app, &p["/api/v1/computers/".len()..])
         }

@@ -77,6 +77,26 @@ fn transfers(app: &App) -> Vec<Value> {
         .collect()
 }
 
+/// `/api/v1/syncs`: the kept sync summaries, newest first.
+pub(super) fn syncs(app: &App) -> Response<Body> {
+    match app.store.syncs() {
+        Ok(list) => {
+            let runs: Vec<Value> = list
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect();
+            json_response(StatusCode::OK, json!({ "syncs": runs }))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "reading the sync history from the catalog store failed");
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": format!("catalog store: {err}")}),
+            )
+        }
+    }
+}
+
 fn sync(app: &App) -> Value {
     let last_success = app.store.meta(MetaKey::LastSyncSuccess).ok().flatten();
     json!({

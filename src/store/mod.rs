@@ -15,6 +15,8 @@
 //! - `client_events`: client id, 0x00, arrival (unix ms, BE), sequence (BE), EventInstanceID →
 //!   JSON of a reported event: one client's events are one prefix, oldest first.
 //! - `statuses`: client id → JSON of its update states folded from its events.
+//! - `syncs`: sync start time (RFC 3339, sorts by time) → JSON of its summary; the newest
+//!   hundred are kept.
 //!
 //! `clients` holds the per-client records (computers, statuses, events).
 //!
@@ -120,6 +122,7 @@ pub struct Store {
     events: sled::Tree,
     client_events: sled::Tree,
     statuses: sled::Tree,
+    syncs: sled::Tree,
     /// Computers stored (sled's `len` walks the tree).
     computer_count: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -139,6 +142,7 @@ impl Store {
             events: db.open_tree("events")?,
             client_events: db.open_tree("client_events")?,
             statuses: db.open_tree("statuses")?,
+            syncs: db.open_tree("syncs")?,
             computer_count: Default::default(),
             db,
         };
@@ -421,6 +425,27 @@ impl Store {
     pub fn remove_meta(&self, key: MetaKey) -> Result<(), StoreError> {
         self.meta.remove(key.key())?;
         Ok(())
+    }
+
+    /// Adds a sync's summary (JSON chosen by the caller) under its start time and drops the
+    /// oldest beyond `keep`.
+    pub fn add_sync(&self, started: &str, json: &str, keep: usize) -> Result<(), StoreError> {
+        self.syncs.insert(started.as_bytes(), json.as_bytes())?;
+        let excess = self.syncs.len().saturating_sub(keep);
+        let oldest: Vec<sled::IVec> = self.syncs.iter().keys().take(excess).collect::<Result<_, _>>()?;
+        for key in oldest {
+            self.syncs.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// The kept sync summaries, newest first.
+    pub fn syncs(&self) -> Result<Vec<String>, StoreError> {
+        self.syncs
+            .iter()
+            .rev()
+            .map(|entry| Ok(String::from_utf8_lossy(&entry?.1).into_owned()))
+            .collect()
     }
 
     /// Makes everything written so far durable.

@@ -9,7 +9,7 @@ use super::session::{RetryPolicy, Session, UpstreamError};
 use super::transport::Transport;
 use crate::catalog::{self, CategoryTypes, UnknownCategory};
 use crate::config::Config;
-use crate::model::{CategoryType, UpdateIdentity, UpdateRecord};
+use crate::model::{CategoryType, UpdateIdentity, UpdateRecord, UpdateType};
 use crate::protocol::update_xml;
 use crate::protocol::wsusss::{self, ConfigData, Filter, RevisionIdList, UpdateData};
 use crate::store::{MetaKey, Store, StoreError};
@@ -102,6 +102,27 @@ pub struct SyncSummary {
     pub catalog_updates: usize,
     pub peak_rss_bytes: Option<u64>,
     pub error: Option<String>,
+    /// Software and driver updates this run brought: first revisions, later revisions, and
+    /// revisions that expire the update.
+    pub new_updates: usize,
+    pub revised_updates: usize,
+    pub expired_updates: usize,
+    /// Those updates with KB and title, the first `MAX_LISTED_CHANGES` of them.
+    pub changes: Vec<SyncChange>,
+}
+
+/// The most changes one sync summary lists (the counts above are complete).
+pub const MAX_LISTED_CHANGES: usize = 1_000;
+
+/// One update a sync brought.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SyncChange {
+    pub update_id: Uuid,
+    pub revision: u32,
+    /// `new`, `revised` or `expired`.
+    pub change: String,
+    pub kb: Option<String>,
+    pub title: String,
 }
 
 impl SyncSummary {
@@ -113,6 +134,9 @@ impl SyncSummary {
         }
     }
 }
+
+/// Sync summaries kept in the history.
+const SYNC_HISTORY: usize = 100;
 
 /// Runs one sync against `config.upstream.server`, recording the outcome in the store.
 pub async fn run(store: &Store, config: &Config, progress: &dyn Progress) -> Result<SyncSummary, SyncError> {
@@ -131,10 +155,9 @@ pub async fn run(store: &Store, config: &Config, progress: &dyn Progress) -> Res
     if let Err(err) = &result {
         summary.error = Some(err.to_string());
     }
-    store.set_meta(
-        MetaKey::LastSyncSummary,
-        &serde_json::to_string(&summary).unwrap_or_default(),
-    )?;
+    let json = serde_json::to_string(&summary).unwrap_or_default();
+    store.set_meta(MetaKey::LastSyncSummary, &json)?;
+    store.add_sync(&summary.started, &json, SYNC_HISTORY)?;
     if result.is_ok() {
         store.set_meta(MetaKey::LastSyncSuccess, &chrono::Utc::now().to_rfc3339())?;
     }
@@ -419,9 +442,52 @@ impl<'a> Mirror<'a> {
                 }
             }
         }
+        let changes = self.classify_changes(&items)?;
         let (_, new) = self.store.put_batch_counted(&items)?;
         self.summary.new_revisions += new;
+        for change in changes {
+            self.record_change(change);
+        }
         Ok(())
+    }
+
+    /// What each software or driver revision of a batch is to the catalog, read before the
+    /// batch is stored: an update's first revision, a later one, or one that expires it.
+    fn classify_changes(&self, items: &[(UpdateRecord, String)]) -> Result<Vec<SyncChange>, SyncError> {
+        let mut changes = Vec::new();
+        let mut in_batch = HashSet::new();
+        for (record, _) in items {
+            if !matches!(record.update_type, UpdateType::Software | UpdateType::Driver) {
+                continue;
+            }
+            let id = record.identity.update_id;
+            let known = !in_batch.insert(id) || self.store.latest(&id)?.is_some();
+            let change = match (record.is_expired(), known) {
+                (true, _) => "expired",
+                (false, true) => "revised",
+                (false, false) => "new",
+            };
+            changes.push(SyncChange {
+                update_id: record.identity.update_id,
+                revision: record.identity.revision,
+                change: change.to_string(),
+                kb: record.kb.clone(),
+                title: record.title.clone(),
+            });
+        }
+        Ok(changes)
+    }
+
+    fn record_change(&mut self, change: SyncChange) {
+        let counter = match change.change.as_str() {
+            "expired" => &mut self.summary.expired_updates,
+            "revised" => &mut self.summary.revised_updates,
+            _ => &mut self.summary.new_updates,
+        };
+        *counter += 1;
+        if self.summary.changes.len() < MAX_LISTED_CHANGES {
+            self.summary.changes.push(change);
+        }
     }
 
     /// Bundle members take their bundle's products and classifications when they lack their

@@ -7,4 +7,4 @@ pub mod payload;
 pub mod session;
 pub mod transport;
 
-pub use mirror::{run as run_sync, Phase, Progress, Quiet, SyncError, SyncSummary};
+pub use mirror::{run as run_sync, Phase, Progress, Quiet, SyncChange, SyncError, SyncSummary};

@@ -55,6 +55,8 @@ async fn the_admin_api_needs_the_bearer_token() {
         ("GET", "/api/v1/computers/somebody"),
         ("GET", "/api/v1/compliance"),
         ("GET", "/api/v1/compliance?format=csv"),
+        ("GET", "/api/v1/stats"),
+        ("GET", "/api/v1/syncs"),
         ("GET", "/api/v1/no-such-route"),
     ];
     for (method, path) in routes {
@@ -129,6 +131,38 @@ async fn post_sync_fills_the_catalog_and_ready_reports_it() {
         daemon.app.snapshot().records.len(),
         daemon.app.store.counts().updates
     );
+
+    // The run is in the history, over the API and through `wucache syncs`.
+    let updates = catalog.docs.iter().filter(|d| !d.kind.is_config()).count() as u64;
+    let (code, body) = http("GET", admin, "/api/v1/syncs", Some(&token)).await;
+    assert_eq!(code, 200, "{body}");
+    let history: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let run = &history["syncs"][0];
+    let brought = ["new_updates", "revised_updates", "expired_updates"]
+        .map(|k| run[k].as_u64().unwrap())
+        .iter()
+        .sum::<u64>();
+    assert_eq!(brought, updates, "{run}");
+    let cli_config = data.path().join("cli.toml");
+    let text = format!(
+        "[admin]\nlisten = \"{admin}\"\n[storage]\ndata_dir = \"{}\"\n",
+        data.path().display()
+    );
+    std::fs::write(&cli_config, text).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wucache"))
+            .args(["syncs", "--config"])
+            .arg(&cli_config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.starts_with("STARTED"), "{table}");
+    let line = table.lines().nth(1).expect("one run");
+    assert!(line.ends_with("  ok"), "{table}");
+    assert!(line.contains(&run["new_updates"].to_string()), "{table}");
     daemon.stop().await;
 }
 

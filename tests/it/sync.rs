@@ -5,7 +5,7 @@ use tempfile::tempdir;
 use uuid::Uuid;
 use wucache::model::{hex, UpdateType};
 use wucache::store::Store;
-use wucache::upstream::{run_sync, Quiet};
+use wucache::upstream::{run_sync, Quiet, SyncSummary};
 use wucache_testkit::fake_upstream::{real_docs, FakeUpstream};
 
 fn uuid(text: &str) -> Uuid {
@@ -363,4 +363,70 @@ async fn local_revision_ids_are_stable_across_restarts_and_resyncs() {
         .filter(|id| *id > highest_before)
         .collect();
     assert_eq!(new_ids.len(), later.len());
+}
+
+/// Each sync's summary lists what it brought — new updates, later revisions, expirations,
+/// with KB and title — and `/api/v1/syncs` keeps them newest first. Expectations come from
+/// the synthetic catalog.
+#[tokio::test]
+async fn the_sync_history_says_what_each_run_brought() {
+    use std::collections::HashSet;
+    let catalog = synthetic(16, 150);
+    let (first, later) = catalog.docs.split_at(catalog.docs.len() - 30);
+    let upstream = FakeUpstream::start(first.iter().map(harness::upstream_doc).collect())
+        .await
+        .unwrap();
+    let data = tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let config = config(&upstream.url(), &data);
+    run_sync(&store, &config, &Quiet).await.unwrap();
+    upstream.publish(later.iter().map(harness::upstream_doc).collect());
+    let second = run_sync(&store, &config, &Quiet).await.unwrap();
+
+    let updates = |docs: &[wucache_testkit::synth::SynthDoc]| -> Vec<wucache_testkit::synth::SynthDoc> {
+        docs.iter().filter(|d| !d.kind.is_config()).cloned().collect()
+    };
+    let mut seen: HashSet<_> = updates(first).iter().map(|d| d.update_id).collect();
+    let (mut new, mut revised, mut expired) = (0, 0, 0);
+    for doc in updates(later) {
+        let known = !seen.insert(doc.update_id);
+        match (doc.expired, known) {
+            (true, _) => expired += 1,
+            (false, true) => revised += 1,
+            (false, false) => new += 1,
+        }
+    }
+    assert!(
+        new > 0 && revised > 0 && expired > 0,
+        "the catalog's tail brings all three kinds: {new} new, {revised} revised, {expired} expired"
+    );
+    assert_eq!(
+        (second.new_updates, second.revised_updates, second.expired_updates),
+        (new, revised, expired)
+    );
+    assert_eq!(second.changes.len(), new + revised + expired);
+    for change in &second.changes {
+        let doc = later
+            .iter()
+            .find(|d| d.update_id == change.update_id && d.revision == change.revision)
+            .expect("every change is a revision of this run");
+        assert_eq!(change.title, doc.title);
+        assert_eq!(
+            change.kb.as_deref().map(|k| k.trim_start_matches("KB")),
+            doc.kb.as_deref().map(|k| k.trim_start_matches("KB"))
+        );
+    }
+
+    let history: Vec<SyncSummary> = store
+        .syncs()
+        .unwrap()
+        .iter()
+        .map(|json| serde_json::from_str(json).unwrap())
+        .collect();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0], second, "newest first");
+    assert_eq!(
+        history[1].new_updates + history[1].revised_updates + history[1].expired_updates,
+        updates(first).len()
+    );
 }
