@@ -57,6 +57,7 @@ impl Daemon {
         ));
         worker::spawn_all(&mut tasks, &app, &shutdown);
         tracing::info!(%client_addr, %admin_addr, data_dir = %app.config.storage.data_dir.display(), "wucache serving");
+        log_setup(&app);
         Ok(Daemon {
             app,
             client_addr,
@@ -97,4 +98,25 @@ fn bind_error(app: &App, source: std::io::Error) -> DaemonError {
         key: "server.http_listen",
         source,
     }
+}
+
+/// Start-up lines an operator needs: where the admin token is, which baselines and patch
+/// groups are in force.
+fn log_setup(app: &App) {
+    tracing::info!(token_file = %app.config.token_path().display(), "admin API token (Authorization: Bearer <token>)");
+    let Some(set) = app.baselines() else {
+        tracing::info!("no [baselines] file: every mirrored update that is not expired is approved");
+        return;
+    };
+    let groups: Vec<String> = set
+        .groups()
+        .iter()
+        .map(|(group, baseline)| format!("{group} -> {baseline}"))
+        .collect();
+    tracing::info!(
+        file = %app.config.baselines.file,
+        default = %set.default_baseline().id,
+        groups = %groups.join(", "),
+        "baselines"
+    );
 }

@@ -199,6 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let config = Config::load(args.config.as_deref())?;
             init_logging("info");
+            log_config_origin(args.config.as_deref());
             runtime()?.block_on(serve(config))
         }
         Command::Sync(args) => {
@@ -296,6 +297,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The start-up line naming the configuration in force.
+fn log_config_origin(explicit: Option<&std::path::Path>) {
+    let default = std::path::Path::new(crate::config::DEFAULT_PATH);
+    match explicit {
+        Some(path) => tracing::info!(file = %path.display(), "configuration"),
+        None if default.exists() => tracing::info!(file = %default.display(), "configuration"),
+        None => tracing::info!("configuration: built-in defaults (no {} here)", default.display()),
     }
 }
 

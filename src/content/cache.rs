@@ -101,7 +101,19 @@ impl<F: Fetch> Cache<F> {
         counters: Arc<ContentCounters>,
     ) -> Result<Cache<F>, DiskError> {
         let (dir, reconciled) = ContentDir::open(root, known_size)?;
-        tracing::info!(?reconciled, "content directory reconciled");
+        let partials: Vec<String> = reconciled
+            .partials
+            .iter()
+            .map(|(sha1, length)| format!("{}:{length}", upper_hex(sha1)))
+            .collect();
+        tracing::info!(
+            files = reconciled.files,
+            bytes = reconciled.bytes,
+            partials = %partials.join(" "),
+            removed = ?reconciled.removed,
+            ignored = ?reconciled.ignored,
+            "content directory reconciled"
+        );
         let mut lru = Lru::new();
         for (sha1, size, modified) in dir.list()? {
             let used = modified

@@ -265,6 +265,19 @@ fn serve_runs_on_a_config_and_exits_cleanly_on_sigterm() {
 
     assert!(ready, "serve never became ready");
     assert!(status.success(), "serve exited with {status}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    // What an operator needs at start: the config in force, where the token is, baselines.
+    assert!(
+        log.contains(&format!("configuration file={}", config.display())),
+        "{log}"
+    );
+    assert!(log.contains("admin.token"), "{log}");
+    assert!(log.contains("no [baselines] file"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI colour codes when stderr is not a terminal"
+    );
 }
 
 fn ready(admin: std::net::SocketAddr) -> bool {

@@ -33,12 +33,15 @@ pub struct Context<'a> {
 pub fn handle(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> (String, bool) {
     let (operation, element) = match envelope::parse_request(body, soap_action) {
         Ok(parsed) => parsed,
-        Err(fault) => return (fault_body(None, &fault), true),
+        Err(fault) => {
+            tracing::info!(code = fault.code.as_str(), message = %fault.message, "unreadable SOAP request answered with a fault");
+            return (fault_body(None, &fault), true);
+        }
     };
     match dispatch(context, operation, &element) {
         Ok(xml) => (envelope::response(operation, &xml), false),
         Err(fault) => {
-            tracing::debug!(?operation, code = fault.code.as_str(), message = %fault.message, "client fault");
+            tracing::info!(?operation, code = fault.code.as_str(), message = %fault.message, "fault answered");
             (fault_body(Some(operation), &fault), true)
         }
     }

@@ -174,6 +174,13 @@ pub(super) fn report_event_batch(
         .trim_client_events(&state.client_id, keep)
         .map_err(|e| internal("event", e))?;
     reporting.events_dropped.fetch_add(trimmed, Ordering::Relaxed);
+    tracing::info!(
+        client = %state.client_id,
+        events = request.events.len(),
+        new = new_events.len(),
+        dropped = trimmed,
+        "report received"
+    );
     let mut record = load(context, &state.client_id);
     record.last_report = received;
     record.events_received += new_events.len() as u64;

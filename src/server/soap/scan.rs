@@ -128,6 +128,7 @@ fn software_pass(
     };
     let scope = snapshot.scope_for(&state.target_groups);
     let answer = staged::sync_software(&snapshot.graph, scope, &request);
+    log_software_pass(context, state, parameters, &answer);
     let category_scan = !parameters.filter_category_ids.is_empty();
     let next = AccessState {
         watermark: answer.watermark,
@@ -145,6 +146,34 @@ fn software_pass(
         .then_some(answer.deployed_out_of_scope),
         driver_sync_not_needed: Some(category_scan || !has_drivers(snapshot, scope)),
     })
+}
+
+/// A line per SyncUpdates call at debug, and one at info when the call ends a scan (its
+/// answer is not truncated): who, which group, what this call sent.
+fn log_software_pass(
+    context: &Context<'_>,
+    state: &AccessState,
+    parameters: &SyncUpdateParameters,
+    answer: &staged::Answer,
+) {
+    let cached = parameters.installed_non_leaf.as_ref().map_or(0, Vec::len)
+        + parameters.other_cached.as_ref().map_or(0, Vec::len);
+    let assignment = context.snapshot.assignment(&state.target_groups);
+    let group = assignment.group.as_deref().unwrap_or("default");
+    if answer.truncated {
+        tracing::debug!(client = %state.client_id, group, cached, new = answer.new.len(), "SyncUpdates page");
+        return;
+    }
+    tracing::info!(
+        client = %state.client_id,
+        group,
+        baseline = %assignment.baseline_id,
+        cached,
+        new = answer.new.len(),
+        changed = answer.changed.len(),
+        out_of_scope = answer.out_of_scope.len(),
+        "scan finished"
+    );
 }
 
 /// Scope positions → `UpdateInfo` with deployment, `IsLeaf` and the Core fragment.
