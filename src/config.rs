@@ -36,6 +36,23 @@ pub struct Config {
     pub content: ContentConfig,
     pub baselines: BaselinesConfig,
     pub reporting: ReportingConfig,
+    pub log: LogConfig,
+}
+
+/// How the daemon writes its log (to stderr).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `text` for people, `json` (one object a line) for log shippers.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Bounds on what clients can make the server keep, so a flood of fake client ids or events

@@ -198,18 +198,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let config = Config::load(args.config.as_deref())?;
-            init_logging("info");
+            init_logging("info", config.log.format);
             log_config_origin(args.config.as_deref());
             runtime()?.block_on(serve(config))
         }
         Command::Sync(args) => {
             let config = Config::load(args.config.as_deref())?;
-            init_logging(if progress::is_terminal() { "warn" } else { "info" });
+            init_logging(
+                if progress::is_terminal() { "warn" } else { "info" },
+                config.log.format,
+            );
             runtime()?.block_on(progress::sync_with_progress(config))
         }
         Command::Prefetch(args) => {
             let config = Config::load(args.config.as_deref())?;
-            init_logging(if progress::is_terminal() { "warn" } else { "info" });
+            init_logging(
+                if progress::is_terminal() { "warn" } else { "info" },
+                config.log.format,
+            );
             runtime()?.block_on(prefetch::run(config))
         }
         Command::Updates {
@@ -314,15 +320,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default level.
-fn init_logging(default: &str) {
+/// Logs go to stderr, as text or JSON lines (`[log] format`); `RUST_LOG` overrides the
+/// default level.
+fn init_logging(default: &str, format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("wucache={default},warn")));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {

@@ -31,10 +31,32 @@ enum Outcome {
     UpstreamFailed,
 }
 
-/// Answers a payload request.
+/// Answers a payload request; one access-log line at debug.
 pub(super) async fn route(app: &App, request: &Request<Incoming>) -> Response<Body> {
     let outcome = outcome(app, request).await;
-    finish(outcome, &app.counters)
+    let kind = outcome.kind();
+    let response = finish(outcome, &app.counters);
+    tracing::debug!(
+        method = %request.method(),
+        path = request.uri().path(),
+        range = request.headers().get(hyper::header::RANGE).and_then(|v| v.to_str().ok()),
+        status = response.status().as_u16(),
+        outcome = kind,
+        "payload request"
+    );
+    response
+}
+
+impl Outcome {
+    fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Hit(_) => "hit",
+            Outcome::Miss(_) => "miss",
+            Outcome::NotFound => "not_found",
+            Outcome::CacheClosed => "cache_closed",
+            Outcome::UpstreamFailed => "upstream_failed",
+        }
+    }
 }
 
 /// The one place an outcome becomes a status and counters.
