@@ -27,6 +27,8 @@
 //! - `cookie`: client cookies sealed with AES-256-GCM; pure. Uses nothing.
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`,
 //!   `catalog`.
+//! - `listing`: the catalog as `updates` and `/api/v1/updates` list it, with a baseline's
+//!   decisions. Uses `model`, `approval`.
 //! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
 //!   single-flight transfers, prefetch runner; fetches through its `Fetch` trait, never
 //!   through `upstream`. Uses `model`, `stats`, `shutdown`.
@@ -64,6 +66,7 @@ mod cookie;
 pub mod daemon;
 mod fleet;
 mod gpo;
+pub mod listing;
 pub mod model;
 pub mod plan;
 pub mod protocol;

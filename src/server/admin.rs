@@ -77,13 +77,7 @@ fn api_route(app: &App, method: &Method, path: &str, query: Option<&str>) -> Res
                 }),
             )
         }
-        (&Method::GET, "/api/v1/updates") => {
-            let snapshot = app.snapshot();
-            json_response(
-                StatusCode::OK,
-                serde_json::to_value(&snapshot.records).unwrap_or_default(),
-            )
-        }
+        (&Method::GET, "/api/v1/updates") => super::compliance::updates(app, query),
         _ => json_response(StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
     }
 }

@@ -1,11 +1,14 @@
 //! The fleet endpoints of the admin API: `GET /api/v1/compliance[?group=G][&format=csv]`
 //! (every machine's Patch Manager state and every group's) and
 //! `GET /api/v1/computers/{client id or name}` (the record, its state and its patches).
-//! A store that cannot be read is a 500 naming it, never an empty answer.
+//! `GET /api/v1/updates[?group=G][&all=1]` (the catalog, with a group's decisions). A store
+//! that cannot be read is a 500 naming it, never an empty answer.
 
 use super::body::{full, json_response, Body};
 use crate::app::App;
+use crate::approval::evaluation_epoch;
 use crate::compliance;
+use crate::listing;
 use crate::store::StoreError;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
@@ -30,6 +33,34 @@ pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
         StatusCode::OK,
         compliance::report(&machines, app.baselines().is_some()),
     )
+}
+
+/// `/api/v1/updates[?group=G][&all=1]`: the served catalog as `wucache updates --json`
+/// lists it; with `group`, that patch group's baseline decision at the current evaluation
+/// epoch (400 without a baseline file).
+pub(super) fn updates(app: &App, query: Option<&str>) -> Response<Body> {
+    let snapshot = app.snapshot();
+    let titles = match app.store.categories() {
+        Ok(categories) => categories.into_iter().map(|(id, _, title)| (id, title)).collect(),
+        Err(err) => return store_failed(&err),
+    };
+    let all = query_value(query, "all").is_some_and(|v| v == "1" || v == "true");
+    let Some(group) = query_value(query, "group") else {
+        return json_response(
+            StatusCode::OK,
+            json!(listing::views(&snapshot.records, &titles, all, None)),
+        );
+    };
+    let Some(set) = app.baselines() else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "group needs a baseline file: set [baselines] file in the config"}),
+        );
+    };
+    let epoch = evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
+    let baseline = set.for_target_group(Some(&group)).baseline;
+    let views = listing::views(&snapshot.records, &titles, all, Some((baseline, epoch)));
+    json_response(StatusCode::OK, json!(views))
 }
 
 /// `/api/v1/computers/{key}`.

@@ -539,3 +539,81 @@ async fn baseline_preview_decides_for_the_synced_catalog() {
         assert!(kb[field].is_string(), "{field} in {kb}");
     }
 }
+
+/// While `serve` holds the store, `wucache updates` (with `--group`) goes through the admin
+/// API and prints what it prints from the store once the daemon has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_go_through_the_api_while_serve_holds_the_store() {
+    let catalog = synthetic(43, 60);
+    let upstream = fake_with(&catalog).await;
+    let dir = tempdir().unwrap();
+    let config_path = write_config(&dir, &upstream.url());
+    let baselines = dir.path().join("baselines.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/baselines/baselines.toml"),
+        &baselines,
+    )
+    .unwrap();
+    let mut config = wucache::config::Config::load(Some(&config_path)).unwrap();
+    config.sync.on_start = false;
+    config.baselines.file = baselines.display().to_string();
+    let synced = {
+        let path = config_path.clone();
+        tokio::task::spawn_blocking(move || wucache(&["sync"], &path))
+            .await
+            .unwrap()
+    };
+    assert!(synced.status.success());
+    let daemon = wucache::daemon::Daemon::start(config).await.unwrap();
+    let unreachable = {
+        let path = config_path.clone();
+        tokio::task::spawn_blocking(move || wucache(&["updates"], &path))
+            .await
+            .unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        stderr.contains("admin API"),
+        "the store is held, so the API is asked: {stderr}"
+    );
+    let text = std::fs::read_to_string(&config_path).unwrap().replace(
+        "[admin]\nlisten = \"127.0.0.1:0\"",
+        &format!("[admin]\nlisten = \"{}\"", daemon.admin_addr),
+    ) + &format!("[baselines]\nfile = \"{}\"\n", baselines.display());
+    std::fs::write(&config_path, text).unwrap();
+    let run = |path: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || wucache(&["updates", "--json", "--group", "Prod"], &path))
+            .await
+            .unwrap()
+    };
+
+    let remote = run(config_path.clone()).await;
+    assert!(
+        remote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    daemon.stop().await;
+    let local = run(config_path).await;
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+
+    let remote: serde_json::Value = serde_json::from_slice(&remote.stdout).unwrap();
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).unwrap();
+    assert_eq!(remote, local);
+    let software: std::collections::HashSet<_> = catalog
+        .docs
+        .iter()
+        .filter(|d| !d.kind.is_config())
+        .map(|d| d.update_id)
+        .collect();
+    assert_eq!(remote.as_array().unwrap().len(), software.len());
+    assert!(remote
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["decision"]["baseline"] == "prod-servers"));
+}
