@@ -1,7 +1,9 @@
 //! LRU bookkeeping for committed payloads, pure: no clock, no disk. The caller says when a
 //! file was used (`now` is an argument) and deletes the victims `victims` hands back
-//! (pingora-cache: eviction returns victims, the caller deletes). A pinned file — one being
-//! read or written — is never a victim. Uses only `content::Sha1`.
+//! (pingora-cache: eviction returns victims, the caller deletes). A pinned file is never a
+//! victim; the cache pins the file it has just committed while it picks victims. A file being
+//! read is not pinned: evicting it unlinks the name, and on Unix the reader's open handle keeps
+//! the bytes until it is done, so no client gets a short or wrong file. Uses only `content::Sha1`.
 
 use super::Sha1;
 use std::collections::{BTreeMap, HashMap};
