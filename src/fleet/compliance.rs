@@ -11,6 +11,7 @@ use crate::approval::{
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -23,16 +24,32 @@ pub struct Decisions {
     pub facts: Arc<[UpdateFacts]>,
     /// One evaluation per entry of `facts`, same order.
     pub evaluations: Vec<Evaluation>,
+    /// Positions of the approved updates: the only ones that yield an item whatever the
+    /// machine reported (any known state, not-applicable included).
+    approved: Vec<usize>,
+    /// Position of every update, by id: the other updates yield an item only when the
+    /// machine names them (installed, needed, failed, pending reboot).
+    positions: HashMap<Uuid, usize>,
 }
 
 impl Decisions {
     /// Evaluates every update under `baseline` at `at`.
     pub fn evaluate(baseline: Baseline, facts: Arc<[UpdateFacts]>, at: DateTime<Utc>) -> Decisions {
         let evaluations = facts.iter().map(|f| evaluate(f, &baseline, at)).collect();
+        Decisions::new(baseline, facts, evaluations)
+    }
+
+    fn new(baseline: Baseline, facts: Arc<[UpdateFacts]>, evaluations: Vec<Evaluation>) -> Decisions {
+        let approved = (0..evaluations.len())
+            .filter(|&i| evaluations[i].decision.is_approved())
+            .collect();
+        let positions = facts.iter().enumerate().map(|(i, f)| (f.update_id, i)).collect();
         Decisions {
             baseline,
             facts,
             evaluations,
+            approved,
+            positions,
         }
     }
 
@@ -45,11 +62,7 @@ impl Decisions {
             .into_iter()
             .next()
             .expect("AWS predefined baselines are built in");
-        Decisions {
-            baseline,
-            facts,
-            evaluations,
-        }
+        Decisions::new(baseline, facts, evaluations)
     }
 
     /// Each update with its evaluation.
@@ -102,11 +115,25 @@ fn approve_unless_expired(update: &UpdateFacts) -> Evaluation {
     }
 }
 
-/// The machine's compliance under `decisions`.
+/// The machine's compliance under `decisions`: the approved updates, then the others the
+/// machine names (an unapproved update it does not name yields no item). Costs the approved
+/// count plus the machine's lists, not the catalog size.
 pub(crate) fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
+    let named = status
+        .needed
+        .iter()
+        .chain(&status.installed)
+        .chain(status.pending_reboot.keys())
+        .chain(status.failed.keys())
+        .filter_map(|id| decisions.positions.get(id).copied())
+        .filter(|&i| !decisions.evaluations[i].decision.is_approved())
+        .collect::<BTreeSet<usize>>();
     let items: Vec<MachineItem> = decisions
-        .updates()
-        .filter_map(|(facts, evaluation)| {
+        .approved
+        .iter()
+        .chain(&named)
+        .filter_map(|&i| {
+            let (facts, evaluation) = (&decisions.facts[i], &decisions.evaluations[i]);
             let client = status.state_of(&facts.update_id);
             compliance_item(facts, evaluation, client, &decisions.baseline).map(|item| MachineItem {
                 update_id: facts.update_id,

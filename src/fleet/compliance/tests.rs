@@ -188,3 +188,53 @@ fn group_state_counts_machines_with_each_kind_of_item() {
         (0, 2, 1)
     );
 }
+
+/// The items of every update, the slow way: what `machine_compliance` must equal.
+fn every_update(status: &MachineStatus, decisions: &Decisions) -> Vec<(uuid::Uuid, ComplianceItem)> {
+    let mut items: Vec<_> = decisions
+        .updates()
+        .filter_map(|(facts, evaluation)| {
+            let client = status.state_of(&facts.update_id);
+            crate::approval::compliance_item(facts, evaluation, client, &decisions.baseline)
+                .map(|item| (facts.update_id, item))
+        })
+        .collect();
+    items.sort_by_key(|(id, _)| *id);
+    items
+}
+
+#[test]
+fn only_approved_and_named_updates_are_visited_and_nothing_is_missed() {
+    use rand::{Rng, SeedableRng};
+    let decisions = decisions();
+    let ids: Vec<uuid::Uuid> = decisions.facts.iter().map(|f| f.update_id).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..300 {
+        let mut lists: [Vec<String>; 3] = Default::default();
+        for id in &ids {
+            let pick = rng.gen_range(0..5);
+            if pick < 3 {
+                lists[pick].push(id.to_string());
+            }
+        }
+        let misc = ["U", "V", "W"]
+            .iter()
+            .zip(&lists)
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(tag, l)| format!("{tag}={}", l.join(";")))
+            .collect();
+        let mut events = vec![report(156, misc, uuid::Uuid::nil())];
+        if rng.gen_bool(0.5) {
+            events.push(report(182, Vec::new(), ids[rng.gen_range(0..ids.len())]));
+        }
+        let mut status = MachineStatus::default();
+        status.apply_all(&events);
+        let mut fast: Vec<_> = machine_compliance(&status, &decisions)
+            .items
+            .into_iter()
+            .map(|m| (m.update_id, m.item))
+            .collect();
+        fast.sort_by_key(|(id, _)| *id);
+        assert_eq!(fast, every_update(&status, &decisions));
+    }
+}
