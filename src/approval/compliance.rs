@@ -119,7 +119,17 @@ pub fn compliance_item(
     client: ClientState,
     baseline: &Baseline,
 ) -> Option<ComplianceItem> {
-    let security = is_security(update, baseline);
+    compliance_item_of(is_security(update, baseline), evaluation, client, baseline)
+}
+
+/// `compliance_item` for an update whose security standing under `baseline` is already
+/// known (`is_security`): a fleet evaluates it once per update, not once per machine.
+pub fn compliance_item_of(
+    security: bool,
+    evaluation: &Evaluation,
+    client: ClientState,
+    baseline: &Baseline,
+) -> Option<ComplianceItem> {
     let item = |state, severity, compliance| ComplianceItem {
         state,
         severity,
@@ -183,7 +193,8 @@ fn available_security_compliance(baseline: &Baseline) -> ItemCompliance {
     }
 }
 
-fn is_security(update: &UpdateFacts, baseline: &Baseline) -> bool {
+/// Whether the update's classification is one of the baseline's `SecurityClassifications`.
+pub fn is_security(update: &UpdateFacts, baseline: &Baseline) -> bool {
     let properties = PatchProperties::of(update, &baseline.extensions);
     let security = &baseline.extensions.security_classifications;
     properties.classifications.iter().any(|c| security.contains(c))

@@ -42,8 +42,8 @@ pub(crate) mod testdata;
 
 pub use catalog_facts::{catalog_facts, first_title};
 pub use compliance::{
-    compliance_item, summarize, ClientState, ComplianceItem, ItemCompliance, LevelCounts, PatchState,
-    PatchSummary,
+    compliance_item, compliance_item_of, is_security, summarize, ClientState, ComplianceItem, ItemCompliance,
+    LevelCounts, PatchState, PatchSummary,
 };
 pub use document::{
     Approval, Baseline, ComplianceLevel, ComplianceStatus, Deadline, DeadlineMode, EvaluationSettings,

@@ -6,8 +6,8 @@
 
 use super::status::MachineStatus;
 use crate::approval::{
-    compliance_item, evaluate, predefined, summarize, Baseline, ComplianceItem, ComplianceLevel,
-    ComplianceStatus, Decision, Evaluation, PatchSummary, UpdateFacts,
+    compliance_item_of, evaluate, is_security, predefined, summarize, Baseline, ComplianceItem,
+    ComplianceLevel, ComplianceStatus, Decision, Evaluation, PatchSummary, UpdateFacts,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,6 +30,8 @@ pub struct Decisions {
     /// Position of every update, by id: the other updates yield an item only when the
     /// machine names them (installed, needed, failed, pending reboot).
     positions: HashMap<Uuid, usize>,
+    /// Per update: its classification is one of the baseline's security classifications.
+    security: Vec<bool>,
 }
 
 impl Decisions {
@@ -44,12 +46,14 @@ impl Decisions {
             .filter(|&i| evaluations[i].decision.is_approved())
             .collect();
         let positions = facts.iter().enumerate().map(|(i, f)| (f.update_id, i)).collect();
+        let security = facts.iter().map(|f| is_security(f, &baseline)).collect();
         Decisions {
             baseline,
             facts,
             evaluations,
             approved,
             positions,
+            security,
         }
     }
 
@@ -135,7 +139,8 @@ pub(crate) fn machine_compliance(status: &MachineStatus, decisions: &Decisions) 
         .filter_map(|&i| {
             let (facts, evaluation) = (&decisions.facts[i], &decisions.evaluations[i]);
             let client = status.state_of(&facts.update_id);
-            compliance_item(facts, evaluation, client, &decisions.baseline).map(|item| MachineItem {
+            let security = decisions.security[i];
+            compliance_item_of(security, evaluation, client, &decisions.baseline).map(|item| MachineItem {
                 update_id: facts.update_id,
                 item,
             })
