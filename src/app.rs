@@ -45,7 +45,7 @@ pub struct App {
     /// Seals client cookies; persisted so a restart keeps clients' cookies valid.
     pub cookie_key: CookieKey,
     pub sync: SyncControl,
-    pub prefetch: PrefetchControl,
+    pub(crate) prefetch: PrefetchControl,
     /// The payload cache, opened once the catalog is loaded (its start-up check needs the
     /// catalog's file sizes).
     pub content: OnceLock<Cache<HttpFetch>>,
@@ -64,8 +64,8 @@ pub struct PrefetchControl {
     pub(crate) running: AtomicBool,
     /// The last finished run (std Mutex: never held across an await).
     pub(crate) last: Mutex<Option<PrefetchSummary>>,
-    pub files_done: AtomicU64,
-    pub files_total: AtomicU64,
+    pub(crate) files_done: AtomicU64,
+    pub(crate) files_total: AtomicU64,
 }
 
 impl PrefetchControl {
@@ -102,8 +102,8 @@ pub struct SyncControl {
     pub(crate) running: AtomicBool,
     /// The last finished sync (std Mutex: never held across an await).
     pub(crate) last: Mutex<Option<SyncSummary>>,
-    pub progress_done: AtomicU64,
-    pub progress_total: AtomicU64,
+    pub(crate) progress_done: AtomicU64,
+    pub(crate) progress_total: AtomicU64,
 }
 
 impl SyncControl {

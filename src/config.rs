@@ -179,7 +179,7 @@ pub enum ContentMode {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ContentConfig {
-    pub mode: ContentMode,
+    pub(crate) mode: ContentMode,
     /// Where payloads are kept; empty = `<data_dir>/content`.
     pub dir: String,
     /// Most bytes kept; least recently used payloads are evicted beyond it. `"0"` = no limit.

@@ -27,7 +27,7 @@ pub enum UpdateType {
 }
 
 impl UpdateType {
-    pub fn parse(text: &str) -> Option<UpdateType> {
+    pub(crate) fn parse(text: &str) -> Option<UpdateType> {
         match text {
             "Software" => Some(UpdateType::Software),
             "Driver" => Some(UpdateType::Driver),
@@ -37,7 +37,7 @@ impl UpdateType {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             UpdateType::Software => "Software",
             UpdateType::Driver => "Driver",
@@ -63,7 +63,7 @@ pub enum CategoryType {
 }
 
 impl CategoryType {
-    pub fn parse(text: &str) -> CategoryType {
+    pub(crate) fn parse(text: &str) -> CategoryType {
         match text {
             "Company" => CategoryType::Company,
             "ProductFamily" => CategoryType::ProductFamily,
@@ -73,7 +73,7 @@ impl CategoryType {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CategoryType::Company => "Company",
             CategoryType::ProductFamily => "ProductFamily",
@@ -93,7 +93,7 @@ pub enum PublicationState {
 }
 
 impl PublicationState {
-    pub fn parse(text: &str) -> PublicationState {
+    pub(crate) fn parse(text: &str) -> PublicationState {
         match text {
             "Published" | "" => PublicationState::Published,
             "Expired" => PublicationState::Expired,
@@ -101,7 +101,7 @@ impl PublicationState {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PublicationState::Published => "Published",
             PublicationState::Expired => "Expired",
@@ -122,12 +122,12 @@ pub enum Prerequisite {
 pub struct FileRef {
     pub sha1: [u8; 20],
     pub sha256: Option<[u8; 32]>,
-    pub name: String,
-    pub size: u64,
+    pub(crate) name: String,
+    pub(crate) size: u64,
     /// Where the upstream says the bytes live (`MUUrl`); empty until the upstream names it.
     pub url: String,
-    pub modified: String,
-    pub patching_type: Option<String>,
+    pub(crate) modified: String,
+    pub(crate) patching_type: Option<String>,
 }
 
 /// The indexed view of one stored revision: everything the catalog answers without reading
@@ -138,21 +138,21 @@ pub struct UpdateRecord {
     /// Server-local revision id: int32, persistent, never reused.
     pub local_id: i32,
     pub update_type: UpdateType,
-    pub category_type: Option<CategoryType>,
+    pub(crate) category_type: Option<CategoryType>,
     pub title: String,
     pub products: Vec<Uuid>,
     pub classifications: Vec<Uuid>,
-    pub prerequisites: Vec<Prerequisite>,
+    pub(crate) prerequisites: Vec<Prerequisite>,
     /// Bundled members, with the revision the bundle names.
     pub bundled: Vec<UpdateIdentity>,
-    pub superseded: Vec<Uuid>,
-    pub msrc_severity: Option<String>,
+    pub(crate) superseded: Vec<Uuid>,
+    pub(crate) msrc_severity: Option<String>,
     pub kb: Option<String>,
-    pub security_bulletin: Option<String>,
-    pub creation_date: String,
-    pub publication_state: PublicationState,
+    pub(crate) security_bulletin: Option<String>,
+    pub(crate) creation_date: String,
+    pub(crate) publication_state: PublicationState,
     pub files: Vec<FileRef>,
-    pub eula_id: Option<String>,
+    pub(crate) eula_id: Option<String>,
 }
 
 impl UpdateRecord {
@@ -264,7 +264,7 @@ pub enum DeploymentAction {
 }
 
 impl DeploymentAction {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DeploymentAction::Install => "Install",
             DeploymentAction::OptionalInstall => "OptionalInstall",
@@ -287,7 +287,7 @@ impl DeploymentAction {
         DeploymentAction::Bundle,
     ];
 
-    pub fn parse(text: &str) -> Option<DeploymentAction> {
+    pub(crate) fn parse(text: &str) -> Option<DeploymentAction> {
         DeploymentAction::ALL.into_iter().find(|a| a.as_str() == text)
     }
 }

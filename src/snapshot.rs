@@ -38,7 +38,7 @@ pub struct Snapshot {
     /// Scopes of the other baselines patch groups use, by baseline id.
     other_scopes: HashMap<String, Scope>,
     baselines: Option<Arc<BaselineSet>>,
-    pub catalog_id: u64,
+    pub(crate) catalog_id: u64,
     /// `Config.LastChange`: fixed per store, so clients' cached configs stay valid.
     pub config_last_change: String,
     /// SHA-1 → (node, index in its record's files).
@@ -60,7 +60,7 @@ pub struct Snapshot {
 pub struct Assignment {
     /// The registered patch group, `None` when the client fell to the default baseline.
     pub group: Option<String>,
-    pub baseline_id: String,
+    pub(crate) baseline_id: String,
 }
 
 impl Snapshot {
@@ -276,7 +276,7 @@ impl Snapshot {
             .collect()
     }
 
-    pub fn record(&self, node: NodeId) -> &UpdateRecord {
+    pub(crate) fn record(&self, node: NodeId) -> &UpdateRecord {
         &self.records[node as usize]
     }
 

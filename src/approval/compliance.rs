@@ -104,10 +104,10 @@ pub enum ItemCompliance {
 /// One compliance item: an update's state on a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ComplianceItem {
-    pub state: PatchState,
+    pub(crate) state: PatchState,
     /// The baseline compliance level (rule or `ApprovedPatchesComplianceLevel`).
     pub severity: ComplianceLevel,
-    pub compliance: ItemCompliance,
+    pub(crate) compliance: ItemCompliance,
     /// The update's classification is one of the baseline's `SecurityClassifications`.
     pub security: bool,
 }
@@ -210,24 +210,24 @@ fn level_index(level: ComplianceLevel) -> usize {
 /// A node's patch summary (`InstancePatchState` counters and `AWS:ComplianceSummary`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PatchSummary {
-    pub installed: u32,
-    pub installed_other: u32,
-    pub installed_pending_reboot: u32,
-    pub installed_rejected: u32,
-    pub missing: u32,
-    pub failed: u32,
-    pub not_applicable: u32,
+    pub(crate) installed: u32,
+    pub(crate) installed_other: u32,
+    pub(crate) installed_pending_reboot: u32,
+    pub(crate) installed_rejected: u32,
+    pub(crate) missing: u32,
+    pub(crate) failed: u32,
+    pub(crate) not_applicable: u32,
     /// Always 0: the proxy has no per-node inventory limit.
     pub unreported_not_applicable: u32,
-    pub available_security_update: u32,
-    pub critical_non_compliant: u32,
-    pub security_non_compliant: u32,
-    pub other_non_compliant: u32,
-    pub status: ComplianceStatus,
+    pub(crate) available_security_update: u32,
+    pub(crate) critical_non_compliant: u32,
+    pub(crate) security_non_compliant: u32,
+    pub(crate) other_non_compliant: u32,
+    pub(crate) status: ComplianceStatus,
     /// Highest level among non-compliant items; `UNSPECIFIED` when compliant.
     pub overall_severity: ComplianceLevel,
-    pub compliant: LevelCounts,
-    pub non_compliant: LevelCounts,
+    pub(crate) compliant: LevelCounts,
+    pub(crate) non_compliant: LevelCounts,
 }
 
 impl Default for PatchSummary {

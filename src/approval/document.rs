@@ -12,32 +12,32 @@ pub struct Baseline {
     /// Proxy-local id: the TOML `id`, else the AWS `Name`. Patch groups and
     /// `default_baseline` refer to it.
     pub id: String,
-    pub name: String,
-    pub description: Option<String>,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
     /// Filters every update must pass before any rule looks at it (`PATCH_SET` unconstrained
     /// unless given).
     pub global_filters: Vec<PatchFilter>,
     /// Auto-approval rules, OR-ed, in document order.
     pub rules: Vec<PatchRule>,
-    pub approved_patches: Vec<PatchId>,
-    pub approved_patches_compliance_level: ComplianceLevel,
-    pub rejected_patches: Vec<PatchId>,
-    pub rejected_patches_action: RejectedPatchesAction,
+    pub(crate) approved_patches: Vec<PatchId>,
+    pub(crate) approved_patches_compliance_level: ComplianceLevel,
+    pub(crate) rejected_patches: Vec<PatchId>,
+    pub(crate) rejected_patches_action: RejectedPatchesAction,
     /// Status of applicable security updates that are not (yet) approved; absent = compliant.
     pub available_security_updates_compliance_status: Option<ComplianceStatus>,
     /// Groups registered to this baseline by the document itself (`PatchGroups`).
     pub patch_groups: Vec<String>,
     /// CloudFormation `DefaultBaseline: true`.
     pub default_baseline: bool,
-    pub extensions: ProxyExtensions,
+    pub(crate) extensions: ProxyExtensions,
 }
 
 /// An approval rule: filters AND-ed, a delay or cut-off, and the level of a missing patch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchRule {
-    pub filters: Vec<PatchFilter>,
-    pub compliance_level: ComplianceLevel,
-    pub approval: Approval,
+    pub(crate) filters: Vec<PatchFilter>,
+    pub(crate) compliance_level: ComplianceLevel,
+    pub(crate) approval: Approval,
 }
 
 /// When a rule approves a matching update.
@@ -52,12 +52,12 @@ pub enum Approval {
 /// One filter: the update matches when its property equals any value (`*` matches all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchFilter {
-    pub key: FilterKey,
-    pub values: Vec<String>,
+    pub(crate) key: FilterKey,
+    pub(crate) values: Vec<String>,
 }
 
 impl PatchFilter {
-    pub fn new(key: FilterKey, values: &[&str]) -> PatchFilter {
+    pub(crate) fn new(key: FilterKey, values: &[&str]) -> PatchFilter {
         PatchFilter {
             key,
             values: values.iter().map(|value| value.to_string()).collect(),
@@ -77,7 +77,7 @@ pub enum FilterKey {
 }
 
 impl FilterKey {
-    pub const ALL: [FilterKey; 6] = [
+    pub(crate) const ALL: [FilterKey; 6] = [
         FilterKey::PatchSet,
         FilterKey::Product,
         FilterKey::ProductFamily,
@@ -86,7 +86,7 @@ impl FilterKey {
         FilterKey::PatchId,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FilterKey::PatchSet => "PATCH_SET",
             FilterKey::Product => "PRODUCT",
@@ -97,7 +97,7 @@ impl FilterKey {
         }
     }
 
-    pub fn parse(text: &str) -> Option<FilterKey> {
+    pub(crate) fn parse(text: &str) -> Option<FilterKey> {
         FilterKey::ALL.into_iter().find(|key| key.as_str() == text)
     }
 }
@@ -155,7 +155,7 @@ impl ComplianceLevel {
         ComplianceLevel::Critical,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ComplianceLevel::Unspecified => "UNSPECIFIED",
             ComplianceLevel::Informational => "INFORMATIONAL",
@@ -205,7 +205,7 @@ impl PatchId {
         PatchId(upper)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -213,15 +213,15 @@ impl PatchId {
 /// Proxy-only settings (§8.2); deleting them leaves a document AWS accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyExtensions {
-    pub superseded_handling: SupersededHandling,
+    pub(crate) superseded_handling: SupersededHandling,
     /// Explicitly approved superseded updates are still offered.
     pub explicit_approval_overrides_supersedence: bool,
-    pub multi_rule_compliance_level: MultiRuleComplianceLevel,
+    pub(crate) multi_rule_compliance_level: MultiRuleComplianceLevel,
     /// Classifications counted as security (AVAILABLE_SECURITY_UPDATE, SecurityNonCompliant).
     pub security_classifications: Vec<String>,
     /// WSUS product title or GUID (lower case) → AWS `PRODUCT`; consulted before the built-in table.
     pub product_aliases: BTreeMap<String, String>,
-    pub deadline: Deadline,
+    pub(crate) deadline: Deadline,
     /// Names of `[[maintenance_window]]`s used by gate and deadline modes.
     pub maintenance_windows: Vec<String>,
 }
@@ -263,7 +263,7 @@ pub enum MultiRuleComplianceLevel {
 /// The install deadline sent with an `Install` offer (computed by the offer side, not here).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deadline {
-    pub mode: DeadlineMode,
+    pub(crate) mode: DeadlineMode,
     /// Days after the approval day (`ApprovalPlusDays`), 0–365.
     pub day_offset: u16,
     /// Local time of day of the deadline, 0–1439.
@@ -284,16 +284,16 @@ pub enum DeadlineMode {
 /// Stored for the offer side; schedules are not interpreted here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaintenanceWindow {
-    pub name: String,
-    pub schedule: String,
-    pub schedule_timezone: Option<String>,
-    pub schedule_offset: Option<u8>,
+    pub(crate) name: String,
+    pub(crate) schedule: String,
+    pub(crate) schedule_timezone: Option<String>,
+    pub(crate) schedule_offset: Option<u8>,
     /// Hours, 1–24.
     pub duration: u8,
     /// Hours before the end when no new work starts, 0–23.
     pub cutoff: u8,
-    pub allow_unassociated_targets: bool,
-    pub mode: WindowMode,
+    pub(crate) allow_unassociated_targets: bool,
+    pub(crate) mode: WindowMode,
     /// Patch groups the window applies to.
     pub patch_groups: Vec<String>,
 }
@@ -310,8 +310,8 @@ pub enum WindowMode {
 /// detect-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvaluationSettings {
-    pub snapshot_interval_minutes: u32,
-    pub report_unapproved: bool,
+    pub(crate) snapshot_interval_minutes: u32,
+    pub(crate) report_unapproved: bool,
 }
 
 impl Default for EvaluationSettings {

@@ -136,8 +136,8 @@ pub enum Problem {
 /// Something a loaded document does that is probably not what the admin meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
-    pub path: String,
-    pub kind: WarningKind,
+    pub(crate) path: String,
+    pub(crate) kind: WarningKind,
 }
 
 impl Warning {
@@ -190,9 +190,9 @@ pub enum WarningKind {
 /// were accepted but ignored (read-only or Linux-only, §8.1), by path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded<T> {
-    pub value: T,
-    pub warnings: Vec<Warning>,
-    pub ignored: Vec<String>,
+    pub(crate) value: T,
+    pub(crate) warnings: Vec<Warning>,
+    pub(crate) ignored: Vec<String>,
 }
 
 /// `"path: "`, or nothing for the document itself.

@@ -26,8 +26,8 @@ pub struct CacheConfig {
     pub max_size: u64,
     /// Attempts per transfer (each resumes where the last stopped).
     pub attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
 }
 
 /// Why a payload could not be had.

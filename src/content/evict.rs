@@ -30,7 +30,7 @@ pub struct Lru {
 }
 
 impl Lru {
-    pub fn new() -> Lru {
+    pub(crate) fn new() -> Lru {
         Lru::default()
     }
 

@@ -15,13 +15,13 @@ use tokio::sync::Semaphore;
 /// What a prefetch run did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct PrefetchSummary {
-    pub files: usize,
-    pub bytes: u64,
-    pub already_cached: usize,
-    pub downloaded: usize,
-    pub downloaded_bytes: u64,
-    pub failed: Vec<String>,
-    pub interrupted: bool,
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+    pub(crate) already_cached: usize,
+    pub(crate) downloaded: usize,
+    pub(crate) downloaded_bytes: u64,
+    pub(crate) failed: Vec<String>,
+    pub(crate) interrupted: bool,
 }
 
 /// Receives progress: the CLI draws a bar, the daemon logs.

@@ -14,13 +14,13 @@ pub type NodeId = u32;
 pub struct Node {
     pub local_id: i32,
     pub update_id: Uuid,
-    pub revision: u32,
-    pub update_type: UpdateType,
+    pub(crate) revision: u32,
+    pub(crate) update_type: UpdateType,
     /// CNF: every clause needs one installed alternative. A clause whose ids are all unknown
     /// to the catalog is empty and can never be satisfied.
     pub clauses: Vec<Vec<NodeId>>,
-    pub members: Vec<NodeId>,
-    pub is_leaf: bool,
+    pub(crate) members: Vec<NodeId>,
+    pub(crate) is_leaf: bool,
     /// Named in some bundle's `BundledUpdates`.
     pub is_member: bool,
     /// Products and classifications (for category-filtered scans).
@@ -62,7 +62,7 @@ impl Graph {
         }
     }
 
-    pub fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
+    pub(crate) fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
         let index = usize::try_from(local_id).ok()?;
         self.by_local.get(index).copied().filter(|node| *node != NO_NODE)
     }
@@ -75,12 +75,8 @@ impl Graph {
         &self.nodes[id as usize]
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 }
 

@@ -3,17 +3,17 @@
 
 use super::xml::{self, Element, XmlError};
 
-pub const SOAP11_ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub(crate) const SOAP11_ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
 /// A SOAP fault as WSUS sends it: the client keys only on `ErrorCode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     /// `faultcode` (1.1) or `Code/Value` (1.2), e.g. `soap:Client`.
     pub code: String,
-    pub reason: String,
+    pub(crate) reason: String,
     /// `detail/ErrorCode`, e.g. `InvalidCookie`; absent in non-WSUS faults.
     pub error_code: Option<String>,
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for Fault {

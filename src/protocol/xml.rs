@@ -37,7 +37,7 @@ pub enum XmlError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Element {
     pub name: String,
-    pub attrs: Vec<(String, String)>,
+    pub(crate) attrs: Vec<(String, String)>,
     pub children: Vec<Element>,
     pub text: String,
 }
@@ -64,7 +64,7 @@ impl Element {
         names.iter().try_fold(self, |el, name| el.child(name))
     }
 
-    pub fn attr(&self, name: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)

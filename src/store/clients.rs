@@ -11,7 +11,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn computer(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn computer(&self, client_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .computers
             .get(client_id.as_bytes())?
@@ -46,7 +46,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn status(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn status(&self, client_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .statuses
             .get(client_id.as_bytes())?

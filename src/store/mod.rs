@@ -97,7 +97,7 @@ impl MetaKey {
 /// Counts for `/ready`, metrics and summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    pub revisions: usize,
+    pub(crate) revisions: usize,
     pub updates: usize,
 }
 
@@ -286,7 +286,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn get(&self, local_id: i32) -> Result<Option<UpdateRecord>, StoreError> {
+    pub(crate) fn get(&self, local_id: i32) -> Result<Option<UpdateRecord>, StoreError> {
         self.revisions
             .get((local_id as u32).to_be_bytes())?
             .map(|raw| decode(&raw))
@@ -391,7 +391,7 @@ impl Store {
         }
     }
 
-    pub fn meta(&self, key: MetaKey) -> Result<Option<String>, StoreError> {
+    pub(crate) fn meta(&self, key: MetaKey) -> Result<Option<String>, StoreError> {
         self.meta
             .get(key.key())?
             .map(|raw| {
@@ -401,12 +401,12 @@ impl Store {
             .transpose()
     }
 
-    pub fn set_meta(&self, key: MetaKey, value: &str) -> Result<(), StoreError> {
+    pub(crate) fn set_meta(&self, key: MetaKey, value: &str) -> Result<(), StoreError> {
         self.meta.insert(key.key(), value.as_bytes())?;
         Ok(())
     }
 
-    pub fn remove_meta(&self, key: MetaKey) -> Result<(), StoreError> {
+    pub(crate) fn remove_meta(&self, key: MetaKey) -> Result<(), StoreError> {
         self.meta.remove(key.key())?;
         Ok(())
     }
@@ -533,10 +533,10 @@ pub fn upgrade(dir: &Path) -> Result<u32, StoreError> {
 /// A deployment's persistent identity (see `Store::reconcile_deployments`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeploymentRow {
-    pub id: i32,
+    pub(crate) id: i32,
     /// The caller's action code.
     pub action: u8,
-    pub seq: i64,
+    pub(crate) seq: i64,
     /// `LastChangeTime`, date only.
     pub date: String,
 }

@@ -50,7 +50,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Phase::Configuration => "configuration",
             Phase::Categories => "categories",
@@ -79,9 +79,9 @@ impl Progress for Quiet {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SyncSummary {
-    pub started: String,
-    pub seconds: f64,
-    pub upstream: String,
+    pub(crate) started: String,
+    pub(crate) seconds: f64,
+    pub(crate) upstream: String,
     /// Revisions the upstream listed in each phase.
     pub categories_listed: usize,
     pub updates_listed: usize,
@@ -93,19 +93,19 @@ pub struct SyncSummary {
     pub skipped_ids: Vec<String>,
     /// Revisions whose document could not be read (skipped, retried next sync).
     pub unreadable: Vec<String>,
-    pub products: usize,
-    pub classifications: usize,
-    pub upstream_calls: u64,
+    pub(crate) products: usize,
+    pub(crate) classifications: usize,
+    pub(crate) upstream_calls: u64,
     pub retries: u64,
-    pub bytes_received: u64,
-    pub catalog_revisions: usize,
-    pub catalog_updates: usize,
-    pub peak_rss_bytes: Option<u64>,
-    pub error: Option<String>,
+    pub(crate) bytes_received: u64,
+    pub(crate) catalog_revisions: usize,
+    pub(crate) catalog_updates: usize,
+    pub(crate) peak_rss_bytes: Option<u64>,
+    pub(crate) error: Option<String>,
 }
 
 impl SyncSummary {
-    pub fn revisions_per_second(&self) -> f64 {
+    pub(crate) fn revisions_per_second(&self) -> f64 {
         if self.seconds > 0.0 {
             self.new_revisions as f64 / self.seconds
         } else {

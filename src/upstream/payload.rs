@@ -20,7 +20,7 @@ pub struct HttpFetch {
 }
 
 impl HttpFetch {
-    pub fn new(transport: Transport, idle_timeout: Duration) -> HttpFetch {
+    pub(crate) fn new(transport: Transport, idle_timeout: Duration) -> HttpFetch {
         HttpFetch {
             transport,
             idle_timeout,

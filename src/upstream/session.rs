@@ -52,9 +52,9 @@ impl UpstreamError {
 /// Backoff between attempts of one call.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub initial: Duration,
-    pub max: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) initial: Duration,
+    pub(crate) max: Duration,
 }
 
 impl RetryPolicy {
@@ -70,10 +70,10 @@ impl RetryPolicy {
 /// Counters a sync reports in its summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionStats {
-    pub calls: u64,
-    pub retries: u64,
-    pub authorizations: u64,
-    pub bytes_received: u64,
+    pub(crate) calls: u64,
+    pub(crate) retries: u64,
+    pub(crate) authorizations: u64,
+    pub(crate) bytes_received: u64,
 }
 
 struct Authorized {
@@ -89,18 +89,18 @@ enum Exchange {
     Malformed(String),
 }
 
-pub struct Session {
+pub(crate) struct Session {
     transport: Transport,
     base: String,
     account_name: String,
     account_guid: Uuid,
     retry: RetryPolicy,
     auth: Option<Authorized>,
-    pub stats: SessionStats,
+    pub(crate) stats: SessionStats,
 }
 
 impl Session {
-    pub fn new(
+    pub(crate) fn new(
         transport: Transport,
         base: &str,
         account_name: &str,
@@ -119,13 +119,13 @@ impl Session {
     }
 
     /// Forgets the access cookie so the next call authorizes again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.auth = None;
     }
 
     /// Makes one authorized call: `build` gets the current access cookie, `parse` reads the
     /// response element.
-    pub async fn call<T>(
+    pub(crate) async fn call<T>(
         &mut self,
         operation: &str,
         build: impl Fn(&Cookie) -> Request,

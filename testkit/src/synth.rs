@@ -171,7 +171,7 @@ pub struct SynthDoc {
     pub superseded: Vec<Uuid>,
     /// Bundle members (all at revision 200).
     pub bundled: Vec<Uuid>,
-    pub msrc_severity: Option<String>,
+    pub(crate) msrc_severity: Option<String>,
     /// `KBArticleID`, digits only (e.g. `5001234`).
     pub kb: Option<String>,
 }
@@ -184,7 +184,7 @@ pub struct SynthFile {
     pub name: String,
     pub size: u64,
     pub mu_url: String,
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// The bytes of a synthetic file: `file.size` bytes derived from `file.seed` only, so their

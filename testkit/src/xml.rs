@@ -26,7 +26,7 @@ pub enum XmlError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
     pub name: String,
-    pub attrs: Vec<(String, String)>,
+    pub(crate) attrs: Vec<(String, String)>,
     pub text: String,
     pub children: Vec<Element>,
 }

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 /// Namespaces of the three client-facing services.
 pub const CLIENT_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService";
-pub const SIMPLE_AUTH_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService";
-pub const REPORTING_NS: &str = "http://www.microsoft.com/SoftwareDistribution";
+pub(crate) const SIMPLE_AUTH_NS: &str =
+    "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService";
+pub(crate) const REPORTING_NS: &str = "http://www.microsoft.com/SoftwareDistribution";
 
 /// Every operation wucache answers on the client side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,7 +42,7 @@ pub struct Cookie {
 /// `AuthorizationCookie` from SimpleAuth.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuthorizationCookie {
-    pub plugin_id: String,
+    pub(crate) plugin_id: String,
     pub cookie_data: Vec<u8>,
 }
 
@@ -56,11 +57,11 @@ pub struct GetConfigRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     pub last_change: String,
-    pub is_registration_required: bool,
-    pub plugin_id: String,
+    pub(crate) is_registration_required: bool,
+    pub(crate) plugin_id: String,
     /// Relative, as WSUS sends it: `SimpleAuthWebService/SimpleAuth.asmx`.
     pub service_url: String,
-    pub properties: Vec<(String, String)>,
+    pub(crate) properties: Vec<(String, String)>,
 }
 
 // ---- GetAuthorizationCookie (SimpleAuth) -----------------------------------------------
@@ -134,8 +135,8 @@ pub struct StartCategoryScanRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StartCategoryScanResponse {
-    pub preferred: Vec<Uuid>,
-    pub in_error: Vec<Uuid>,
+    pub(crate) preferred: Vec<Uuid>,
+    pub(crate) in_error: Vec<Uuid>,
 }
 
 // ---- SyncUpdates -----------------------------------------------------------------------
@@ -165,24 +166,24 @@ pub struct SyncUpdateParameters {
 /// AutoSelect, AutoDownload, SupersedenceBehavior on every UpdateInfo.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Deployment {
-    pub id: i32,
+    pub(crate) id: i32,
     pub action: DeploymentAction,
-    pub deadline: Option<String>,
-    pub is_assigned: bool,
+    pub(crate) deadline: Option<String>,
+    pub(crate) is_assigned: bool,
     /// Date only, e.g. `2026-10-04`.
     pub last_change_time: String,
-    pub download_priority: Option<String>,
+    pub(crate) download_priority: Option<String>,
     /// `AutoSelect`, `AutoDownload`, `SupersedenceBehavior`: "0" when sent (client >= 1.8).
     pub auto_select: Option<String>,
-    pub auto_download: Option<String>,
-    pub supersedence_behavior: Option<String>,
+    pub(crate) auto_download: Option<String>,
+    pub(crate) supersedence_behavior: Option<String>,
 }
 
 /// `UpdateInfo`: a revision id, its deployment, whether it is a leaf, and its Core fragment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpdateInfo {
     pub id: i32,
-    pub deployment: Deployment,
+    pub(crate) deployment: Deployment,
     pub is_leaf: bool,
     /// The Core fragment.
     pub xml: XmlText,
@@ -198,7 +199,7 @@ pub struct XmlText {
 }
 
 impl XmlText {
-    pub fn new(text: impl Into<std::sync::Arc<str>>) -> XmlText {
+    pub(crate) fn new(text: impl Into<std::sync::Arc<str>>) -> XmlText {
         XmlText {
             text: text.into(),
             escaped: None,
@@ -213,7 +214,7 @@ impl XmlText {
         }
     }
 
-    pub fn escaped(&self) -> Option<&str> {
+    pub(crate) fn escaped(&self) -> Option<&str> {
         self.escaped.as_deref()
     }
 }
@@ -270,44 +271,44 @@ pub struct SyncInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncPrinterCatalogRequest {
-    pub cookie: Option<Cookie>,
-    pub installed_non_leaf: Vec<i32>,
-    pub printer_update_ids: Vec<i32>,
+    pub(crate) cookie: Option<Cookie>,
+    pub(crate) installed_non_leaf: Vec<i32>,
+    pub(crate) printer_update_ids: Vec<i32>,
 }
 
 // ---- RefreshCache ----------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RefreshCacheRequest {
-    pub cookie: Option<Cookie>,
-    pub global_ids: Vec<UpdateIdentity>,
+    pub(crate) cookie: Option<Cookie>,
+    pub(crate) global_ids: Vec<UpdateIdentity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RefreshCacheResult {
-    pub revision_id: i32,
-    pub global_id: UpdateIdentity,
-    pub is_leaf: bool,
-    pub deployment: Deployment,
+    pub(crate) revision_id: i32,
+    pub(crate) global_id: UpdateIdentity,
+    pub(crate) is_leaf: bool,
+    pub(crate) deployment: Deployment,
 }
 
 // ---- GetExtendedUpdateInfo (and 2) -----------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GetExtendedUpdateInfoRequest {
-    pub cookie: Option<Cookie>,
-    pub revision_ids: Vec<i32>,
+    pub(crate) cookie: Option<Cookie>,
+    pub(crate) revision_ids: Vec<i32>,
     /// `XmlUpdateFragmentType` strings: `Core`, `Extended`, `LocalizedProperties`, `Eula`, ...
     pub info_types: Vec<String>,
-    pub locales: Vec<String>,
+    pub(crate) locales: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GetExtendedUpdateInfo2Request {
-    pub cookie: Option<Cookie>,
-    pub update_ids: Vec<UpdateIdentity>,
-    pub info_types: Vec<String>,
-    pub locales: Vec<String>,
+    pub(crate) cookie: Option<Cookie>,
+    pub(crate) update_ids: Vec<UpdateIdentity>,
+    pub(crate) info_types: Vec<String>,
+    pub(crate) locales: Vec<String>,
 }
 
 /// `ExtendedUpdateInfo` (also the answer to GetExtendedUpdateInfo2, which has more optional
@@ -316,12 +317,12 @@ pub struct GetExtendedUpdateInfo2Request {
 pub struct ExtendedUpdateInfo {
     /// `(revision id, fragment xml)`, one entry per fragment.
     pub updates: Vec<(i32, String)>,
-    pub file_locations: Vec<FileLocation>,
-    pub out_of_scope_revision_ids: Vec<i32>,
+    pub(crate) file_locations: Vec<FileLocation>,
+    pub(crate) out_of_scope_revision_ids: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FileLocation {
+pub(crate) struct FileLocation {
     /// The 20-byte SHA-1.
     pub file_digest: Vec<u8>,
     pub url: String,
@@ -331,49 +332,49 @@ pub struct FileLocation {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GetFileLocationsRequest {
-    pub cookie: Option<Cookie>,
-    pub file_digests: Vec<Vec<u8>>,
+    pub(crate) cookie: Option<Cookie>,
+    pub(crate) file_digests: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GetFileLocationsResponse {
-    pub file_locations: Vec<FileLocation>,
-    pub new_cookie: Cookie,
+    pub(crate) file_locations: Vec<FileLocation>,
+    pub(crate) new_cookie: Cookie,
 }
 
 // ---- ReportEventBatch (Reporting service) ----------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReportEventBatchRequest {
-    pub cookie: Option<Cookie>,
-    pub client_time: Option<String>,
-    pub events: Vec<ReportingEvent>,
+    pub(crate) cookie: Option<Cookie>,
+    pub(crate) client_time: Option<String>,
+    pub(crate) events: Vec<ReportingEvent>,
 }
 
 /// One `ReportingEvent`, flattened to what the server keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReportingEvent {
-    pub target_sid: String,
-    pub sequence_number: i64,
-    pub time_at_target: String,
-    pub event_instance_id: Uuid,
-    pub namespace_id: i32,
-    pub event_id: i32,
-    pub source_id: i32,
-    pub update_id: UpdateIdentity,
-    pub win32_hresult: i32,
-    pub app_name: String,
-    pub replacement_strings: Vec<String>,
+    pub(crate) target_sid: String,
+    pub(crate) sequence_number: i64,
+    pub(crate) time_at_target: String,
+    pub(crate) event_instance_id: Uuid,
+    pub(crate) namespace_id: i32,
+    pub(crate) event_id: i32,
+    pub(crate) source_id: i32,
+    pub(crate) update_id: UpdateIdentity,
+    pub(crate) win32_hresult: i32,
+    pub(crate) app_name: String,
+    pub(crate) replacement_strings: Vec<String>,
     /// `MiscData` entries verbatim (`Tag=Value`).
     pub misc_data: Vec<String>,
-    pub computer_brand: String,
-    pub computer_model: String,
-    pub bios_revision: String,
-    pub processor_architecture: String,
+    pub(crate) computer_brand: String,
+    pub(crate) computer_model: String,
+    pub(crate) bios_revision: String,
+    pub(crate) processor_architecture: String,
     /// `Major.Minor.Build.Revision.SPMajor.SPMinor`.
     pub os_version: String,
-    pub os_locale_id: i32,
-    pub device_id: String,
+    pub(crate) os_locale_id: i32,
+    pub(crate) device_id: String,
 }
 
 // ---- Faults ----------------------------------------------------------------------------
@@ -395,7 +396,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidCookie => "InvalidCookie",
             ErrorCode::ServerChanged => "ServerChanged",
@@ -421,12 +422,12 @@ impl ErrorCode {
 /// and the operation's SOAPAction for `Method`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientFault {
-    pub code: ErrorCode,
-    pub message: String,
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
 }
 
 impl ClientFault {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ClientFault {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> ClientFault {
         ClientFault {
             code,
             message: message.into(),

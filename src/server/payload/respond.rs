@@ -47,8 +47,8 @@ impl ServeError {
 /// What a response says about the file: its size and validators, fixed per digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
-    pub size: u64,
-    pub etag: String,
+    pub(crate) size: u64,
+    pub(crate) etag: String,
     /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
     pub last_modified: String,
 }
@@ -75,8 +75,8 @@ pub fn http_date(time: SystemTime) -> String {
 /// A payload response and the body bytes it will send (0 for HEAD and errors), so the
 /// route counts bytes without reading its own headers back.
 pub struct Answer {
-    pub response: Response<Body>,
-    pub body_bytes: u64,
+    pub(crate) response: Response<Body>,
+    pub(crate) body_bytes: u64,
 }
 
 impl Answer {

@@ -33,9 +33,9 @@ pub struct AuthorizationCookie {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     pub last_change: String,
-    pub is_registration_required: bool,
-    pub auth_plug_ins: Vec<AuthPlugIn>,
-    pub allowed_event_ids: Vec<i32>,
+    pub(crate) is_registration_required: bool,
+    pub(crate) auth_plug_ins: Vec<AuthPlugIn>,
+    pub(crate) allowed_event_ids: Vec<i32>,
     /// `ConfigurationProperty` name/value pairs, in order.
     pub properties: Vec<(String, String)>,
 }
@@ -53,9 +53,9 @@ impl Config {
 /// One `AuthPlugInInfo`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthPlugIn {
-    pub plug_in_id: Option<String>,
-    pub service_url: Option<String>,
-    pub parameter: Option<String>,
+    pub(crate) plug_in_id: Option<String>,
+    pub(crate) service_url: Option<String>,
+    pub(crate) parameter: Option<String>,
 }
 
 /// `ExtendedUpdateInfo`: fragments per revision id, file locations, revisions out of scope.
@@ -69,7 +69,7 @@ pub struct ExtendedInfo {
 /// One `Update` of an `ExtendedUpdateInfo` (an `UpdateData`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpdateData {
-    pub id: i32,
+    pub(crate) id: i32,
     pub xml: String,
 }
 

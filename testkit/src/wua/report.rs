@@ -12,15 +12,15 @@ use super::request::{cookie_element, element, reporting_call, Request};
 pub struct Event {
     /// `TargetID/Sid`: the client id.
     pub sid: String,
-    pub time_at_target: String,
-    pub instance_id: Uuid,
+    pub(crate) time_at_target: String,
+    pub(crate) instance_id: Uuid,
     /// 147 = scan succeeded, 156 = status report, ...
     pub event_id: u16,
-    pub source_id: u16,
+    pub(crate) source_id: u16,
     pub update: (Uuid, u32),
     pub win32_hresult: i32,
-    pub app_name: String,
-    pub replacement_strings: Vec<String>,
+    pub(crate) app_name: String,
+    pub(crate) replacement_strings: Vec<String>,
     pub misc_data: Vec<String>,
 }
 

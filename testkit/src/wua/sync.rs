@@ -28,7 +28,7 @@ pub struct SyncInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateInfo {
     pub id: i32,
-    pub deployment: Option<Deployment>,
+    pub(crate) deployment: Option<Deployment>,
     pub is_leaf: bool,
     /// The `Xml` text (the Core fragment, unescaped), when sent.
     pub xml: Option<String>,
@@ -53,16 +53,16 @@ impl UpdateInfo {
 /// `Deployment`, in WSDL order (`HardwareIds` and `ClientBehaviors` are not kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
-    pub id: i32,
+    pub(crate) id: i32,
     pub action: Action,
-    pub deadline: Option<String>,
-    pub is_assigned: bool,
-    pub last_change_time: String,
-    pub download_priority: Option<String>,
-    pub auto_select: Option<String>,
-    pub auto_download: Option<String>,
-    pub supersedence_behavior: Option<String>,
-    pub flag_bitmask: Option<String>,
+    pub(crate) deadline: Option<String>,
+    pub(crate) is_assigned: bool,
+    pub(crate) last_change_time: String,
+    pub(crate) download_priority: Option<String>,
+    pub(crate) auto_select: Option<String>,
+    pub(crate) auto_download: Option<String>,
+    pub(crate) supersedence_behavior: Option<String>,
+    pub(crate) flag_bitmask: Option<String>,
 }
 
 /// The WSDL's `DeploymentAction` enumeration.

@@ -7,7 +7,7 @@ use super::*;
 
 // ---- GetConfig -------------------------------------------------------------------------
 
-pub fn parse_get_config_request(el: &Element) -> Parsed<GetConfigRequest> {
+pub(crate) fn parse_get_config_request(el: &Element) -> Parsed<GetConfigRequest> {
     expect_name(el, "GetConfig")?;
     Ok(GetConfigRequest {
         protocol_version: string(el, "protocolVersion"),
@@ -63,7 +63,7 @@ pub fn parse_get_config_response(el: &Element) -> Parsed<Config> {
 
 // ---- GetCookie -------------------------------------------------------------------------
 
-pub fn parse_get_cookie_request(el: &Element) -> Parsed<GetCookieRequest> {
+pub(crate) fn parse_get_cookie_request(el: &Element) -> Parsed<GetCookieRequest> {
     expect_name(el, "GetCookie")?;
     Ok(GetCookieRequest {
         auth_cookies: struct_array(
@@ -94,7 +94,7 @@ pub fn build_get_cookie_request(req: &GetCookieRequest) -> String {
     })
 }
 
-pub fn build_get_cookie_response(cookie: &Cookie) -> String {
+pub(crate) fn build_get_cookie_response(cookie: &Cookie) -> String {
     Writer::client().root("GetCookieResponse", CLIENT_NS, |w| {
         write_cookie(w, "GetCookieResult", cookie)
     })
@@ -190,7 +190,7 @@ fn read_computer(el: &Element, path: &str) -> Parsed<ComputerInfo> {
     Ok(computer)
 }
 
-pub fn parse_register_computer_request(el: &Element) -> Parsed<RegisterComputerRequest> {
+pub(crate) fn parse_register_computer_request(el: &Element) -> Parsed<RegisterComputerRequest> {
     expect_name(el, "RegisterComputer")?;
     let path = "computerInfo";
     Ok(RegisterComputerRequest {
@@ -212,7 +212,7 @@ pub fn build_register_computer_request(req: &RegisterComputerRequest) -> String 
     })
 }
 
-pub fn build_register_computer_response(_: &()) -> String {
+pub(crate) fn build_register_computer_response(_: &()) -> String {
     Writer::client().root("RegisterComputerResponse", CLIENT_NS, |_| {})
 }
 

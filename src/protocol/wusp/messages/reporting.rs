@@ -61,7 +61,7 @@ fn read_extended_data(el: &Element, path: &str, event: &mut ReportingEvent) -> P
     Ok(())
 }
 
-pub fn parse_report_event_batch_request(el: &Element) -> Parsed<ReportEventBatchRequest> {
+pub(crate) fn parse_report_event_batch_request(el: &Element) -> Parsed<ReportEventBatchRequest> {
     expect_name(el, "ReportEventBatch")?;
     Ok(ReportEventBatchRequest {
         cookie: opt_cookie(el, "cookie")?,
@@ -122,7 +122,7 @@ pub fn build_report_event_batch_request(req: &ReportEventBatchRequest) -> String
     })
 }
 
-pub fn build_report_event_batch_response(received: &bool) -> String {
+pub(crate) fn build_report_event_batch_response(received: &bool) -> String {
     Writer::asmx().root("ReportEventBatchResponse", REPORTING_NS, |w| {
         w.value("ReportEventBatchResult", received)
     })

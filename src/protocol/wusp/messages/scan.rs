@@ -6,7 +6,7 @@ use super::*;
 
 // ---- StartCategoryScan -----------------------------------------------------------------
 
-pub fn parse_start_category_scan_request(el: &Element) -> Parsed<StartCategoryScanRequest> {
+pub(crate) fn parse_start_category_scan_request(el: &Element) -> Parsed<StartCategoryScanRequest> {
     expect_name(el, "StartCategoryScan")?;
     let requested = struct_array(
         el,
@@ -206,7 +206,7 @@ fn read_sync_info(response: &Element, result: &str) -> Parsed<SyncInfo> {
     })
 }
 
-pub fn build_sync_updates_response(info: &SyncInfo) -> String {
+pub(crate) fn build_sync_updates_response(info: &SyncInfo) -> String {
     Writer::client().root("SyncUpdatesResponse", CLIENT_NS, |w| {
         write_sync_info(w, "SyncUpdatesResult", info)
     })
@@ -219,7 +219,7 @@ pub fn parse_sync_updates_response(el: &Element) -> Parsed<SyncInfo> {
 
 // ---- SyncPrinterCatalog ----------------------------------------------------------------
 
-pub fn parse_sync_printer_catalog_request(el: &Element) -> Parsed<SyncPrinterCatalogRequest> {
+pub(crate) fn parse_sync_printer_catalog_request(el: &Element) -> Parsed<SyncPrinterCatalogRequest> {
     expect_name(el, "SyncPrinterCatalog")?;
     Ok(SyncPrinterCatalogRequest {
         cookie: opt_cookie(el, "cookie")?,
@@ -236,7 +236,7 @@ pub fn build_sync_printer_catalog_request(req: &SyncPrinterCatalogRequest) -> St
     })
 }
 
-pub fn build_sync_printer_catalog_response(info: &SyncInfo) -> String {
+pub(crate) fn build_sync_printer_catalog_response(info: &SyncInfo) -> String {
     Writer::client().root("SyncPrinterCatalogResponse", CLIENT_NS, |w| {
         write_sync_info(w, "SyncPrinterCatalogResult", info)
     })
@@ -249,7 +249,7 @@ pub fn parse_sync_printer_catalog_response(el: &Element) -> Parsed<SyncInfo> {
 
 // ---- RefreshCache ----------------------------------------------------------------------
 
-pub fn parse_refresh_cache_request(el: &Element) -> Parsed<RefreshCacheRequest> {
+pub(crate) fn parse_refresh_cache_request(el: &Element) -> Parsed<RefreshCacheRequest> {
     expect_name(el, "RefreshCache")?;
     Ok(RefreshCacheRequest {
         cookie: opt_cookie(el, "cookie")?,

@@ -5,7 +5,7 @@
 
 use super::*;
 
-pub fn parse_get_authorization_cookie_request(el: &Element) -> Parsed<GetAuthorizationCookieRequest> {
+pub(crate) fn parse_get_authorization_cookie_request(el: &Element) -> Parsed<GetAuthorizationCookieRequest> {
     expect_name(el, "GetAuthorizationCookie")?;
     Ok(GetAuthorizationCookieRequest {
         client_id: opt_string(el, "clientId"),
@@ -40,7 +40,7 @@ pub(super) fn read_authorization_cookie(el: &Element, path: &str) -> Parsed<Auth
     })
 }
 
-pub fn build_get_authorization_cookie_response(cookie: &AuthorizationCookie) -> String {
+pub(crate) fn build_get_authorization_cookie_response(cookie: &AuthorizationCookie) -> String {
     Writer::asmx().root("GetAuthorizationCookieResponse", SIMPLE_AUTH_NS, |w| {
         write_authorization_cookie(w, "GetAuthorizationCookieResult", cookie)
     })

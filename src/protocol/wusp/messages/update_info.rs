@@ -28,7 +28,7 @@ pub fn build_get_extended_update_info_request(req: &GetExtendedUpdateInfoRequest
     })
 }
 
-pub fn parse_get_extended_update_info2_request(el: &Element) -> Parsed<GetExtendedUpdateInfo2Request> {
+pub(crate) fn parse_get_extended_update_info2_request(el: &Element) -> Parsed<GetExtendedUpdateInfo2Request> {
     expect_name(el, "GetExtendedUpdateInfo2")?;
     Ok(GetExtendedUpdateInfo2Request {
         cookie: opt_cookie(el, "cookie")?,
@@ -90,7 +90,7 @@ fn read_extended_update_info(response: &Element, result: &str) -> Parsed<Extende
     })
 }
 
-pub fn build_get_extended_update_info_response(info: &ExtendedUpdateInfo) -> String {
+pub(crate) fn build_get_extended_update_info_response(info: &ExtendedUpdateInfo) -> String {
     Writer::client().root("GetExtendedUpdateInfoResponse", CLIENT_NS, |w| {
         w.element("GetExtendedUpdateInfoResult", |w| {
             write_updates_and_locations(w, info);
@@ -121,7 +121,7 @@ pub fn parse_get_extended_update_info2_response(el: &Element) -> Parsed<Extended
 
 // ---- GetFileLocations ------------------------------------------------------------------
 
-pub fn parse_get_file_locations_request(el: &Element) -> Parsed<GetFileLocationsRequest> {
+pub(crate) fn parse_get_file_locations_request(el: &Element) -> Parsed<GetFileLocationsRequest> {
     expect_name(el, "GetFileLocations")?;
     let file_digests = match child(el, "fileDigests") {
         None => Vec::new(),
@@ -144,7 +144,7 @@ pub fn build_get_file_locations_request(req: &GetFileLocationsRequest) -> String
     })
 }
 
-pub fn build_get_file_locations_response(resp: &GetFileLocationsResponse) -> String {
+pub(crate) fn build_get_file_locations_response(resp: &GetFileLocationsResponse) -> String {
     Writer::client().root("GetFileLocationsResponse", CLIENT_NS, |w| {
         w.element("GetFileLocationsResult", |w| {
             w.nonempty("FileLocations", &resp.file_locations, file_location_item);
