@@ -13,30 +13,55 @@ pub const DEFAULT_PATH: &str = "config/wucache.toml";
 /// A configuration problem, naming the key (or file) to blame.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file cannot be read.
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A key the configuration does not have (typos are errors, not ignored).
     #[error("config {origin}: unknown key `{key}`")]
-    UnknownKey { origin: String, key: String },
+    UnknownKey {
+        /// Where the text came from (the file path, as `from_toml` was told).
+        origin: String,
+        /// The key's dotted path, e.g. `sync.intervall`.
+        key: String,
+    },
+    /// A key whose value does not parse or is out of range.
     #[error("config {origin}: key `{key}`: {message}")]
     Invalid {
+        /// Where the text came from (the file path, as `from_toml` was told).
         origin: String,
+        /// The key's dotted path.
         key: String,
+        /// What is wrong with the value.
         message: String,
     },
 }
 
+/// The whole `wucache.toml`: one field per `[section]`, every key defaulted.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Config {
+    /// `[server]`: the client listener.
     pub server: ServerConfig,
+    /// `[admin]`: the admin API listener and its token.
     pub admin: AdminConfig,
+    /// `[upstream]`: where and how catalogs are synced from.
     pub upstream: UpstreamConfig,
+    /// `[sync]`: what is mirrored and how often.
     pub sync: SyncConfig,
+    /// `[storage]`: where the catalog store lives.
     pub storage: StorageConfig,
+    /// `[content]`: the payload cache.
     pub content: ContentConfig,
+    /// `[baselines]`: the approval baselines file.
     pub baselines: BaselinesConfig,
 }
 
+/// `[baselines]`: where the approval baselines and patch groups come from.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct BaselinesConfig {
@@ -45,6 +70,7 @@ pub struct BaselinesConfig {
     pub file: String,
 }
 
+/// `[server]`: the listener Windows Update clients talk to.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ServerConfig {
@@ -63,6 +89,7 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[admin]`: the admin API's listener and bearer token.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct AdminConfig {
@@ -82,6 +109,7 @@ impl Default for AdminConfig {
     }
 }
 
+/// `[upstream]`: the server catalogs are synced from, and how calls to it are retried.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct UpstreamConfig {
@@ -99,6 +127,7 @@ pub struct UpstreamConfig {
     /// First retry delay; doubled per attempt, with jitter, up to `max_backoff`.
     #[serde(with = "human_duration")]
     pub initial_backoff: Duration,
+    /// Longest retry delay.
     #[serde(with = "human_duration")]
     pub max_backoff: Duration,
 }
@@ -117,6 +146,7 @@ impl Default for UpstreamConfig {
     }
 }
 
+/// `[sync]`: the products, classifications and languages mirrored, and how often.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SyncConfig {
@@ -149,6 +179,7 @@ impl Default for SyncConfig {
     }
 }
 
+/// `[storage]`: the data directory.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct StorageConfig {
@@ -176,6 +207,7 @@ pub enum ContentMode {
     Both,
 }
 
+/// `[content]`: how payloads are fetched, kept, evicted and served.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ContentConfig {

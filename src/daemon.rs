@@ -11,22 +11,31 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
+/// Why the daemon did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The shared state (store, token, cookie key, baselines) could not be opened.
     #[error(transparent)]
     App(#[from] AppError),
+    /// A listener could not be bound.
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// The config key that gave it, e.g. `admin.listen`.
         key: &'static str,
+        /// The I/O error.
         source: std::io::Error,
     },
 }
 
 /// A running daemon.
 pub struct Daemon {
+    /// The shared state, for tests and the CLI to inspect.
     pub app: Arc<App>,
+    /// Where the client listener is bound (the real port when the config said 0).
     pub client_addr: SocketAddr,
+    /// Where the admin listener is bound (the real port when the config said 0).
     pub admin_addr: SocketAddr,
     shutdown: Shutdown,
     tasks: JoinSet<()>,

@@ -28,9 +28,11 @@ pub const DEFAULT_GROUP: &str = "default";
 /// A policy: its id (the baseline id) and its decision for a top-level update.
 type Policy<'a> = (String, Box<dyn Fn(&UpdateRecord) -> Offer + 'a>);
 
+/// The served catalog, frozen per sync or evaluation epoch: records, graph, scopes, file index.
 pub struct Snapshot {
     /// Same order as `graph.nodes`.
     pub records: Vec<UpdateRecord>,
+    /// The prerequisite and bundle graph over `records`.
     pub graph: Graph,
     /// The default policy's scope (the only one without a baseline file).
     pub scope: Scope,

@@ -9,12 +9,19 @@ use super::facts::{PatchProperties, UpdateFacts};
 /// WSUS `UpdateInstallationState` of one update on one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientState {
+    /// 0: no status yet.
     Unknown,
+    /// 1: the update does not apply to the machine.
     NotApplicable,
+    /// 2: needed, not installed.
     NotInstalled,
+    /// 3: downloaded, not installed.
     Downloaded,
+    /// 4: installed.
     Installed,
+    /// 5: the last installation failed.
     Failed,
+    /// 6: installed, waiting for a reboot.
     InstalledPendingReboot,
 }
 
@@ -41,13 +48,21 @@ impl ClientState {
 /// Patch Manager's `PatchComplianceDataState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PatchState {
+    /// `INSTALLED`: approved and installed.
     Installed,
+    /// `INSTALLED_OTHER`: installed, not approved (or rejected with ALLOW_AS_DEPENDENCY).
     InstalledOther,
+    /// `INSTALLED_PENDING_REBOOT`: installed, waiting for a reboot.
     InstalledPendingReboot,
+    /// `INSTALLED_REJECTED`: installed, rejected with BLOCK.
     InstalledRejected,
+    /// `MISSING`: approved, applicable, not installed.
     Missing,
+    /// `NOT_APPLICABLE`: approved but not applicable.
     NotApplicable,
+    /// `FAILED`: approved, installation failed.
     Failed,
+    /// `AVAILABLE_SECURITY_UPDATE`: an applicable security update not approved (yet).
     AvailableSecurityUpdate,
 }
 
@@ -95,7 +110,9 @@ impl PatchState {
 /// Whether an item counts for or against the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ItemCompliance {
+    /// Counts for the node.
     Compliant,
+    /// Counts against the node.
     NonCompliant,
     /// `NOT_APPLICABLE`: counted in neither.
     NotApplicable,
@@ -194,6 +211,7 @@ fn is_security(update: &UpdateFacts, baseline: &Baseline) -> bool {
 pub struct LevelCounts([u32; 6]);
 
 impl LevelCounts {
+    /// Items at `level`.
     pub fn get(&self, level: ComplianceLevel) -> u32 {
         self.0[level_index(level)]
     }

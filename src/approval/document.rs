@@ -68,11 +68,17 @@ impl PatchFilter {
 /// The filter keys valid in a WINDOWS baseline (§2; `PATCH_ID` is a proxy extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FilterKey {
+    /// `PATCH_SET`: `OS` or `APPLICATION`.
     PatchSet,
+    /// `PRODUCT`: an AWS product name such as `WindowsServer2022`.
     Product,
+    /// `PRODUCT_FAMILY`: `Windows` or an application family.
     ProductFamily,
+    /// `CLASSIFICATION`: an AWS classification such as `SecurityUpdates`.
     Classification,
+    /// `MSRC_SEVERITY`: `Critical`, `Important`, `Moderate`, `Low` or `Unspecified`.
     MsrcSeverity,
+    /// `PATCH_ID`: `KB` + digits (a proxy extension in filters).
     PatchId,
 }
 
@@ -135,12 +141,18 @@ pub(super) const AWS_FILTER_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ComplianceLevel {
+    /// `UNSPECIFIED`, the lowest and the default.
     #[default]
     Unspecified,
+    /// `INFORMATIONAL`.
     Informational,
+    /// `LOW`.
     Low,
+    /// `MEDIUM`.
     Medium,
+    /// `HIGH`.
     High,
+    /// `CRITICAL`, the highest.
     Critical,
 }
 
@@ -177,8 +189,10 @@ impl std::fmt::Display for ComplianceLevel {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectedPatchesAction {
+    /// `ALLOW_AS_DEPENDENCY` (default): an installed rejected patch reports `INSTALLED_OTHER`, compliant.
     #[default]
     AllowAsDependency,
+    /// `BLOCK`: an installed rejected patch reports `INSTALLED_REJECTED`, non-compliant.
     Block,
 }
 
@@ -186,7 +200,9 @@ pub enum RejectedPatchesAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ComplianceStatus {
+    /// `COMPLIANT`.
     Compliant,
+    /// `NON_COMPLIANT`.
     NonCompliant,
 }
 
@@ -255,8 +271,10 @@ pub enum SupersededHandling {
 /// The level of an update several rules approve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MultiRuleComplianceLevel {
+    /// The highest level of all approving rules (the default).
     #[default]
     Highest,
+    /// The level of the first approving rule, in document order.
     FirstMatchingRule,
 }
 
@@ -272,11 +290,15 @@ pub struct Deadline {
     pub time_zone: Option<String>,
 }
 
+/// `ProxyExtensions.Deadline.Mode`: how an install deadline is computed (docs/baselines.md §6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeadlineMode {
+    /// No deadline (the default).
     #[default]
     None,
+    /// The approval day plus `day_offset` days, at `minutes_after_midnight` in `time_zone`.
     ApprovalPlusDays,
+    /// The start of the next of the baseline's maintenance windows.
     NextMaintenanceWindow,
 }
 
@@ -298,11 +320,15 @@ pub struct MaintenanceWindow {
     pub patch_groups: Vec<String>,
 }
 
+/// `ProxyExtensions.Mode` of a maintenance window (docs/baselines.md §6.2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowMode {
+    /// Kept for reports only (the default).
     #[default]
     Informational,
+    /// Outside the window, a newly approved update is offered detect-only until it opens.
     Gate,
+    /// `Deployment/Deadline` is the next window start.
     Deadline,
 }
 

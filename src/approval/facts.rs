@@ -67,8 +67,14 @@ pub struct UpdateFacts {
 /// A catalog record that cannot be turned into facts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FactsError {
+    /// The record's `CreationDate` is not an RFC 3339 UTC time.
     #[error("update {update}: CreationDate {text:?} is not an RFC 3339 UTC time")]
-    CreationDate { update: UpdateIdentity, text: String },
+    CreationDate {
+        /// The revision.
+        update: UpdateIdentity,
+        /// The text as stored.
+        text: String,
+    },
 }
 
 impl UpdateFacts {

@@ -60,6 +60,7 @@ impl BaselineSet {
         Ok((set, warnings))
     }
 
+    /// The baseline with this id, loaded or predefined.
     pub fn baseline(&self, id: &str) -> Option<&Baseline> {
         self.baselines.iter().find(|baseline| baseline.id == id)
     }

@@ -33,19 +33,38 @@ pub struct CacheConfig {
 /// Why a payload could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CacheError {
+    /// The catalog gives no `MUUrl` for the payload; its SHA-1, upper-case hex.
     #[error("no upstream URL is known for {0}")]
     NoUrl(String),
+    /// The transfer failed (upstream, network or local disk) after its attempts.
     #[error("upstream transfer of {sha1} failed: {detail}")]
-    Transfer { sha1: String, detail: String },
+    Transfer {
+        /// The payload's SHA-1, upper-case hex.
+        sha1: String,
+        /// What failed last.
+        detail: String,
+    },
+    /// The bytes failed verification (size or digest) and were discarded.
     #[error("{sha1} arrived with the wrong digest and was discarded: {detail}")]
-    Corrupt { sha1: String, detail: String },
+    Corrupt {
+        /// The payload's SHA-1, upper-case hex.
+        sha1: String,
+        /// The mismatch.
+        detail: String,
+    },
 }
 
 /// A transfer's progress as its waiters see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlightState {
-    Running { received: u64 },
+    /// Downloading; bytes received so far.
+    Running {
+        /// Bytes of the file on disk so far, resumed bytes included.
+        received: u64,
+    },
+    /// Verified and in place, at this path.
     Committed(PathBuf),
+    /// The transfer failed; waiters get this error.
     Failed(CacheError),
 }
 

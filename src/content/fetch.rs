@@ -25,5 +25,6 @@ pub struct Fetched {
 
 /// Gets a URL's bytes from `offset` (a `Range: bytes=offset-` request when offset > 0).
 pub trait Fetch: Send + Sync + 'static {
+    /// Starts fetching `url` from byte `offset`; resolves once the answer's headers are in.
     fn fetch(&self, url: &str, offset: u64) -> impl Future<Output = Result<Fetched, FetchError>> + Send;
 }

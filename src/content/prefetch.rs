@@ -26,7 +26,9 @@ pub struct PrefetchSummary {
 
 /// Receives progress: the CLI draws a bar, the daemon logs.
 pub trait PrefetchProgress: Send + Sync {
+    /// A run starts: `files` payloads to fetch, `bytes` in all.
     fn start(&self, files: u64, bytes: u64);
+    /// One payload is done (fetched or failed); `bytes` its size.
     fn file_done(&self, bytes: u64);
 }
 

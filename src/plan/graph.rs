@@ -10,9 +10,12 @@ use uuid::Uuid;
 /// Index of a node in `Graph::nodes`.
 pub type NodeId = u32;
 
+/// One update of the served catalog (its newest revision), with its relationships resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// The revision's server-local revision id.
     pub local_id: i32,
+    /// `UpdateID`: the update, whatever its revision.
     pub update_id: Uuid,
     pub(crate) revision: u32,
     pub(crate) update_type: UpdateType,
@@ -25,6 +28,7 @@ pub struct Node {
     pub is_member: bool,
     /// Products and classifications (for category-filtered scans).
     pub categories: Vec<Uuid>,
+    /// `PublicationState="Expired"`: withdrawn by Microsoft.
     pub expired: bool,
 }
 
@@ -35,8 +39,10 @@ impl Node {
     }
 }
 
+/// The prerequisite and bundle graph of the served catalog, with lookups by id.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
+    /// Every node, indexed by [`NodeId`].
     pub nodes: Vec<Node>,
     /// Node by local id: local ids are dense (allocated from 1 upwards), so an array
     /// beats a hash map on the hot path (thousands of lookups per SyncUpdates call).
@@ -67,10 +73,12 @@ impl Graph {
         self.by_local.get(index).copied().filter(|node| *node != NO_NODE)
     }
 
+    /// The node of an update, by `UpdateID`.
     pub fn by_update_id(&self, update_id: &Uuid) -> Option<NodeId> {
         self.by_update.get(update_id).copied()
     }
 
+    /// The node with this id (an index into `nodes`; panics when out of range).
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id as usize]
     }

@@ -88,6 +88,7 @@ fn mark_prerequisites(graph: &Graph, actions: &mut [Option<DeploymentAction>]) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeEntry {
     pub(crate) node: NodeId,
+    /// What the client is told to do with the update.
     pub action: DeploymentAction,
     /// Server deployment id (int32, persistent; a new one whenever the action changes).
     pub deployment_id: i32,
@@ -100,6 +101,7 @@ pub struct ScopeEntry {
 /// A policy group's scope, indexed by node.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
+    /// The deployments; `position` finds a node's.
     pub entries: Vec<ScopeEntry>,
     by_node: HashMap<NodeId, usize>,
     pub(crate) max_seq: i64,
@@ -120,6 +122,7 @@ impl Scope {
         self.by_node.get(&node).map(|&i| &self.entries[i])
     }
 
+    /// Index in `entries` of the node's deployment, if the node is in scope.
     pub fn position(&self, node: NodeId) -> Option<usize> {
         self.by_node.get(&node).copied()
     }

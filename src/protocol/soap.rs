@@ -27,14 +27,19 @@ impl std::fmt::Display for Fault {
     }
 }
 
+/// Why a SOAP response yields no operation element.
 #[derive(Debug, thiserror::Error)]
 pub enum SoapError {
+    /// The text is not XML the reader accepts.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// The root is not `Envelope`; its local name.
     #[error("not a SOAP envelope (root `{0}`)")]
     NotEnvelope(String),
+    /// No `Body`, or a `Body` without children.
     #[error("SOAP body is empty")]
     EmptyBody,
+    /// The body is a fault.
     #[error("{0}")]
     Fault(Fault),
 }

@@ -27,19 +27,25 @@ pub struct Request {
     pub service: Service,
     pub(crate) operation: &'static str,
     pub(crate) soap_action: String,
+    /// The SOAP envelope, UTF-8 text with an XML declaration.
     pub body: String,
 }
 
+/// Which upstream service a request goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Service {
+    /// The Server Sync service (`/ServerSyncWebService/ServerSyncWebService.asmx` under the upstream).
     Sync,
+    /// The DSS authorization service, at the `ServiceUrl` GetAuthConfig named (relative or absolute).
     DssAuth(String),
 }
 
 /// The access cookie of the Server Sync service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cookie {
+    /// `Expiration`: the clear-text expiry (xs:dateTime), verbatim.
     pub expiration: String,
+    /// `EncryptedData`: the upstream's opaque data, base64 text echoed back as received.
     pub encrypted_data: String,
 }
 
@@ -47,6 +53,7 @@ pub struct Cookie {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCookie {
     pub(crate) plugin_id: String,
+    /// `CookieData`: the opaque authorization, base64 text echoed back as received.
     pub cookie_data: String,
 }
 

@@ -36,6 +36,7 @@ impl Store {
         Ok(swapped.is_ok())
     }
 
+    /// Events stored, duplicates not counted.
     pub fn event_count(&self) -> usize {
         self.events.len()
     }

@@ -41,16 +41,29 @@ const DEPLOYMENT_SEQ_KEY: &[u8] = b"deployment_seq";
 const CATALOG_ID_KEY: &[u8] = b"catalog_id";
 const CREATED_KEY: &[u8] = b"created";
 
+/// Why the catalog store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// sled failed (I/O or its own corruption checks).
     #[error("catalog store: {0}")]
     Sled(#[from] sled::Error),
+    /// The store on disk has another schema version than this build.
     #[error("catalog store at {path} is schema version {found}, this build uses {expected}; run `wucache upgrade` to convert it")]
-    Schema { path: String, found: u32, expected: u32 },
+    Schema {
+        /// The data directory.
+        path: String,
+        /// The version on disk.
+        found: u32,
+        /// [`SCHEMA_VERSION`], the one this build uses.
+        expected: u32,
+    },
+    /// Another process holds the store's lock.
     #[error("catalog store is in use by another process")]
     Locked,
+    /// A value on disk cannot be decoded; the message says which.
     #[error("catalog store is corrupt: {0}")]
     Corrupt(String),
+    /// Every positive int32 local revision id has been handed out.
     #[error("catalog store has used every local revision id (int32)")]
     IdsExhausted,
 }
@@ -58,12 +71,17 @@ pub enum StoreError {
 /// Small persistent values, by purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaKey {
+    /// The upstream's anchor of the last committed configuration phase.
     ConfigAnchor,
+    /// The upstream's anchor of the last committed categories phase.
     CategoriesAnchor,
+    /// The upstream's anchor of the last committed updates phase.
     UpdatesAnchor,
     /// Comma-separated product ids the last committed updates phase asked for.
     SyncedProducts,
+    /// Comma-separated classification ids the last committed updates phase asked for.
     SyncedClassifications,
+    /// Comma-separated languages the last committed updates phase asked for.
     SyncedLanguages,
     /// The GUID this server announces to its upstream.
     AccountGuid,
@@ -98,9 +116,11 @@ impl MetaKey {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub(crate) revisions: usize,
+    /// Distinct updates (UpdateIDs), each counted once whatever its revisions.
     pub updates: usize,
 }
 
+/// The catalog store: a cheap-clone handle to the sled database and its trees.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,

@@ -22,30 +22,39 @@ use uuid::Uuid;
 /// Our own ceiling on ids per GetUpdateData, whatever the upstream allows.
 const MAX_BATCH: usize = 1000;
 
+/// Why a sync run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// An upstream call failed for good (after retries, or with a fault that ends the run).
     #[error(transparent)]
     Upstream(Box<UpstreamError>),
+    /// The catalog store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A configured product or classification names no known category.
     #[error("config key `{key}`: {source}")]
     Config {
+        /// The config key, `sync.products` or `sync.classifications`.
         key: &'static str,
+        /// The name that matched nothing.
         source: UnknownCategory,
     },
 }
 
-/// The stages a sync reports progress for.
 impl From<UpstreamError> for SyncError {
     fn from(err: UpstreamError) -> Self {
         SyncError::Upstream(Box::new(err))
     }
 }
 
+/// The stages a sync reports progress for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Phase {
+    /// `GetConfigData`: the upstream's configuration and limits.
     Configuration,
+    /// The categories phase: categories, classifications and detectoids (`GetConfig=true`).
     Categories,
+    /// The updates phase: the configured products × classifications.
     Updates,
 }
 
@@ -84,6 +93,7 @@ pub struct SyncSummary {
     pub(crate) upstream: String,
     /// Revisions the upstream listed in each phase.
     pub categories_listed: usize,
+    /// Revisions the upstream listed in the updates phase.
     pub updates_listed: usize,
     /// Update documents transferred (GetUpdateData items).
     pub documents_fetched: usize,
@@ -96,6 +106,7 @@ pub struct SyncSummary {
     pub(crate) products: usize,
     pub(crate) classifications: usize,
     pub(crate) upstream_calls: u64,
+    /// Upstream calls repeated after a retryable failure.
     pub retries: u64,
     pub(crate) bytes_received: u64,
     pub(crate) catalog_revisions: usize,

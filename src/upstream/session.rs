@@ -21,18 +21,42 @@ const MAX_REAUTHORIZATIONS: u32 = 3;
 /// What went wrong talking to the upstream, after retries.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
+    /// The exchange failed in transport (network, time-out, HTTP status) until the attempts ran
+    /// out or a failure was not retryable.
     #[error("upstream {operation}: {source} (gave up after {attempts} attempts)")]
     Transport {
+        /// The SOAP operation, e.g. `GetRevisionIdList`.
         operation: String,
+        /// Attempts made.
         attempts: u32,
+        /// The last transport error.
         source: TransportError,
     },
+    /// The upstream answered a SOAP fault that ends the run.
     #[error("upstream {operation} answered {fault}")]
-    Fault { operation: String, fault: Fault },
+    Fault {
+        /// The SOAP operation.
+        operation: String,
+        /// The fault, with its `ErrorCode`.
+        fault: Fault,
+    },
+    /// The answer is not the SOAP or XML the operation returns.
     #[error("upstream {operation} answered something unreadable: {detail}")]
-    Malformed { operation: String, detail: String },
+    Malformed {
+        /// The SOAP operation.
+        operation: String,
+        /// What could not be read.
+        detail: String,
+    },
+    /// Authorization was refused again after every allowed restart.
     #[error("upstream kept refusing authorization during {operation}: {fault}")]
-    Unauthorized { operation: String, fault: Fault },
+    Unauthorized {
+        /// The SOAP operation.
+        operation: String,
+        /// The last refusing fault.
+        fault: Fault,
+    },
+    /// The HTTP client could not be built (TLS set-up, CA file).
     #[error("upstream transport setup: {0}")]
     Setup(TransportError),
 }

@@ -21,24 +21,52 @@ pub const MAX_RESPONSE_BYTES: usize = 512 << 20;
 
 const AGENT: &str = concat!("wucache/", env!("CARGO_PKG_VERSION"));
 
+/// Why an HTTP exchange with the upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    /// No connection, or it broke (retryable).
     #[error("cannot reach {url}: {detail}")]
-    Network { url: String, detail: String },
+    Network {
+        /// The URL asked.
+        url: String,
+        /// The error chain, flattened to one line.
+        detail: String,
+    },
+    /// No answer within the request time-out (retryable).
     #[error("{url} did not answer within {0:?}", .timeout)]
-    Timeout { url: String, timeout: Duration },
+    Timeout {
+        /// The URL asked.
+        url: String,
+        /// The time-out that passed.
+        timeout: Duration,
+    },
+    /// An error status without a SOAP fault in the body (retryable when 5xx or 429).
     #[error("{url} answered HTTP {status}")]
     Status {
+        /// The URL asked.
         url: String,
+        /// The HTTP status.
         status: StatusCode,
+        /// The start of the body (at most 200 characters), for the log.
         body: String,
     },
+    /// The body passed [`MAX_RESPONSE_BYTES`].
     #[error("{url} answered more than {MAX_RESPONSE_BYTES} bytes")]
-    TooLarge { url: String },
+    TooLarge {
+        /// The URL asked.
+        url: String,
+    },
+    /// The URL or SOAPAction cannot go into a request; the URL.
     #[error("invalid upstream URL `{0}`")]
     BadUrl(String),
+    /// The TLS set-up failed: the CA file does not load, or rustls refused its protocol versions.
     #[error("cannot load upstream CA file {path}: {detail}")]
-    CaFile { path: String, detail: String },
+    CaFile {
+        /// The CA file; empty when the failure is not the file's.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 impl TransportError {

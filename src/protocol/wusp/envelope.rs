@@ -12,8 +12,11 @@ use uuid::Uuid;
 /// The web service that answers an operation: decides its namespace and envelope style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
+    /// ClientWebService (`/ClientWebService/client.asmx`): every operation but two.
     Client,
+    /// SimpleAuthWebService: GetAuthorizationCookie.
     SimpleAuth,
+    /// ReportingWebService: ReportEventBatch.
     Reporting,
 }
 

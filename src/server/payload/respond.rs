@@ -26,12 +26,20 @@ const OCTET_STREAM: &str = "application/octet-stream";
 /// Why a committed file could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The committed file is gone (evicted or deleted meanwhile): 404.
     #[error("payload file is missing")]
     Missing(#[source] io::Error),
+    /// The file cannot be opened or read: 500.
     #[error("payload file cannot be read")]
     Unreadable(#[source] io::Error),
+    /// The file is shorter than committed: 500.
     #[error("payload file has {actual} bytes where {expected} were committed")]
-    Truncated { expected: u64, actual: u64 },
+    Truncated {
+        /// Bytes committed.
+        expected: u64,
+        /// Bytes the file has now.
+        actual: u64,
+    },
 }
 
 impl ServeError {

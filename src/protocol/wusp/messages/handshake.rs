@@ -14,6 +14,7 @@ pub(crate) fn parse_get_config_request(el: &Element) -> Parsed<GetConfigRequest>
     })
 }
 
+/// Client side: writes a `GetConfig` request.
 pub fn build_get_config_request(req: &GetConfigRequest) -> String {
     Writer::client().root("GetConfig", CLIENT_NS, |w| {
         w.text("protocolVersion", &req.protocol_version)
@@ -80,6 +81,7 @@ pub(crate) fn parse_get_cookie_request(el: &Element) -> Parsed<GetCookieRequest>
     })
 }
 
+/// Client side: writes a `GetCookie` request.
 pub fn build_get_cookie_request(req: &GetCookieRequest) -> String {
     Writer::client().root("GetCookie", CLIENT_NS, |w| {
         w.nonempty("authCookies", &req.auth_cookies, |w, c| {
@@ -100,6 +102,7 @@ pub(crate) fn build_get_cookie_response(cookie: &Cookie) -> String {
     })
 }
 
+/// Client side: reads a `GetCookieResponse`.
 pub fn parse_get_cookie_response(el: &Element) -> Parsed<Cookie> {
     expect_name(el, "GetCookieResponse")?;
     req_cookie(el, "GetCookieResult", "")
@@ -216,6 +219,7 @@ pub(crate) fn build_register_computer_response(_: &()) -> String {
     Writer::client().root("RegisterComputerResponse", CLIENT_NS, |_| {})
 }
 
+/// Client side: checks a `RegisterComputerResponse` (an empty element).
 pub fn parse_register_computer_response(el: &Element) -> Parsed<()> {
     expect_name(el, "RegisterComputerResponse")
 }

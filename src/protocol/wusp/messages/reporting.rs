@@ -114,6 +114,7 @@ fn write_event(w: &mut Writer, e: &ReportingEvent) {
     });
 }
 
+/// Client side: writes a `ReportEventBatch` request.
 pub fn build_report_event_batch_request(req: &ReportEventBatchRequest) -> String {
     Writer::client().root("ReportEventBatch", REPORTING_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -128,6 +129,7 @@ pub(crate) fn build_report_event_batch_response(received: &bool) -> String {
     })
 }
 
+/// Client side: reads a `ReportEventBatchResponse`: whether the server took the batch.
 pub fn parse_report_event_batch_response(el: &Element) -> Parsed<bool> {
     expect_name(el, "ReportEventBatchResponse")?;
     req_bool(el, "ReportEventBatchResult", "")

@@ -47,6 +47,7 @@ pub fn build_start_category_scan_response(resp: &StartCategoryScanResponse) -> S
     })
 }
 
+/// Client side: reads a `StartCategoryScanResponse`.
 pub fn parse_start_category_scan_response(el: &Element) -> Parsed<StartCategoryScanResponse> {
     expect_name(el, "StartCategoryScanResponse")?;
     Ok(StartCategoryScanResponse {
@@ -212,6 +213,7 @@ pub(crate) fn build_sync_updates_response(info: &SyncInfo) -> String {
     })
 }
 
+/// Client side: reads a `SyncUpdatesResponse`.
 pub fn parse_sync_updates_response(el: &Element) -> Parsed<SyncInfo> {
     expect_name(el, "SyncUpdatesResponse")?;
     read_sync_info(el, "SyncUpdatesResult")
@@ -228,6 +230,7 @@ pub(crate) fn parse_sync_printer_catalog_request(el: &Element) -> Parsed<SyncPri
     })
 }
 
+/// Client side: writes a `SyncPrinterCatalog` request.
 pub fn build_sync_printer_catalog_request(req: &SyncPrinterCatalogRequest) -> String {
     Writer::client().root("SyncPrinterCatalog", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -242,6 +245,7 @@ pub(crate) fn build_sync_printer_catalog_response(info: &SyncInfo) -> String {
     })
 }
 
+/// Client side: reads a `SyncPrinterCatalogResponse`.
 pub fn parse_sync_printer_catalog_response(el: &Element) -> Parsed<SyncInfo> {
     expect_name(el, "SyncPrinterCatalogResponse")?;
     read_sync_info(el, "SyncPrinterCatalogResult")
@@ -257,6 +261,7 @@ pub(crate) fn parse_refresh_cache_request(el: &Element) -> Parsed<RefreshCacheRe
     })
 }
 
+/// Client side: writes a `RefreshCache` request.
 pub fn build_refresh_cache_request(req: &RefreshCacheRequest) -> String {
     Writer::client().root("RefreshCache", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -279,6 +284,7 @@ pub fn build_refresh_cache_response(results: &[RefreshCacheResult]) -> String {
     })
 }
 
+/// Client side: reads a `RefreshCacheResponse`.
 pub fn parse_refresh_cache_response(el: &Element) -> Parsed<Vec<RefreshCacheResult>> {
     expect_name(el, "RefreshCacheResponse")?;
     struct_array(el, "RefreshCacheResult", "RefreshCacheResult", "", |r, path| {

@@ -14,6 +14,7 @@ pub(crate) fn parse_get_authorization_cookie_request(el: &Element) -> Parsed<Get
     })
 }
 
+/// Client side: writes a `GetAuthorizationCookie` request (SimpleAuth).
 pub fn build_get_authorization_cookie_request(req: &GetAuthorizationCookieRequest) -> String {
     Writer::client().root("GetAuthorizationCookie", SIMPLE_AUTH_NS, |w| {
         w.opt_text("clientId", req.client_id.as_deref());
@@ -46,6 +47,7 @@ pub(crate) fn build_get_authorization_cookie_response(cookie: &AuthorizationCook
     })
 }
 
+/// Client side: reads a `GetAuthorizationCookieResponse`.
 pub fn parse_get_authorization_cookie_response(el: &Element) -> Parsed<AuthorizationCookie> {
     expect_name(el, "GetAuthorizationCookieResponse")?;
     let path = "GetAuthorizationCookieResult";

@@ -17,6 +17,7 @@ pub fn parse_get_extended_update_info_request(el: &Element) -> Parsed<GetExtende
     })
 }
 
+/// Client side: writes a `GetExtendedUpdateInfo` request.
 pub fn build_get_extended_update_info_request(req: &GetExtendedUpdateInfoRequest) -> String {
     Writer::client().root("GetExtendedUpdateInfo", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -38,6 +39,7 @@ pub(crate) fn parse_get_extended_update_info2_request(el: &Element) -> Parsed<Ge
     })
 }
 
+/// Client side: writes a `GetExtendedUpdateInfo2` request.
 pub fn build_get_extended_update_info2_request(req: &GetExtendedUpdateInfo2Request) -> String {
     Writer::client().root("GetExtendedUpdateInfo2", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -99,6 +101,7 @@ pub(crate) fn build_get_extended_update_info_response(info: &ExtendedUpdateInfo)
     })
 }
 
+/// Client side: reads a `GetExtendedUpdateInfoResponse`.
 pub fn parse_get_extended_update_info_response(el: &Element) -> Parsed<ExtendedUpdateInfo> {
     expect_name(el, "GetExtendedUpdateInfoResponse")?;
     read_extended_update_info(el, "GetExtendedUpdateInfoResult")
@@ -114,6 +117,7 @@ pub fn build_get_extended_update_info2_response(info: &ExtendedUpdateInfo) -> St
     })
 }
 
+/// Client side: reads a `GetExtendedUpdateInfo2Response`.
 pub fn parse_get_extended_update_info2_response(el: &Element) -> Parsed<ExtendedUpdateInfo> {
     expect_name(el, "GetExtendedUpdateInfo2Response")?;
     read_extended_update_info(el, "GetExtendedUpdateInfo2Result")
@@ -135,6 +139,7 @@ pub(crate) fn parse_get_file_locations_request(el: &Element) -> Parsed<GetFileLo
     })
 }
 
+/// Client side: writes a `GetFileLocations` request.
 pub fn build_get_file_locations_request(req: &GetFileLocationsRequest) -> String {
     Writer::client().root("GetFileLocations", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -153,6 +158,7 @@ pub(crate) fn build_get_file_locations_response(resp: &GetFileLocationsResponse)
     })
 }
 
+/// Client side: reads a `GetFileLocationsResponse`.
 pub fn parse_get_file_locations_response(el: &Element) -> Parsed<GetFileLocationsResponse> {
     expect_name(el, "GetFileLocationsResponse")?;
     let path = "GetFileLocationsResult";
