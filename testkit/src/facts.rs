@@ -11,10 +11,13 @@ use super::xml::{Element, XmlError};
 /// Why a document could not be read as an update.
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
+    /// The text is not XML the reader accepts.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// A required element or attribute is absent; its path.
     #[error("not an update document: missing {0}")]
     Missing(&'static str),
+    /// A value that does not parse; its path.
     #[error("bad value in {0}")]
     Invalid(&'static str),
 }

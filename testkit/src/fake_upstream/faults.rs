@@ -93,6 +93,7 @@ impl Faults {
         lock(&self.bad_ids).insert(id);
     }
 
+    /// Empties the [`set_bad_ids`](Self::set_bad_ids) set.
     pub fn clear_bad_ids(&self) {
         lock(&self.bad_ids).clear();
     }

@@ -14,6 +14,7 @@ pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub enum Reply {
     /// The response element, e.g. `SyncUpdatesResponse`.
     Answer(Element),
+    /// A SOAP fault.
     Fault(Fault),
 }
 
@@ -23,6 +24,7 @@ pub enum Reply {
 pub struct Fault {
     pub(crate) fault_code: String,
     pub(crate) fault_string: String,
+    /// `detail/ErrorCode`, e.g. `InvalidCookie`; `None` when the fault has none.
     pub error_code: Option<String>,
     pub(crate) message: Option<String>,
     pub(crate) id: Option<String>,

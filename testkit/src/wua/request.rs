@@ -39,7 +39,9 @@ pub const CALLER_ATTRIBUTES: &str =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub(crate) path: &'static str,
+    /// The `SOAPAction` header, quoted as Windows sends it.
     pub action: String,
+    /// The SOAP envelope.
     pub body: String,
 }
 
@@ -209,9 +211,11 @@ pub struct SyncParams {
     pub other_cached: Option<Vec<i32>>,
     /// The driver pass: `SystemSpec` is sent (empty: no devices are modelled).
     pub system_spec: bool,
+    /// `SkipSoftwareSync`: true for the driver pass.
     pub skip_software_sync: bool,
     /// `FilterCategoryIds` of a category-filtered scan.
     pub filter_categories: Vec<Uuid>,
+    /// `NeedTwoGroupOutOfScopeUpdates` (Windows 11 sends true).
     pub need_two_group_out_of_scope: bool,
 }
 
