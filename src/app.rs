@@ -19,36 +19,58 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::Notify;
 
+/// Why the daemon's shared state could not be opened or reloaded.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// The catalog store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file or directory under the data directory could not be read, written or created.
     #[error("cannot prepare {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The payload cache could not be opened (upstream transport or content directory).
     #[error("payload cache: {0}")]
     Content(String),
+    /// The baseline file does not load; the message names file and field.
     #[error("{0}")]
     Baselines(String),
+    /// The admin token file is empty on reload.
     #[error("admin token file {path} is empty; the previous token stays in force")]
-    EmptyToken { path: String },
+    EmptyToken {
+        /// The token file.
+        path: String,
+    },
+    /// Another process holds the catalog store's lock.
     #[error("catalog store in {path} is in use by another wucache process (a running `wucache serve`?); stop it, or ask it to sync with `POST /api/v1/sync`")]
-    Locked { path: String },
+    Locked {
+        /// The data directory.
+        path: String,
+    },
 }
 
 /// Shared state of the daemon; cheap to clone behind an `Arc`.
 pub struct App {
+    /// The configuration the daemon was started with.
     pub config: Config,
+    /// The catalog store.
     pub store: Store,
     /// The bearer token of `/api/v1`, re-read from the token file on reload (std RwLock:
     /// never held across an await).
     admin_token: RwLock<String>,
     /// Seals client cookies; persisted so a restart keeps clients' cookies valid.
     pub cookie_key: CookieKey,
+    /// Triggers and reports the background sync.
     pub sync: SyncControl,
-    pub prefetch: PrefetchControl,
+    pub(crate) prefetch: PrefetchControl,
     /// The payload cache, opened once the catalog is loaded (its start-up check needs the
     /// catalog's file sizes).
     pub content: OnceLock<Cache<HttpFetch>>,
+    /// Payload counters for metrics, shared with the cache.
     pub counters: Arc<ContentCounters>,
     /// What the reporting bounds turned away.
     pub reporting: ReportingCounters,
@@ -66,8 +88,8 @@ pub struct PrefetchControl {
     pub(crate) running: AtomicBool,
     /// The last finished run (std Mutex: never held across an await).
     pub(crate) last: Mutex<Option<PrefetchSummary>>,
-    pub files_done: AtomicU64,
-    pub files_total: AtomicU64,
+    pub(crate) files_done: AtomicU64,
+    pub(crate) files_total: AtomicU64,
 }
 
 impl PrefetchControl {
@@ -76,10 +98,12 @@ impl PrefetchControl {
         self.trigger.notify_one();
     }
 
+    /// A prefetch run is in progress.
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// The last finished prefetch run, if any.
     pub fn last(&self) -> Option<PrefetchSummary> {
         self.last.lock().map(|l| l.clone()).unwrap_or(None)
     }
@@ -104,8 +128,8 @@ pub struct SyncControl {
     pub(crate) running: AtomicBool,
     /// The last finished sync (std Mutex: never held across an await).
     pub(crate) last: Mutex<Option<SyncSummary>>,
-    pub progress_done: AtomicU64,
-    pub progress_total: AtomicU64,
+    pub(crate) progress_done: AtomicU64,
+    pub(crate) progress_total: AtomicU64,
 }
 
 impl SyncControl {
@@ -118,10 +142,12 @@ impl SyncControl {
         true
     }
 
+    /// A sync is in progress.
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// The last finished sync, if any.
     pub fn last(&self) -> Option<SyncSummary> {
         self.last.lock().map(|l| l.clone()).unwrap_or(None)
     }
@@ -224,6 +250,7 @@ impl App {
         }
     }
 
+    /// The catalog is loaded and clients can be served (`/ready`).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
@@ -285,7 +312,6 @@ pub fn open_store(data_dir: &Path) -> Result<Store, AppError> {
     })
 }
 
-/// Reads the admin token, creating a random one (mode 0600) on first start.
 /// The token file as it is now; an empty or unreadable file is an error.
 fn read_token(path: &Path) -> Result<String, AppError> {
     let text = std::fs::read_to_string(path).map_err(|source| AppError::Io {
@@ -300,6 +326,7 @@ fn read_token(path: &Path) -> Result<String, AppError> {
     }
 }
 
+/// Reads the admin token, creating a random one (mode 0600) on first start.
 fn load_or_create_token(path: &Path) -> Result<String, AppError> {
     let io_err = |source| AppError::Io {
         path: path.display().to_string(),
@@ -365,10 +392,22 @@ fn write_private(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
 /// A baseline file that could not be used, naming the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineFileError {
+    /// The file cannot be read.
     #[error("cannot read baseline file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        /// The file, as given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file does not load as baselines.
     #[error("baseline file {path}: {source}")]
-    Invalid { path: String, source: BaselineError },
+    Invalid {
+        /// The file, as given.
+        path: String,
+        /// What is wrong, with the field path.
+        source: BaselineError,
+    },
 }
 
 /// Loads a baseline file: `.json` is one AWS baseline export (any form), anything else the

@@ -13,29 +13,55 @@ pub const DEFAULT_PATH: &str = "config/wucache.toml";
 /// A configuration problem, naming the key (or file) to blame.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file cannot be read.
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A key the configuration does not have (typos are errors, not ignored).
     #[error("config {origin}: unknown key `{key}`")]
-    UnknownKey { origin: String, key: String },
+    UnknownKey {
+        /// Where the text came from (the file path, as `from_toml` was told).
+        origin: String,
+        /// The key's dotted path, e.g. `sync.intervall`.
+        key: String,
+    },
+    /// A key whose value does not parse or is out of range.
     #[error("config {origin}: key `{key}`: {message}")]
     Invalid {
+        /// Where the text came from (the file path, as `from_toml` was told).
         origin: String,
+        /// The key's dotted path.
         key: String,
+        /// What is wrong with the value.
         message: String,
     },
 }
 
+/// The whole `wucache.toml`: one field per `[section]`, every key defaulted.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Config {
+    /// `[server]`: the client listener.
     pub server: ServerConfig,
+    /// `[admin]`: the admin API listener and its token.
     pub admin: AdminConfig,
+    /// `[upstream]`: where and how catalogs are synced from.
     pub upstream: UpstreamConfig,
+    /// `[sync]`: what is mirrored and how often.
     pub sync: SyncConfig,
+    /// `[storage]`: where the catalog store lives.
     pub storage: StorageConfig,
+    /// `[content]`: the payload cache.
     pub content: ContentConfig,
+    /// `[baselines]`: the approval baselines file.
     pub baselines: BaselinesConfig,
+    /// `[reporting]`: bounds on what clients can make the server keep.
     pub reporting: ReportingConfig,
+    /// `[log]`: the log format.
     pub log: LogConfig,
 }
 
@@ -43,6 +69,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LogConfig {
+    /// `text` or `json`.
     pub format: LogFormat,
 }
 
@@ -50,8 +77,10 @@ pub struct LogConfig {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines (colour on a terminal).
     #[default]
     Text,
+    /// One JSON object a line.
     Json,
 }
 
@@ -80,6 +109,7 @@ impl Default for ReportingConfig {
     }
 }
 
+/// `[baselines]`: where the approval baselines and patch groups come from.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct BaselinesConfig {
@@ -88,6 +118,7 @@ pub struct BaselinesConfig {
     pub file: String,
 }
 
+/// `[server]`: the listener Windows Update clients talk to.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ServerConfig {
@@ -106,6 +137,7 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[admin]`: the admin API's listener and bearer token.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct AdminConfig {
@@ -125,10 +157,12 @@ impl Default for AdminConfig {
     }
 }
 
+/// `[upstream]`: the server catalogs are synced from, and how calls to it are retried.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct UpstreamConfig {
-    /// Microsoft Update, an upstream WSUS (`http://wsus:8530`) or another wucache.
+    /// Microsoft Update or an upstream WSUS (`http://wsus:8530`); another wucache cannot be
+    /// an upstream yet.
     pub server: String,
     /// Extra PEM trust roots for an upstream with a private CA; empty = web roots only.
     pub ca_file: String,
@@ -142,6 +176,7 @@ pub struct UpstreamConfig {
     /// First retry delay; doubled per attempt, with jitter, up to `max_backoff`.
     #[serde(with = "human_duration")]
     pub initial_backoff: Duration,
+    /// Longest retry delay.
     #[serde(with = "human_duration")]
     pub max_backoff: Duration,
 }
@@ -160,6 +195,7 @@ impl Default for UpstreamConfig {
     }
 }
 
+/// `[sync]`: the products, classifications and languages mirrored, and how often.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SyncConfig {
@@ -192,6 +228,7 @@ impl Default for SyncConfig {
     }
 }
 
+/// `[storage]`: the data directory.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct StorageConfig {
@@ -219,10 +256,11 @@ pub enum ContentMode {
     Both,
 }
 
+/// `[content]`: how payloads are fetched, kept, evicted and served.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ContentConfig {
-    pub mode: ContentMode,
+    pub(crate) mode: ContentMode,
     /// Where payloads are kept; empty = `<data_dir>/content`.
     pub dir: String,
     /// Most bytes kept; least recently used payloads are evicted beyond it. `"0"` = no limit.

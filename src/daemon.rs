@@ -11,22 +11,31 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
+/// Why the daemon did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The shared state (store, token, cookie key, baselines) could not be opened.
     #[error(transparent)]
     App(#[from] AppError),
+    /// A listener could not be bound.
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// The config key that gave it, e.g. `admin.listen`.
         key: &'static str,
+        /// The I/O error.
         source: std::io::Error,
     },
 }
 
 /// A running daemon.
 pub struct Daemon {
+    /// The shared state, for tests and the CLI to inspect.
     pub app: Arc<App>,
+    /// Where the client listener is bound (the real port when the config said 0).
     pub client_addr: SocketAddr,
+    /// Where the admin listener is bound (the real port when the config said 0).
     pub admin_addr: SocketAddr,
     shutdown: Shutdown,
     tasks: JoinSet<()>,
@@ -40,8 +49,12 @@ impl Daemon {
         let admin = bind(config.admin.listen, "admin.listen").await?;
         let app = App::open(config)?;
         let shutdown = Shutdown::default();
-        let client_addr = client.local_addr().map_err(|source| bind_error(&app, source))?;
-        let admin_addr = admin.local_addr().map_err(|source| bind_error(&app, source))?;
+        let client_addr = client
+            .local_addr()
+            .map_err(|source| bind_error(app.config.server.http_listen, "server.http_listen", source))?;
+        let admin_addr = admin
+            .local_addr()
+            .map_err(|source| bind_error(app.config.admin.listen, "admin.listen", source))?;
         let mut tasks = JoinSet::new();
         tasks.spawn(server::serve(
             client,
@@ -92,12 +105,9 @@ async fn bind(addr: SocketAddr, key: &'static str) -> Result<tokio::net::TcpList
         .map_err(|source| DaemonError::Bind { addr, key, source })
 }
 
-fn bind_error(app: &App, source: std::io::Error) -> DaemonError {
-    DaemonError::Bind {
-        addr: app.config.server.http_listen,
-        key: "server.http_listen",
-        source,
-    }
+/// A listener whose address cannot be read back, naming its config key.
+fn bind_error(addr: SocketAddr, key: &'static str, source: std::io::Error) -> DaemonError {
+    DaemonError::Bind { addr, key, source }
 }
 
 /// Start-up lines an operator needs: where the admin token is, which baselines and patch

@@ -66,7 +66,7 @@ mod cookie;
 pub mod daemon;
 mod fleet;
 mod gpo;
-pub mod listing;
+mod listing;
 pub mod model;
 pub mod plan;
 pub mod protocol;

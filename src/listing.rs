@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Named {
+pub(crate) struct Named {
     pub id: Uuid,
     pub title: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FileView {
+pub(crate) struct FileView {
     pub name: String,
     pub size: u64,
     sha1: String,
@@ -27,7 +27,7 @@ pub struct FileView {
 
 /// One line of the listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UpdateView {
+pub(crate) struct UpdateView {
     pub update_id: Uuid,
     pub revision: u32,
     pub local_revision_id: i32,
@@ -51,7 +51,7 @@ pub struct UpdateView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DecisionView {
+pub(crate) struct DecisionView {
     pub baseline: String,
     pub decision: String,
     pub approval_date: Option<String>,
@@ -62,7 +62,7 @@ pub struct DecisionView {
 /// The views of `records` (categories and detectoids only with `all`), each with its
 /// decision under `baseline` at `at` when one is given (bundle members and categories have
 /// none).
-pub fn views(
+pub(crate) fn views(
     records: &[UpdateRecord],
     titles: &HashMap<Uuid, String>,
     all: bool,
@@ -105,7 +105,7 @@ fn decisions(
 }
 
 /// One record as listed; `titles` names products and classifications.
-pub fn view(record: &UpdateRecord, titles: &HashMap<Uuid, String>) -> UpdateView {
+pub(crate) fn view(record: &UpdateRecord, titles: &HashMap<Uuid, String>) -> UpdateView {
     let named = |ids: &[Uuid]| {
         ids.iter()
             .map(|id| Named {

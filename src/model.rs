@@ -7,7 +7,9 @@ use uuid::Uuid;
 /// One revision of one update, as the upstream names it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UpdateIdentity {
+    /// `UpdateID`: the update, across all its revisions.
     pub update_id: Uuid,
+    /// `RevisionNumber`: the revision of that update.
     pub revision: u32,
 }
 
@@ -20,14 +22,18 @@ impl std::fmt::Display for UpdateIdentity {
 /// `Properties/@UpdateType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum UpdateType {
+    /// An installable software update (or a bundle of them).
     Software,
+    /// A driver.
     Driver,
+    /// A category: company, product family, product or classification.
     Category,
+    /// A detectoid: only an `IsInstalled` rule other updates can require.
     Detectoid,
 }
 
 impl UpdateType {
-    pub fn parse(text: &str) -> Option<UpdateType> {
+    pub(crate) fn parse(text: &str) -> Option<UpdateType> {
         match text {
             "Software" => Some(UpdateType::Software),
             "Driver" => Some(UpdateType::Driver),
@@ -37,7 +43,7 @@ impl UpdateType {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             UpdateType::Software => "Software",
             UpdateType::Driver => "Driver",
@@ -55,15 +61,20 @@ impl UpdateType {
 /// `cat:CategoryInformation/@CategoryType` of a category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CategoryType {
+    /// A company, the root of a category chain (e.g. Microsoft).
     Company,
+    /// A product family (e.g. Windows).
     ProductFamily,
+    /// A product (e.g. Windows 11).
     Product,
+    /// A classification (e.g. Security Updates).
     UpdateClassification,
+    /// Any other category type.
     Other,
 }
 
 impl CategoryType {
-    pub fn parse(text: &str) -> CategoryType {
+    pub(crate) fn parse(text: &str) -> CategoryType {
         match text {
             "Company" => CategoryType::Company,
             "ProductFamily" => CategoryType::ProductFamily,
@@ -73,7 +84,7 @@ impl CategoryType {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CategoryType::Company => "Company",
             CategoryType::ProductFamily => "ProductFamily",
@@ -87,13 +98,16 @@ impl CategoryType {
 /// `Properties/@PublicationState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PublicationState {
+    /// Published: offered normally (also when the attribute is absent).
     Published,
+    /// Expired: withdrawn by Microsoft; never offered.
     Expired,
+    /// Any other state.
     Other,
 }
 
 impl PublicationState {
-    pub fn parse(text: &str) -> PublicationState {
+    pub(crate) fn parse(text: &str) -> PublicationState {
         match text {
             "Published" | "" => PublicationState::Published,
             "Expired" => PublicationState::Expired,
@@ -101,7 +115,7 @@ impl PublicationState {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PublicationState::Published => "Published",
             PublicationState::Expired => "Expired",
@@ -113,46 +127,62 @@ impl PublicationState {
 /// One prerequisite clause: every listed id (`Required`) or at least one (`AtLeastOne`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Prerequisite {
+    /// A bare `UpdateIdentity`: this update must be installed.
     Required(Uuid),
-    AtLeastOne { ids: Vec<Uuid>, is_category: bool },
+    /// An `AtLeastOne` clause: one of these updates must be.
+    AtLeastOne {
+        /// The alternatives.
+        ids: Vec<Uuid>,
+        /// `IsCategory="true"`: the clause names the update's products or classifications.
+        is_category: bool,
+    },
 }
 
 /// A payload file named by an update document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
+    /// The SHA-1 digest (`File/@Digest`); the cache's key.
     pub sha1: [u8; 20],
+    /// The SHA-256 digest (`AdditionalDigest Algorithm="SHA256"`), when the document has one.
     pub sha256: Option<[u8; 32]>,
-    pub name: String,
-    pub size: u64,
+    pub(crate) name: String,
+    pub(crate) size: u64,
     /// Where the upstream says the bytes live (`MUUrl`); empty until the upstream names it.
     pub url: String,
-    pub modified: String,
-    pub patching_type: Option<String>,
+    pub(crate) modified: String,
+    pub(crate) patching_type: Option<String>,
 }
 
 /// The indexed view of one stored revision: everything the catalog answers without reading
 /// the full XML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateRecord {
+    /// `UpdateID` and `RevisionNumber` of the revision.
     pub identity: UpdateIdentity,
     /// Server-local revision id: int32, persistent, never reused.
     pub local_id: i32,
+    /// `Properties/@UpdateType`: software, driver, category or detectoid.
     pub update_type: UpdateType,
-    pub category_type: Option<CategoryType>,
+    pub(crate) category_type: Option<CategoryType>,
+    /// The English title, else the first one; empty when the document has none.
     pub title: String,
+    /// Product categories, from `IsCategory` prerequisite clauses (or inherited from a bundle).
     pub products: Vec<Uuid>,
+    /// Classification categories, from the same clauses.
     pub classifications: Vec<Uuid>,
-    pub prerequisites: Vec<Prerequisite>,
+    pub(crate) prerequisites: Vec<Prerequisite>,
     /// Bundled members, with the revision the bundle names.
     pub bundled: Vec<UpdateIdentity>,
-    pub superseded: Vec<Uuid>,
-    pub msrc_severity: Option<String>,
+    pub(crate) superseded: Vec<Uuid>,
+    pub(crate) msrc_severity: Option<String>,
+    /// `KBArticleID` as written (digits, without `KB`).
     pub kb: Option<String>,
-    pub security_bulletin: Option<String>,
-    pub creation_date: String,
-    pub publication_state: PublicationState,
+    pub(crate) security_bulletin: Option<String>,
+    pub(crate) creation_date: String,
+    pub(crate) publication_state: PublicationState,
+    /// The payload files (`Files/File`).
     pub files: Vec<FileRef>,
-    pub eula_id: Option<String>,
+    pub(crate) eula_id: Option<String>,
 }
 
 impl UpdateRecord {
@@ -179,6 +209,7 @@ impl UpdateRecord {
         }
     }
 
+    /// `PublicationState` is `Expired`.
     pub fn is_expired(&self) -> bool {
         self.publication_state == PublicationState::Expired
     }
@@ -253,18 +284,25 @@ pub fn is_known_classification(id: &Uuid) -> bool {
 /// decides it, the wire format only spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DeploymentAction {
+    /// Install the update, on the client's schedule.
     Install,
+    /// Offer it without installing it automatically.
     OptionalInstall,
+    /// Remove it.
     Uninstall,
+    /// Evaluate and report it, never offer it (detect-only).
     PreDeploymentCheck,
+    /// Block it: sent as `PreDeploymentCheck` or not at all.
     Block,
+    /// Only a dependency: evaluated, not reported.
     #[default]
     Evaluate,
+    /// A member of a deployed bundle.
     Bundle,
 }
 
 impl DeploymentAction {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DeploymentAction::Install => "Install",
             DeploymentAction::OptionalInstall => "OptionalInstall",
@@ -287,7 +325,7 @@ impl DeploymentAction {
         DeploymentAction::Bundle,
     ];
 
-    pub fn parse(text: &str) -> Option<DeploymentAction> {
+    pub(crate) fn parse(text: &str) -> Option<DeploymentAction> {
         DeploymentAction::ALL.into_iter().find(|a| a.as_str() == text)
     }
 }

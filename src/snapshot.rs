@@ -28,9 +28,11 @@ pub const DEFAULT_GROUP: &str = "default";
 /// A policy: its id (the baseline id) and its decision for a top-level update.
 type Policy<'a> = (String, Box<dyn Fn(&UpdateRecord) -> Offer + 'a>);
 
+/// The served catalog, frozen per sync or evaluation epoch: records, graph, scopes, file index.
 pub struct Snapshot {
     /// Same order as `graph.nodes`.
     pub records: Vec<UpdateRecord>,
+    /// The prerequisite and bundle graph over `records`.
     pub graph: Graph,
     /// The default policy's scope (the only one without a baseline file).
     pub scope: Scope,
@@ -38,7 +40,7 @@ pub struct Snapshot {
     /// Scopes of the other baselines patch groups use, by baseline id.
     other_scopes: HashMap<String, Scope>,
     baselines: Option<Arc<BaselineSet>>,
-    pub catalog_id: u64,
+    pub(crate) catalog_id: u64,
     /// `Config.LastChange`: fixed per store, so clients' cached configs stay valid.
     pub config_last_change: String,
     /// SHA-1 → (node, index in its record's files).
@@ -60,7 +62,7 @@ pub struct Snapshot {
 pub struct Assignment {
     /// The registered patch group, `None` when the client fell to the default baseline.
     pub group: Option<String>,
-    pub baseline_id: String,
+    pub(crate) baseline_id: String,
 }
 
 impl Snapshot {
@@ -276,7 +278,7 @@ impl Snapshot {
             .collect()
     }
 
-    pub fn record(&self, node: NodeId) -> &UpdateRecord {
+    pub(crate) fn record(&self, node: NodeId) -> &UpdateRecord {
         &self.records[node as usize]
     }
 

@@ -9,12 +9,19 @@ use super::facts::{PatchProperties, UpdateFacts};
 /// WSUS `UpdateInstallationState` of one update on one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientState {
+    /// 0: no status yet.
     Unknown,
+    /// 1: the update does not apply to the machine.
     NotApplicable,
+    /// 2: needed, not installed.
     NotInstalled,
+    /// 3: downloaded, not installed.
     Downloaded,
+    /// 4: installed.
     Installed,
+    /// 5: the last installation failed.
     Failed,
+    /// 6: installed, waiting for a reboot.
     InstalledPendingReboot,
 }
 
@@ -41,13 +48,21 @@ impl ClientState {
 /// Patch Manager's `PatchComplianceDataState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PatchState {
+    /// `INSTALLED`: approved and installed.
     Installed,
+    /// `INSTALLED_OTHER`: installed, not approved (or rejected with ALLOW_AS_DEPENDENCY).
     InstalledOther,
+    /// `INSTALLED_PENDING_REBOOT`: installed, waiting for a reboot.
     InstalledPendingReboot,
+    /// `INSTALLED_REJECTED`: installed, rejected with BLOCK.
     InstalledRejected,
+    /// `MISSING`: approved, applicable, not installed.
     Missing,
+    /// `NOT_APPLICABLE`: approved but not applicable.
     NotApplicable,
+    /// `FAILED`: approved, installation failed.
     Failed,
+    /// `AVAILABLE_SECURITY_UPDATE`: an applicable security update not approved (yet).
     AvailableSecurityUpdate,
 }
 
@@ -95,7 +110,9 @@ impl PatchState {
 /// Whether an item counts for or against the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ItemCompliance {
+    /// Counts for the node.
     Compliant,
+    /// Counts against the node.
     NonCompliant,
     /// `NOT_APPLICABLE`: counted in neither.
     NotApplicable,
@@ -104,10 +121,10 @@ pub enum ItemCompliance {
 /// One compliance item: an update's state on a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ComplianceItem {
-    pub state: PatchState,
+    pub(crate) state: PatchState,
     /// The baseline compliance level (rule or `ApprovedPatchesComplianceLevel`).
     pub severity: ComplianceLevel,
-    pub compliance: ItemCompliance,
+    pub(crate) compliance: ItemCompliance,
     /// The update's classification is one of the baseline's `SecurityClassifications`.
     pub security: bool,
 }
@@ -205,6 +222,7 @@ pub fn is_security(update: &UpdateFacts, baseline: &Baseline) -> bool {
 pub struct LevelCounts([u32; 6]);
 
 impl LevelCounts {
+    /// Items at `level`.
     pub fn get(&self, level: ComplianceLevel) -> u32 {
         self.0[level_index(level)]
     }
@@ -221,24 +239,24 @@ fn level_index(level: ComplianceLevel) -> usize {
 /// A node's patch summary (`InstancePatchState` counters and `AWS:ComplianceSummary`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PatchSummary {
-    pub installed: u32,
-    pub installed_other: u32,
-    pub installed_pending_reboot: u32,
-    pub installed_rejected: u32,
-    pub missing: u32,
-    pub failed: u32,
-    pub not_applicable: u32,
+    pub(crate) installed: u32,
+    pub(crate) installed_other: u32,
+    pub(crate) installed_pending_reboot: u32,
+    pub(crate) installed_rejected: u32,
+    pub(crate) missing: u32,
+    pub(crate) failed: u32,
+    pub(crate) not_applicable: u32,
     /// Always 0: the proxy has no per-node inventory limit.
     pub unreported_not_applicable: u32,
-    pub available_security_update: u32,
-    pub critical_non_compliant: u32,
-    pub security_non_compliant: u32,
-    pub other_non_compliant: u32,
-    pub status: ComplianceStatus,
+    pub(crate) available_security_update: u32,
+    pub(crate) critical_non_compliant: u32,
+    pub(crate) security_non_compliant: u32,
+    pub(crate) other_non_compliant: u32,
+    pub(crate) status: ComplianceStatus,
     /// Highest level among non-compliant items; `UNSPECIFIED` when compliant.
     pub overall_severity: ComplianceLevel,
-    pub compliant: LevelCounts,
-    pub non_compliant: LevelCounts,
+    pub(crate) compliant: LevelCounts,
+    pub(crate) non_compliant: LevelCounts,
 }
 
 impl Default for PatchSummary {

@@ -12,32 +12,32 @@ pub struct Baseline {
     /// Proxy-local id: the TOML `id`, else the AWS `Name`. Patch groups and
     /// `default_baseline` refer to it.
     pub id: String,
-    pub name: String,
-    pub description: Option<String>,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
     /// Filters every update must pass before any rule looks at it (`PATCH_SET` unconstrained
     /// unless given).
     pub global_filters: Vec<PatchFilter>,
     /// Auto-approval rules, OR-ed, in document order.
     pub rules: Vec<PatchRule>,
-    pub approved_patches: Vec<PatchId>,
-    pub approved_patches_compliance_level: ComplianceLevel,
-    pub rejected_patches: Vec<PatchId>,
-    pub rejected_patches_action: RejectedPatchesAction,
+    pub(crate) approved_patches: Vec<PatchId>,
+    pub(crate) approved_patches_compliance_level: ComplianceLevel,
+    pub(crate) rejected_patches: Vec<PatchId>,
+    pub(crate) rejected_patches_action: RejectedPatchesAction,
     /// Status of applicable security updates that are not (yet) approved; absent = compliant.
     pub available_security_updates_compliance_status: Option<ComplianceStatus>,
     /// Groups registered to this baseline by the document itself (`PatchGroups`).
     pub patch_groups: Vec<String>,
     /// CloudFormation `DefaultBaseline: true`.
     pub default_baseline: bool,
-    pub extensions: ProxyExtensions,
+    pub(crate) extensions: ProxyExtensions,
 }
 
 /// An approval rule: filters AND-ed, a delay or cut-off, and the level of a missing patch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchRule {
-    pub filters: Vec<PatchFilter>,
-    pub compliance_level: ComplianceLevel,
-    pub approval: Approval,
+    pub(crate) filters: Vec<PatchFilter>,
+    pub(crate) compliance_level: ComplianceLevel,
+    pub(crate) approval: Approval,
 }
 
 /// When a rule approves a matching update.
@@ -52,12 +52,12 @@ pub enum Approval {
 /// One filter: the update matches when its property equals any value (`*` matches all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchFilter {
-    pub key: FilterKey,
-    pub values: Vec<String>,
+    pub(crate) key: FilterKey,
+    pub(crate) values: Vec<String>,
 }
 
 impl PatchFilter {
-    pub fn new(key: FilterKey, values: &[&str]) -> PatchFilter {
+    pub(crate) fn new(key: FilterKey, values: &[&str]) -> PatchFilter {
         PatchFilter {
             key,
             values: values.iter().map(|value| value.to_string()).collect(),
@@ -68,16 +68,22 @@ impl PatchFilter {
 /// The filter keys valid in a WINDOWS baseline (§2; `PATCH_ID` is a proxy extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FilterKey {
+    /// `PATCH_SET`: `OS` or `APPLICATION`.
     PatchSet,
+    /// `PRODUCT`: an AWS product name such as `WindowsServer2022`.
     Product,
+    /// `PRODUCT_FAMILY`: `Windows` or an application family.
     ProductFamily,
+    /// `CLASSIFICATION`: an AWS classification such as `SecurityUpdates`.
     Classification,
+    /// `MSRC_SEVERITY`: `Critical`, `Important`, `Moderate`, `Low` or `Unspecified`.
     MsrcSeverity,
+    /// `PATCH_ID`: `KB` + digits (a proxy extension in filters).
     PatchId,
 }
 
 impl FilterKey {
-    pub const ALL: [FilterKey; 6] = [
+    pub(crate) const ALL: [FilterKey; 6] = [
         FilterKey::PatchSet,
         FilterKey::Product,
         FilterKey::ProductFamily,
@@ -86,7 +92,7 @@ impl FilterKey {
         FilterKey::PatchId,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FilterKey::PatchSet => "PATCH_SET",
             FilterKey::Product => "PRODUCT",
@@ -97,7 +103,7 @@ impl FilterKey {
         }
     }
 
-    pub fn parse(text: &str) -> Option<FilterKey> {
+    pub(crate) fn parse(text: &str) -> Option<FilterKey> {
         FilterKey::ALL.into_iter().find(|key| key.as_str() == text)
     }
 }
@@ -135,12 +141,18 @@ pub(super) const AWS_FILTER_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ComplianceLevel {
+    /// `UNSPECIFIED`, the lowest and the default.
     #[default]
     Unspecified,
+    /// `INFORMATIONAL`.
     Informational,
+    /// `LOW`.
     Low,
+    /// `MEDIUM`.
     Medium,
+    /// `HIGH`.
     High,
+    /// `CRITICAL`, the highest.
     Critical,
 }
 
@@ -155,7 +167,7 @@ impl ComplianceLevel {
         ComplianceLevel::Critical,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ComplianceLevel::Unspecified => "UNSPECIFIED",
             ComplianceLevel::Informational => "INFORMATIONAL",
@@ -177,8 +189,10 @@ impl std::fmt::Display for ComplianceLevel {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectedPatchesAction {
+    /// `ALLOW_AS_DEPENDENCY` (default): an installed rejected patch reports `INSTALLED_OTHER`, compliant.
     #[default]
     AllowAsDependency,
+    /// `BLOCK`: an installed rejected patch reports `INSTALLED_REJECTED`, non-compliant.
     Block,
 }
 
@@ -186,7 +200,9 @@ pub enum RejectedPatchesAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ComplianceStatus {
+    /// `COMPLIANT`.
     Compliant,
+    /// `NON_COMPLIANT`.
     NonCompliant,
 }
 
@@ -205,7 +221,7 @@ impl PatchId {
         PatchId(upper)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -213,15 +229,15 @@ impl PatchId {
 /// Proxy-only settings (§8.2); deleting them leaves a document AWS accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyExtensions {
-    pub superseded_handling: SupersededHandling,
+    pub(crate) superseded_handling: SupersededHandling,
     /// Explicitly approved superseded updates are still offered.
     pub explicit_approval_overrides_supersedence: bool,
-    pub multi_rule_compliance_level: MultiRuleComplianceLevel,
+    pub(crate) multi_rule_compliance_level: MultiRuleComplianceLevel,
     /// Classifications counted as security (AVAILABLE_SECURITY_UPDATE, SecurityNonCompliant).
     pub security_classifications: Vec<String>,
     /// WSUS product title or GUID (lower case) → AWS `PRODUCT`; consulted before the built-in table.
     pub product_aliases: BTreeMap<String, String>,
-    pub deadline: Deadline,
+    pub(crate) deadline: Deadline,
     /// Names of `[[maintenance_window]]`s used by gate and deadline modes.
     pub maintenance_windows: Vec<String>,
 }
@@ -255,15 +271,17 @@ pub enum SupersededHandling {
 /// The level of an update several rules approve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MultiRuleComplianceLevel {
+    /// The highest level of all approving rules (the default).
     #[default]
     Highest,
+    /// The level of the first approving rule, in document order.
     FirstMatchingRule,
 }
 
 /// The install deadline sent with an `Install` offer (computed by the offer side, not here).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deadline {
-    pub mode: DeadlineMode,
+    pub(crate) mode: DeadlineMode,
     /// Days after the approval day (`ApprovalPlusDays`), 0–365.
     pub day_offset: u16,
     /// Local time of day of the deadline, 0–1439.
@@ -272,11 +290,15 @@ pub struct Deadline {
     pub time_zone: Option<String>,
 }
 
+/// `ProxyExtensions.Deadline.Mode`: how an install deadline is computed (docs/baselines.md §6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeadlineMode {
+    /// No deadline (the default).
     #[default]
     None,
+    /// The approval day plus `day_offset` days, at `minutes_after_midnight` in `time_zone`.
     ApprovalPlusDays,
+    /// The start of the next of the baseline's maintenance windows.
     NextMaintenanceWindow,
 }
 
@@ -284,25 +306,29 @@ pub enum DeadlineMode {
 /// Stored for the offer side; schedules are not interpreted here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaintenanceWindow {
-    pub name: String,
-    pub schedule: String,
-    pub schedule_timezone: Option<String>,
-    pub schedule_offset: Option<u8>,
+    pub(crate) name: String,
+    pub(crate) schedule: String,
+    pub(crate) schedule_timezone: Option<String>,
+    pub(crate) schedule_offset: Option<u8>,
     /// Hours, 1–24.
     pub duration: u8,
     /// Hours before the end when no new work starts, 0–23.
     pub cutoff: u8,
-    pub allow_unassociated_targets: bool,
-    pub mode: WindowMode,
+    pub(crate) allow_unassociated_targets: bool,
+    pub(crate) mode: WindowMode,
     /// Patch groups the window applies to.
     pub patch_groups: Vec<String>,
 }
 
+/// `ProxyExtensions.Mode` of a maintenance window (docs/baselines.md §6.2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowMode {
+    /// Kept for reports only (the default).
     #[default]
     Informational,
+    /// Outside the window, a newly approved update is offered detect-only until it opens.
     Gate,
+    /// `Deployment/Deadline` is the next window start.
     Deadline,
 }
 
@@ -310,8 +336,8 @@ pub enum WindowMode {
 /// detect-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvaluationSettings {
-    pub snapshot_interval_minutes: u32,
-    pub report_unapproved: bool,
+    pub(crate) snapshot_interval_minutes: u32,
+    pub(crate) report_unapproved: bool,
 }
 
 impl Default for EvaluationSettings {

@@ -30,7 +30,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Decision::Approved => "APPROVED",
             Decision::PendingApproval => "PENDING_APPROVAL",
@@ -92,12 +92,12 @@ pub fn default_offer(update: &crate::model::UpdateRecord) -> Offer {
 /// `PatchStatus`, plus a reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
-    pub decision: Decision,
+    pub(crate) decision: Decision,
     /// When the update is (or, for `PendingApproval`, will be) approved.
     pub approval_date: Option<DateTime<Utc>>,
     /// The level a missing patch is reported at; for `PendingApproval` the pending rules' level.
     pub compliance_level: ComplianceLevel,
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl Evaluation {

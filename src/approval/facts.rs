@@ -13,12 +13,12 @@ use uuid::Uuid;
 /// and hand-made facts, an AWS name such as `WindowsServer2022` or `SecurityUpdates`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category {
-    pub id: Option<Uuid>,
-    pub title: String,
+    pub(crate) id: Option<Uuid>,
+    pub(crate) title: String,
 }
 
 impl Category {
-    pub fn new(id: Uuid, title: &str) -> Category {
+    pub(crate) fn new(id: Uuid, title: &str) -> Category {
         Category {
             id: Some(id),
             title: title.to_string(),
@@ -38,9 +38,9 @@ impl Category {
 /// (category titles, product families, which live updates supersede it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateFacts {
-    pub update_id: Uuid,
-    pub revision: u32,
-    pub title: String,
+    pub(crate) update_id: Uuid,
+    pub(crate) revision: u32,
+    pub(crate) title: String,
     /// `KBArticleID`, with or without the `KB` prefix.
     pub kb: Option<String>,
     /// `SecurityBulletinID`, e.g. `MS17-010`.
@@ -67,8 +67,14 @@ pub struct UpdateFacts {
 /// A catalog record that cannot be turned into facts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FactsError {
+    /// The record's `CreationDate` is not an RFC 3339 UTC time.
     #[error("update {update}: CreationDate {text:?} is not an RFC 3339 UTC time")]
-    CreationDate { update: UpdateIdentity, text: String },
+    CreationDate {
+        /// The revision.
+        update: UpdateIdentity,
+        /// The text as stored.
+        text: String,
+    },
 }
 
 impl UpdateFacts {
@@ -158,12 +164,12 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
 /// An update's Patch Manager properties under one baseline's aliases.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchProperties {
-    pub patch_set: &'static str,
-    pub products: Vec<String>,
-    pub product_families: Vec<String>,
-    pub classifications: Vec<String>,
-    pub msrc_severity: String,
-    pub kb_number: Option<String>,
+    pub(crate) patch_set: &'static str,
+    pub(crate) products: Vec<String>,
+    pub(crate) product_families: Vec<String>,
+    pub(crate) classifications: Vec<String>,
+    pub(crate) msrc_severity: String,
+    pub(crate) kb_number: Option<String>,
 }
 
 impl PatchProperties {

@@ -17,12 +17,12 @@ pub struct PatchGroups {
 /// Which baseline serves a client, and through which registered group (`None`: default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolution<'a> {
-    pub group: Option<&'a str>,
-    pub baseline: &'a str,
+    pub(crate) group: Option<&'a str>,
+    pub(crate) baseline: &'a str,
 }
 
 impl PatchGroups {
-    pub fn new(default_baseline: &str) -> PatchGroups {
+    pub(crate) fn new(default_baseline: &str) -> PatchGroups {
         PatchGroups {
             registered: BTreeMap::new(),
             default_baseline: default_baseline.to_string(),
@@ -67,7 +67,7 @@ impl PatchGroups {
         }
     }
 
-    pub fn default_baseline(&self) -> &str {
+    pub(crate) fn default_baseline(&self) -> &str {
         &self.default_baseline
     }
 

@@ -7,8 +7,11 @@ use super::document::{
     RejectedPatchesAction,
 };
 
+/// Name of `AWS-DefaultPatchBaseline`, the default baseline when none is named.
 pub const AWS_DEFAULT: &str = "AWS-DefaultPatchBaseline";
+/// Name of the predefined OS baseline (the default's rule under another name).
 pub const AWS_OS: &str = "AWS-WindowsPredefinedPatchBaseline-OS";
+/// Name of the predefined baseline that adds Microsoft application patches to the OS rule.
 pub const AWS_OS_APPLICATIONS: &str = "AWS-WindowsPredefinedPatchBaseline-OS-Applications";
 
 /// The three predefined baselines, default first.

@@ -13,22 +13,22 @@ pub struct BaselineSet {
     /// Loaded baselines in file order, then the predefined ones; never empty.
     baselines: Vec<Baseline>,
     groups: PatchGroups,
-    pub evaluation: EvaluationSettings,
-    pub maintenance_windows: Vec<MaintenanceWindow>,
+    pub(crate) evaluation: EvaluationSettings,
+    pub(crate) maintenance_windows: Vec<MaintenanceWindow>,
 }
 
 /// A client's baseline and the registered group that chose it (`None`: the default).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assignment<'a> {
-    pub group: Option<&'a str>,
-    pub baseline: &'a Baseline,
+    pub(crate) group: Option<&'a str>,
+    pub(crate) baseline: &'a Baseline,
 }
 
 /// A `[[patch_group]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRegistration {
-    pub name: String,
-    pub baseline: String,
+    pub(crate) name: String,
+    pub(crate) baseline: String,
 }
 
 impl BaselineSet {
@@ -60,6 +60,7 @@ impl BaselineSet {
         Ok((set, warnings))
     }
 
+    /// The baseline with this id, loaded or predefined.
     pub fn baseline(&self, id: &str) -> Option<&Baseline> {
         self.baselines.iter().find(|baseline| baseline.id == id)
     }
@@ -69,11 +70,11 @@ impl BaselineSet {
         &self.baselines
     }
 
-    pub fn groups(&self) -> &PatchGroups {
+    pub(crate) fn groups(&self) -> &PatchGroups {
         &self.groups
     }
 
-    pub fn default_baseline(&self) -> &Baseline {
+    pub(crate) fn default_baseline(&self) -> &Baseline {
         self.baseline_or_default(self.groups.default_baseline())
     }
 

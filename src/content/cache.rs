@@ -26,26 +26,45 @@ pub struct CacheConfig {
     pub max_size: u64,
     /// Attempts per transfer (each resumes where the last stopped).
     pub attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
 }
 
 /// Why a payload could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CacheError {
+    /// The catalog gives no `MUUrl` for the payload; its SHA-1, upper-case hex.
     #[error("no upstream URL is known for {0}")]
     NoUrl(String),
+    /// The transfer failed (upstream, network or local disk) after its attempts.
     #[error("upstream transfer of {sha1} failed: {detail}")]
-    Transfer { sha1: String, detail: String },
+    Transfer {
+        /// The payload's SHA-1, upper-case hex.
+        sha1: String,
+        /// What failed last.
+        detail: String,
+    },
+    /// The bytes failed verification (size or digest) and were discarded.
     #[error("{sha1} arrived with the wrong digest and was discarded: {detail}")]
-    Corrupt { sha1: String, detail: String },
+    Corrupt {
+        /// The payload's SHA-1, upper-case hex.
+        sha1: String,
+        /// The mismatch.
+        detail: String,
+    },
 }
 
 /// A transfer's progress as its waiters see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlightState {
-    Running { received: u64 },
+    /// Downloading; bytes received so far.
+    Running {
+        /// Bytes of the file on disk so far, resumed bytes included.
+        received: u64,
+    },
+    /// Verified and in place, at this path.
     Committed(PathBuf),
+    /// The transfer failed; waiters get this error.
     Failed(CacheError),
 }
 
@@ -59,9 +78,11 @@ struct Flight {
 /// A transfer in progress, as the stats API shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transfer {
+    /// What is being fetched.
     pub meta: PayloadMeta,
     /// Bytes verified-written so far (a resumed transfer counts what it had).
     pub received: u64,
+    /// How long the transfer has run.
     pub seconds: f64,
 }
 

@@ -32,7 +32,7 @@ pub struct Lru {
 }
 
 impl Lru {
-    pub fn new() -> Lru {
+    pub(crate) fn new() -> Lru {
         Lru::default()
     }
 
@@ -108,10 +108,12 @@ impl Lru {
         true
     }
 
+    /// Whether the file is recorded.
     pub fn contains(&self, sha1: &Sha1) -> bool {
         self.entries.contains_key(sha1)
     }
 
+    /// Whether the file holds at least one pin.
     pub fn is_pinned(&self, sha1: &Sha1) -> bool {
         self.entries.get(sha1).is_some_and(|entry| entry.pins > 0)
     }
@@ -121,10 +123,12 @@ impl Lru {
         self.total
     }
 
+    /// Files recorded, pinned ones included.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// No file is recorded.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

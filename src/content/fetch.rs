@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{url}: {detail}")]
 pub struct FetchError {
-    pub url: String,
-    pub detail: String,
-    pub retryable: bool,
+    pub(crate) url: String,
+    pub(crate) detail: String,
+    pub(crate) retryable: bool,
 }
 
 /// An answer in progress: where its bytes start and the chunks as they arrive.
@@ -20,10 +20,11 @@ pub struct Fetched {
     /// The offset of the first chunk: the requested offset when the server honoured the
     /// range, 0 when it sent the whole file instead.
     pub start: u64,
-    pub chunks: mpsc::Receiver<Result<Bytes, FetchError>>,
+    pub(crate) chunks: mpsc::Receiver<Result<Bytes, FetchError>>,
 }
 
 /// Gets a URL's bytes from `offset` (a `Range: bytes=offset-` request when offset > 0).
 pub trait Fetch: Send + Sync + 'static {
+    /// Starts fetching `url` from byte `offset`; resolves once the answer's headers are in.
     fn fetch(&self, url: &str, offset: u64) -> impl Future<Output = Result<Fetched, FetchError>> + Send;
 }

@@ -20,8 +20,8 @@ pub(super) const PARTIAL_SUFFIX: &str = ".partial";
 /// A parsed content URL: the digest it names and its extension (lower case).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentPath {
-    pub sha1: Sha1,
-    pub extension: String,
+    pub(crate) sha1: Sha1,
+    pub(crate) extension: String,
 }
 
 /// `/Content/<XX>/<SHA1HEX>.<ext>` in any letter case → digest; XX must be the last digest byte

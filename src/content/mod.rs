@@ -22,9 +22,9 @@ pub type Sha1 = [u8; 20];
 /// name (for the URL extension) and where the upstream serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadMeta {
-    pub sha1: Sha1,
-    pub sha256: Option<[u8; 32]>,
-    pub size: u64,
-    pub name: String,
-    pub url: String,
+    pub(crate) sha1: Sha1,
+    pub(crate) sha256: Option<[u8; 32]>,
+    pub(crate) size: u64,
+    pub(crate) name: String,
+    pub(crate) url: String,
 }

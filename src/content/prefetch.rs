@@ -15,18 +15,20 @@ use tokio::sync::Semaphore;
 /// What a prefetch run did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct PrefetchSummary {
-    pub files: usize,
-    pub bytes: u64,
-    pub already_cached: usize,
-    pub downloaded: usize,
-    pub downloaded_bytes: u64,
-    pub failed: Vec<String>,
-    pub interrupted: bool,
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+    pub(crate) already_cached: usize,
+    pub(crate) downloaded: usize,
+    pub(crate) downloaded_bytes: u64,
+    pub(crate) failed: Vec<String>,
+    pub(crate) interrupted: bool,
 }
 
 /// Receives progress: the CLI draws a bar, the daemon logs.
 pub trait PrefetchProgress: Send + Sync {
+    /// A run starts: `files` payloads to fetch, `bytes` in all.
     fn start(&self, files: u64, bytes: u64);
+    /// One payload is done (fetched or failed); `bytes` its size.
     fn file_done(&self, bytes: u64);
 }
 

@@ -11,8 +11,8 @@ pub const MAX_RANGES: usize = 16;
 /// An inclusive byte range that lies inside the file it was parsed against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteRange {
-    pub start: u64,
-    pub end: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 impl ByteRange {

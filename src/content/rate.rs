@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// A download bandwidth cap in bytes per second, shared by the transfers it is given to.
 #[derive(Debug)]
 pub struct RateLimit {
     bytes_per_second: u64,

@@ -10,21 +10,25 @@ use uuid::Uuid;
 /// Index of a node in `Graph::nodes`.
 pub type NodeId = u32;
 
+/// One update of the served catalog (its newest revision), with its relationships resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// The revision's server-local revision id.
     pub local_id: i32,
+    /// `UpdateID`: the update, whatever its revision.
     pub update_id: Uuid,
-    pub revision: u32,
-    pub update_type: UpdateType,
+    pub(crate) revision: u32,
+    pub(crate) update_type: UpdateType,
     /// CNF: every clause needs one installed alternative. A clause whose ids are all unknown
     /// to the catalog is empty and can never be satisfied.
     pub clauses: Vec<Vec<NodeId>>,
-    pub members: Vec<NodeId>,
-    pub is_leaf: bool,
+    pub(crate) members: Vec<NodeId>,
+    pub(crate) is_leaf: bool,
     /// Named in some bundle's `BundledUpdates`.
     pub is_member: bool,
     /// Products and classifications (for category-filtered scans).
     pub categories: Vec<Uuid>,
+    /// `PublicationState="Expired"`: withdrawn by Microsoft.
     pub expired: bool,
 }
 
@@ -35,8 +39,10 @@ impl Node {
     }
 }
 
+/// The prerequisite and bundle graph of the served catalog, with lookups by id.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
+    /// Every node, indexed by [`NodeId`].
     pub nodes: Vec<Node>,
     /// Node by local id: local ids are dense (allocated from 1 upwards), so an array
     /// beats a hash map on the hot path (thousands of lookups per SyncUpdates call).
@@ -62,25 +68,23 @@ impl Graph {
         }
     }
 
-    pub fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
+    pub(crate) fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
         let index = usize::try_from(local_id).ok()?;
         self.by_local.get(index).copied().filter(|node| *node != NO_NODE)
     }
 
+    /// The node of an update, by `UpdateID`.
     pub fn by_update_id(&self, update_id: &Uuid) -> Option<NodeId> {
         self.by_update.get(update_id).copied()
     }
 
+    /// The node with this id (an index into `nodes`; panics when out of range).
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id as usize]
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 }
 

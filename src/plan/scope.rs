@@ -14,8 +14,8 @@ use std::collections::{HashMap, VecDeque};
 /// One planned deployment, before it has a persistent id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Planned {
-    pub node: NodeId,
-    pub action: DeploymentAction,
+    pub(crate) node: NodeId,
+    pub(crate) action: DeploymentAction,
 }
 
 /// Plans the scope: non-leaf nodes first, then leaves, each in local-id order (the order
@@ -87,7 +87,8 @@ fn mark_prerequisites(graph: &Graph, actions: &mut [Option<DeploymentAction>]) {
 /// A planned deployment with its persistent identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeEntry {
-    pub node: NodeId,
+    pub(crate) node: NodeId,
+    /// What the client is told to do with the update.
     pub action: DeploymentAction,
     /// Server deployment id (int32, persistent; a new one whenever the action changes).
     pub deployment_id: i32,
@@ -100,13 +101,14 @@ pub struct ScopeEntry {
 /// A policy group's scope, indexed by node.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
+    /// The deployments; `position` finds a node's.
     pub entries: Vec<ScopeEntry>,
     by_node: HashMap<NodeId, usize>,
-    pub max_seq: i64,
+    pub(crate) max_seq: i64,
 }
 
 impl Scope {
-    pub fn new(entries: Vec<ScopeEntry>) -> Scope {
+    pub(crate) fn new(entries: Vec<ScopeEntry>) -> Scope {
         let by_node = entries.iter().enumerate().map(|(i, e)| (e.node, i)).collect();
         let max_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0);
         Scope {
@@ -116,10 +118,11 @@ impl Scope {
         }
     }
 
-    pub fn get(&self, node: NodeId) -> Option<&ScopeEntry> {
+    pub(crate) fn get(&self, node: NodeId) -> Option<&ScopeEntry> {
         self.by_node.get(&node).map(|&i| &self.entries[i])
     }
 
+    /// Index in `entries` of the node's deployment, if the node is in scope.
     pub fn position(&self, node: NodeId) -> Option<usize> {
         self.by_node.get(&node).copied()
     }

@@ -18,13 +18,13 @@ pub const PAGE_SIZE: usize = 200;
 /// One software-pass request.
 #[derive(Debug, Clone, Default)]
 pub struct Request<'a> {
-    pub installed_non_leaf: &'a [i32],
-    pub other_cached: &'a [i32],
+    pub(crate) installed_non_leaf: &'a [i32],
+    pub(crate) other_cached: &'a [i32],
     /// The cookie's deployment watermark.
     pub watermark: i64,
     /// Category filter (StartCategoryScan's preferred ids); empty = full scan.
     pub filter_categories: &'a [Uuid],
-    pub page_size: usize,
+    pub(crate) page_size: usize,
 }
 
 /// What to answer, as scope positions (for new and changed) and revision ids.
@@ -34,10 +34,10 @@ pub struct Answer {
     pub new: Vec<usize>,
     /// Scope positions of cached revisions whose deployment changed after the watermark.
     pub changed: Vec<usize>,
-    pub out_of_scope: Vec<i32>,
+    pub(crate) out_of_scope: Vec<i32>,
     /// Cached revisions still deployed but outside a category-filtered scan.
     pub deployed_out_of_scope: Vec<i32>,
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// The watermark the new cookie carries.
     pub watermark: i64,
 }

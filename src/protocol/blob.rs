@@ -8,14 +8,19 @@ use std::io::Read;
 /// Largest decoded document accepted (real ones are below 1 MiB of UTF-16).
 const MAX_DECODED_BYTES: u64 = 64 << 20;
 
+/// Why an `XmlUpdateBlobCompressed` could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// The `cab` crate could not read the cabinet or decompress its member.
     #[error("not a readable cabinet: {0}")]
     Cabinet(std::io::Error),
+    /// The cabinet has no member.
     #[error("cabinet holds no file")]
     NoMember,
+    /// The member decodes to more than the 64 MiB accepted.
     #[error("cabinet member decodes to more than {MAX_DECODED_BYTES} bytes")]
     TooLarge,
+    /// The member is not UTF-16LE text (odd length or unpaired surrogates).
     #[error("cabinet member is not UTF-16LE text")]
     NotUtf16,
 }

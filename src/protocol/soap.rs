@@ -3,17 +3,17 @@
 
 use super::xml::{self, Element, XmlError};
 
-pub const SOAP11_ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub(crate) const SOAP11_ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
 /// A SOAP fault as WSUS sends it: the client keys only on `ErrorCode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     /// `faultcode` (1.1) or `Code/Value` (1.2), e.g. `soap:Client`.
     pub code: String,
-    pub reason: String,
+    pub(crate) reason: String,
     /// `detail/ErrorCode`, e.g. `InvalidCookie`; absent in non-WSUS faults.
     pub error_code: Option<String>,
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for Fault {
@@ -27,14 +27,19 @@ impl std::fmt::Display for Fault {
     }
 }
 
+/// Why a SOAP response yields no operation element.
 #[derive(Debug, thiserror::Error)]
 pub enum SoapError {
+    /// The text is not XML the reader accepts.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// The root is not `Envelope`; its local name.
     #[error("not a SOAP envelope (root `{0}`)")]
     NotEnvelope(String),
+    /// No `Body`, or a `Body` without children.
     #[error("SOAP body is empty")]
     EmptyBody,
+    /// The body is a fault.
     #[error("{0}")]
     Fault(Fault),
 }

@@ -12,12 +12,20 @@ use uuid::Uuid;
 /// Why an update document could not be read.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum UpdateXmlError {
+    /// The text is not XML the reader accepts, or lacks a required element.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// The root is not `Update`; its local name.
     #[error("root element is `{0}`, not `Update`")]
     NotAnUpdate(String),
+    /// An identity, type or file attribute that does not parse.
     #[error("bad {field}: `{value}`")]
-    BadField { field: &'static str, value: String },
+    BadField {
+        /// Its path, e.g. `File/@Size`.
+        field: &'static str,
+        /// Its text, or `<missing>`.
+        value: String,
+    },
 }
 
 /// Parses one update document.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub const SYNC_NS: &str = "http://www.microsoft.com/SoftwareDistribution";
 /// Namespace of the DSS authorization service.
 pub const DSS_AUTH_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/DssAuthWebService";
-pub const SYNC_PATH: &str = "/ServerSyncWebService/ServerSyncWebService.asmx";
+pub(crate) const SYNC_PATH: &str = "/ServerSyncWebService/ServerSyncWebService.asmx";
 /// The protocol version a WSUS 10 downstream announces in GetCookie.
 pub const PROTOCOL_VERSION: &str = "1.20";
 
@@ -25,75 +25,82 @@ pub struct Request {
     /// `Sync` for the Server Sync service; `DssAuth(url)` for the auth service URL that
     /// GetAuthConfig named (relative or absolute).
     pub service: Service,
-    pub operation: &'static str,
-    pub soap_action: String,
+    pub(crate) operation: &'static str,
+    pub(crate) soap_action: String,
+    /// The SOAP envelope, UTF-8 text with an XML declaration.
     pub body: String,
 }
 
+/// Which upstream service a request goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Service {
+    /// The Server Sync service (`/ServerSyncWebService/ServerSyncWebService.asmx` under the upstream).
     Sync,
+    /// The DSS authorization service, at the `ServiceUrl` GetAuthConfig named (relative or absolute).
     DssAuth(String),
 }
 
 /// The access cookie of the Server Sync service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cookie {
+    /// `Expiration`: the clear-text expiry (xs:dateTime), verbatim.
     pub expiration: String,
+    /// `EncryptedData`: the upstream's opaque data, base64 text echoed back as received.
     pub encrypted_data: String,
 }
 
 /// What GetAuthorizationCookie returns; passed to GetCookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCookie {
-    pub plugin_id: String,
+    pub(crate) plugin_id: String,
+    /// `CookieData`: the opaque authorization, base64 text echoed back as received.
     pub cookie_data: String,
 }
 
 /// The limits and anchors of GetConfigData.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigData {
-    pub catalog_only_sync: bool,
-    pub lazy_sync: bool,
-    pub max_updates_per_request: usize,
-    pub new_config_anchor: Option<String>,
-    pub protocol_version: String,
-    pub languages: Vec<Language>,
+    pub(crate) catalog_only_sync: bool,
+    pub(crate) lazy_sync: bool,
+    pub(crate) max_updates_per_request: usize,
+    pub(crate) new_config_anchor: Option<String>,
+    pub(crate) protocol_version: String,
+    pub(crate) languages: Vec<Language>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Language {
-    pub id: i32,
-    pub short: String,
-    pub enabled: bool,
+pub(crate) struct Language {
+    pub(crate) id: i32,
+    pub(crate) short: String,
+    pub(crate) enabled: bool,
 }
 
 /// `ServerSyncFilter` of GetRevisionIdList.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    pub anchor: Option<String>,
-    pub get_config: bool,
-    pub products: Vec<(Uuid, bool)>,
-    pub classifications: Vec<(Uuid, bool)>,
-    pub languages: Vec<(i32, bool)>,
+    pub(crate) anchor: Option<String>,
+    pub(crate) get_config: bool,
+    pub(crate) products: Vec<(Uuid, bool)>,
+    pub(crate) classifications: Vec<(Uuid, bool)>,
+    pub(crate) languages: Vec<(i32, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevisionIdList {
-    pub anchor: Option<String>,
-    pub revisions: Vec<UpdateIdentity>,
+pub(crate) struct RevisionIdList {
+    pub(crate) anchor: Option<String>,
+    pub(crate) revisions: Vec<UpdateIdentity>,
 }
 
 /// One `ServerSyncUpdateData`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerUpdate {
-    pub identity: UpdateIdentity,
-    pub blob: Blob,
-    pub file_digests: Vec<[u8; 20]>,
+    pub(crate) identity: UpdateIdentity,
+    pub(crate) blob: Blob,
+    pub(crate) file_digests: Vec<[u8; 20]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Blob {
+pub(crate) enum Blob {
     Plain(String),
     Compressed(Vec<u8>),
     Missing,
@@ -101,7 +108,7 @@ pub enum Blob {
 
 impl Blob {
     /// The update document text, decompressing if needed.
-    pub fn document(&self) -> Result<String, String> {
+    pub(crate) fn document(&self) -> Result<String, String> {
         match self {
             Blob::Plain(text) => Ok(text.clone()),
             Blob::Compressed(bytes) => blob::decode_compressed(bytes).map_err(|e| e.to_string()),
@@ -111,8 +118,8 @@ impl Blob {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UpdateData {
-    pub updates: Vec<ServerUpdate>,
+pub(crate) struct UpdateData {
+    pub(crate) updates: Vec<ServerUpdate>,
     /// `(SHA-1, MUUrl)` of the files named by the returned updates.
     pub file_urls: Vec<([u8; 20], String)>,
 }
@@ -128,11 +135,11 @@ fn request(service: Service, operation: &'static str, namespace: &str, inner: &s
     }
 }
 
-pub fn get_auth_config() -> Request {
+pub(crate) fn get_auth_config() -> Request {
     request(Service::Sync, "GetAuthConfig", SYNC_NS, "")
 }
 
-pub fn get_authorization_cookie(service_url: &str, account_name: &str, account_guid: Uuid) -> Request {
+pub(crate) fn get_authorization_cookie(service_url: &str, account_name: &str, account_guid: Uuid) -> Request {
     let inner = format!(
         "<accountName>{}</accountName><accountGuid>{account_guid}</accountGuid>",
         escape(account_name)
@@ -155,7 +162,7 @@ fn cookie_xml(name: &str, cookie: &Cookie) -> String {
     )
 }
 
-pub fn get_cookie(auth: &AuthorizationCookie, old: Option<&Cookie>) -> Request {
+pub(crate) fn get_cookie(auth: &AuthorizationCookie, old: Option<&Cookie>) -> Request {
     let mut inner = format!(
         "<authCookies><AuthorizationCookie><PlugInId>{}</PlugInId><CookieData>{}</CookieData></AuthorizationCookie></authCookies>",
         escape(&auth.plugin_id),
@@ -168,7 +175,7 @@ pub fn get_cookie(auth: &AuthorizationCookie, old: Option<&Cookie>) -> Request {
     request(Service::Sync, "GetCookie", SYNC_NS, &inner)
 }
 
-pub fn get_config_data(cookie: &Cookie, config_anchor: Option<&str>) -> Request {
+pub(crate) fn get_config_data(cookie: &Cookie, config_anchor: Option<&str>) -> Request {
     let mut inner = cookie_xml("cookie", cookie);
     if let Some(anchor) = config_anchor {
         let _ = write!(inner, "<configAnchor>{}</configAnchor>", escape(anchor));
@@ -176,7 +183,7 @@ pub fn get_config_data(cookie: &Cookie, config_anchor: Option<&str>) -> Request 
     request(Service::Sync, "GetConfigData", SYNC_NS, &inner)
 }
 
-pub fn get_revision_id_list(cookie: &Cookie, filter: &Filter) -> Request {
+pub(crate) fn get_revision_id_list(cookie: &Cookie, filter: &Filter) -> Request {
     let mut inner = cookie_xml("cookie", cookie);
     inner.push_str("<filter>");
     if let Some(anchor) = &filter.anchor {
@@ -217,7 +224,7 @@ fn id_and_delta_list(out: &mut String, name: &str, ids: &[(Uuid, bool)]) {
     let _ = write!(out, "</{name}>");
 }
 
-pub fn get_update_data(cookie: &Cookie, ids: &[UpdateIdentity]) -> Request {
+pub(crate) fn get_update_data(cookie: &Cookie, ids: &[UpdateIdentity]) -> Request {
     let mut inner = cookie_xml("cookie", cookie);
     inner.push_str("<updateIds>");
     for id in ids {
@@ -254,7 +261,7 @@ pub fn parse_auth_config(response: &Element) -> Result<String, XmlError> {
     Ok(url.to_string())
 }
 
-pub fn parse_authorization_cookie(response: &Element) -> Result<AuthorizationCookie, XmlError> {
+pub(crate) fn parse_authorization_cookie(response: &Element) -> Result<AuthorizationCookie, XmlError> {
     let result = result(response, "GetAuthorizationCookie")?;
     Ok(AuthorizationCookie {
         plugin_id: result
@@ -265,7 +272,7 @@ pub fn parse_authorization_cookie(response: &Element) -> Result<AuthorizationCoo
     })
 }
 
-pub fn parse_cookie(response: &Element) -> Result<Cookie, XmlError> {
+pub(crate) fn parse_cookie(response: &Element) -> Result<Cookie, XmlError> {
     let result = result(response, "GetCookie")?;
     Ok(Cookie {
         expiration: result.require("Expiration")?.text.trim().to_string(),
@@ -273,7 +280,7 @@ pub fn parse_cookie(response: &Element) -> Result<Cookie, XmlError> {
     })
 }
 
-pub fn parse_config_data(response: &Element) -> Result<ConfigData, XmlError> {
+pub(crate) fn parse_config_data(response: &Element) -> Result<ConfigData, XmlError> {
     let result = result(response, "GetConfigData")?;
     let max = result.child_text("MaxNumberOfUpdatesPerRequest").unwrap_or("0");
     let max_updates_per_request = max.parse().map_err(|_| XmlError::BadValue {
@@ -309,7 +316,7 @@ fn language(el: &Element) -> Option<Language> {
     })
 }
 
-pub fn parse_revision_id_list(response: &Element) -> Result<RevisionIdList, XmlError> {
+pub(crate) fn parse_revision_id_list(response: &Element) -> Result<RevisionIdList, XmlError> {
     let result = result(response, "GetRevisionIdList")?;
     let revisions = match result.child("NewRevisions") {
         Some(list) => list
@@ -339,7 +346,7 @@ fn identity_elements(el: &Element) -> Result<UpdateIdentity, XmlError> {
     Ok(UpdateIdentity { update_id, revision })
 }
 
-pub fn parse_update_data(response: &Element) -> Result<UpdateData, XmlError> {
+pub(crate) fn parse_update_data(response: &Element) -> Result<UpdateData, XmlError> {
     let result = result(response, "GetUpdateData")?;
     let updates = match result.child("updates") {
         Some(list) => list

@@ -15,30 +15,46 @@ const MAX_DEPTH: usize = 128;
 /// Most elements accepted in one document (a 100-update GetUpdateData answer has ~10^5).
 const MAX_ELEMENTS: usize = 4_000_000;
 
+/// Why XML could not be read, or lacks what a message needs.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum XmlError {
+    /// quick-xml refused the text; the message says where and why.
     #[error("malformed XML: {0}")]
     Malformed(String),
+    /// The document has a DOCTYPE (refused: no entity expansion).
     #[error("XML documents with a DOCTYPE are refused")]
     Doctype,
+    /// Nesting passes the depth limit.
     #[error("XML nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// More elements than the limit.
     #[error("XML has more than {MAX_ELEMENTS} elements")]
     TooLarge,
+    /// No root element.
     #[error("XML document has no root element")]
     Empty,
+    /// A required element is absent; its path.
     #[error("missing element `{0}`")]
     Missing(String),
+    /// An element whose text does not parse as its type.
     #[error("element `{element}` has a bad value `{value}`")]
-    BadValue { element: String, value: String },
+    BadValue {
+        /// The element's path.
+        element: String,
+        /// Its text.
+        value: String,
+    },
 }
 
 /// One element: local name, attributes by local name, children and concatenated text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Element {
+    /// Local name, prefix dropped.
     pub name: String,
-    pub attrs: Vec<(String, String)>,
+    pub(crate) attrs: Vec<(String, String)>,
+    /// Child elements, in document order.
     pub children: Vec<Element>,
+    /// Text content, entities resolved, concatenated across the element's text nodes.
     pub text: String,
 }
 
@@ -64,7 +80,7 @@ impl Element {
         names.iter().try_fold(self, |el, name| el.child(name))
     }
 
-    pub fn attr(&self, name: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)

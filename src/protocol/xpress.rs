@@ -31,24 +31,58 @@ const NICE_MATCH: usize = 64;
 /// Why an xpress stream could not be decoded. Offsets inside a block count from that block's start.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum XpressError {
+    /// Fewer than 8 bytes left for a block header.
     #[error("xpress stream ends inside the block header at byte {at}")]
-    TruncatedHeader { at: usize },
+    TruncatedHeader {
+        /// Position of the header in the stream.
+        at: usize,
+    },
+    /// A header declares more compressed bytes than the stream has left.
     #[error("xpress block at byte {at} claims {compressed} bytes but only {available} follow")]
     BlockPastEnd {
+        /// Position of the header in the stream.
         at: usize,
+        /// The declared compressed size.
         compressed: usize,
+        /// Bytes left after the header.
         available: usize,
     },
+    /// Decoding would pass the caller's output limit.
     #[error("xpress output would exceed the {max}-byte limit")]
-    OutputTooLarge { max: usize },
+    OutputTooLarge {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A compressed block ends before its declared size is produced.
     #[error("compressed block ends early at byte {at}")]
-    TruncatedBlock { at: usize },
+    TruncatedBlock {
+        /// Position in the block.
+        at: usize,
+    },
+    /// A match reaching back before the start of its block.
     #[error("match at output byte {at} reaches {offset} bytes back, before the start of its block")]
-    OffsetBeforeStart { at: usize, offset: usize },
+    OffsetBeforeStart {
+        /// Output position of the match in the block.
+        at: usize,
+        /// How far back it reaches.
+        offset: usize,
+    },
+    /// A match running past the block's declared size.
     #[error("match of {length} bytes at output byte {at} runs past the block's {size} bytes")]
-    MatchPastEnd { at: usize, length: usize, size: usize },
+    MatchPastEnd {
+        /// Output position of the match in the block.
+        at: usize,
+        /// The match length.
+        length: usize,
+        /// The block's declared original size.
+        size: usize,
+    },
+    /// A 16-bit long length below the 22 its encoding adds.
     #[error("long match length at byte {at} is below the 22 its encoding adds")]
-    InvalidLength { at: usize },
+    InvalidLength {
+        /// Position in the block.
+        at: usize,
+    },
 }
 
 /// Frames `input` as an xpress body: blocks of at most [`MAX_BLOCK`] bytes, each compressed, or

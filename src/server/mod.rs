@@ -33,7 +33,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Which routes a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// The client listener: Windows Update clients (SOAP services and payloads).
     Client,
+    /// The admin listener: `/health`, `/ready`, `/api/v1/...`, metrics.
     Admin,
 }
 

@@ -36,7 +36,8 @@ impl Store {
         self.computer_count.store(count, Ordering::Relaxed);
     }
 
-    pub fn computer(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+    /// What is stored of a computer (its JSON), by client id.
+    pub(crate) fn computer(&self, client_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .computers
             .get(client_id.as_bytes())?
@@ -137,6 +138,7 @@ impl Store {
         Ok(())
     }
 
+    /// A client's folded update status (its JSON), if it reported.
     pub fn status(&self, client_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .statuses

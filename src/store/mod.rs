@@ -46,16 +46,29 @@ const DEPLOYMENT_SEQ_KEY: &[u8] = b"deployment_seq";
 const CATALOG_ID_KEY: &[u8] = b"catalog_id";
 const CREATED_KEY: &[u8] = b"created";
 
+/// Why the catalog store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// sled failed (I/O or its own corruption checks).
     #[error("catalog store: {0}")]
     Sled(#[from] sled::Error),
+    /// The store on disk has another schema version than this build.
     #[error("catalog store at {path} is schema version {found}, this build uses {expected}; run `wucache upgrade` to convert it")]
-    Schema { path: String, found: u32, expected: u32 },
+    Schema {
+        /// The data directory.
+        path: String,
+        /// The version on disk.
+        found: u32,
+        /// [`SCHEMA_VERSION`], the one this build uses.
+        expected: u32,
+    },
+    /// Another process holds the store's lock.
     #[error("catalog store is in use by another process")]
     Locked,
+    /// A value on disk cannot be decoded; the message says which.
     #[error("catalog store is corrupt: {0}")]
     Corrupt(String),
+    /// Every positive int32 local revision id has been handed out.
     #[error("catalog store has used every local revision id (int32)")]
     IdsExhausted,
 }
@@ -63,12 +76,17 @@ pub enum StoreError {
 /// Small persistent values, by purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaKey {
+    /// The upstream's anchor of the last committed configuration phase.
     ConfigAnchor,
+    /// The upstream's anchor of the last committed categories phase.
     CategoriesAnchor,
+    /// The upstream's anchor of the last committed updates phase.
     UpdatesAnchor,
     /// Comma-separated product ids the last committed updates phase asked for.
     SyncedProducts,
+    /// Comma-separated classification ids the last committed updates phase asked for.
     SyncedClassifications,
+    /// Comma-separated languages the last committed updates phase asked for.
     SyncedLanguages,
     /// The GUID this server announces to its upstream.
     AccountGuid,
@@ -105,10 +123,12 @@ impl MetaKey {
 /// Counts for `/ready`, metrics and summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    pub revisions: usize,
+    pub(crate) revisions: usize,
+    /// Distinct updates (UpdateIDs), each counted once whatever its revisions.
     pub updates: usize,
 }
 
+/// The catalog store: a cheap-clone handle to the sled database and its trees.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
@@ -302,7 +322,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn get(&self, local_id: i32) -> Result<Option<UpdateRecord>, StoreError> {
+    pub(crate) fn get(&self, local_id: i32) -> Result<Option<UpdateRecord>, StoreError> {
         self.revisions
             .get((local_id as u32).to_be_bytes())?
             .map(|raw| decode(&raw))
@@ -407,7 +427,7 @@ impl Store {
         }
     }
 
-    pub fn meta(&self, key: MetaKey) -> Result<Option<String>, StoreError> {
+    pub(crate) fn meta(&self, key: MetaKey) -> Result<Option<String>, StoreError> {
         self.meta
             .get(key.key())?
             .map(|raw| {
@@ -417,12 +437,12 @@ impl Store {
             .transpose()
     }
 
-    pub fn set_meta(&self, key: MetaKey, value: &str) -> Result<(), StoreError> {
+    pub(crate) fn set_meta(&self, key: MetaKey, value: &str) -> Result<(), StoreError> {
         self.meta.insert(key.key(), value.as_bytes())?;
         Ok(())
     }
 
-    pub fn remove_meta(&self, key: MetaKey) -> Result<(), StoreError> {
+    pub(crate) fn remove_meta(&self, key: MetaKey) -> Result<(), StoreError> {
         self.meta.remove(key.key())?;
         Ok(())
     }
@@ -570,10 +590,10 @@ pub fn upgrade(dir: &Path) -> Result<u32, StoreError> {
 /// A deployment's persistent identity (see `Store::reconcile_deployments`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeploymentRow {
-    pub id: i32,
+    pub(crate) id: i32,
     /// The caller's action code.
     pub action: u8,
-    pub seq: i64,
+    pub(crate) seq: i64,
     /// `LastChangeTime`, date only.
     pub date: String,
 }

@@ -22,35 +22,44 @@ use uuid::Uuid;
 /// Our own ceiling on ids per GetUpdateData, whatever the upstream allows.
 const MAX_BATCH: usize = 1000;
 
+/// Why a sync run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// An upstream call failed for good (after retries, or with a fault that ends the run).
     #[error(transparent)]
     Upstream(Box<UpstreamError>),
+    /// The catalog store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A configured product or classification names no known category.
     #[error("config key `{key}`: {source}")]
     Config {
+        /// The config key, `sync.products` or `sync.classifications`.
         key: &'static str,
+        /// The name that matched nothing.
         source: UnknownCategory,
     },
 }
 
-/// The stages a sync reports progress for.
 impl From<UpstreamError> for SyncError {
     fn from(err: UpstreamError) -> Self {
         SyncError::Upstream(Box::new(err))
     }
 }
 
+/// The stages a sync reports progress for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Phase {
+    /// `GetConfigData`: the upstream's configuration and limits.
     Configuration,
+    /// The categories phase: categories, classifications and detectoids (`GetConfig=true`).
     Categories,
+    /// The updates phase: the configured products × classifications.
     Updates,
 }
 
 impl Phase {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Phase::Configuration => "configuration",
             Phase::Categories => "categories",
@@ -79,11 +88,12 @@ impl Progress for Quiet {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SyncSummary {
-    pub started: String,
-    pub seconds: f64,
-    pub upstream: String,
+    pub(crate) started: String,
+    pub(crate) seconds: f64,
+    pub(crate) upstream: String,
     /// Revisions the upstream listed in each phase.
     pub categories_listed: usize,
+    /// Revisions the upstream listed in the updates phase.
     pub updates_listed: usize,
     /// Update documents transferred (GetUpdateData items).
     pub documents_fetched: usize,
@@ -93,19 +103,21 @@ pub struct SyncSummary {
     pub skipped_ids: Vec<String>,
     /// Revisions whose document could not be read (skipped, retried next sync).
     pub unreadable: Vec<String>,
-    pub products: usize,
-    pub classifications: usize,
-    pub upstream_calls: u64,
+    pub(crate) products: usize,
+    pub(crate) classifications: usize,
+    pub(crate) upstream_calls: u64,
+    /// Upstream calls repeated after a retryable failure.
     pub retries: u64,
-    pub bytes_received: u64,
-    pub catalog_revisions: usize,
-    pub catalog_updates: usize,
-    pub peak_rss_bytes: Option<u64>,
-    pub error: Option<String>,
-    /// Software and driver updates this run brought: first revisions, later revisions, and
-    /// revisions that expire the update.
+    pub(crate) bytes_received: u64,
+    pub(crate) catalog_revisions: usize,
+    pub(crate) catalog_updates: usize,
+    pub(crate) peak_rss_bytes: Option<u64>,
+    pub(crate) error: Option<String>,
+    /// Software and driver updates this run brought their first revision.
     pub new_updates: usize,
+    /// Software and driver updates this run brought a later revision.
     pub revised_updates: usize,
+    /// Software and driver updates whose new revision expires them.
     pub expired_updates: usize,
     /// Those updates with KB and title, the first `MAX_LISTED_CHANGES` of them.
     pub changes: Vec<SyncChange>,
@@ -117,16 +129,20 @@ pub const MAX_LISTED_CHANGES: usize = 1_000;
 /// One update a sync brought.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SyncChange {
+    /// The update.
     pub update_id: Uuid,
+    /// The revision this run stored.
     pub revision: u32,
     /// `new`, `revised` or `expired`.
     pub change: String,
+    /// Its KB article, as the document names it.
     pub kb: Option<String>,
+    /// Its English title.
     pub title: String,
 }
 
 impl SyncSummary {
-    pub fn revisions_per_second(&self) -> f64 {
+    pub(crate) fn revisions_per_second(&self) -> f64 {
         if self.seconds > 0.0 {
             self.new_revisions as f64 / self.seconds
         } else {

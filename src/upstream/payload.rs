@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 /// Chunks buffered between the socket and the cache writer.
 const CHANNEL_DEPTH: usize = 16;
 
+/// Payload downloads over HTTP(S) for the cache, resuming with `Range`.
 #[derive(Clone)]
 pub struct HttpFetch {
     transport: Transport,
@@ -20,7 +21,7 @@ pub struct HttpFetch {
 }
 
 impl HttpFetch {
-    pub fn new(transport: Transport, idle_timeout: Duration) -> HttpFetch {
+    pub(crate) fn new(transport: Transport, idle_timeout: Duration) -> HttpFetch {
         HttpFetch {
             transport,
             idle_timeout,

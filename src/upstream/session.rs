@@ -21,18 +21,42 @@ const MAX_REAUTHORIZATIONS: u32 = 3;
 /// What went wrong talking to the upstream, after retries.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
+    /// The exchange failed in transport (network, time-out, HTTP status) until the attempts ran
+    /// out or a failure was not retryable.
     #[error("upstream {operation}: {source} (gave up after {attempts} attempts)")]
     Transport {
+        /// The SOAP operation, e.g. `GetRevisionIdList`.
         operation: String,
+        /// Attempts made.
         attempts: u32,
+        /// The last transport error.
         source: TransportError,
     },
+    /// The upstream answered a SOAP fault that ends the run.
     #[error("upstream {operation} answered {fault}")]
-    Fault { operation: String, fault: Fault },
+    Fault {
+        /// The SOAP operation.
+        operation: String,
+        /// The fault, with its `ErrorCode`.
+        fault: Fault,
+    },
+    /// The answer is not the SOAP or XML the operation returns.
     #[error("upstream {operation} answered something unreadable: {detail}")]
-    Malformed { operation: String, detail: String },
+    Malformed {
+        /// The SOAP operation.
+        operation: String,
+        /// What could not be read.
+        detail: String,
+    },
+    /// Authorization was refused again after every allowed restart.
     #[error("upstream kept refusing authorization during {operation}: {fault}")]
-    Unauthorized { operation: String, fault: Fault },
+    Unauthorized {
+        /// The SOAP operation.
+        operation: String,
+        /// The last refusing fault.
+        fault: Fault,
+    },
+    /// The HTTP client could not be built (TLS set-up, CA file).
     #[error("upstream transport setup: {0}")]
     Setup(TransportError),
 }
@@ -52,9 +76,9 @@ impl UpstreamError {
 /// Backoff between attempts of one call.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub initial: Duration,
-    pub max: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) initial: Duration,
+    pub(crate) max: Duration,
 }
 
 impl RetryPolicy {
@@ -70,10 +94,10 @@ impl RetryPolicy {
 /// Counters a sync reports in its summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionStats {
-    pub calls: u64,
-    pub retries: u64,
-    pub authorizations: u64,
-    pub bytes_received: u64,
+    pub(crate) calls: u64,
+    pub(crate) retries: u64,
+    pub(crate) authorizations: u64,
+    pub(crate) bytes_received: u64,
 }
 
 struct Authorized {
@@ -89,18 +113,18 @@ enum Exchange {
     Malformed(String),
 }
 
-pub struct Session {
+pub(crate) struct Session {
     transport: Transport,
     base: String,
     account_name: String,
     account_guid: Uuid,
     retry: RetryPolicy,
     auth: Option<Authorized>,
-    pub stats: SessionStats,
+    pub(crate) stats: SessionStats,
 }
 
 impl Session {
-    pub fn new(
+    pub(crate) fn new(
         transport: Transport,
         base: &str,
         account_name: &str,
@@ -119,13 +143,13 @@ impl Session {
     }
 
     /// Forgets the access cookie so the next call authorizes again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.auth = None;
     }
 
     /// Makes one authorized call: `build` gets the current access cookie, `parse` reads the
     /// response element.
-    pub async fn call<T>(
+    pub(crate) async fn call<T>(
         &mut self,
         operation: &str,
         build: impl Fn(&Cookie) -> Request,

@@ -40,7 +40,7 @@ pub enum TransportError {
         /// The time-out that passed.
         timeout: Duration,
     },
-    /// An HTTP status that is not an answer (retryable when 5xx or 429).
+    /// An error status without a SOAP fault in the body (retryable when 5xx or 429).
     #[error("{url} answered HTTP {status}")]
     Status {
         /// The URL asked.
@@ -85,19 +85,19 @@ impl TransportError {
 /// A raw HTTP answer: status and body text.
 #[derive(Debug)]
 pub struct Reply {
-    pub status: StatusCode,
-    pub body: String,
+    pub(crate) status: StatusCode,
+    pub(crate) body: String,
 }
 
 #[derive(Clone)]
-pub struct Transport {
+pub(crate) struct Transport {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl Transport {
     /// Builds the client. `ca_file` adds PEM roots to the web roots.
-    pub fn new(ca_file: Option<&Path>, timeout: Duration) -> Result<Transport, TransportError> {
+    pub(crate) fn new(ca_file: Option<&Path>, timeout: Duration) -> Result<Transport, TransportError> {
         let tls = tls_config(ca_file)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -118,7 +118,7 @@ impl Transport {
     /// GETs a URL from `offset` (`Range: bytes=offset-` when above zero). Only the headers
     /// are awaited here, within the request time-out; the caller reads the body with its own
     /// idle time-out.
-    pub async fn get_from(
+    pub(crate) async fn get_from(
         &self,
         url: &str,
         offset: u64,
@@ -142,7 +142,7 @@ impl Transport {
 
     /// POSTs a SOAP body. A SOAP fault arrives as HTTP 500 with an envelope, so 500 bodies
     /// that look like XML are returned as replies for the caller to read.
-    pub async fn post_soap(
+    pub(crate) async fn post_soap(
         &self,
         url: &str,
         soap_action: &str,

@@ -11,10 +11,13 @@ use super::xml::{Element, XmlError};
 /// Why a document could not be read as an update.
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
+    /// The text is not XML the reader accepts.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// A required element or attribute is absent; its path.
     #[error("not an update document: missing {0}")]
     Missing(&'static str),
+    /// A value that does not parse; its path.
     #[error("bad value in {0}")]
     Invalid(&'static str),
 }
@@ -22,8 +25,8 @@ pub enum FactsError {
 /// What an update document says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpdateFacts {
-    pub update_id: Uuid,
-    pub revision: u32,
+    pub(crate) update_id: Uuid,
+    pub(crate) revision: u32,
     /// `Properties/@UpdateType`: Software, Category, Detectoid, Driver.
     pub update_type: String,
     /// `CategoryInformation/@CategoryType` of categories and classifications.
@@ -32,19 +35,19 @@ pub struct UpdateFacts {
     pub publication_state: String,
     /// The English title.
     pub title: Option<String>,
-    pub msrc_severity: Option<String>,
-    pub kb: Option<String>,
-    pub security_bulletin: Option<String>,
+    pub(crate) msrc_severity: Option<String>,
+    pub(crate) kb: Option<String>,
+    pub(crate) security_bulletin: Option<String>,
     /// Ids named in `Prerequisites/AtLeastOne IsCategory="true"` clauses.
     pub category_clauses: Vec<Uuid>,
     /// Ids named in `Prerequisites/AtLeastOne` clauses without `IsCategory`.
     pub plain_clauses: Vec<Uuid>,
     /// Plain `Prerequisites/UpdateIdentity` ids.
     pub prerequisites: Vec<Uuid>,
-    pub superseded: Vec<Uuid>,
+    pub(crate) superseded: Vec<Uuid>,
     /// `BundledUpdates` members with their revisions.
     pub bundled: Vec<(Uuid, u32)>,
-    pub files: Vec<FileFacts>,
+    pub(crate) files: Vec<FileFacts>,
 }
 
 /// One `Files/File` entry.
@@ -54,8 +57,8 @@ pub struct FileFacts {
     pub sha1: String,
     /// Base64 SHA-256 (`AdditionalDigest Algorithm="SHA256"`), when present.
     pub sha256: Option<String>,
-    pub name: String,
-    pub size: u64,
+    pub(crate) name: String,
+    pub(crate) size: u64,
 }
 
 /// Reads the facts of one update document.

@@ -47,8 +47,8 @@ use ops::Cookies;
 /// One revision as the fake serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamDoc {
-    pub update_id: Uuid,
-    pub revision: u32,
+    pub(crate) update_id: Uuid,
+    pub(crate) revision: u32,
     /// The complete `<upd:Update>` document.
     pub xml: String,
     /// If set, served as `XmlUpdateBlobCompressed` with exactly these CAB bytes.
@@ -60,7 +60,7 @@ pub struct UpstreamDoc {
     pub file_urls: Vec<(String, String)>,
     /// Products and classifications the GetRevisionIdList filter matches on.
     pub products: Vec<Uuid>,
-    pub classifications: Vec<Uuid>,
+    pub(crate) classifications: Vec<Uuid>,
     /// Category, classification or detectoid: listed only for `GetConfig=true`.
     pub is_config: bool,
     /// Bundle members, listed whenever this bundle is.

@@ -117,10 +117,15 @@ impl Default for SynthOptions {
 /// What kind of document a [`SynthDoc`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SynthKind {
+    /// The "Microsoft" company category.
     Company,
+    /// A product family category.
     ProductFamily,
+    /// A product category.
     Product,
+    /// An update classification category.
     Classification,
+    /// A detectoid: only an `IsInstalled` rule.
     Detectoid,
     /// A software leaf: has files; standalone, or a bundle member.
     Software,
@@ -139,6 +144,7 @@ impl SynthKind {
 /// A generated catalog: categories, classifications and detectoids first, then updates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SynthCatalog {
+    /// The documents: categories, classifications and detectoids first, then updates.
     pub docs: Vec<SynthDoc>,
 }
 
@@ -152,8 +158,11 @@ impl SynthCatalog {
 /// One revision of one update, with the facts its XML states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SynthDoc {
+    /// `UpdateID` of the update this document is a revision of.
     pub update_id: Uuid,
+    /// `RevisionNumber` of this revision.
     pub revision: u32,
+    /// What kind of document it is.
     pub kind: SynthKind,
     /// The complete `<upd:Update>` document.
     pub xml: String,
@@ -165,13 +174,15 @@ pub struct SynthDoc {
     pub products: Vec<Uuid>,
     /// Classification, same rules as `products`.
     pub classifications: Vec<Uuid>,
+    /// The payload files (`Files/File`); empty for bundles, categories and detectoids.
     pub files: Vec<SynthFile>,
     /// `PublicationState="Expired"`.
     pub expired: bool,
+    /// Update ids this revision lists under `SupersededUpdates`.
     pub superseded: Vec<Uuid>,
     /// Bundle members (all at revision 200).
     pub bundled: Vec<Uuid>,
-    pub msrc_severity: Option<String>,
+    pub(crate) msrc_severity: Option<String>,
     /// `KBArticleID`, digits only (e.g. `5001234`).
     pub kb: Option<String>,
 }
@@ -179,12 +190,17 @@ pub struct SynthDoc {
 /// One payload file; [`payload`] regenerates its bytes from `seed`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SynthFile {
+    /// SHA-1 of the bytes (`File/@Digest`).
     pub sha1: [u8; 20],
+    /// SHA-256 of the bytes (`AdditionalDigest`).
     pub sha256: [u8; 32],
+    /// `FileName`, with its extension.
     pub name: String,
+    /// Length in bytes (`Size`).
     pub size: u64,
+    /// `MUUrl`: `content_base_url` plus the path form of real Microsoft Update URLs.
     pub mu_url: String,
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// The bytes of a synthetic file: `file.size` bytes derived from `file.seed` only, so their

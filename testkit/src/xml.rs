@@ -13,10 +13,13 @@ const MAX_DEPTH: usize = 256;
 /// Why a document could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum XmlError {
+    /// The text is not well-formed XML (quick-xml's message, or an unknown entity).
     #[error("malformed XML: {0}")]
     Malformed(String),
+    /// No root element.
     #[error("document has no root element")]
     NoRoot,
+    /// Nesting passes the depth limit.
     #[error("document nests deeper than {MAX_DEPTH} elements")]
     TooDeep,
 }
@@ -25,9 +28,12 @@ pub enum XmlError {
 /// its own text (unescaped, concatenated) and its child elements in document order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
+    /// Local name, prefix dropped.
     pub name: String,
-    pub attrs: Vec<(String, String)>,
+    pub(crate) attrs: Vec<(String, String)>,
+    /// Own text, unescaped and concatenated.
     pub text: String,
+    /// Child elements, in document order.
     pub children: Vec<Element>,
 }
 

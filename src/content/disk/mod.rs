@@ -31,37 +31,65 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
+/// Why a payload file could not be written, verified or read.
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
+    /// A file operation failed.
     #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The written bytes hash to other digests than the metadata gives.
     #[error(
         "payload {sha1_expected} has SHA-1 {sha1_actual} and SHA-256 {sha256_actual} \
          (expected SHA-256 {})",
         .sha256_expected.as_deref().unwrap_or("not given")
     )]
     DigestMismatch {
+        /// The SHA-1 the metadata gives, upper-case hex.
         sha1_expected: String,
+        /// The SHA-1 of the bytes written, upper-case hex.
         sha1_actual: String,
+        /// The SHA-256 the metadata gives, upper-case hex; `None` when it gives none.
         sha256_expected: Option<String>,
+        /// The SHA-256 of the bytes written, upper-case hex.
         sha256_actual: String,
     },
+    /// The written file's length differs from the metadata's size.
     #[error("payload {sha1} is {actual} bytes, expected {expected}")]
     SizeMismatch {
+        /// The payload's SHA-1, upper-case hex.
         sha1: String,
+        /// Bytes the metadata gives.
         expected: u64,
+        /// Bytes written.
         actual: u64,
     },
+    /// A chunk would grow the file past the metadata's size; refused before writing.
     #[error("payload {sha1}: refusing to grow to {would_be} bytes, expected {expected}")]
     Overrun {
+        /// The payload's SHA-1, upper-case hex.
         sha1: String,
+        /// Bytes the metadata gives.
         expected: u64,
+        /// Bytes the file would have after the chunk.
         would_be: u64,
     },
+    /// Another handle is already writing this payload (one writer per file).
     #[error("payload {sha1} is already being written")]
-    Busy { sha1: String },
+    Busy {
+        /// The payload's SHA-1, upper-case hex.
+        sha1: String,
+    },
+    /// An earlier write on this handle failed or was cancelled; the handle is unusable.
     #[error("payload {sha1}: an earlier write on this handle failed or was cancelled")]
-    Interrupted { sha1: String },
+    Interrupted {
+        /// The payload's SHA-1, upper-case hex.
+        sha1: String,
+    },
 }
 
 impl DiskError {

@@ -21,7 +21,7 @@ pub struct Reconciled {
     pub ignored: Vec<PathBuf>,
     /// Committed files kept, and their bytes.
     pub files: u64,
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// The start-up scan `ContentDir::open` runs once `tmp` exists (the rules are on `open`).

@@ -33,16 +33,27 @@ use tree::MAX_DEPTH;
 /// Why no fragment could be derived. All of these mean the upstream sent a bad document.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FragmentError {
+    /// quick-xml refused the document.
     #[error("malformed update XML at byte {position}: {reason}")]
-    Malformed { position: u64, reason: String },
+    Malformed {
+        /// Byte offset in the document.
+        position: u64,
+        /// quick-xml's message.
+        reason: String,
+    },
+    /// The document has a DOCTYPE (refused: no entity expansion).
     #[error("update XML with a DOCTYPE is refused")]
     Doctype,
+    /// An entity other than the five predefined ones; its name.
     #[error("update XML uses the undeclared entity `&{0};`")]
     UndeclaredEntity(String),
+    /// Nesting passes the depth limit.
     #[error("update XML nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// The root element is not `upd:Update`; its qualified name.
     #[error("root element is `{0}`, not upd:Update")]
     NotAnUpdate(String),
+    /// A required element is absent; its name.
     #[error("update XML has no `{0}` element")]
     Missing(&'static str),
 }

@@ -12,8 +12,11 @@ use uuid::Uuid;
 /// The web service that answers an operation: decides its namespace and envelope style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
+    /// ClientWebService (`/ClientWebService/client.asmx`): every operation but two.
     Client,
+    /// SimpleAuthWebService: GetAuthorizationCookie.
     SimpleAuth,
+    /// ReportingWebService: ReportEventBatch.
     Reporting,
 }
 
@@ -25,7 +28,7 @@ impl Service {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 12] = [
+    pub(crate) const ALL: [Operation; 12] = [
         Operation::GetConfig,
         Operation::GetAuthorizationCookie,
         Operation::GetCookie,
@@ -58,11 +61,11 @@ impl Operation {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Operation> {
+    pub(crate) fn from_name(name: &str) -> Option<Operation> {
         Operation::ALL.into_iter().find(|op| op.name() == name)
     }
 
-    pub fn service(self) -> Service {
+    pub(crate) fn service(self) -> Service {
         match self {
             Operation::GetAuthorizationCookie => Service::SimpleAuth,
             Operation::ReportEventBatch => Service::Reporting,

@@ -26,12 +26,20 @@ const OCTET_STREAM: &str = "application/octet-stream";
 /// Why a committed file could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The committed file is gone (evicted or deleted meanwhile): 404.
     #[error("payload file is missing")]
     Missing(#[source] io::Error),
+    /// The file cannot be opened or read: 500.
     #[error("payload file cannot be read")]
     Unreadable(#[source] io::Error),
+    /// The file is shorter than committed: 500.
     #[error("payload file has {actual} bytes where {expected} were committed")]
-    Truncated { expected: u64, actual: u64 },
+    Truncated {
+        /// Bytes committed.
+        expected: u64,
+        /// Bytes the file has now.
+        actual: u64,
+    },
 }
 
 impl ServeError {
@@ -47,8 +55,8 @@ impl ServeError {
 /// What a response says about the file: its size and validators, fixed per digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
-    pub size: u64,
-    pub etag: String,
+    pub(crate) size: u64,
+    pub(crate) etag: String,
     /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
     pub last_modified: String,
 }
@@ -75,8 +83,8 @@ pub fn http_date(time: SystemTime) -> String {
 /// A payload response and the body bytes it will send (0 for HEAD and errors), so the
 /// route counts bytes without reading its own headers back.
 pub struct Answer {
-    pub response: Response<Body>,
-    pub body_bytes: u64,
+    pub(crate) response: Response<Body>,
+    pub(crate) body_bytes: u64,
 }
 
 impl Answer {

@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 /// What a handler needs besides the request.
 pub struct Context<'a> {
+    /// The daemon's shared state.
     pub app: &'a App,
+    /// The served catalog, taken once for the whole request.
     pub snapshot: Arc<Snapshot>,
     /// Base URL for file locations: `[server] public_url`, else `http://<Host header>`.
     pub content_base: String,

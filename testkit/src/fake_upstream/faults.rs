@@ -78,7 +78,7 @@ impl Faults {
         self.max_updates.store(max, Ordering::SeqCst);
     }
 
-    pub fn max_updates_per_request(&self) -> usize {
+    pub(crate) fn max_updates_per_request(&self) -> usize {
         self.max_updates.load(Ordering::SeqCst)
     }
 
@@ -93,6 +93,7 @@ impl Faults {
         lock(&self.bad_ids).insert(id);
     }
 
+    /// Empties the [`set_bad_ids`](Self::set_bad_ids) set.
     pub fn clear_bad_ids(&self) {
         lock(&self.bad_ids).clear();
     }
@@ -108,7 +109,7 @@ impl Faults {
         lock(&self.garbage_blob_ids).insert(id);
     }
 
-    pub fn clear_garbage_blob_ids(&self) {
+    pub(crate) fn clear_garbage_blob_ids(&self) {
         lock(&self.garbage_blob_ids).clear();
     }
 

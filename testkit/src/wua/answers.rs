@@ -18,24 +18,29 @@ use crate::xml::Element;
 /// A `Cookie`: the clear-text expiry and the server's opaque data (base64 text).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cookie {
+    /// `Expiration`: the clear-text expiry (xs:dateTime), verbatim.
     pub expiration: String,
+    /// `EncryptedData`, base64 text as sent; `None` when absent.
     pub encrypted_data: Option<String>,
 }
 
 /// An `AuthorizationCookie` from SimpleAuth (its data base64 text).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizationCookie {
+    /// `PlugInId`, e.g. `SimpleTargeting`.
     pub plug_in_id: String,
+    /// `CookieData`, base64 text as sent.
     pub cookie_data: String,
 }
 
 /// `Config` (GetConfigResult).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
+    /// `LastChange`: the config stamp GetCookie echoes.
     pub last_change: String,
-    pub is_registration_required: bool,
-    pub auth_plug_ins: Vec<AuthPlugIn>,
-    pub allowed_event_ids: Vec<i32>,
+    pub(crate) is_registration_required: bool,
+    pub(crate) auth_plug_ins: Vec<AuthPlugIn>,
+    pub(crate) allowed_event_ids: Vec<i32>,
     /// `ConfigurationProperty` name/value pairs, in order.
     pub properties: Vec<(String, String)>,
 }
@@ -53,54 +58,69 @@ impl Config {
 /// One `AuthPlugInInfo`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthPlugIn {
-    pub plug_in_id: Option<String>,
-    pub service_url: Option<String>,
-    pub parameter: Option<String>,
+    pub(crate) plug_in_id: Option<String>,
+    pub(crate) service_url: Option<String>,
+    pub(crate) parameter: Option<String>,
 }
 
 /// `ExtendedUpdateInfo`: fragments per revision id, file locations, revisions out of scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtendedInfo {
+    /// `Updates`: one entry per fragment.
     pub updates: Vec<UpdateData>,
+    /// `FileLocations`: one per distinct file, when `Extended` was asked.
     pub file_locations: Vec<FileLocation>,
+    /// `OutOfScopeRevisionIDs`: requested revisions not deployed to this client.
     pub out_of_scope: Vec<i32>,
 }
 
 /// One `Update` of an `ExtendedUpdateInfo` (an `UpdateData`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpdateData {
-    pub id: i32,
+    pub(crate) id: i32,
+    /// `Xml`: the fragment text, unescaped.
     pub xml: String,
 }
 
 /// One `FileLocation`: the file's SHA-1 and where to download it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileLocation {
+    /// `FileDigest`: the 20-byte SHA-1, decoded from base64.
     pub digest: Vec<u8>,
+    /// `Url`: where to download the file.
     pub url: String,
 }
 
 /// `GetFileLocationsResults`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileLocations {
+    /// `FileLocations`: the locations the server gave, in its order.
     pub locations: Vec<FileLocation>,
+    /// `NewCookie`, when the server sent one.
     pub new_cookie: Option<Cookie>,
 }
 
 /// One `RefreshCacheResult`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshResult {
+    /// `RevisionID`: the server's revision id for the identity.
     pub revision_id: i32,
+    /// `GlobalID/UpdateID`: the update the client asked about.
     pub update_id: Uuid,
+    /// `GlobalID/RevisionNumber`: the revision the revision id stands for.
     pub revision: u32,
+    /// `IsLeaf`: no other revision names this one as a prerequisite.
     pub is_leaf: bool,
+    /// `Deployment`, when sent.
     pub deployment: Option<Deployment>,
 }
 
 /// `StartCategoryScanResponse`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CategoryScan {
+    /// `preferredCategoryIds`: the categories the scan starts from.
     pub preferred: Vec<Uuid>,
+    /// `requestedCategoryIdsInError`: requested categories the server does not know.
     pub in_error: Vec<Uuid>,
 }
 

@@ -12,7 +12,9 @@ use crate::xml::Element;
 /// What a Core fragment says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Core {
+    /// `UpdateIdentity/@UpdateID`: the update the fragment describes.
     pub update_id: Uuid,
+    /// `UpdateIdentity/@RevisionNumber`: its revision.
     pub revision: u32,
     /// `Properties/@UpdateType`: Software, Category, Detectoid, Driver.
     pub update_type: String,

@@ -43,18 +43,35 @@ use crate::xml::XmlError;
 /// Why a request could not be made or its answer not read.
 #[derive(Debug, thiserror::Error)]
 pub enum WuaError {
+    /// The text is not well-formed XML (or is refused by the reader's limits).
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// An xpress-encoded body does not decode.
     #[error(transparent)]
     Xpress(#[from] xpress::XpressError),
+    /// The answer is not a SOAP 1.1 envelope; what is wrong.
     #[error("not a SOAP 1.1 envelope: {0}")]
     Envelope(String),
+    /// A required element is absent; its path.
     #[error("{0} is missing")]
     Missing(String),
+    /// Elements out of the WSDL's sequence: unexpected, misplaced, repeated or wrongly named.
     #[error("{path}: {found}")]
-    Shape { path: String, found: String },
+    Shape {
+        /// Path of the element whose children are wrong.
+        path: String,
+        /// What was found instead.
+        found: String,
+    },
+    /// An element whose text does not parse as its type.
     #[error("{path}: bad value {value:?}")]
-    Invalid { path: String, value: String },
+    Invalid {
+        /// Path of the element.
+        path: String,
+        /// Its text.
+        value: String,
+    },
+    /// The HTTP exchange failed; the error.
     #[error("HTTP: {0}")]
     Http(String),
 }

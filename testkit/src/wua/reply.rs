@@ -14,6 +14,7 @@ pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub enum Reply {
     /// The response element, e.g. `SyncUpdatesResponse`.
     Answer(Element),
+    /// A SOAP fault.
     Fault(Fault),
 }
 
@@ -21,12 +22,13 @@ pub enum Reply {
 /// `faultcode`, `faultstring`, `detail/{ErrorCode, Message, ID, Method}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fault {
-    pub fault_code: String,
-    pub fault_string: String,
+    pub(crate) fault_code: String,
+    pub(crate) fault_string: String,
+    /// `detail/ErrorCode`, e.g. `InvalidCookie`; `None` when the fault has none.
     pub error_code: Option<String>,
-    pub message: Option<String>,
-    pub id: Option<String>,
-    pub method: Option<String>,
+    pub(crate) message: Option<String>,
+    pub(crate) id: Option<String>,
+    pub(crate) method: Option<String>,
 }
 
 impl Reply {

@@ -12,15 +12,18 @@ use super::request::{cookie_element, element, reporting_call, Request};
 pub struct Event {
     /// `TargetID/Sid`: the client id.
     pub sid: String,
-    pub time_at_target: String,
-    pub instance_id: Uuid,
+    pub(crate) time_at_target: String,
+    pub(crate) instance_id: Uuid,
     /// 147 = scan succeeded, 156 = status report, ...
     pub event_id: u16,
-    pub source_id: u16,
+    pub(crate) source_id: u16,
+    /// `UpdateID` and `RevisionNumber` of the update the event is about (zero GUID for none).
     pub update: (Uuid, u32),
+    /// `Win32HResult`: 0, or the error of a failed scan, download or install.
     pub win32_hresult: i32,
-    pub app_name: String,
-    pub replacement_strings: Vec<String>,
+    pub(crate) app_name: String,
+    pub(crate) replacement_strings: Vec<String>,
+    /// `MiscData` entries as `Tag=Value` (`U=` needed ids, `V=` installed ids …).
     pub misc_data: Vec<String>,
 }
 

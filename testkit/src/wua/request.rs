@@ -12,13 +12,14 @@ use super::answers::{AuthorizationCookie, Cookie};
 use super::reply::SOAP_NS;
 use crate::xml::escape_text;
 
-pub const CLIENT_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService";
-pub const SIMPLE_AUTH_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService";
-pub const REPORTING_NS: &str = "http://www.microsoft.com/SoftwareDistribution";
+pub(crate) const CLIENT_NS: &str = "http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService";
+pub(crate) const SIMPLE_AUTH_NS: &str =
+    "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService";
+pub(crate) const REPORTING_NS: &str = "http://www.microsoft.com/SoftwareDistribution";
 
-pub const CLIENT_PATH: &str = "/ClientWebService/client.asmx";
-pub const SIMPLE_AUTH_PATH: &str = "/SimpleAuthWebService/SimpleAuth.asmx";
-pub const REPORTING_PATH: &str = "/ReportingWebService/ReportingWebService.asmx";
+pub(crate) const CLIENT_PATH: &str = "/ClientWebService/client.asmx";
+pub(crate) const SIMPLE_AUTH_PATH: &str = "/SimpleAuthWebService/SimpleAuth.asmx";
+pub(crate) const REPORTING_PATH: &str = "/ReportingWebService/ReportingWebService.asmx";
 
 /// The protocol version Windows 11 25H2 announces.
 pub const PROTOCOL_VERSION: &str = "2.90";
@@ -37,8 +38,10 @@ pub const CALLER_ATTRIBUTES: &str =
 /// One SOAP call: where it goes, its `SOAPAction` header (quoted, as Windows sends it), its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    pub path: &'static str,
+    pub(crate) path: &'static str,
+    /// The `SOAPAction` header, quoted as Windows sends it.
     pub action: String,
+    /// The SOAP envelope.
     pub body: String,
 }
 
@@ -128,7 +131,7 @@ pub fn get_cookie(
 /// What RegisterComputer says about the machine (`ComputerInfo`, WSDL order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Machine {
-    pub dns_name: String,
+    pub(crate) dns_name: String,
     /// The other `ComputerInfo` fields, name and value, in WSDL order.
     pub fields: Vec<(&'static str, &'static str)>,
 }
@@ -208,9 +211,11 @@ pub struct SyncParams {
     pub other_cached: Option<Vec<i32>>,
     /// The driver pass: `SystemSpec` is sent (empty: no devices are modelled).
     pub system_spec: bool,
+    /// `SkipSoftwareSync`: true for the driver pass.
     pub skip_software_sync: bool,
     /// `FilterCategoryIds` of a category-filtered scan.
     pub filter_categories: Vec<Uuid>,
+    /// `NeedTwoGroupOutOfScopeUpdates` (Windows 11 sends true).
     pub need_two_group_out_of_scope: bool,
 }
 

@@ -13,10 +13,15 @@ use crate::xml::Element;
 /// `SyncInfo`, in WSDL order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncInfo {
+    /// `NewUpdates`: this page's revisions.
     pub new_updates: Vec<UpdateInfo>,
+    /// `OutOfScopeRevisionIDs`: cached revisions to forget.
     pub out_of_scope: Vec<i32>,
+    /// `ChangedUpdates`: cached revisions whose deployment changed.
     pub changed_updates: Vec<UpdateInfo>,
+    /// `Truncated`: more NewUpdates remain.
     pub truncated: bool,
+    /// `NewCookie`, when sent.
     pub new_cookie: Option<Cookie>,
     /// `DeployedOutOfScopeRevisionIds`, when sent.
     pub deployed_out_of_scope: Option<Vec<i32>>,
@@ -27,8 +32,10 @@ pub struct SyncInfo {
 /// One `UpdateInfo`: a revision id, its deployment, whether it is a leaf, its Core fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateInfo {
+    /// `ID`: the revision id.
     pub id: i32,
-    pub deployment: Option<Deployment>,
+    pub(crate) deployment: Option<Deployment>,
+    /// `IsLeaf`: no other revision names this one as a prerequisite.
     pub is_leaf: bool,
     /// The `Xml` text (the Core fragment, unescaped), when sent.
     pub xml: Option<String>,
@@ -53,27 +60,31 @@ impl UpdateInfo {
 /// `Deployment`, in WSDL order (`HardwareIds` and `ClientBehaviors` are not kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
-    pub id: i32,
+    pub(crate) id: i32,
+    /// `Action`: what the client is to do with the revision.
     pub action: Action,
-    pub deadline: Option<String>,
-    pub is_assigned: bool,
-    pub last_change_time: String,
-    pub download_priority: Option<String>,
-    pub auto_select: Option<String>,
-    pub auto_download: Option<String>,
-    pub supersedence_behavior: Option<String>,
-    pub flag_bitmask: Option<String>,
+    pub(crate) deadline: Option<String>,
+    pub(crate) is_assigned: bool,
+    pub(crate) last_change_time: String,
+    pub(crate) download_priority: Option<String>,
+    pub(crate) auto_select: Option<String>,
+    pub(crate) auto_download: Option<String>,
+    pub(crate) supersedence_behavior: Option<String>,
+    pub(crate) flag_bitmask: Option<String>,
 }
 
 /// The WSDL's `DeploymentAction` enumeration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
+    /// Offered without automatic installation.
     OptionalInstall,
     /// Approved: offered for install.
     Install,
+    /// Offered for removal.
     Uninstall,
     /// Known but not approved: detect and report only.
     PreDeploymentCheck,
+    /// Blocked: never offered.
     Block,
     /// Categories, detectoids and other prerequisites: evaluated, never installed.
     Evaluate,

@@ -23,8 +23,11 @@ const MAX_ANSWER: usize = 256 << 20;
 /// One HTTP exchange: status, whether the body came xpress-encoded, and the decoded body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
+    /// The HTTP status code.
     pub status: u16,
+    /// The answer came with `Content-Encoding: xpress`.
     pub xpress: bool,
+    /// The body, decoded from xpress when it was encoded.
     pub body: String,
 }
 

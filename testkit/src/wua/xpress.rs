@@ -23,28 +23,54 @@ pub const MAX_BLOCK: usize = 65_535;
 /// errors) or of the block (stream errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XpressError {
+    /// Fewer than 8 bytes left for a block header; the position of the header.
     #[error("xpress body ends inside a block header at byte {0}")]
     ShortHeader(usize),
+    /// A header with a size outside 0..=65,535.
     #[error("xpress block at byte {at} declares sizes {original}/{compressed}, outside 0..=65535")]
     BadSizes {
+        /// Position of the header in the body.
         at: usize,
+        /// The declared original size.
         original: i32,
+        /// The declared compressed size.
         compressed: i32,
     },
+    /// A header declares more compressed bytes than the body has left.
     #[error("xpress block at byte {at} declares {compressed} bytes, only {left} follow")]
     ShortBlock {
+        /// Position of the header in the body.
         at: usize,
+        /// The declared compressed size.
         compressed: usize,
+        /// Bytes left after the header.
         left: usize,
     },
+    /// Decoding would pass the caller's output limit (given, in bytes).
     #[error("decoded xpress body would pass the {0}-byte limit")]
     TooLarge(usize),
+    /// The block's stream ends before its declared size is produced; the position in the block.
     #[error("LZ77 block ends early at byte {0}")]
     Truncated(usize),
+    /// A match reaching back before the block's start.
     #[error("match at output byte {at} reaches {distance} bytes back, before the block starts")]
-    BeforeStart { at: usize, distance: usize },
+    BeforeStart {
+        /// Output position of the match.
+        at: usize,
+        /// How far back it reaches.
+        distance: usize,
+    },
+    /// A match running past the block's declared size.
     #[error("match of {length} bytes at output byte {at} passes the block's {size} bytes")]
-    PastEnd { at: usize, length: usize, size: usize },
+    PastEnd {
+        /// Output position of the match.
+        at: usize,
+        /// The match length.
+        length: usize,
+        /// The block's declared original size.
+        size: usize,
+    },
+    /// A 16-bit long length below the 22 its escape implies; the position in the block.
     #[error("long match length at byte {0} is below the 22 its escape implies")]
     BadLength(usize),
 }

@@ -7,13 +7,14 @@ use super::*;
 
 // ---- GetConfig -------------------------------------------------------------------------
 
-pub fn parse_get_config_request(el: &Element) -> Parsed<GetConfigRequest> {
+pub(crate) fn parse_get_config_request(el: &Element) -> Parsed<GetConfigRequest> {
     expect_name(el, "GetConfig")?;
     Ok(GetConfigRequest {
         protocol_version: string(el, "protocolVersion"),
     })
 }
 
+/// Client side: writes a `GetConfig` request.
 pub fn build_get_config_request(req: &GetConfigRequest) -> String {
     Writer::client().root("GetConfig", CLIENT_NS, |w| {
         w.text("protocolVersion", &req.protocol_version)
@@ -63,7 +64,7 @@ pub fn parse_get_config_response(el: &Element) -> Parsed<Config> {
 
 // ---- GetCookie -------------------------------------------------------------------------
 
-pub fn parse_get_cookie_request(el: &Element) -> Parsed<GetCookieRequest> {
+pub(crate) fn parse_get_cookie_request(el: &Element) -> Parsed<GetCookieRequest> {
     expect_name(el, "GetCookie")?;
     Ok(GetCookieRequest {
         auth_cookies: struct_array(
@@ -80,6 +81,7 @@ pub fn parse_get_cookie_request(el: &Element) -> Parsed<GetCookieRequest> {
     })
 }
 
+/// Client side: writes a `GetCookie` request.
 pub fn build_get_cookie_request(req: &GetCookieRequest) -> String {
     Writer::client().root("GetCookie", CLIENT_NS, |w| {
         w.nonempty("authCookies", &req.auth_cookies, |w, c| {
@@ -94,12 +96,13 @@ pub fn build_get_cookie_request(req: &GetCookieRequest) -> String {
     })
 }
 
-pub fn build_get_cookie_response(cookie: &Cookie) -> String {
+pub(crate) fn build_get_cookie_response(cookie: &Cookie) -> String {
     Writer::client().root("GetCookieResponse", CLIENT_NS, |w| {
         write_cookie(w, "GetCookieResult", cookie)
     })
 }
 
+/// Client side: reads a `GetCookieResponse`.
 pub fn parse_get_cookie_response(el: &Element) -> Parsed<Cookie> {
     expect_name(el, "GetCookieResponse")?;
     req_cookie(el, "GetCookieResult", "")
@@ -190,7 +193,7 @@ fn read_computer(el: &Element, path: &str) -> Parsed<ComputerInfo> {
     Ok(computer)
 }
 
-pub fn parse_register_computer_request(el: &Element) -> Parsed<RegisterComputerRequest> {
+pub(crate) fn parse_register_computer_request(el: &Element) -> Parsed<RegisterComputerRequest> {
     expect_name(el, "RegisterComputer")?;
     let path = "computerInfo";
     Ok(RegisterComputerRequest {
@@ -212,10 +215,11 @@ pub fn build_register_computer_request(req: &RegisterComputerRequest) -> String 
     })
 }
 
-pub fn build_register_computer_response(_: &()) -> String {
+pub(crate) fn build_register_computer_response(_: &()) -> String {
     Writer::client().root("RegisterComputerResponse", CLIENT_NS, |_| {})
 }
 
+/// Client side: checks a `RegisterComputerResponse` (an empty element).
 pub fn parse_register_computer_response(el: &Element) -> Parsed<()> {
     expect_name(el, "RegisterComputerResponse")
 }

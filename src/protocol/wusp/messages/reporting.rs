@@ -61,7 +61,7 @@ fn read_extended_data(el: &Element, path: &str, event: &mut ReportingEvent) -> P
     Ok(())
 }
 
-pub fn parse_report_event_batch_request(el: &Element) -> Parsed<ReportEventBatchRequest> {
+pub(crate) fn parse_report_event_batch_request(el: &Element) -> Parsed<ReportEventBatchRequest> {
     expect_name(el, "ReportEventBatch")?;
     Ok(ReportEventBatchRequest {
         cookie: opt_cookie(el, "cookie")?,
@@ -114,6 +114,7 @@ fn write_event(w: &mut Writer, e: &ReportingEvent) {
     });
 }
 
+/// Client side: writes a `ReportEventBatch` request.
 pub fn build_report_event_batch_request(req: &ReportEventBatchRequest) -> String {
     Writer::client().root("ReportEventBatch", REPORTING_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -122,12 +123,13 @@ pub fn build_report_event_batch_request(req: &ReportEventBatchRequest) -> String
     })
 }
 
-pub fn build_report_event_batch_response(received: &bool) -> String {
+pub(crate) fn build_report_event_batch_response(received: &bool) -> String {
     Writer::asmx().root("ReportEventBatchResponse", REPORTING_NS, |w| {
         w.value("ReportEventBatchResult", received)
     })
 }
 
+/// Client side: reads a `ReportEventBatchResponse`: whether the server took the batch.
 pub fn parse_report_event_batch_response(el: &Element) -> Parsed<bool> {
     expect_name(el, "ReportEventBatchResponse")?;
     req_bool(el, "ReportEventBatchResult", "")

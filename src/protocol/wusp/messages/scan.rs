@@ -6,7 +6,7 @@ use super::*;
 
 // ---- StartCategoryScan -----------------------------------------------------------------
 
-pub fn parse_start_category_scan_request(el: &Element) -> Parsed<StartCategoryScanRequest> {
+pub(crate) fn parse_start_category_scan_request(el: &Element) -> Parsed<StartCategoryScanRequest> {
     expect_name(el, "StartCategoryScan")?;
     let requested = struct_array(
         el,
@@ -47,6 +47,7 @@ pub fn build_start_category_scan_response(resp: &StartCategoryScanResponse) -> S
     })
 }
 
+/// Client side: reads a `StartCategoryScanResponse`.
 pub fn parse_start_category_scan_response(el: &Element) -> Parsed<StartCategoryScanResponse> {
     expect_name(el, "StartCategoryScanResponse")?;
     Ok(StartCategoryScanResponse {
@@ -206,12 +207,13 @@ fn read_sync_info(response: &Element, result: &str) -> Parsed<SyncInfo> {
     })
 }
 
-pub fn build_sync_updates_response(info: &SyncInfo) -> String {
+pub(crate) fn build_sync_updates_response(info: &SyncInfo) -> String {
     Writer::client().root("SyncUpdatesResponse", CLIENT_NS, |w| {
         write_sync_info(w, "SyncUpdatesResult", info)
     })
 }
 
+/// Client side: reads a `SyncUpdatesResponse`.
 pub fn parse_sync_updates_response(el: &Element) -> Parsed<SyncInfo> {
     expect_name(el, "SyncUpdatesResponse")?;
     read_sync_info(el, "SyncUpdatesResult")
@@ -219,7 +221,7 @@ pub fn parse_sync_updates_response(el: &Element) -> Parsed<SyncInfo> {
 
 // ---- SyncPrinterCatalog ----------------------------------------------------------------
 
-pub fn parse_sync_printer_catalog_request(el: &Element) -> Parsed<SyncPrinterCatalogRequest> {
+pub(crate) fn parse_sync_printer_catalog_request(el: &Element) -> Parsed<SyncPrinterCatalogRequest> {
     expect_name(el, "SyncPrinterCatalog")?;
     Ok(SyncPrinterCatalogRequest {
         cookie: opt_cookie(el, "cookie")?,
@@ -228,6 +230,7 @@ pub fn parse_sync_printer_catalog_request(el: &Element) -> Parsed<SyncPrinterCat
     })
 }
 
+/// Client side: writes a `SyncPrinterCatalog` request.
 pub fn build_sync_printer_catalog_request(req: &SyncPrinterCatalogRequest) -> String {
     Writer::client().root("SyncPrinterCatalog", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -236,12 +239,13 @@ pub fn build_sync_printer_catalog_request(req: &SyncPrinterCatalogRequest) -> St
     })
 }
 
-pub fn build_sync_printer_catalog_response(info: &SyncInfo) -> String {
+pub(crate) fn build_sync_printer_catalog_response(info: &SyncInfo) -> String {
     Writer::client().root("SyncPrinterCatalogResponse", CLIENT_NS, |w| {
         write_sync_info(w, "SyncPrinterCatalogResult", info)
     })
 }
 
+/// Client side: reads a `SyncPrinterCatalogResponse`.
 pub fn parse_sync_printer_catalog_response(el: &Element) -> Parsed<SyncInfo> {
     expect_name(el, "SyncPrinterCatalogResponse")?;
     read_sync_info(el, "SyncPrinterCatalogResult")
@@ -249,7 +253,7 @@ pub fn parse_sync_printer_catalog_response(el: &Element) -> Parsed<SyncInfo> {
 
 // ---- RefreshCache ----------------------------------------------------------------------
 
-pub fn parse_refresh_cache_request(el: &Element) -> Parsed<RefreshCacheRequest> {
+pub(crate) fn parse_refresh_cache_request(el: &Element) -> Parsed<RefreshCacheRequest> {
     expect_name(el, "RefreshCache")?;
     Ok(RefreshCacheRequest {
         cookie: opt_cookie(el, "cookie")?,
@@ -257,6 +261,7 @@ pub fn parse_refresh_cache_request(el: &Element) -> Parsed<RefreshCacheRequest> 
     })
 }
 
+/// Client side: writes a `RefreshCache` request.
 pub fn build_refresh_cache_request(req: &RefreshCacheRequest) -> String {
     Writer::client().root("RefreshCache", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -279,6 +284,7 @@ pub fn build_refresh_cache_response(results: &[RefreshCacheResult]) -> String {
     })
 }
 
+/// Client side: reads a `RefreshCacheResponse`.
 pub fn parse_refresh_cache_response(el: &Element) -> Parsed<Vec<RefreshCacheResult>> {
     expect_name(el, "RefreshCacheResponse")?;
     struct_array(el, "RefreshCacheResult", "RefreshCacheResult", "", |r, path| {

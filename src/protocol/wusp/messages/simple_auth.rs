@@ -5,7 +5,7 @@
 
 use super::*;
 
-pub fn parse_get_authorization_cookie_request(el: &Element) -> Parsed<GetAuthorizationCookieRequest> {
+pub(crate) fn parse_get_authorization_cookie_request(el: &Element) -> Parsed<GetAuthorizationCookieRequest> {
     expect_name(el, "GetAuthorizationCookie")?;
     Ok(GetAuthorizationCookieRequest {
         client_id: opt_string(el, "clientId"),
@@ -14,6 +14,7 @@ pub fn parse_get_authorization_cookie_request(el: &Element) -> Parsed<GetAuthori
     })
 }
 
+/// Client side: writes a `GetAuthorizationCookie` request (SimpleAuth).
 pub fn build_get_authorization_cookie_request(req: &GetAuthorizationCookieRequest) -> String {
     Writer::client().root("GetAuthorizationCookie", SIMPLE_AUTH_NS, |w| {
         w.opt_text("clientId", req.client_id.as_deref());
@@ -40,12 +41,13 @@ pub(super) fn read_authorization_cookie(el: &Element, path: &str) -> Parsed<Auth
     })
 }
 
-pub fn build_get_authorization_cookie_response(cookie: &AuthorizationCookie) -> String {
+pub(crate) fn build_get_authorization_cookie_response(cookie: &AuthorizationCookie) -> String {
     Writer::asmx().root("GetAuthorizationCookieResponse", SIMPLE_AUTH_NS, |w| {
         write_authorization_cookie(w, "GetAuthorizationCookieResult", cookie)
     })
 }
 
+/// Client side: reads a `GetAuthorizationCookieResponse`.
 pub fn parse_get_authorization_cookie_response(el: &Element) -> Parsed<AuthorizationCookie> {
     expect_name(el, "GetAuthorizationCookieResponse")?;
     let path = "GetAuthorizationCookieResult";

@@ -17,6 +17,7 @@ pub fn parse_get_extended_update_info_request(el: &Element) -> Parsed<GetExtende
     })
 }
 
+/// Client side: writes a `GetExtendedUpdateInfo` request.
 pub fn build_get_extended_update_info_request(req: &GetExtendedUpdateInfoRequest) -> String {
     Writer::client().root("GetExtendedUpdateInfo", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -28,7 +29,7 @@ pub fn build_get_extended_update_info_request(req: &GetExtendedUpdateInfoRequest
     })
 }
 
-pub fn parse_get_extended_update_info2_request(el: &Element) -> Parsed<GetExtendedUpdateInfo2Request> {
+pub(crate) fn parse_get_extended_update_info2_request(el: &Element) -> Parsed<GetExtendedUpdateInfo2Request> {
     expect_name(el, "GetExtendedUpdateInfo2")?;
     Ok(GetExtendedUpdateInfo2Request {
         cookie: opt_cookie(el, "cookie")?,
@@ -38,6 +39,7 @@ pub fn parse_get_extended_update_info2_request(el: &Element) -> Parsed<GetExtend
     })
 }
 
+/// Client side: writes a `GetExtendedUpdateInfo2` request.
 pub fn build_get_extended_update_info2_request(req: &GetExtendedUpdateInfo2Request) -> String {
     Writer::client().root("GetExtendedUpdateInfo2", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -90,7 +92,7 @@ fn read_extended_update_info(response: &Element, result: &str) -> Parsed<Extende
     })
 }
 
-pub fn build_get_extended_update_info_response(info: &ExtendedUpdateInfo) -> String {
+pub(crate) fn build_get_extended_update_info_response(info: &ExtendedUpdateInfo) -> String {
     Writer::client().root("GetExtendedUpdateInfoResponse", CLIENT_NS, |w| {
         w.element("GetExtendedUpdateInfoResult", |w| {
             write_updates_and_locations(w, info);
@@ -99,6 +101,7 @@ pub fn build_get_extended_update_info_response(info: &ExtendedUpdateInfo) -> Str
     })
 }
 
+/// Client side: reads a `GetExtendedUpdateInfoResponse`.
 pub fn parse_get_extended_update_info_response(el: &Element) -> Parsed<ExtendedUpdateInfo> {
     expect_name(el, "GetExtendedUpdateInfoResponse")?;
     read_extended_update_info(el, "GetExtendedUpdateInfoResult")
@@ -114,6 +117,7 @@ pub fn build_get_extended_update_info2_response(info: &ExtendedUpdateInfo) -> St
     })
 }
 
+/// Client side: reads a `GetExtendedUpdateInfo2Response`.
 pub fn parse_get_extended_update_info2_response(el: &Element) -> Parsed<ExtendedUpdateInfo> {
     expect_name(el, "GetExtendedUpdateInfo2Response")?;
     read_extended_update_info(el, "GetExtendedUpdateInfo2Result")
@@ -121,7 +125,7 @@ pub fn parse_get_extended_update_info2_response(el: &Element) -> Parsed<Extended
 
 // ---- GetFileLocations ------------------------------------------------------------------
 
-pub fn parse_get_file_locations_request(el: &Element) -> Parsed<GetFileLocationsRequest> {
+pub(crate) fn parse_get_file_locations_request(el: &Element) -> Parsed<GetFileLocationsRequest> {
     expect_name(el, "GetFileLocations")?;
     let file_digests = match child(el, "fileDigests") {
         None => Vec::new(),
@@ -135,6 +139,7 @@ pub fn parse_get_file_locations_request(el: &Element) -> Parsed<GetFileLocations
     })
 }
 
+/// Client side: writes a `GetFileLocations` request.
 pub fn build_get_file_locations_request(req: &GetFileLocationsRequest) -> String {
     Writer::client().root("GetFileLocations", CLIENT_NS, |w| {
         write_opt_cookie(w, &req.cookie);
@@ -144,7 +149,7 @@ pub fn build_get_file_locations_request(req: &GetFileLocationsRequest) -> String
     })
 }
 
-pub fn build_get_file_locations_response(resp: &GetFileLocationsResponse) -> String {
+pub(crate) fn build_get_file_locations_response(resp: &GetFileLocationsResponse) -> String {
     Writer::client().root("GetFileLocationsResponse", CLIENT_NS, |w| {
         w.element("GetFileLocationsResult", |w| {
             w.nonempty("FileLocations", &resp.file_locations, file_location_item);
@@ -153,6 +158,7 @@ pub fn build_get_file_locations_response(resp: &GetFileLocationsResponse) -> Str
     })
 }
 
+/// Client side: reads a `GetFileLocationsResponse`.
 pub fn parse_get_file_locations_response(el: &Element) -> Parsed<GetFileLocationsResponse> {
     expect_name(el, "GetFileLocationsResponse")?;
     let path = "GetFileLocationsResult";
