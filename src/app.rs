@@ -74,6 +74,8 @@ pub struct App {
     pub counters: Arc<ContentCounters>,
     /// What the reporting bounds turned away.
     pub reporting: ReportingCounters,
+    /// The fleet's compliance rows, kept between reads.
+    pub(crate) fleet: crate::compliance::FleetCache,
     /// The baselines in force (`[baselines] file`); `None` = approve every mirrored update.
     baselines: RwLock<Option<Arc<BaselineSet>>>,
     /// The served catalog, rebuilt at start and after each sync.
@@ -177,6 +179,7 @@ impl App {
             content: OnceLock::new(),
             counters,
             reporting: ReportingCounters::default(),
+            fleet: Default::default(),
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),

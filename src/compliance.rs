@@ -11,9 +11,11 @@ use crate::snapshot::{Assignment, Snapshot, DEFAULT_GROUP};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
 
 /// One computer as compliance sees it.
+#[derive(Debug, Clone)]
 pub(crate) struct Machine {
     pub record: ComputerRecord,
     pub status: MachineStatus,
@@ -28,7 +30,101 @@ impl Machine {
     }
 }
 
-/// Every stored computer (in `group` only, when given; names compare without case).
+/// The fleet's machines with their compliance, kept between reads so that a report over
+/// 10,000 machines costs a walk of the cache, not of the store: rebuilt whole when the served
+/// snapshot changes (new decisions), and one machine at a time when its record or status
+/// changes (`touch`). Kept without the per-update items and status lists (`find` reads those
+/// fresh for one machine).
+#[derive(Default)]
+pub(crate) struct FleetCache {
+    /// Client ids touched since the last read (std Mutex: held for an insert or a swap only).
+    dirty: Mutex<HashSet<String>>,
+    /// std Mutex, never held across an await; a rebuild holds it (readers wait for it).
+    rows: Mutex<Rows>,
+}
+
+#[derive(Default)]
+struct Rows {
+    /// The snapshot the rows were computed under (weak: an old snapshot is not kept alive).
+    snapshot: Weak<Snapshot>,
+    machines: BTreeMap<String, Machine>,
+}
+
+impl FleetCache {
+    /// Marks a client's row stale: its record or status changed in the store.
+    pub(crate) fn touch(&self, client_id: &str) {
+        if let Ok(mut dirty) = self.dirty.lock() {
+            dirty.insert(client_id.to_string());
+        }
+    }
+
+    /// Every machine (in `group` only, when given; names compare without case), up to date
+    /// with the store and `snapshot`.
+    pub(crate) fn machines(
+        &self,
+        store: &Store,
+        snapshot: &Arc<Snapshot>,
+        group: Option<&str>,
+    ) -> Result<Vec<Machine>, StoreError> {
+        let dirty = self
+            .dirty
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        let mut rows = self.rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !Weak::ptr_eq(&rows.snapshot, &Arc::downgrade(snapshot)) {
+            rows.machines = machines(store, snapshot, None)?
+                .into_iter()
+                .map(|m| (m.record.client_id.clone(), light(m)))
+                .collect();
+            rows.snapshot = Arc::downgrade(snapshot);
+        } else {
+            for client_id in dirty {
+                refresh(&mut rows.machines, store, snapshot, &client_id)?;
+            }
+        }
+        Ok(rows
+            .machines
+            .values()
+            .filter(|m| group.is_none_or(|g| m.group_name().eq_ignore_ascii_case(g)))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Re-reads one client's record and status; a client no longer stored leaves the cache.
+fn refresh(
+    machines: &mut BTreeMap<String, Machine>,
+    store: &Store,
+    snapshot: &Snapshot,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    let record = store
+        .computer(client_id)?
+        .and_then(|json| serde_json::from_str::<ComputerRecord>(&json).ok());
+    match record {
+        Some(record) => {
+            machines.insert(client_id.to_string(), light(machine(store, snapshot, record)?));
+        }
+        None => {
+            machines.remove(client_id);
+        }
+    }
+    Ok(())
+}
+
+/// A machine without what the fleet report does not show: its items and status lists.
+fn light(mut machine: Machine) -> Machine {
+    machine.compliance.items = Vec::new();
+    machine.status = MachineStatus {
+        status_at: machine.status.status_at,
+        ..MachineStatus::default()
+    };
+    machine
+}
+
+/// Every stored computer (in `group` only, when given; names compare without case), read
+/// from the store.
 pub(crate) fn machines(
     store: &Store,
     snapshot: &Snapshot,

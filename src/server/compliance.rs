@@ -18,7 +18,7 @@ use serde_json::json;
 pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
     let group = query_value(query, "group");
     let snapshot = app.snapshot();
-    let machines = match compliance::machines(&app.store, &snapshot, group.as_deref()) {
+    let machines = match app.fleet.machines(&app.store, &snapshot, group.as_deref()) {
         Ok(machines) => machines,
         Err(err) => return store_failed(&err),
     };

@@ -233,6 +233,21 @@ async fn reported_states_become_machine_and_group_compliance() {
         "a typo'd TargetGroup is named with the machine that asked"
     );
 
+    // A later report reaches the next read (the fleet's rows are kept between reads).
+    let mut later = Event::new(&everyone_1.client_id, "2026-10-04T16:00:00Z", 156);
+    later.misc_data = status(&everyone_1, &[], &[a.update_id, b.update_id]).misc_data;
+    send(&everyone_1, &[later]).await;
+    let (_, body) = http("GET", daemon.admin_addr, "/api/v1/compliance", Some(&token)).await;
+    let again: Value = serde_json::from_str(&body).unwrap();
+    let now = again["InstancePatchStates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["InstanceId"] == everyone_1.client_id.as_str())
+        .unwrap();
+    assert_eq!(counts(now), [2, 0, 0, 0], "{now}");
+    assert_eq!(now["ComplianceStatus"], "COMPLIANT");
+
     // One group only, and as CSV.
     let (_, ring_only) = http(
         "GET",

@@ -36,7 +36,9 @@ fn save(context: &Context<'_>, record: &ComputerRecord) -> Result<(), ClientFaul
         .app
         .store
         .put_computer(&record.client_id, &json)
-        .map_err(|e| internal("computer record", e))
+        .map_err(|e| internal("computer record", e))?;
+    context.app.fleet.touch(&record.client_id);
+    Ok(())
 }
 
 /// SimpleAuth: remember the client and the group it asked for (failures only logged: the
@@ -234,5 +236,7 @@ fn fold_status(
     let json = serde_json::to_string(&status).map_err(|e| internal("machine status", e))?;
     store
         .put_status(client_id, &json)
-        .map_err(|e| internal("machine status", e))
+        .map_err(|e| internal("machine status", e))?;
+    context.app.fleet.touch(client_id);
+    Ok(())
 }
