@@ -86,8 +86,11 @@ pub(super) fn preview(
     };
     let epoch = evaluation_epoch(now, set.evaluation.snapshot_interval_minutes);
     let assignment = set.for_target_group(Some(group));
-    let store = open_store(&config.storage.data_dir)?;
-    let records = store.latest_records()?;
+    let records = match open_store(&config.storage.data_dir) {
+        Ok(store) => store.latest_records()?,
+        Err(crate::app::AppError::Locked { .. }) => super::runtime()?.block_on(served_records(config))?,
+        Err(err) => return Err(err.into()),
+    };
     let rows: Vec<Row> = catalog_facts(&records)
         .iter()
         .map(|facts| {
@@ -146,4 +149,11 @@ pub(super) fn preview(
 
 fn clip(text: &str, width: usize) -> String {
     text.chars().take(width).collect()
+}
+
+/// The records the running daemon serves, when it holds the store.
+async fn served_records(config: &Config) -> anyhow::Result<Vec<crate::model::UpdateRecord>> {
+    let base = super::api::base_url(config, None);
+    let body = super::api::get(config, &base, "/api/v1/updates?format=records").await?;
+    Ok(serde_json::from_str(&body)?)
 }

@@ -37,9 +37,13 @@ pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
 
 /// `/api/v1/updates[?group=G][&all=1]`: the served catalog as `wucache updates --json`
 /// lists it; with `group`, that patch group's baseline decision at the current evaluation
-/// epoch (400 without a baseline file).
+/// epoch (400 without a baseline file). `format=records`: the served records themselves
+/// (newest revision of everything, categories included), for `baseline preview`.
 pub(super) fn updates(app: &App, query: Option<&str>) -> Response<Body> {
     let snapshot = app.snapshot();
+    if query_value(query, "format").as_deref() == Some("records") {
+        return json_response(StatusCode::OK, json!(snapshot.records));
+    }
     let titles = match app.store.categories() {
         Ok(categories) => categories.into_iter().map(|(id, _, title)| (id, title)).collect(),
         Err(err) => return store_failed(&err),

@@ -540,8 +540,9 @@ async fn baseline_preview_decides_for_the_synced_catalog() {
     }
 }
 
-/// While `serve` holds the store, `wucache updates` (with `--group`) goes through the admin
-/// API and prints what it prints from the store once the daemon has stopped.
+/// While `serve` holds the store, `wucache updates` (with `--group`) and `baseline preview`
+/// go through the admin API and print what they print from the store once the daemon has
+/// stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_go_through_the_api_while_serve_holds_the_store() {
     let catalog = synthetic(43, 60);
@@ -587,19 +588,46 @@ async fn updates_go_through_the_api_while_serve_holds_the_store() {
             .unwrap()
     };
 
+    let preview = |path: std::path::PathBuf| async move {
+        let args = [
+            "baseline",
+            "preview",
+            "--group",
+            "Prod",
+            "--at",
+            "2026-01-01T00:00:00Z",
+            "--json",
+        ];
+        tokio::task::spawn_blocking(move || wucache(&args, &path))
+            .await
+            .unwrap()
+    };
     let remote = run(config_path.clone()).await;
     assert!(
         remote.status.success(),
         "{}",
         String::from_utf8_lossy(&remote.stderr)
     );
+    let remote_preview = preview(config_path.clone()).await;
+    assert!(
+        remote_preview.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote_preview.stderr)
+    );
     daemon.stop().await;
-    let local = run(config_path).await;
+    let local = run(config_path.clone()).await;
     assert!(
         local.status.success(),
         "{}",
         String::from_utf8_lossy(&local.stderr)
     );
+    let local_preview = preview(config_path).await;
+    assert_eq!(
+        String::from_utf8_lossy(&remote_preview.stdout),
+        String::from_utf8_lossy(&local_preview.stdout),
+        "baseline preview through the API equals the one from the store"
+    );
+    assert!(remote_preview.stdout.len() > 100);
 
     let remote: serde_json::Value = serde_json::from_slice(&remote.stdout).unwrap();
     let local: serde_json::Value = serde_json::from_slice(&local.stdout).unwrap();
