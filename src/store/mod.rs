@@ -18,12 +18,14 @@
 //! - `syncs`: sync start time (RFC 3339, sorts by time) → JSON of its summary; the newest
 //!   hundred are kept.
 //!
-//! `clients` holds the per-client records (computers, statuses, events).
+//! `clients` holds the per-client records (computers, statuses, events), `history` the
+//! sync history.
 //!
 //! A batch of revisions lands in one transaction, so a crash leaves each batch whole or
 //! absent; anchors are written by the caller only after `flush` has made the data durable.
 
 mod clients;
+mod history;
 
 use crate::catalog::CategoryTypes;
 use crate::model::{CategoryType, UpdateIdentity, UpdateRecord, UpdateType};
@@ -445,27 +447,6 @@ impl Store {
     pub(crate) fn remove_meta(&self, key: MetaKey) -> Result<(), StoreError> {
         self.meta.remove(key.key())?;
         Ok(())
-    }
-
-    /// Adds a sync's summary (JSON chosen by the caller) under its start time and drops the
-    /// oldest beyond `keep`.
-    pub fn add_sync(&self, started: &str, json: &str, keep: usize) -> Result<(), StoreError> {
-        self.syncs.insert(started.as_bytes(), json.as_bytes())?;
-        let excess = self.syncs.len().saturating_sub(keep);
-        let oldest: Vec<sled::IVec> = self.syncs.iter().keys().take(excess).collect::<Result<_, _>>()?;
-        for key in oldest {
-            self.syncs.remove(key)?;
-        }
-        Ok(())
-    }
-
-    /// The kept sync summaries, newest first.
-    pub fn syncs(&self) -> Result<Vec<String>, StoreError> {
-        self.syncs
-            .iter()
-            .rev()
-            .map(|entry| Ok(String::from_utf8_lossy(&entry?.1).into_owned()))
-            .collect()
     }
 
     /// Makes everything written so far durable.

@@ -12,7 +12,7 @@ use wucache::daemon::Daemon;
 use wucache::store::Store;
 use wucache::upstream::{run_sync, Quiet};
 use wucache_testkit::synth::{SynthCatalog, SynthDoc};
-use wucache_testkit::wua::report::{self, Event};
+use wucache_testkit::wua::report::Event;
 
 /// The WSUS "Security Updates" classification.
 const SECURITY_UPDATES: Uuid = uuid::uuid!("0fa1201d-4330-4fa8-8ae9-b877473b6441");
@@ -104,16 +104,10 @@ fn install_failed(client: &WindowsClient, update: &SynthDoc) -> Event {
 }
 
 async fn send(client: &WindowsClient, events: &[Event]) {
-    let cookie = client.cookie.as_ref().expect("a cookie");
-    let answer = client
-        .call(&report::report_event_batch(
-            cookie,
-            "2026-10-04T15:07:00Z",
-            events,
-        ))
+    assert!(client
+        .send_events(events)
         .await
-        .expect("ReportEventBatch answers");
-    assert!(wucache_testkit::wua::answers::read_report_event_batch(&answer).unwrap());
+        .expect("ReportEventBatch answers"));
 }
 
 async fn client(daemon: &Daemon, group: Option<&str>) -> WindowsClient {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tempfile::tempdir;
 use uuid::Uuid;
 use wucache::daemon::Daemon;
-use wucache_testkit::wua::report::{self, Event};
+use wucache_testkit::wua::report::Event;
 use wucache_testkit::wua::{answers, request, Machine};
 
 fn metric(text: &str, name: &str) -> u64 {
@@ -33,16 +33,10 @@ async fn register(client: &mut WindowsClient) -> Result<(), String> {
 }
 
 async fn report(client: &WindowsClient, events: &[Event]) {
-    let cookie = client.cookie.as_ref().unwrap();
-    let answer = client
-        .call(&report::report_event_batch(
-            cookie,
-            "2026-10-04T15:07:00Z",
-            events,
-        ))
+    assert!(client
+        .send_events(events)
         .await
-        .expect("ReportEventBatch answers");
-    assert!(answers::read_report_event_batch(&answer).unwrap());
+        .expect("ReportEventBatch answers"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -308,9 +308,18 @@ impl WindowsClient {
         let list: Vec<String> = needed.iter().map(|id| id.to_string().to_uppercase()).collect();
         status.misc_data = vec![format!("U={}", list.join(";"))];
         let events = [report::Event::new(&self.client_id, time, 147), status];
+        self.send_events(&events).await
+    }
+
+    /// ReportEventBatch with these events; the answer's `ReportEventBatchResult`.
+    pub(crate) async fn send_events(&self, events: &[report::Event]) -> Result<bool, String> {
         let cookie = self.cookie.as_ref().expect("a cookie");
         let answer = self
-            .call(&report::report_event_batch(cookie, time, &events))
+            .call(&report::report_event_batch(
+                cookie,
+                "2026-10-04T15:07:00Z",
+                events,
+            ))
             .await?;
         Ok(answers::read_report_event_batch(&answer).expect("readable report answer"))
     }
