@@ -74,6 +74,8 @@ pub struct App {
     pub counters: Arc<ContentCounters>,
     /// What the reporting bounds turned away.
     pub reporting: ReportingCounters,
+    /// SOAP requests answered, by operation and outcome, with their durations.
+    pub soap: crate::stats::SoapCounters,
     /// The fleet's compliance rows, kept between reads.
     pub(crate) fleet: crate::compliance::FleetCache,
     /// The baselines in force (`[baselines] file`); `None` = approve every mirrored update.
@@ -180,6 +182,7 @@ impl App {
             counters,
             reporting: ReportingCounters::default(),
             fleet: Default::default(),
+            soap: Default::default(),
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),

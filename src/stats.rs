@@ -96,3 +96,93 @@ pub struct ReportingCounters {
     /// Raw events removed after `event_retention`.
     pub events_expired: AtomicU64,
 }
+
+/// Upper bounds (seconds) of the SOAP request duration histogram's buckets.
+pub(crate) const SOAP_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// One operation's request durations: a count per bucket (not cumulative), the total.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DurationHistogram {
+    /// Requests no slower than each of `SOAP_BUCKETS` (and above the one before); the last
+    /// entry counts the slower ones.
+    pub buckets: [u64; SOAP_BUCKETS.len() + 1],
+    /// Seconds, summed.
+    pub sum: f64,
+    /// Requests.
+    pub count: u64,
+}
+
+impl DurationHistogram {
+    fn observe(&mut self, seconds: f64) {
+        let bucket = SOAP_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(SOAP_BUCKETS.len());
+        self.buckets[bucket] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+/// SOAP requests answered, by operation and outcome, and their durations by operation.
+#[derive(Debug, Default)]
+pub struct SoapCounters {
+    /// std Mutex: held for one map update, never across an await.
+    state: std::sync::Mutex<SoapState>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct SoapState {
+    requests: std::collections::BTreeMap<(&'static str, &'static str), u64>,
+    durations: std::collections::BTreeMap<&'static str, DurationHistogram>,
+}
+
+impl SoapCounters {
+    /// Counts one request: its operation (`unreadable` when none could be read), its outcome
+    /// (`ok` or `fault`) and how long the server took.
+    pub fn record(&self, operation: &'static str, outcome: &'static str, seconds: f64) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *state.requests.entry((operation, outcome)).or_default() += 1;
+        state.durations.entry(operation).or_default().observe(seconds);
+    }
+
+    /// Requests by (operation, outcome).
+    pub fn requests(&self) -> Vec<((&'static str, &'static str), u64)> {
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.requests.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Durations by operation.
+    pub fn durations(&self) -> Vec<(&'static str, DurationHistogram)> {
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.durations.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_land_in_the_first_bucket_that_holds_them() {
+        let counters = SoapCounters::default();
+        for seconds in [0.0005, 0.001, 0.003, 0.7, 9.0] {
+            counters.record("SyncUpdates", "ok", seconds);
+        }
+        counters.record("SyncUpdates", "fault", 0.002);
+        let (_, histogram) = counters.durations().pop().unwrap();
+        assert_eq!(histogram.count, 6);
+        assert_eq!(histogram.buckets[0], 2, "0.5 ms and exactly 1 ms");
+        assert_eq!(histogram.buckets[1], 1, "2 ms");
+        assert_eq!(histogram.buckets[2], 1, "3 ms");
+        assert_eq!(histogram.buckets[9], 1, "0.7 s");
+        assert_eq!(histogram.buckets[12], 1, "9 s: slower than every bound");
+        assert!((histogram.sum - 9.7065).abs() < 1e-9);
+        assert_eq!(
+            counters.requests(),
+            [(("SyncUpdates", "fault"), 1), (("SyncUpdates", "ok"), 5)]
+        );
+    }
+}

@@ -51,8 +51,14 @@ pub(super) async fn route(app: &App, request: Request<Incoming>) -> Response<Bod
         content_base,
         now: chrono::Utc::now().timestamp(),
     };
-    let (xml, is_fault) = soap::handle(&context, &body, soap_action.as_deref());
-    soap_response(xml, is_fault, xpress)
+    let started = std::time::Instant::now();
+    let answer = soap::answer(&context, &body, soap_action.as_deref());
+    let response = soap_response(answer.xml, answer.is_fault, xpress);
+    let operation = answer.operation.map_or("unreadable", |op| op.name());
+    let outcome = if answer.is_fault { "fault" } else { "ok" };
+    app.soap
+        .record(operation, outcome, started.elapsed().as_secs_f64());
+    response
 }
 
 /// Reads a request body within the size and time bounds.

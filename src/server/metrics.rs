@@ -2,7 +2,7 @@
 //! docs/interfaces.md. Reads `App`; writes nothing.
 
 use crate::app::App;
-use crate::stats::ContentCounters as C;
+use crate::stats::{ContentCounters as C, SOAP_BUCKETS};
 use std::fmt::Write;
 
 /// Renders every metric as Prometheus text.
@@ -11,7 +11,49 @@ pub(super) fn render(app: &App) -> String {
     content(&mut out, app);
     catalog(&mut out, app);
     reporting(&mut out, app);
+    soap(&mut out, app);
     out
+}
+
+fn soap(out: &mut String, app: &App) {
+    family(
+        out,
+        "wucache_soap_requests_total",
+        "counter",
+        "SOAP requests answered, by operation and outcome (ok, fault).",
+    );
+    for ((operation, outcome), count) in app.soap.requests() {
+        let _ = writeln!(
+            out,
+            "wucache_soap_requests_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} {count}"
+        );
+    }
+    family(
+        out,
+        "wucache_soap_request_duration_seconds",
+        "histogram",
+        "Time from a SOAP request's body to its answer (Xpress included), by operation.",
+    );
+    for (operation, histogram) in app.soap.durations() {
+        let mut cumulative = 0;
+        let bounds = SOAP_BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_string()]);
+        for (bound, count) in bounds.zip(histogram.buckets) {
+            cumulative += count;
+            let _ = writeln!(
+                out,
+                "wucache_soap_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "wucache_soap_request_duration_seconds_sum{{operation=\"{operation}\"}} {}\n\
+             wucache_soap_request_duration_seconds_count{{operation=\"{operation}\"}} {}",
+            histogram.sum, histogram.count
+        );
+    }
 }
 
 fn reporting(out: &mut String, app: &App) {

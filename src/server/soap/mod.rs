@@ -33,19 +33,44 @@ pub struct Context<'a> {
 /// Answers one SOAP request body: the response envelope, or a fault envelope. The bool is
 /// true for a fault (sent with HTTP 500).
 pub fn handle(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> (String, bool) {
+    let answer = answer(context, body, soap_action);
+    (answer.xml, answer.is_fault)
+}
+
+/// A SOAP answer and what it answered.
+pub(crate) struct Answer {
+    /// The response or fault envelope.
+    pub(crate) xml: String,
+    /// A fault (sent with HTTP 500).
+    pub(crate) is_fault: bool,
+    /// The operation asked for; `None` when the request could not be read.
+    pub(crate) operation: Option<Operation>,
+}
+
+/// `handle`, also saying which operation was asked for (for the request metrics).
+pub(crate) fn answer(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> Answer {
     let (operation, element) = match envelope::parse_request(body, soap_action) {
         Ok(parsed) => parsed,
         Err(fault) => {
             tracing::info!(code = fault.code.as_str(), message = %fault.message, "unreadable SOAP request answered with a fault");
-            return (fault_body(None, &fault), true);
+            return Answer {
+                xml: fault_body(None, &fault),
+                is_fault: true,
+                operation: None,
+            };
         }
     };
-    match dispatch(context, operation, &element) {
+    let (xml, is_fault) = match dispatch(context, operation, &element) {
         Ok(xml) => (envelope::response(operation, &xml), false),
         Err(fault) => {
             tracing::info!(?operation, code = fault.code.as_str(), message = %fault.message, "fault answered");
             (fault_body(Some(operation), &fault), true)
         }
+    };
+    Answer {
+        xml,
+        is_fault,
+        operation: Some(operation),
     }
 }
 

@@ -120,6 +120,36 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
         computers.contains("\"registered\":true") && computers.contains("\"events_received\":2"),
         "{computers}"
     );
+
+    // /metrics counts the scan's requests by operation: one SyncUpdates per page the client
+    // read, plus the driver pass; the duration histogram counts the same requests.
+    let (_, metrics) = crate::harness::http("GET", daemon.admin_addr, "/metrics", None).await;
+    let value = |line: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
+    };
+    let sync_calls = result.pages.len() as u64 + 1;
+    let requests = "wucache_soap_requests_total{operation=\"SyncUpdates\",outcome=\"ok\"} ";
+    assert_eq!(value(requests), sync_calls);
+    assert_eq!(
+        value("wucache_soap_request_duration_seconds_count{operation=\"SyncUpdates\"} "),
+        sync_calls
+    );
+    assert_eq!(
+        value("wucache_soap_request_duration_seconds_bucket{operation=\"SyncUpdates\",le=\"+Inf\"} "),
+        sync_calls
+    );
+    assert_eq!(
+        value("wucache_soap_requests_total{operation=\"RegisterComputer\",outcome=\"ok\"} "),
+        1
+    );
+    assert_eq!(
+        value("wucache_soap_requests_total{operation=\"ReportEventBatch\",outcome=\"ok\"} "),
+        1
+    );
     daemon.stop().await;
 }
 
