@@ -74,6 +74,8 @@ pub struct App {
     pub counters: Arc<ContentCounters>,
     /// What the reporting bounds turned away.
     pub reporting: ReportingCounters,
+    /// Metadata sync totals (runs, failures, revisions, bytes), kept across restarts.
+    pub sync_totals: crate::stats::SyncCounters,
     /// SOAP requests answered, by operation and outcome, with their durations.
     pub soap: crate::stats::SoapCounters,
     /// The fleet's compliance rows, kept between reads.
@@ -171,6 +173,13 @@ impl App {
         {
             counters.restore(&kept);
         }
+        let sync_totals = crate::stats::SyncCounters::default();
+        if let Some(kept) = store
+            .meta(MetaKey::SyncCounters)?
+            .and_then(|json| serde_json::from_str::<crate::stats::SyncTotals>(&json).ok())
+        {
+            sync_totals.restore(&kept);
+        }
         Ok(Arc::new(App {
             config,
             store,
@@ -183,6 +192,7 @@ impl App {
             reporting: ReportingCounters::default(),
             fleet: Default::default(),
             soap: Default::default(),
+            sync_totals,
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),
@@ -210,7 +220,9 @@ impl App {
     /// Writes the counters that persist across restarts to the store.
     pub fn persist_counters(&self) -> Result<(), StoreError> {
         let json = serde_json::to_string(&self.counters.persisted()).unwrap_or_default();
-        self.store.set_meta(MetaKey::ContentCounters, &json)
+        self.store.set_meta(MetaKey::ContentCounters, &json)?;
+        let json = serde_json::to_string(&self.sync_totals.totals()).unwrap_or_default();
+        self.store.set_meta(MetaKey::SyncCounters, &json)
     }
 
     /// The admin API's bearer token in force.

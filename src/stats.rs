@@ -97,6 +97,60 @@ pub struct ReportingCounters {
     pub events_expired: AtomicU64,
 }
 
+/// Metadata sync totals, kept across restarts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SyncTotals {
+    /// Syncs run to the end, successful or not.
+    pub runs: u64,
+    /// Syncs that failed.
+    pub failures: u64,
+    /// Revisions stored.
+    pub revisions: u64,
+    /// Bytes received from the upstream's Server Sync service.
+    pub metadata_bytes: u64,
+}
+
+/// The sync totals (std Mutex: held for one update).
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    totals: std::sync::Mutex<SyncTotals>,
+}
+
+impl SyncCounters {
+    /// Counts one finished sync.
+    pub fn add_run(&self, failed: bool, revisions: u64, metadata_bytes: u64) {
+        let mut totals = self
+            .totals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        totals.runs += 1;
+        totals.failures += u64::from(failed);
+        totals.revisions += revisions;
+        totals.metadata_bytes += metadata_bytes;
+    }
+
+    /// The totals so far.
+    pub fn totals(&self) -> SyncTotals {
+        *self
+            .totals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds totals kept by an earlier run (at start).
+    pub fn restore(&self, kept: &SyncTotals) {
+        let mut totals = self
+            .totals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        totals.runs += kept.runs;
+        totals.failures += kept.failures;
+        totals.revisions += kept.revisions;
+        totals.metadata_bytes += kept.metadata_bytes;
+    }
+}
+
 /// Upper bounds (seconds) of the SOAP request duration histogram's buckets.
 pub(crate) const SOAP_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,

@@ -289,6 +289,11 @@ async fn run_one_sync(app: &Arc<App>, shutdown: &Shutdown) -> bool {
 }
 
 fn store_last(app: &App, summary: SyncSummary) {
+    app.sync_totals.add_run(
+        summary.error.is_some(),
+        summary.new_revisions as u64,
+        summary.bytes_received,
+    );
     if let Ok(mut last) = app.sync.last.lock() {
         *last = Some(summary);
     }

@@ -12,7 +12,30 @@ pub(super) fn render(app: &App) -> String {
     catalog(&mut out, app);
     reporting(&mut out, app);
     soap(&mut out, app);
+    sync(&mut out, app);
     out
+}
+
+fn sync(out: &mut String, app: &App) {
+    let totals = app.sync_totals.totals();
+    counter(
+        out,
+        "wucache_sync_runs_total",
+        "Metadata syncs run to the end.",
+        totals.runs,
+    );
+    counter(
+        out,
+        "wucache_sync_failures_total",
+        "Metadata syncs that failed.",
+        totals.failures,
+    );
+    counter(
+        out,
+        "wucache_sync_revisions_total",
+        "Update revisions stored by syncs.",
+        totals.revisions,
+    );
 }
 
 fn soap(out: &mut String, app: &App) {
@@ -124,12 +147,13 @@ fn content(out: &mut String, app: &App) {
         out,
         "wucache_upstream_bytes_total",
         "counter",
-        "Bytes received from the upstream.",
+        "Bytes received from the upstream, by kind (content: payloads; metadata: Server Sync).",
     );
     let _ = writeln!(
         out,
-        "wucache_upstream_bytes_total{{kind=\"content\"}} {}",
-        C::get(&c.upstream_bytes)
+        "wucache_upstream_bytes_total{{kind=\"content\"}} {}\nwucache_upstream_bytes_total{{kind=\"metadata\"}} {}",
+        C::get(&c.upstream_bytes),
+        app.sync_totals.totals().metadata_bytes
     );
     gauge(
         out,

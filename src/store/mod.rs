@@ -98,6 +98,8 @@ pub enum MetaKey {
     LastSyncSummary,
     /// JSON of the content counters that persist across restarts.
     ContentCounters,
+    /// JSON of the sync totals that persist across restarts.
+    SyncCounters,
     /// Set (durably) before the updates phase stores its first revision, removed once bundle
     /// members have inherited their bundles' categories: a sync killed in between leaves it,
     /// and the next run repeats the inheritance even when it has nothing new to store.
@@ -118,6 +120,7 @@ impl MetaKey {
             MetaKey::LastSyncSummary => b"sync.last_summary",
             MetaKey::InheritancePending => b"sync.inheritance_pending",
             MetaKey::ContentCounters => b"counters.content",
+            MetaKey::SyncCounters => b"counters.sync",
         }
     }
 }

@@ -25,6 +25,8 @@ async fn serves_health_and_ready_while_the_upstream_is_unreachable() {
         })
         .await
     );
+    let (_, metrics) = http("GET", admin, "/metrics", None).await;
+    assert!(metrics.contains("\nwucache_sync_failures_total 1\n"), "{metrics}");
     assert_eq!(
         http("GET", daemon.client_addr, "/nothing/here", None).await.0,
         404
@@ -132,6 +134,20 @@ async fn post_sync_fills_the_catalog_and_ready_reports_it() {
         daemon.app.store.counts().updates
     );
 
+    // The run is counted on /metrics, and the totals survive a restart.
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    let (_, metrics) = http("GET", admin, "/metrics", None).await;
+    assert_eq!(metric(&metrics, "wucache_sync_runs_total "), 1);
+    assert_eq!(metric(&metrics, "wucache_sync_failures_total "), 0);
+    assert_eq!(metric(&metrics, "wucache_sync_revisions_total "), expected as u64);
+    let metadata_bytes = metric(&metrics, "wucache_upstream_bytes_total{kind=\"metadata\"} ");
+    assert!(metadata_bytes > 0);
+
     // The run is in the history, over the API and through `wucache syncs`.
     let updates = catalog.docs.iter().filter(|d| !d.kind.is_config()).count() as u64;
     let (code, body) = http("GET", admin, "/api/v1/syncs", Some(&token)).await;
@@ -163,6 +179,20 @@ async fn post_sync_fills_the_catalog_and_ready_reports_it() {
     let line = table.lines().nth(1).expect("one run");
     assert!(line.ends_with("  ok"), "{table}");
     assert!(line.contains(&run["new_updates"].to_string()), "{table}");
+    let config = daemon.app.config.clone();
+    daemon.stop().await;
+
+    let daemon = Daemon::start(config).await.unwrap();
+    let (_, metrics) = http("GET", daemon.admin_addr, "/metrics", None).await;
+    assert_eq!(
+        metric(&metrics, "wucache_sync_runs_total "),
+        1,
+        "kept across the restart"
+    );
+    assert_eq!(
+        metric(&metrics, "wucache_upstream_bytes_total{kind=\"metadata\"} "),
+        metadata_bytes
+    );
     daemon.stop().await;
 }
 
