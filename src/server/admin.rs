@@ -3,15 +3,15 @@
 
 use super::body::{full, json_response, text, Body};
 use crate::app::App;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode};
 use serde_json::json;
 
 /// Routes one admin request.
-pub(super) fn route(app: &App, request: &Request<Incoming>) -> Response<Body> {
-    let path = request.uri().path().trim_end_matches('/');
-    match (request.method(), path) {
+pub(super) fn route(app: &App, request: &Parts) -> Response<Body> {
+    let path = request.uri.path().trim_end_matches('/');
+    match (&request.method, path) {
         (&Method::GET, "/health") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/ready") => ready(app),
         (&Method::GET, "/metrics") => metrics(app),
@@ -22,7 +22,7 @@ pub(super) fn route(app: &App, request: &Request<Incoming>) -> Response<Body> {
                     json!({"error": "missing or wrong bearer token (see [admin] token_file)"}),
                 );
             }
-            api_route(app, request.method(), p, request.uri().query())
+            api_route(app, &request.method, p, request.uri.query())
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
@@ -117,8 +117,8 @@ fn sync_status(app: &App) -> Response<Body> {
 }
 
 /// Constant-time comparison of the bearer token.
-fn authorized(app: &App, request: &Request<Incoming>) -> bool {
-    let Some(value) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+fn authorized(app: &App, request: &Parts) -> bool {
+    let Some(value) = request.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let Some(token) = value.strip_prefix("Bearer ") else {

@@ -64,7 +64,7 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
         let app = Arc::clone(&app);
         let service = hyper::service::service_fn(move |request| {
             let app = Arc::clone(&app);
-            async move { Ok::<_, std::convert::Infallible>(route(role, &app, request).await) }
+            async move { Ok::<_, std::convert::Infallible>(route(role, app, request).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -88,9 +88,23 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
     }
 }
 
-async fn route(role: Role, app: &App, request: Request<Incoming>) -> Response<Body> {
+async fn route(role: Role, app: Arc<App>, request: Request<Incoming>) -> Response<Body> {
     match role {
-        Role::Client => client::route(app, request).await,
-        Role::Admin => admin::route(app, &request),
+        Role::Client => client::route(&app, request).await,
+        Role::Admin => admin_off_the_runtime(app, request).await,
+    }
+}
+
+/// Admin requests can walk the store or the fleet (compliance of 10,000 machines, a catalog
+/// re-plan on reload): they run on the blocking pool, so the async threads keep serving
+/// Windows clients meanwhile.
+async fn admin_off_the_runtime(app: Arc<App>, request: Request<Incoming>) -> Response<Body> {
+    let (parts, _body) = request.into_parts();
+    match tokio::task::spawn_blocking(move || admin::route(&app, &parts)).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "admin request panicked");
+            body::text(hyper::StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        }
     }
 }
