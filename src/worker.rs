@@ -256,8 +256,18 @@ async fn run_one_sync(app: &Arc<App>, shutdown: &Shutdown) -> bool {
         result = upstream::run_sync(&app.store, &app.config, &progress) => Some(result),
         _ = shutdown.wait() => None,
     };
-    app.sync.running.store(false, Ordering::SeqCst);
-    let Some(result) = outcome else { return false };
+    let Some(result) = outcome else {
+        app.sync.running.store(false, Ordering::SeqCst);
+        return false;
+    };
+    // The catalog is re-planned (off the async threads) before the sync reports itself
+    // done, so whoever sees the summary also sees the catalog it brought.
+    let loader = Arc::clone(app);
+    match tokio::task::spawn_blocking(move || loader.load_catalog()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => tracing::error!(error = %err, "reloading the catalog after sync failed"),
+        Err(err) => tracing::error!(error = %err, "catalog reload after sync panicked"),
+    }
     let ok = match result {
         Ok(summary) => {
             tracing::info!(
@@ -279,9 +289,7 @@ async fn run_one_sync(app: &Arc<App>, shutdown: &Shutdown) -> bool {
             false
         }
     };
-    if let Err(err) = app.load_catalog() {
-        tracing::error!(error = %err, "reloading the catalog after sync failed");
-    }
+    app.sync.running.store(false, Ordering::SeqCst);
     if app.config.content.mode != ContentMode::OnDemand {
         app.prefetch.request();
     }
