@@ -1,4 +1,4 @@
-//! The admin listener's routes: `/health`, `/ready`, `/metrics`, and the bearer-token
+//! The admin listener's routes: the dashboard at `/`, `/health`, `/ready`, `/metrics`, and the bearer-token
 //! `/api/v1/...` endpoints (sync, prefetch, reload, updates, computers, compliance).
 
 use super::body::{full, json_response, text, Body};
@@ -12,6 +12,7 @@ use serde_json::json;
 pub(super) fn route(app: &App, request: &Parts) -> Response<Body> {
     let path = request.uri.path().trim_end_matches('/');
     match (&request.method, path) {
+        (&Method::GET, "") => dashboard(),
         (&Method::GET, "/health") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/ready") => ready(app),
         (&Method::GET, "/metrics") => metrics(app),
@@ -148,4 +149,17 @@ fn computers(app: &App) -> Response<Body> {
             )
         }
     }
+}
+
+/// The dashboard: one static page (no build step) that asks for the token once, keeps it in
+/// the browser session, and reads `/api/v1/stats`, `/api/v1/syncs` and `/api/v1/compliance`.
+fn dashboard() -> Response<Body> {
+    let mut response = Response::new(full(include_str!("dashboard.html")));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"),
+    );
+    response
 }

@@ -9,6 +9,7 @@ mod client;
 mod compliance;
 mod content;
 mod daemon;
+mod dashboard;
 mod harness;
 mod layout;
 mod oracle;
