@@ -19,6 +19,9 @@ pub(crate) struct ComputerRecord {
     pub last_sync: String,
     pub last_report: String,
     pub events_received: u64,
+    /// The address the client last connected from (as the listener saw it; a proxy or NAT
+    /// in between shows its own).
+    pub ip: String,
 }
 
 /// An event as stored: the client's report plus who sent it and when it arrived.

@@ -45,7 +45,7 @@ fn api_route(app: &App, method: &Method, path: &str, query: Option<&str>) -> Res
             }
         }
         (&Method::GET, "/api/v1/sync") => sync_status(app),
-        (&Method::GET, "/api/v1/computers") => computers(app),
+        (&Method::GET, "/api/v1/computers") => super::compliance::computers(app),
         (&Method::POST, "/api/v1/reload") => match app.reload() {
             Ok(()) => json_response(StatusCode::OK, json!({"status": "reloaded"})),
             Err(err) => {
@@ -128,27 +128,6 @@ fn authorized(app: &App, request: &Parts) -> bool {
     let expected = app.admin_token();
     let (a, b) = (token.trim().as_bytes(), expected.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The registered computers; a store that cannot be read is a 500 naming it, never an
-/// empty list.
-fn computers(app: &App) -> Response<Body> {
-    match app.store.computers() {
-        Ok(records) => {
-            let computers: Vec<serde_json::Value> = records
-                .iter()
-                .filter_map(|json| serde_json::from_str(json).ok())
-                .collect();
-            json_response(StatusCode::OK, serde_json::Value::Array(computers))
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "reading computers from the catalog store failed");
-            json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": format!("catalog store: {err}")}),
-            )
-        }
-    }
 }
 
 /// The dashboard: one static page (no build step) that asks for the token once, keeps it in

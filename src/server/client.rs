@@ -23,7 +23,11 @@ const MAX_SOAP_BODY: usize = 16 << 20;
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Routes one client request.
-pub(super) async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
+pub(super) async fn route(
+    app: &App,
+    request: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response<Body> {
     let path = request.uri().path().to_ascii_lowercase();
     if path.starts_with("/content/") {
         return payload::route(app, &request).await;
@@ -50,6 +54,7 @@ pub(super) async fn route(app: &App, request: Request<Incoming>) -> Response<Bod
         snapshot: app.snapshot(),
         content_base,
         now: chrono::Utc::now().timestamp(),
+        peer: Some(peer.ip()),
     };
     let started = std::time::Instant::now();
     let answer = soap::answer(&context, &body, soap_action.as_deref());

@@ -35,6 +35,30 @@ pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
     )
 }
 
+/// `/api/v1/computers`: every computer's record (registration, requested groups, IP it
+/// connects from, OS, contact times, events received) with its effective patch group,
+/// baseline, compliance status and state counts (the fields of `/api/v1/compliance`).
+pub(super) fn computers(app: &App) -> Response<Body> {
+    let snapshot = app.snapshot();
+    let machines = match app.fleet.machines(&app.store, &snapshot, None) {
+        Ok(machines) => machines,
+        Err(err) => return store_failed(&err),
+    };
+    let list: Vec<serde_json::Value> = machines
+        .iter()
+        .map(|machine| {
+            let mut value = json!(machine.record);
+            if let (Some(object), serde_json::Value::Object(state)) =
+                (value.as_object_mut(), compliance::instance_state(machine))
+            {
+                object.extend(state);
+            }
+            value
+        })
+        .collect();
+    json_response(StatusCode::OK, json!(list))
+}
+
 /// `/api/v1/updates[?group=G][&all=1]`: the served catalog as `wucache updates --json`
 /// lists it; with `group`, that patch group's baseline decision at the current evaluation
 /// epoch (400 without a baseline file). `format=records`: the served records themselves

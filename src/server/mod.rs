@@ -52,7 +52,7 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
             accepted = listener.accept() => accepted,
             _ = shutdown.wait() => break,
         };
-        let (stream, _) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
                 tracing::warn!(error = %err, ?role, "accept failed");
@@ -64,7 +64,7 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
         let app = Arc::clone(&app);
         let service = hyper::service::service_fn(move |request| {
             let app = Arc::clone(&app);
-            async move { Ok::<_, std::convert::Infallible>(route(role, app, request).await) }
+            async move { Ok::<_, std::convert::Infallible>(route(role, app, request, peer).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -88,9 +88,9 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
     }
 }
 
-async fn route(role: Role, app: Arc<App>, request: Request<Incoming>) -> Response<Body> {
+async fn route(role: Role, app: Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     match role {
-        Role::Client => client::route(&app, request).await,
+        Role::Client => client::route(&app, request, peer).await,
         Role::Admin => admin_off_the_runtime(app, request).await,
     }
 }

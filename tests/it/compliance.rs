@@ -285,6 +285,27 @@ async fn reported_states_become_machine_and_group_compliance() {
     assert_eq!(patches[0]["UpdateId"], a.update_id.to_string());
     assert_eq!(patches[0]["State"], "FAILED");
     assert_eq!(patches[0]["FailureHResult"], "0x80246007");
+    assert_eq!(
+        machine["Computer"]["ip"], "127.0.0.1",
+        "the address it connects from"
+    );
+    assert_eq!(
+        machine["Computer"]["computer"]["os_build_number"], "26200",
+        "{body}"
+    );
+
+    // The computer list carries each machine's group, baseline and counts too.
+    let (code, body) = http("GET", daemon.admin_addr, "/api/v1/computers", Some(&token)).await;
+    assert_eq!(code, 200, "{body}");
+    let list: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let listed = list
+        .iter()
+        .find(|c| c["client_id"] == ring_2.client_id.as_str())
+        .unwrap();
+    assert_eq!(listed["PatchGroup"], "Ring1");
+    assert_eq!(listed["BaselineId"], "ring-one");
+    assert_eq!(listed["FailedCount"], 1);
+    assert_eq!(listed["requested_groups"], serde_json::json!(["ring1", "Ring2"]));
     let (code, _) = http("GET", daemon.admin_addr, "/api/v1/computers/nobody", Some(&token)).await;
     assert_eq!(code, 404);
     let (code, _) = http("GET", daemon.admin_addr, "/api/v1/compliance", None).await;

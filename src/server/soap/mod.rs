@@ -28,6 +28,8 @@ pub struct Context<'a> {
     pub content_base: String,
     /// Unix seconds.
     pub now: i64,
+    /// The address the request came from (recorded with the computer), when known.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// Answers one SOAP request body: the response envelope, or a fault envelope. The bool is

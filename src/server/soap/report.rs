@@ -53,6 +53,7 @@ pub(super) fn note_authorization(context: &Context<'_>, client_id: &str, dns_nam
     }
     record.dns_name = dns_name.to_string();
     record.requested_groups = groups.to_vec();
+    note_peer(context, &mut record);
     record.last_authorization = now_text(context);
     if let Err(fault) = save(context, &record) {
         tracing::warn!(client = client_id, error = ?fault, "recording a client's authorization failed");
@@ -98,6 +99,7 @@ pub(super) fn register_computer(
     let mut record = load(context, &state.client_id);
     record.registered = true;
     record.computer = request.computer.clone();
+    note_peer(context, &mut record);
     if !request.computer.dns_name.is_empty() {
         record.dns_name = request.computer.dns_name.clone();
     }
@@ -188,6 +190,13 @@ pub(super) fn report_event_batch(
     record.events_received += new_events.len() as u64;
     save(context, &record)?;
     Ok(true)
+}
+
+/// The address the request came from, when the listener knows it.
+fn note_peer(context: &Context<'_>, record: &mut ComputerRecord) {
+    if let Some(peer) = context.peer {
+        record.ip = peer.to_string();
+    }
 }
 
 /// Whether a client may be recorded: it already is, or fewer than `[reporting]
