@@ -312,16 +312,7 @@ async fn reported_states_become_machine_and_group_compliance() {
     assert_eq!(code, 401, "the token is required");
 
     // The CLI reads the same picture from the admin API.
-    let cli_config = data.path().join("cli.toml");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "[admin]\nlisten = \"{}\"\n[storage]\ndata_dir = \"{}\"\n",
-            daemon.admin_addr,
-            data.path().display()
-        ),
-    )
-    .unwrap();
+    let cli_config = crate::harness::cli_config(data.path(), daemon.admin_addr);
     let run = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_wucache"))
             .args(args)

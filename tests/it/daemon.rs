@@ -159,12 +159,7 @@ async fn post_sync_fills_the_catalog_and_ready_reports_it() {
         .iter()
         .sum::<u64>();
     assert_eq!(brought, updates, "{run}");
-    let cli_config = data.path().join("cli.toml");
-    let text = format!(
-        "[admin]\nlisten = \"{admin}\"\n[storage]\ndata_dir = \"{}\"\n",
-        data.path().display()
-    );
-    std::fs::write(&cli_config, text).unwrap();
+    let cli_config = crate::harness::cli_config(data.path(), admin);
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_wucache"))
             .args(["syncs", "--config"])

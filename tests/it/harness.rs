@@ -127,3 +127,15 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A config file for the CLI's API commands (`compliance`, `stats`, `syncs` …) against a
+/// daemon running in the test: its admin listener and the data folder holding its token.
+pub(crate) fn cli_config(data: &std::path::Path, admin: std::net::SocketAddr) -> std::path::PathBuf {
+    let path = data.join("cli.toml");
+    let text = format!(
+        "[admin]\nlisten = \"{admin}\"\n[storage]\ndata_dir = \"{}\"\n",
+        data.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}

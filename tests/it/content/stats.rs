@@ -70,13 +70,7 @@ async fn stats_count_the_bytes_downloaded_and_survive_a_restart() {
     check(&stats(&daemon).await["cache"], 2, 1000 + size);
 
     // `wucache stats` reads the same figures.
-    let cli_config = data.path().join("cli.toml");
-    let text = format!(
-        "[admin]\nlisten = \"{}\"\n[storage]\ndata_dir = \"{}\"\n",
-        daemon.admin_addr,
-        data.path().display()
-    );
-    std::fs::write(&cli_config, text).unwrap();
+    let cli_config = crate::harness::cli_config(data.path(), daemon.admin_addr);
     let run = |json: bool| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wucache"));
         command.arg("stats").arg("--config").arg(&cli_config);
