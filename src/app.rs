@@ -220,9 +220,9 @@ impl App {
             return;
         }
         let started = std::time::Instant::now();
-        match self.fleet.machines(&self.store, &self.snapshot(), None) {
+        match self.fleet.refresh(&self.store, &self.snapshot()) {
             Ok(machines) => tracing::info!(
-                machines = machines.len(),
+                machines,
                 ms = started.elapsed().as_millis() as u64,
                 "fleet compliance recomputed"
             ),

@@ -58,6 +58,11 @@ impl FleetCache {
         }
     }
 
+    /// Brings the rows up to date with the store and `snapshot`; returns how many machines.
+    pub(crate) fn refresh(&self, store: &Store, snapshot: &Arc<Snapshot>) -> Result<usize, StoreError> {
+        Ok(self.rows_up_to_date(store, snapshot)?.machines.len())
+    }
+
     /// Every machine (in `group` only, when given; names compare without case), up to date
     /// with the store and `snapshot`.
     pub(crate) fn machines(
@@ -66,6 +71,20 @@ impl FleetCache {
         snapshot: &Arc<Snapshot>,
         group: Option<&str>,
     ) -> Result<Vec<Machine>, StoreError> {
+        let rows = self.rows_up_to_date(store, snapshot)?;
+        Ok(rows
+            .machines
+            .values()
+            .filter(|m| group.is_none_or(|g| m.group_name().eq_ignore_ascii_case(g)))
+            .cloned()
+            .collect())
+    }
+
+    fn rows_up_to_date(
+        &self,
+        store: &Store,
+        snapshot: &Arc<Snapshot>,
+    ) -> Result<std::sync::MutexGuard<'_, Rows>, StoreError> {
         let dirty = self
             .dirty
             .lock()
@@ -83,12 +102,7 @@ impl FleetCache {
                 refresh(&mut rows.machines, store, snapshot, &client_id)?;
             }
         }
-        Ok(rows
-            .machines
-            .values()
-            .filter(|m| group.is_none_or(|g| m.group_name().eq_ignore_ascii_case(g)))
-            .cloned()
-            .collect())
+        Ok(rows)
     }
 }
 

@@ -68,11 +68,6 @@ impl Decisions {
             .expect("AWS predefined baselines are built in");
         Decisions::new(baseline, facts, evaluations)
     }
-
-    /// Each update with its evaluation.
-    pub fn updates(&self) -> impl Iterator<Item = (&UpdateFacts, &Evaluation)> {
-        self.facts.iter().zip(&self.evaluations)
-    }
 }
 
 /// One update's compliance item on one machine.

@@ -353,6 +353,11 @@ impl Store {
             .transpose()
     }
 
+    /// Whether any revision of the update is stored (a key look-up, no record decoded).
+    pub fn knows_update(&self, update_id: &Uuid) -> Result<bool, StoreError> {
+        Ok(self.latest.contains_key(update_id.as_bytes())?)
+    }
+
     /// The newest revision of an update (the one served).
     pub fn latest(&self, update_id: &Uuid) -> Result<Option<UpdateRecord>, StoreError> {
         match self.latest.get(update_id.as_bytes())? {

@@ -477,7 +477,7 @@ impl<'a> Mirror<'a> {
                 continue;
             }
             let id = record.identity.update_id;
-            let known = !in_batch.insert(id) || self.store.latest(&id)?.is_some();
+            let known = !in_batch.insert(id) || self.store.knows_update(&id)?;
             let change = match (record.is_expired(), known) {
                 (true, _) => "expired",
                 (false, true) => "revised",

@@ -192,7 +192,9 @@ fn group_state_counts_machines_with_each_kind_of_item() {
 /// The items of every update, the slow way: what `machine_compliance` must equal.
 fn every_update(status: &MachineStatus, decisions: &Decisions) -> Vec<(uuid::Uuid, ComplianceItem)> {
     let mut items: Vec<_> = decisions
-        .updates()
+        .facts
+        .iter()
+        .zip(&decisions.evaluations)
         .filter_map(|(facts, evaluation)| {
             let client = status.state_of(&facts.update_id);
             crate::approval::compliance_item(facts, evaluation, client, &decisions.baseline)

@@ -158,12 +158,12 @@ fn log_software_pass(
 ) {
     let cached = parameters.installed_non_leaf.as_ref().map_or(0, Vec::len)
         + parameters.other_cached.as_ref().map_or(0, Vec::len);
-    let assignment = context.snapshot.assignment(&state.target_groups);
-    let group = assignment.group.as_deref().unwrap_or("default");
     if answer.truncated {
-        tracing::debug!(client = %state.client_id, group, cached, new = answer.new.len(), "SyncUpdates page");
+        tracing::debug!(client = %state.client_id, cached, new = answer.new.len(), "SyncUpdates page");
         return;
     }
+    let assignment = context.snapshot.assignment(&state.target_groups);
+    let group = assignment.group.as_deref().unwrap_or("default");
     tracing::info!(
         client = %state.client_id,
         group,
