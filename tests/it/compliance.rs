@@ -4,13 +4,11 @@
 //! baseline file the test writes.
 
 use crate::client::WindowsClient;
-use crate::harness::{config, eventually, fake_with, http, synthetic};
+use crate::harness::{fake_with, http, serve_with_baselines, synthetic};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 use wucache::daemon::Daemon;
-use wucache::store::Store;
-use wucache::upstream::{run_sync, Quiet};
 use wucache_testkit::synth::{SynthCatalog, SynthDoc};
 use wucache_testkit::wua::report::Event;
 
@@ -133,22 +131,8 @@ async fn reported_states_become_machine_and_group_compliance() {
     let (a, b) = two_plain_updates(&catalog);
     let upstream = fake_with(&catalog).await;
     let data = tempfile::tempdir().unwrap();
-    let mut config = config(&upstream.url(), &data);
-    run_sync(&Store::open(data.path()).unwrap(), &config, &Quiet)
-        .await
-        .unwrap();
-    let file = data.path().join("baselines.toml");
-    std::fs::write(&file, baselines(&[kb(&a), kb(&b)], &[kb(&a)])).unwrap();
-    config.baselines.file = file.display().to_string();
-    let daemon = Daemon::start(config).await.unwrap();
-    let app = daemon.app.clone();
-    assert!(
-        eventually(|| {
-            let app = app.clone();
-            async move { app.is_ready() }
-        })
-        .await
-    );
+    let file = baselines(&[kb(&a), kb(&b)], &[kb(&a)]);
+    let daemon = serve_with_baselines(&upstream.url(), &data, &file).await;
 
     // everyone-1: A needed, B installed. ring-1: A installed, B (not approved there) needed.
     // ring-2: A needed and failed. everyone-2: never reports.

@@ -4,12 +4,9 @@
 //! fleet.
 
 use crate::client::WindowsClient;
-use crate::harness::{config, eventually, fake_with, http, synthetic};
+use crate::harness::{fake_with, http, serve_with_baselines, synthetic};
 use serde_json::Value;
 use std::process::Command;
-use wucache::daemon::Daemon;
-use wucache::store::Store;
-use wucache::upstream::{run_sync, Quiet};
 use wucache_testkit::wua::report::Event;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -74,26 +71,8 @@ async fn the_dashboard_shows_the_apis_numbers() {
     let catalog = synthetic(95, 120);
     let upstream = fake_with(&catalog).await;
     let data = tempfile::tempdir().unwrap();
-    let mut config = config(&upstream.url(), &data);
-    run_sync(&Store::open(data.path()).unwrap(), &config, &Quiet)
-        .await
-        .unwrap();
-    let baselines = data.path().join("baselines.toml");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config/baselines/baselines.toml"),
-        &baselines,
-    )
-    .unwrap();
-    config.baselines.file = baselines.display().to_string();
-    let daemon = Daemon::start(config).await.unwrap();
-    let app = daemon.app.clone();
-    assert!(
-        eventually(|| {
-            let app = app.clone();
-            async move { app.is_ready() }
-        })
-        .await
-    );
+    let examples = include_str!("../../config/baselines/baselines.toml");
+    let daemon = serve_with_baselines(&upstream.url(), &data, examples).await;
 
     // A seeded fleet: machines in Prod and Pilot and the default group, most reporting
     // every top-level update needed, one never reporting.

@@ -139,3 +139,32 @@ pub(crate) fn cli_config(data: &std::path::Path, admin: std::net::SocketAddr) ->
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// The daemon on a store synced from `upstream`, deciding by the baseline file `baselines`
+/// (TOML text), ready (catalog loaded) when this returns.
+pub(crate) async fn serve_with_baselines(
+    upstream: &str,
+    data: &TempDir,
+    baselines: &str,
+) -> wucache::daemon::Daemon {
+    let mut config = config(upstream, data);
+    let store = Store::open(data.path()).unwrap();
+    wucache::upstream::run_sync(&store, &config, &wucache::upstream::Quiet)
+        .await
+        .unwrap();
+    drop(store);
+    let file = data.path().join("baselines.toml");
+    std::fs::write(&file, baselines).unwrap();
+    config.baselines.file = file.display().to_string();
+    let daemon = wucache::daemon::Daemon::start(config).await.unwrap();
+    let app = daemon.app.clone();
+    assert!(
+        eventually(|| {
+            let app = app.clone();
+            async move { app.is_ready() }
+        })
+        .await,
+        "the catalog loads"
+    );
+    daemon
+}
