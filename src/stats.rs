@@ -1,6 +1,9 @@
 //! Counters the daemon keeps for `/metrics`, `/api/v1/stats` and `wucache stats`: plain
-//! atomics, written where things happen, read by whoever reports. Uses nothing else.
+//! atomics, written where things happen, read by whoever reports; the SOAP request counts and
+//! durations are `prometheus-client` families. Uses nothing else.
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::{counter::Counter, family::Family, histogram::Histogram};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Payload cache counters (metric names in docs/interfaces.md).
@@ -156,87 +159,56 @@ pub(crate) const SOAP_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// One operation's request durations: a count per bucket (not cumulative), the total.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DurationHistogram {
-    /// Requests no slower than each of `SOAP_BUCKETS` (and above the one before); the last
-    /// entry counts the slower ones.
-    pub buckets: [u64; SOAP_BUCKETS.len() + 1],
-    /// Seconds, summed.
-    pub sum: f64,
-    /// Requests.
-    pub count: u64,
+/// The labels of `wucache_soap_requests_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SoapRequest {
+    /// The SOAP operation (`unreadable` when none could be read).
+    pub operation: &'static str,
+    /// `ok` or `fault`.
+    pub outcome: &'static str,
 }
 
-impl DurationHistogram {
-    fn observe(&mut self, seconds: f64) {
-        let bucket = SOAP_BUCKETS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(SOAP_BUCKETS.len());
-        self.buckets[bucket] += 1;
-        self.sum += seconds;
-        self.count += 1;
-    }
+/// The label of `wucache_soap_request_duration_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SoapOperation {
+    /// The SOAP operation.
+    pub operation: &'static str,
 }
 
-/// SOAP requests answered, by operation and outcome, and their durations by operation.
-#[derive(Debug, Default)]
+type DurationFamily = Family<SoapOperation, Histogram, fn() -> Histogram>;
+
+/// SOAP requests answered, by operation and outcome, and their durations by operation: metric
+/// families of the `prometheus-client` crate (cheap clones of one shared state), registered
+/// as they are by `/metrics`.
+#[derive(Debug, Clone)]
 pub struct SoapCounters {
-    /// std Mutex: held for one map update, never across an await.
-    state: std::sync::Mutex<SoapState>,
+    /// Requests by operation and outcome.
+    pub requests: Family<SoapRequest, Counter>,
+    /// Durations (seconds) by operation.
+    pub durations: DurationFamily,
 }
 
-#[derive(Debug, Default, Clone)]
-struct SoapState {
-    requests: std::collections::BTreeMap<(&'static str, &'static str), u64>,
-    durations: std::collections::BTreeMap<&'static str, DurationHistogram>,
+impl Default for SoapCounters {
+    fn default() -> Self {
+        fn histogram() -> Histogram {
+            Histogram::new(SOAP_BUCKETS)
+        }
+        Self {
+            requests: Family::default(),
+            durations: Family::new_with_constructor(histogram),
+        }
+    }
 }
 
 impl SoapCounters {
     /// Counts one request: its operation (`unreadable` when none could be read), its outcome
     /// (`ok` or `fault`) and how long the server took.
     pub fn record(&self, operation: &'static str, outcome: &'static str, seconds: f64) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *state.requests.entry((operation, outcome)).or_default() += 1;
-        state.durations.entry(operation).or_default().observe(seconds);
-    }
-
-    /// Requests by (operation, outcome).
-    pub fn requests(&self) -> Vec<((&'static str, &'static str), u64)> {
-        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.requests.iter().map(|(k, v)| (*k, *v)).collect()
-    }
-
-    /// Durations by operation.
-    pub fn durations(&self) -> Vec<(&'static str, DurationHistogram)> {
-        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.durations.iter().map(|(k, v)| (*k, v.clone())).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_land_in_the_first_bucket_that_holds_them() {
-        let counters = SoapCounters::default();
-        for seconds in [0.0005, 0.001, 0.003, 0.7, 9.0] {
-            counters.record("SyncUpdates", "ok", seconds);
-        }
-        counters.record("SyncUpdates", "fault", 0.002);
-        let (_, histogram) = counters.durations().pop().unwrap();
-        assert_eq!(histogram.count, 6);
-        assert_eq!(histogram.buckets[0], 2, "0.5 ms and exactly 1 ms");
-        assert_eq!(histogram.buckets[1], 1, "2 ms");
-        assert_eq!(histogram.buckets[2], 1, "3 ms");
-        assert_eq!(histogram.buckets[9], 1, "0.7 s");
-        assert_eq!(histogram.buckets[12], 1, "9 s: slower than every bound");
-        assert!((histogram.sum - 9.7065).abs() < 1e-9);
-        assert_eq!(
-            counters.requests(),
-            [(("SyncUpdates", "fault"), 1), (("SyncUpdates", "ok"), 5)]
-        );
+        self.requests
+            .get_or_create(&SoapRequest { operation, outcome })
+            .inc();
+        self.durations
+            .get_or_create(&SoapOperation { operation })
+            .observe(seconds);
     }
 }

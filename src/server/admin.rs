@@ -88,7 +88,7 @@ fn metrics(app: &App) -> Response<Body> {
     let mut response = Response::new(full(super::metrics::render(app)));
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(super::metrics::CONTENT_TYPE),
     );
     response
 }

@@ -150,7 +150,37 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
         value("wucache_soap_requests_total{operation=\"ReportEventBatch\",outcome=\"ok\"} "),
         1
     );
+    assert_every_documented_metric_is_scraped(&metrics);
     daemon.stop().await;
+}
+
+/// Every metric docs/interfaces.md lists is in the scrape with the type it gives, as an
+/// independent Prometheus text reader (the `prometheus-parse` crate) sees it.
+fn assert_every_documented_metric_is_scraped(metrics: &str) {
+    use prometheus_parse::{Scrape, Value};
+    let scrape = Scrape::parse(metrics.lines().map(|l| Ok(l.to_owned()))).expect("scrape parses");
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/interfaces.md"))
+        .expect("docs/interfaces.md");
+    let mut documented = 0;
+    for row in docs.lines().filter(|l| l.starts_with("| `wucache_")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let kind = cells[1].trim();
+        for name in cells[0].split('`').filter(|n| n.starts_with("wucache_")) {
+            let name = name.split('{').next().unwrap();
+            let found = scrape.samples.iter().find(|s| s.metric == name);
+            let found = found.unwrap_or_else(|| panic!("{name} is documented, not scraped:\n{metrics}"));
+            let scraped = match found.value {
+                Value::Counter(_) => "counter",
+                Value::Gauge(_) => "gauge",
+                Value::Histogram(_) => "histogram",
+                _ => "other",
+            };
+            assert_eq!(scraped, kind, "{name}");
+            assert!(scrape.docs.contains_key(name), "{name} has no HELP");
+            documented += 1;
+        }
+    }
+    assert!(documented >= 20, "{documented} metrics read from the docs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
