@@ -78,6 +78,8 @@ pub struct App {
     pub sync_totals: crate::stats::SyncCounters,
     /// SOAP requests answered, by operation and outcome, with their durations.
     pub soap: crate::stats::SoapCounters,
+    /// What the listeners let in (`[server]` limits), shared by the client listeners.
+    pub(crate) admission: crate::admission::Admission,
     /// The fleet's compliance rows, kept between reads.
     pub(crate) fleet: crate::compliance::FleetCache,
     /// The baselines in force (`[baselines] file`); `None` = approve every mirrored update.
@@ -180,6 +182,7 @@ impl App {
         {
             sync_totals.restore(&kept);
         }
+        let admission = crate::admission::Admission::new(&config.server);
         Ok(Arc::new(App {
             config,
             store,
@@ -192,6 +195,7 @@ impl App {
             reporting: ReportingCounters::default(),
             fleet: Default::default(),
             soap: Default::default(),
+            admission,
             sync_totals,
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),

@@ -126,6 +126,19 @@ pub struct ServerConfig {
     pub http_listen: SocketAddr,
     /// Base URL written into file locations; empty = from the request's Host header.
     pub public_url: String,
+    /// Connections the client listener keeps open at once; more are closed at accept.
+    pub max_connections: u32,
+    /// Connections one source address may keep open at once.
+    pub max_connections_per_ip: u32,
+    /// Largest SOAP request body; a larger one is answered 413.
+    #[serde(with = "human_size")]
+    pub max_soap_body: u64,
+    /// Bytes of SOAP request bodies held in memory at once, all clients together; a request
+    /// that finds none free within 10 s is answered 503.
+    #[serde(with = "human_size")]
+    pub soap_body_budget: u64,
+    /// SOAP requests parsed and answered at once (off the async threads); 0 = one per core.
+    pub soap_workers: u32,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +146,11 @@ impl Default for ServerConfig {
         ServerConfig {
             http_listen: ([0, 0, 0, 0], 8530).into(),
             public_url: String::new(),
+            max_connections: 4096,
+            max_connections_per_ip: 64,
+            max_soap_body: 4 << 20,
+            soap_body_budget: 64 << 20,
+            soap_workers: 0,
         }
     }
 }
@@ -379,6 +397,23 @@ impl Config {
         }
         if self.content.attempts == 0 {
             return Err(invalid("content.attempts", "must be at least 1".into()));
+        }
+        if self.server.max_connections == 0 || self.server.max_connections_per_ip == 0 {
+            let key = if self.server.max_connections == 0 {
+                "server.max_connections"
+            } else {
+                "server.max_connections_per_ip"
+            };
+            return Err(invalid(key, "must be at least 1".into()));
+        }
+        if self.server.max_soap_body < 64 << 10 {
+            return Err(invalid("server.max_soap_body", "must be at least 64K".into()));
+        }
+        if self.server.soap_body_budget < self.server.max_soap_body {
+            return Err(invalid(
+                "server.soap_body_budget",
+                "must be at least server.max_soap_body".into(),
+            ));
         }
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {

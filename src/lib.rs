@@ -10,6 +10,8 @@
 //! - `config`: the TOML configuration, defaults, validation. Uses nothing.
 //! - `shutdown`: the one shutdown signal. Uses nothing.
 //! - `stats`: counters (atomics) for metrics. Uses nothing.
+//! - `admission`: what the HTTP front lets in — connections overall and per address, SOAP
+//!   body memory, SOAP workers. Uses `config`.
 //! - `gpo`: the client-side Group Policy settings as `.reg` and PowerShell text. Uses nothing.
 //! - `protocol`: wire formats, pure — XML reading and escaping, SOAP framing and faults,
 //!   MS-WUSP messages, MS-WSUSSS requests/responses, update documents and their fragments,
@@ -55,6 +57,7 @@
 //! is the separate `wucache-testkit` crate in `testkit/`, a dev-dependency only.
 #![forbid(unsafe_code)]
 
+mod admission;
 pub mod app;
 pub mod approval;
 mod catalog;

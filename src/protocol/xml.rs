@@ -1,6 +1,9 @@
 //! A small, hostile-input-safe element tree over quick-xml. Names are local names (prefixes
 //! dropped: peers use `s:`, `soap:` or none), a DOCTYPE is refused (no entity expansion beyond
-//! the five predefined ones), depth and node count are bounded. Pure: bytes in, tree out.
+//! the five predefined ones), and every dimension is bounded by [`Limits`]: depth, elements,
+//! attributes per element, text per element. The cost is linear in the input (duplicate
+//! attributes are found with a set, not by comparing each with every earlier one). Pure: bytes
+//! in, tree out.
 //!
 //! Also the crate's XML escaping, one function per style written on the wire: `escape` (all
 //! five entities, for the MS-WSUSSS requests), `escape_text` / `push_escaped_text` (element
@@ -10,10 +13,43 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-/// Deepest nesting accepted; real update documents stay below 30.
-const MAX_DEPTH: usize = 128;
-/// Most elements accepted in one document (a 100-update GetUpdateData answer has ~10^5).
-const MAX_ELEMENTS: usize = 4_000_000;
+/// What one document may hold. A document past any bound is refused as soon as the bound is
+/// crossed, before the rest is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest nesting.
+    pub depth: usize,
+    /// Elements in the whole document.
+    pub elements: usize,
+    /// Attributes (namespace declarations included) on one element.
+    pub attributes: usize,
+    /// Bytes of text (resolved) in one element, attribute values included.
+    pub text: usize,
+}
+
+impl Limits {
+    /// Documents from the upstream (update XML, MS-WSUSSS answers): real update documents nest
+    /// below 30 levels, a 100-update GetUpdateData answer has ~10^5 elements, and an EULA or
+    /// a base64 blob can run to megabytes.
+    pub const UPSTREAM: Limits = Limits {
+        depth: 128,
+        elements: 4_000_000,
+        attributes: 256,
+        text: 64 << 20,
+    };
+
+    /// Requests from Windows clients. Windows 11's nest 8 levels, put at most 5 attributes on an
+    /// element, and send ids one element each: 100,000 elements is ten times the cached ids of a
+    /// machine scanning a full WSUS catalog. No field a client sends is longer than a few
+    /// hundred bytes; 64 KiB leaves room for a long `MiscData` while keeping one request's
+    /// tree within ~25 MB.
+    pub const CLIENT_REQUEST: Limits = Limits {
+        depth: 32,
+        elements: 100_000,
+        attributes: 32,
+        text: 64 << 10,
+    };
+}
 
 /// Why XML could not be read, or lacks what a message needs.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -25,11 +61,20 @@ pub enum XmlError {
     #[error("XML documents with a DOCTYPE are refused")]
     Doctype,
     /// Nesting passes the depth limit.
-    #[error("XML nested deeper than {MAX_DEPTH} levels")]
-    TooDeep,
+    #[error("XML nested deeper than {0} levels")]
+    TooDeep(usize),
     /// More elements than the limit.
-    #[error("XML has more than {MAX_ELEMENTS} elements")]
-    TooLarge,
+    #[error("XML has more than {0} elements")]
+    TooLarge(usize),
+    /// An element with more attributes than the limit; its name.
+    #[error("XML element `{0}` has more than {1} attributes")]
+    TooManyAttributes(String, usize),
+    /// An attribute named twice on one element.
+    #[error("XML element `{0}` repeats attribute `{1}`")]
+    DuplicateAttribute(String, String),
+    /// An element whose text (or an attribute value) passes the limit; its name.
+    #[error("XML element `{0}` has more than {1} bytes of text")]
+    TextTooLong(String, usize),
     /// No root element.
     #[error("XML document has no root element")]
     Empty,
@@ -101,8 +146,13 @@ impl Element {
     }
 }
 
-/// Parses a whole document into its root element.
+/// Parses a document from the upstream into its root element ([`Limits::UPSTREAM`]).
 pub fn parse(text: &str) -> Result<Element, XmlError> {
+    parse_with(text, &Limits::UPSTREAM)
+}
+
+/// Parses a whole document into its root element, refusing it past `limits`.
+pub fn parse_with(text: &str, limits: &Limits) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
@@ -113,15 +163,15 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
             .map_err(|e| XmlError::Malformed(format!("at byte {}: {e}", reader.buffer_position())))?;
         match event {
             Event::Start(start) => {
-                elements = count_element(elements)?;
-                if stack.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooDeep);
+                elements = count_element(elements, limits)?;
+                if stack.len() >= limits.depth {
+                    return Err(XmlError::TooDeep(limits.depth));
                 }
-                stack.push(open(&start)?);
+                stack.push(open(&start, limits)?);
             }
             Event::Empty(start) => {
-                elements = count_element(elements)?;
-                let element = open(&start)?;
+                elements = count_element(elements, limits)?;
+                let element = open(&start, limits)?;
                 if let Some(root) = attach(&mut stack, element) {
                     return finish(&mut reader, root);
                 }
@@ -137,18 +187,18 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
                     let decoded = text.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
-                    top.text.push_str(&decoded);
+                    append_text(top, &decoded, limits)?;
                 }
             }
             Event::GeneralRef(reference) => {
                 let resolved = resolve_reference(&reference)?;
                 if let Some(top) = stack.last_mut() {
-                    top.text.push(resolved);
+                    append_text(top, resolved.encode_utf8(&mut [0; 4]), limits)?;
                 }
             }
             Event::CData(data) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&data));
+                    append_text(top, &String::from_utf8_lossy(&data), limits)?;
                 }
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
@@ -193,11 +243,19 @@ pub(crate) fn predefined_entity(name: &str) -> Option<char> {
     }
 }
 
-fn count_element(count: usize) -> Result<usize, XmlError> {
-    if count >= MAX_ELEMENTS {
-        return Err(XmlError::TooLarge);
+fn count_element(count: usize, limits: &Limits) -> Result<usize, XmlError> {
+    if count >= limits.elements {
+        return Err(XmlError::TooLarge(limits.elements));
     }
     Ok(count + 1)
+}
+
+fn append_text(element: &mut Element, text: &str, limits: &Limits) -> Result<(), XmlError> {
+    if element.text.len() + text.len() > limits.text {
+        return Err(XmlError::TextTooLong(element.name.clone(), limits.text));
+    }
+    element.text.push_str(text);
+    Ok(())
 }
 
 /// Pushes a finished element into its parent; returns it when it was the root.
@@ -224,14 +282,28 @@ fn finish(reader: &mut Reader<&[u8]>, root: Element) -> Result<Element, XmlError
     }
 }
 
-fn open(start: &BytesStart<'_>) -> Result<Element, XmlError> {
+fn open(start: &BytesStart<'_>, limits: &Limits) -> Result<Element, XmlError> {
     let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
     let mut attrs = Vec::new();
-    for attr in start.attributes() {
+    // quick-xml's own duplicate check compares each attribute with every earlier one
+    // (quadratic: 100,000 attributes took 15 s); the count is bounded first and duplicates
+    // found with a set instead.
+    let mut seen = std::collections::HashSet::new();
+    for (index, attr) in start.attributes().with_checks(false).enumerate() {
+        if index >= limits.attributes {
+            return Err(XmlError::TooManyAttributes(name, limits.attributes));
+        }
         let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
         let key = attr.key;
+        if !seen.insert(key.into_inner()) {
+            let key = String::from_utf8_lossy(key.as_ref()).into_owned();
+            return Err(XmlError::DuplicateAttribute(name, key));
+        }
         if key.as_ref().starts_with(b"xmlns") {
             continue;
+        }
+        if attr.value.len() > limits.text {
+            return Err(XmlError::TextTooLong(name, limits.text));
         }
         let value = attr
             .unescape_value()
@@ -336,8 +408,72 @@ mod tests {
 
     #[test]
     fn depth_is_bounded() {
-        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
-        assert_eq!(parse(&deep), Err(XmlError::TooDeep));
+        let depth = Limits::UPSTREAM.depth;
+        let deep = "<a>".repeat(depth + 1) + &"</a>".repeat(depth + 1);
+        assert_eq!(parse(&deep), Err(XmlError::TooDeep(depth)));
+        let client = Limits::CLIENT_REQUEST;
+        let deep = "<a>".repeat(client.depth + 1) + &"</a>".repeat(client.depth + 1);
+        assert_eq!(parse_with(&deep, &client), Err(XmlError::TooDeep(client.depth)));
+    }
+
+    #[test]
+    fn elements_are_counted_across_the_document() {
+        let limits = Limits::CLIENT_REQUEST;
+        let at_limit = format!("<r>{}</r>", "<a/>".repeat(limits.elements - 1));
+        assert!(parse_with(&at_limit, &limits).is_ok());
+        let over = format!("<r>{}</r>", "<a/>".repeat(limits.elements));
+        assert_eq!(
+            parse_with(&over, &limits),
+            Err(XmlError::TooLarge(limits.elements))
+        );
+    }
+
+    #[test]
+    fn attributes_are_bounded_and_duplicates_refused() {
+        let limits = Limits::CLIENT_REQUEST;
+        let attrs = |n: usize| (0..n).map(|i| format!(" a{i}=\"{i}\"")).collect::<String>();
+        let at_limit = format!("<r{}/>", attrs(limits.attributes));
+        assert_eq!(parse_with(&at_limit, &limits).unwrap().attr("a31"), Some("31"));
+        // 100,000 attributes: refused at the 33rd, not compared pairwise.
+        let flood = format!("<r{}/>", attrs(100_000));
+        assert_eq!(
+            parse_with(&flood, &limits),
+            Err(XmlError::TooManyAttributes("r".into(), limits.attributes))
+        );
+        assert_eq!(
+            parse(r#"<r a="1" b="2" a="3"/>"#),
+            Err(XmlError::DuplicateAttribute("r".into(), "a".into()))
+        );
+        // Upstream documents may carry more, still without the pairwise check.
+        let many = format!("<r{}/>", attrs(Limits::UPSTREAM.attributes));
+        assert!(parse(&many).is_ok());
+    }
+
+    #[test]
+    fn text_is_bounded_per_element_however_it_is_split() {
+        let limits = Limits::CLIENT_REQUEST;
+        let fits = format!("<r>{}</r>", "x".repeat(limits.text));
+        assert!(parse_with(&fits, &limits).is_ok());
+        for over in [
+            format!("<r>{}</r>", "x".repeat(limits.text + 1)),
+            format!("<r>{}&amp;</r>", "x".repeat(limits.text)),
+            format!("<r>{}<![CDATA[yy]]></r>", "x".repeat(limits.text - 1)),
+            format!(
+                "<r>{}<!-- c -->{}</r>",
+                "x".repeat(limits.text / 2),
+                "y".repeat(limits.text / 2 + 1)
+            ),
+        ] {
+            assert_eq!(
+                parse_with(&over, &limits),
+                Err(XmlError::TextTooLong("r".into(), limits.text))
+            );
+        }
+        let long_attribute = format!("<r k=\"{}\"/>", "v".repeat(limits.text + 1));
+        assert_eq!(
+            parse_with(&long_attribute, &limits),
+            Err(XmlError::TextTooLong("r".into(), limits.text))
+        );
     }
 
     #[test]

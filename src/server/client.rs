@@ -1,40 +1,51 @@
-//! The client listener's routes: the MS-WUSP SOAP services (bounded body read, Xpress when
-//! the client offers it, faults as HTTP 500) and the payload route under `/Content/`.
+//! The client listener's routes: the MS-WUSP SOAP services (body read within its size, time
+//! and memory bounds, answered on the blocking pool, Xpress when the client offers it, faults
+//! as HTTP 500) and the payload route under `/Content/`.
 
 use super::body::{full, text, Body};
 use super::{payload, soap};
+use crate::admission::Admission;
 use crate::app::App;
+use crate::protocol::wusp::envelope::Service;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 
-/// The SOAP services Windows clients call, matched case-insensitively as IIS does.
-const SOAP_PATHS: [&str; 4] = [
-    "/clientwebservice/client.asmx",
-    "/simpleauthwebservice/simpleauth.asmx",
-    "/reportingwebservice/reportingwebservice.asmx",
-    "/reportingwebservice/webservice.asmx",
+/// The SOAP services Windows clients call, matched case-insensitively as IIS does, and the
+/// service each path answers for.
+const SOAP_PATHS: [(&str, Service); 4] = [
+    ("/clientwebservice/client.asmx", Service::Client),
+    ("/simpleauthwebservice/simpleauth.asmx", Service::SimpleAuth),
+    (
+        "/reportingwebservice/reportingwebservice.asmx",
+        Service::Reporting,
+    ),
+    ("/reportingwebservice/webservice.asmx", Service::Reporting),
 ];
 
-/// Largest SOAP request read (a SyncUpdates with thousands of cached ids is ~100 KB).
-const MAX_SOAP_BODY: usize = 16 << 20;
-/// Time a client has to send its request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a client has to send its request body (Windows sends its largest, ~200 KB, at once).
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Routes one client request.
 pub(super) async fn route(
-    app: &App,
+    app: Arc<App>,
     request: Request<Incoming>,
     peer: std::net::SocketAddr,
 ) -> Response<Body> {
     let path = request.uri().path().to_ascii_lowercase();
     if path.starts_with("/content/") {
-        return payload::route(app, &request).await;
+        return payload::route(&app, &request).await;
     }
-    if !SOAP_PATHS.contains(&path.as_str()) {
+    let Some(service) = SOAP_PATHS
+        .iter()
+        .find(|(soap_path, _)| *soap_path == path)
+        .map(|(_, service)| *service)
+    else {
         return text(StatusCode::NOT_FOUND, "not found\n");
-    }
+    };
     if request.method() != Method::POST {
         return text(StatusCode::METHOD_NOT_ALLOWED, "SOAP services take POST\n");
     }
@@ -44,11 +55,47 @@ pub(super) async fn route(
         .get("soapaction")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let content_base = content_base(app, &request);
-    let body = match read_body(request.into_body()).await {
-        Ok(body) => body,
+    let content_base = content_base(&app, &request);
+    let admission = &app.admission;
+    let (body, body_memory) = match read_body(admission, request).await {
+        Ok(read) => read,
         Err(response) => return response,
     };
+    let Some(worker) = admission.worker().await else {
+        return busy();
+    };
+    // Parsing and answering are CPU work bounded by the XML limits: they run on the blocking
+    // pool, at most `soap_workers` at once, so the async threads only move bytes.
+    let work = tokio::task::spawn_blocking(move || {
+        let _held = (worker, body_memory);
+        answer_soap(
+            &app,
+            &body,
+            soap_action.as_deref(),
+            service,
+            content_base,
+            peer,
+            xpress,
+        )
+    });
+    match work.await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "SOAP handler panicked");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        }
+    }
+}
+
+fn answer_soap(
+    app: &App,
+    body: &str,
+    soap_action: Option<&str>,
+    service: Service,
+    content_base: String,
+    peer: std::net::SocketAddr,
+    xpress: bool,
+) -> Response<Body> {
     let context = soap::Context {
         app,
         snapshot: app.snapshot(),
@@ -57,7 +104,7 @@ pub(super) async fn route(
         peer: Some(peer.ip()),
     };
     let started = std::time::Instant::now();
-    let answer = soap::answer(&context, &body, soap_action.as_deref());
+    let answer = soap::answer(&context, body, soap_action, Some(service));
     let response = soap_response(answer.xml, answer.is_fault, xpress);
     let operation = answer.operation.map_or("unreadable", |op| op.name());
     let outcome = if answer.is_fault { "fault" } else { "ok" };
@@ -66,22 +113,55 @@ pub(super) async fn route(
     response
 }
 
-/// Reads a request body within the size and time bounds.
-async fn read_body(body: Incoming) -> Result<String, Response<Body>> {
+/// 503 with a Retry-After Windows honours: no body memory or worker came free in time.
+fn busy() -> Response<Body> {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later\n");
+    response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("30"));
+    response
+}
+
+/// Reads a request body within the size and time bounds, holding its share of the body
+/// memory budget: the declared length, or the whole `max_soap_body` for a body sent without
+/// one. A declared length over the cap is refused before a byte is read.
+async fn read_body(
+    admission: &Admission,
+    request: Request<Incoming>,
+) -> Result<(String, OwnedSemaphorePermit), Response<Body>> {
     use http_body_util::{BodyExt, Limited};
-    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_SOAP_BODY).collect()).await;
+    let max = admission.max_soap_body;
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max as u64) {
+        return Err(too_large());
+    }
+    let reserve = declared.map_or(max, |length| length as usize);
+    let Some(permit) = admission.reserve_body(reserve).await else {
+        return Err(busy());
+    };
+    let collected =
+        tokio::time::timeout(BODY_TIMEOUT, Limited::new(request.into_body(), max).collect()).await;
     match collected {
         Ok(Ok(collected)) => String::from_utf8(collected.to_bytes().to_vec())
+            .map(|body| (body, permit))
             .map_err(|_| text(StatusCode::BAD_REQUEST, "request body is not UTF-8\n")),
-        Ok(Err(_)) => Err(text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large or broken\n",
-        )),
+        Ok(Err(_)) => Err(too_large()),
         Err(_) => Err(text(
             StatusCode::REQUEST_TIMEOUT,
             "request body not received in time\n",
         )),
     }
+}
+
+fn too_large() -> Response<Body> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request body too large or broken\n",
+    )
 }
 
 fn accepts_xpress(request: &Request<Incoming>) -> bool {

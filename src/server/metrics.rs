@@ -55,6 +55,11 @@ struct Readings {
     events_dropped: u64,
     events_expired: u64,
     sync: SyncTotals,
+    /// Open connections and connections refused at accept, client and admin listeners.
+    connections_open: [u64; 2],
+    connections_refused: [u64; 2],
+    /// SOAP requests answered 503: no body memory or worker came free in time.
+    soap_busy: u64,
 }
 
 impl Readings {
@@ -73,6 +78,15 @@ impl Readings {
             events_dropped: C::get(&r.events_dropped),
             events_expired: C::get(&r.events_expired),
             sync: app.sync_totals.totals(),
+            connections_open: [
+                u64::from(app.admission.clients.open()),
+                u64::from(app.admission.admin.open()),
+            ],
+            connections_refused: [
+                C::get(&app.admission.clients.refused),
+                C::get(&app.admission.admin.refused),
+            ],
+            soap_busy: C::get(&app.admission.busy_refusals),
         }
     }
 }
@@ -104,6 +118,7 @@ impl Collector for Readings {
         self.content(&mut encoder)?;
         self.catalog(&mut encoder)?;
         self.reporting(&mut encoder)?;
+        self.admission(&mut encoder)?;
         self.sync(&mut encoder)
     }
 }
@@ -216,6 +231,32 @@ impl Readings {
             "wucache_report_events_expired",
             "Raw events removed after [reporting] event_retention.",
             self.events_expired,
+        )
+    }
+
+    fn admission(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let by_listener = |values: [u64; 2]| [("client", values[0]), ("admin", values[1])];
+        labelled(
+            e,
+            "wucache_connections_open",
+            "Connections open, by listener.",
+            MetricType::Gauge,
+            "listener",
+            by_listener(self.connections_open),
+        )?;
+        labelled(
+            e,
+            "wucache_connections_refused",
+            "Connections closed at accept because a [server] connection limit was reached, by listener.",
+            MetricType::Counter,
+            "listener",
+            by_listener(self.connections_refused),
+        )?;
+        counter(
+            e,
+            "wucache_soap_busy_refusals",
+            "SOAP requests answered 503 because no body memory or worker came free in time.",
+            self.soap_busy,
         )
     }
 

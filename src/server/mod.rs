@@ -44,9 +44,13 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Accepts connections until shutdown, then drains them.
+/// Accepts connections until shutdown, then drains them. A connection past the listener's
+/// limits (`[server] max_connections`, `max_connections_per_ip`; 64 for the admin listener)
+/// is closed at once; accept errors (out of file descriptors, say) back off and are logged
+/// at most once per `ACCEPT_LOG_EVERY`.
 pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: Shutdown) {
     let graceful = GracefulShutdown::new();
+    let mut accept_errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -55,10 +59,21 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
-                tracing::warn!(error = %err, ?role, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+                let pause = accept_errors.failed(role, &err);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = shutdown.wait() => break,
+                }
             }
+        };
+        accept_errors.succeeded();
+        let limit = match role {
+            Role::Client => &app.admission.clients,
+            Role::Admin => &app.admission.admin,
+        };
+        let Some(place) = limit.admit(peer.ip()) else {
+            tracing::debug!(%peer, ?role, "connection refused: connection limit reached");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
@@ -72,6 +87,7 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
             .serve_connection(TokioIo::new(stream), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
+            let _place = place;
             if let Err(err) = watched.await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
@@ -88,9 +104,42 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
     }
 }
 
+/// Longest pause after failed accepts.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one accept-error log line per this long.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Consecutive accept failures: the pause doubles from 10 ms to `ACCEPT_BACKOFF_MAX`, and the
+/// log says how many failed since its last line.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    consecutive: u32,
+    unlogged: u64,
+    last_logged: Option<std::time::Instant>,
+}
+
+impl AcceptErrors {
+    fn failed(&mut self, role: Role, err: &std::io::Error) -> Duration {
+        self.consecutive = self.consecutive.saturating_add(1);
+        self.unlogged += 1;
+        let due = self.last_logged.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY);
+        if due {
+            tracing::warn!(error = %err, ?role, failures = self.unlogged, "accepting connections failed");
+            self.unlogged = 0;
+            self.last_logged = Some(std::time::Instant::now());
+        }
+        let pause = Duration::from_millis(10).saturating_mul(1 << self.consecutive.min(7));
+        pause.min(ACCEPT_BACKOFF_MAX)
+    }
+
+    fn succeeded(&mut self) {
+        self.consecutive = 0;
+    }
+}
+
 async fn route(role: Role, app: Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     match role {
-        Role::Client => client::route(&app, request, peer).await,
+        Role::Client => client::route(app, request, peer).await,
         Role::Admin => admin_off_the_runtime(app, request).await,
     }
 }

@@ -117,7 +117,7 @@ pub fn parse_request(body: &str, soap_action: Option<&str>) -> Result<(Operation
 
 /// The first element inside `Envelope/Body`.
 fn body_element(body: &str) -> Result<Element, ClientFault> {
-    let root = xml::parse(body).map_err(|e| invalid(e.to_string()))?;
+    let root = xml::parse_with(body, &xml::Limits::CLIENT_REQUEST).map_err(|e| invalid(e.to_string()))?;
     if root.name != "Envelope" {
         return Err(invalid(format!(
             "not a SOAP envelope: root element `{}`",

@@ -35,7 +35,7 @@ pub struct Context<'a> {
 /// Answers one SOAP request body: the response envelope, or a fault envelope. The bool is
 /// true for a fault (sent with HTTP 500).
 pub fn handle(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> (String, bool) {
-    let answer = answer(context, body, soap_action);
+    let answer = answer(context, body, soap_action, None);
     (answer.xml, answer.is_fault)
 }
 
@@ -49,9 +49,26 @@ pub(crate) struct Answer {
     pub(crate) operation: Option<Operation>,
 }
 
-/// `handle`, also saying which operation was asked for (for the request metrics).
-pub(crate) fn answer(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> Answer {
-    let (operation, element) = match envelope::parse_request(body, soap_action) {
+/// `handle`, also saying which operation was asked for (for the request metrics). With
+/// `service`, an operation of another service (GetCookie posted to SimpleAuth.asmx, say) is
+/// answered with a fault, as ASP.NET answers an operation its `.asmx` does not have.
+pub(crate) fn answer(
+    context: &Context<'_>,
+    body: &str,
+    soap_action: Option<&str>,
+    service: Option<envelope::Service>,
+) -> Answer {
+    let parsed = envelope::parse_request(body, soap_action).and_then(|(operation, element)| match service {
+        Some(service) if operation.service() != service => Err(ClientFault::new(
+            ErrorCode::InvalidParameters,
+            format!(
+                "{} is not an operation of the {service:?} service",
+                operation.name()
+            ),
+        )),
+        _ => Ok((operation, element)),
+    });
+    let (operation, element) = match parsed {
         Ok(parsed) => parsed,
         Err(fault) => {
             tracing::info!(code = fault.code.as_str(), message = %fault.message, "unreadable SOAP request answered with a fault");

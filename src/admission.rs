@@ -1,0 +1,202 @@
+//! What the HTTP front lets in, so no one client can take what every client needs: open
+//! connections (overall and per source address), bytes of SOAP request bodies held in memory
+//! at once, and SOAP requests being worked on at once (off the async threads). Built once per
+//! daemon from `[server]` and shared by its client listeners; the admin listener has its own,
+//! small connection limit so a client flood cannot lock the operator out.
+
+use crate::config::ServerConfig;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Connections the admin listener keeps open at once (from any address).
+const ADMIN_CONNECTIONS: u32 = 64;
+/// Longest a SOAP request waits for body memory or a worker before it is answered 503.
+pub(crate) const QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// Body memory is reserved in units of this many bytes.
+const BUDGET_UNIT: usize = 1024;
+
+/// The limits of one daemon's listeners.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    /// Connections to the client listeners.
+    pub(crate) clients: ConnectionLimit,
+    /// Connections to the admin listener.
+    pub(crate) admin: ConnectionLimit,
+    /// Bytes of SOAP request bodies held at once, in `BUDGET_UNIT`s.
+    bodies: Arc<Semaphore>,
+    /// Largest SOAP request body.
+    pub(crate) max_soap_body: usize,
+    /// SOAP requests parsed and answered at once.
+    workers: Arc<Semaphore>,
+    /// Requests answered 503 because body memory or a worker was not free in time.
+    pub(crate) busy_refusals: AtomicU64,
+}
+
+impl Admission {
+    /// The limits `[server]` sets.
+    pub(crate) fn new(config: &ServerConfig) -> Admission {
+        let workers = match config.soap_workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n as usize,
+        };
+        Admission {
+            clients: ConnectionLimit::new(config.max_connections, config.max_connections_per_ip),
+            admin: ConnectionLimit::new(ADMIN_CONNECTIONS, ADMIN_CONNECTIONS),
+            bodies: Arc::new(Semaphore::new(units(config.soap_body_budget as usize))),
+            max_soap_body: config.max_soap_body as usize,
+            workers: Arc::new(Semaphore::new(workers)),
+            busy_refusals: AtomicU64::new(0),
+        }
+    }
+
+    /// Reserves memory for `bytes` more of a request body, waiting up to `QUEUE_WAIT`;
+    /// `None` when it did not come free in time.
+    pub(crate) async fn reserve_body(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let units = u32::try_from(units(bytes)).ok()?;
+        let acquire = Arc::clone(&self.bodies).acquire_many_owned(units);
+        self.within_queue_wait(acquire).await
+    }
+
+    /// A SOAP worker slot, waiting up to `QUEUE_WAIT`.
+    pub(crate) async fn worker(&self) -> Option<OwnedSemaphorePermit> {
+        let acquire = Arc::clone(&self.workers).acquire_owned();
+        self.within_queue_wait(acquire).await
+    }
+
+    async fn within_queue_wait(
+        &self,
+        acquire: impl std::future::Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>,
+    ) -> Option<OwnedSemaphorePermit> {
+        match tokio::time::timeout(QUEUE_WAIT, acquire).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => {
+                self.busy_refusals.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+fn units(bytes: usize) -> usize {
+    bytes.div_ceil(BUDGET_UNIT).min(Semaphore::MAX_PERMITS)
+}
+
+/// Open connections, overall and per source address.
+#[derive(Debug)]
+pub(crate) struct ConnectionLimit {
+    total: u32,
+    per_address: u32,
+    open: Arc<Mutex<OpenConnections>>,
+    /// Connections closed at accept because a limit was reached.
+    pub(crate) refused: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct OpenConnections {
+    total: u32,
+    by_address: HashMap<IpAddr, u32>,
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub(crate) struct ConnectionPermit {
+    address: IpAddr,
+    open: Arc<Mutex<OpenConnections>>,
+}
+
+impl ConnectionLimit {
+    fn new(total: u32, per_address: u32) -> ConnectionLimit {
+        ConnectionLimit {
+            total,
+            per_address,
+            open: Arc::default(),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// A place for a connection from `address`, or `None` when the listener or that address
+    /// is at its limit.
+    pub(crate) fn admit(&self, address: IpAddr) -> Option<ConnectionPermit> {
+        let mut open = lock(&self.open);
+        let from_address = open.by_address.get(&address).copied().unwrap_or(0);
+        if open.total >= self.total || from_address >= self.per_address {
+            drop(open);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        open.total += 1;
+        open.by_address.insert(address, from_address + 1);
+        Some(ConnectionPermit {
+            address,
+            open: Arc::clone(&self.open),
+        })
+    }
+
+    /// Connections open now.
+    pub(crate) fn open(&self) -> u32 {
+        lock(&self.open).total
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        let mut open = lock(&self.open);
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.by_address.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.by_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// std Mutex, held for a map update only.
+fn lock(open: &Mutex<OpenConnections>) -> std::sync::MutexGuard<'_, OpenConnections> {
+    open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_limited_overall_and_per_address_and_freed_on_drop() {
+        let limit = ConnectionLimit::new(3, 2);
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        let first = limit.admit(a).unwrap();
+        let _second = limit.admit(a).unwrap();
+        assert!(limit.admit(a).is_none(), "a third from one address");
+        let _third = limit.admit(b).unwrap();
+        assert!(limit.admit(b).is_none(), "a fourth overall");
+        assert_eq!(limit.refused.load(Ordering::Relaxed), 2);
+        drop(first);
+        assert_eq!(limit.open(), 2);
+        assert!(limit.admit(a).is_some(), "a's place came back");
+    }
+
+    #[tokio::test]
+    async fn body_memory_is_a_shared_budget() {
+        let config = ServerConfig {
+            soap_body_budget: 8 * 1024,
+            ..ServerConfig::default()
+        };
+        let admission = Admission::new(&config);
+        let held = admission.reserve_body(6 * 1024).await.unwrap();
+        let waiting = admission.reserve_body(4 * 1024);
+        tokio::pin!(waiting);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut waiting)
+                .await
+                .is_err(),
+            "waits while the budget is held"
+        );
+        drop(held);
+        assert!(waiting.await.is_some(), "served once it is freed");
+    }
+}
