@@ -122,9 +122,13 @@ fn authorized(app: &App, request: &Parts) -> bool {
     let Some(value) = request.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let Some(token) = value.strip_prefix("Bearer ") else {
+    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is as good as `Bearer`.
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
         return false;
     };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
     let expected = app.admin_token();
     let (a, b) = (token.trim().as_bytes(), expected.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -11,6 +11,7 @@ mod content;
 mod daemon;
 mod dashboard;
 mod harness;
+mod hostile;
 mod layout;
 mod oracle;
 mod replay;

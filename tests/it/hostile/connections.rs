@@ -1,0 +1,139 @@
+//! Connection and memory floods: idle connections from one address, slow uploads holding body
+//! memory. Attackers connect from 127.0.0.2 (loopback too) so the normal client on 127.0.0.1
+//! is another source address.
+
+use super::{assert_normal_client_served, served_with, CLIENT_PATH};
+use crate::harness::http;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A connection from 127.0.0.2.
+async fn connect_from_attacker(to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// True when the server closed the connection without answering.
+async fn closed_at_once(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+fn metric(metrics: &str, line: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_past_the_per_address_limit_are_closed_and_others_still_served() {
+    let (daemon, _data) = served_with(|config| config.server.max_connections_per_ip = 8).await;
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(connect_from_attacker(daemon.client_addr).await);
+    }
+    let mut ninth = connect_from_attacker(daemon.client_addr).await;
+    assert!(
+        closed_at_once(&mut ninth).await,
+        "the ninth connection from one address is closed"
+    );
+    // The eight idle ones are still open: the limit did not close them.
+    let mut first = idle.remove(0);
+    first
+        .write_all(b"GET /Content/zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    // Another address is served, and so is the admin listener.
+    assert_normal_client_served(daemon.client_addr).await;
+    let (status, _) = http("GET", daemon.admin_addr, "/health", None).await;
+    assert_eq!(status, 200);
+    let (_, metrics) = http("GET", daemon.admin_addr, "/metrics", None).await;
+    assert!(
+        metric(
+            &metrics,
+            "wucache_connections_refused_total{listener=\"client\"} "
+        ) >= 1
+    );
+    assert!(metric(&metrics, "wucache_connections_open{listener=\"client\"} ") >= 7);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_listener_limit_are_closed() {
+    let (daemon, _data) = served_with(|config| config.server.max_connections = 4).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from_attacker(daemon.client_addr).await);
+    }
+    let mut fifth = TcpStream::connect(daemon.client_addr).await.unwrap();
+    assert!(closed_at_once(&mut fifth).await, "the fifth connection is closed");
+    drop(held);
+    // Places come back when connections close.
+    assert!(
+        crate::harness::eventually(|| async {
+            let (status, _) = http("GET", daemon.client_addr, "/Content/zz", None).await;
+            status == 404
+        })
+        .await
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_uploads_share_one_body_budget_and_the_overflow_is_told_to_retry() {
+    let (daemon, _data) = served_with(|config| {
+        config.server.max_soap_body = 64 << 10;
+        config.server.soap_body_budget = 128 << 10;
+    })
+    .await;
+    // Two uploads declare 64 KiB each and send ten bytes: the whole budget is held.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_from_attacker(daemon.client_addr).await;
+        let head = format!(
+            "POST {CLIENT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n<s:Envelo",
+            64 << 10
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = b"<x/>";
+    let head = format!(
+        "POST {CLIENT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close",
+        body.len()
+    );
+    // The queue wait is 10 s; `raw` allows 5 s, so ask with a longer bound here.
+    let answer = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut stream = TcpStream::connect(daemon.client_addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(b"\r\n\r\n").await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer).await;
+        answer
+    })
+    .await
+    .expect("answered within the queue wait");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 30"),
+        "{answer}"
+    );
+    drop(slow);
+    assert_normal_client_served(daemon.client_addr).await;
+    let (_, metrics) = http("GET", daemon.admin_addr, "/metrics", None).await;
+    assert!(metric(&metrics, "wucache_soap_busy_refusals_total ") >= 1);
+    daemon.stop().await;
+}
