@@ -1,10 +1,11 @@
 //! What the HTTP front lets in, so no one client can take what every client needs: open
 //! connections (overall and per source address), bytes of SOAP request bodies held in memory
-//! at once, and SOAP requests being worked on at once (off the async threads). Built once per
+//! at once, SOAP requests being worked on at once (off the async threads), and new computer
+//! records per source address and minute. Built once per
 //! daemon from `[server]` and shared by its client listeners; the admin listener has its own,
 //! small connection limit so a client flood cannot lock the operator out.
 
-use crate::config::ServerConfig;
+use crate::config::Config;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,11 +35,14 @@ pub(crate) struct Admission {
     workers: Arc<Semaphore>,
     /// Requests answered 503 because body memory or a worker was not free in time.
     pub(crate) busy_refusals: AtomicU64,
+    /// New computer records per source address (`[reporting] new_computers_per_minute_per_ip`).
+    pub(crate) new_computers: AddressRate,
 }
 
 impl Admission {
-    /// The limits `[server]` sets.
-    pub(crate) fn new(config: &ServerConfig) -> Admission {
+    /// The limits `[server]` and `[reporting]` set.
+    pub(crate) fn new(whole: &Config) -> Admission {
+        let config = &whole.server;
         let workers = match config.soap_workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n as usize,
@@ -50,6 +54,7 @@ impl Admission {
             max_soap_body: config.max_soap_body as usize,
             workers: Arc::new(Semaphore::new(workers)),
             busy_refusals: AtomicU64::new(0),
+            new_computers: AddressRate::new(whole.reporting.new_computers_per_minute_per_ip),
         }
     }
 
@@ -155,6 +160,70 @@ impl Drop for ConnectionPermit {
     }
 }
 
+/// A rate per source address: a bucket of `per_minute` tokens each address draws from,
+/// refilled continuously. Addresses idle for a minute are forgotten once the map is large, so
+/// its size stays bounded whatever addresses a flood uses.
+#[derive(Debug)]
+pub(crate) struct AddressRate {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+/// Addresses remembered before idle ones are forgotten.
+const RATE_ADDRESSES: usize = 65_536;
+
+impl AddressRate {
+    /// `per_minute` 0: no limit.
+    pub(crate) fn new(per_minute: u32) -> AddressRate {
+        AddressRate {
+            per_minute,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one token for `address`; false when its bucket is empty.
+    pub(crate) fn allow(&self, address: IpAddr) -> bool {
+        self.allow_at(address, std::time::Instant::now())
+    }
+
+    fn allow_at(&self, address: IpAddr, now: std::time::Instant) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let capacity = f64::from(self.per_minute);
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() >= RATE_ADDRESSES && !buckets.contains_key(&address) {
+            buckets.retain(|_, bucket| now.duration_since(bucket.at) < Duration::from_secs(60));
+            if buckets.len() >= RATE_ADDRESSES {
+                // Every address was active this minute: forget them all rather than grow.
+                buckets.clear();
+            }
+        }
+        let bucket = buckets.entry(address).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        let refill = now.duration_since(bucket.at).as_secs_f64() * capacity / 60.0;
+        bucket.tokens = (bucket.tokens + refill).min(capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// std Mutex, held for a map update only.
 fn lock(open: &Mutex<OpenConnections>) -> std::sync::MutexGuard<'_, OpenConnections> {
     open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -180,12 +249,37 @@ mod tests {
         assert!(limit.admit(a).is_some(), "a's place came back");
     }
 
+    #[test]
+    fn each_address_draws_from_its_own_bucket_refilled_over_a_minute() {
+        let rate = AddressRate::new(3);
+        let start = std::time::Instant::now();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        assert!((0..3).all(|_| rate.allow_at(a, start)));
+        assert!(!rate.allow_at(a, start), "a's bucket is empty");
+        assert!(rate.allow_at(b, start), "b has its own");
+        assert!(
+            !rate.allow_at(a, start + Duration::from_secs(19)),
+            "a third of a token per 20 s"
+        );
+        assert!(rate.allow_at(a, start + Duration::from_secs(40)));
+        assert!(AddressRate::new(0).allow_at(a, start), "0 = no limit");
+    }
+
+    #[test]
+    fn a_flood_of_addresses_does_not_grow_the_map_without_bound() {
+        let rate = AddressRate::new(1);
+        let now = std::time::Instant::now();
+        for i in 0..(RATE_ADDRESSES as u32 + 10) {
+            rate.allow_at(IpAddr::from(i.to_be_bytes()), now);
+        }
+        assert!(rate.buckets.lock().unwrap().len() <= RATE_ADDRESSES);
+    }
+
     #[tokio::test]
     async fn body_memory_is_a_shared_budget() {
-        let config = ServerConfig {
-            soap_body_budget: 8 * 1024,
-            ..ServerConfig::default()
-        };
+        let mut config = Config::default();
+        config.server.soap_body_budget = 8 * 1024;
         let admission = Admission::new(&config);
         let held = admission.reserve_body(6 * 1024).await.unwrap();
         let waiting = admission.reserve_body(4 * 1024);

@@ -182,7 +182,7 @@ impl App {
         {
             sync_totals.restore(&kept);
         }
-        let admission = crate::admission::Admission::new(&config.server);
+        let admission = crate::admission::Admission::new(&config);
         Ok(Arc::new(App {
             config,
             store,

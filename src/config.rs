@@ -97,6 +97,10 @@ pub struct ReportingConfig {
     /// Raw events are removed this long after they arrived.
     #[serde(with = "human_duration")]
     pub event_retention: Duration,
+    /// New computers recorded per source address and minute (burst as large); a client over
+    /// it is served but not recorded this time (its RegisterComputer is refused, and it
+    /// registers at its next contact). 0 = no limit.
+    pub new_computers_per_minute_per_ip: u32,
 }
 
 impl Default for ReportingConfig {
@@ -105,6 +109,7 @@ impl Default for ReportingConfig {
             max_computers: 100_000,
             max_events_per_computer: 1_000,
             event_retention: Duration::from_secs(30 * 86400),
+            new_computers_per_minute_per_ip: 600,
         }
     }
 }

@@ -93,6 +93,9 @@ pub struct ReportingCounters {
     /// Contacts (authorizations, registrations) from new client ids not recorded because
     /// `max_computers` computers are.
     pub computers_refused: AtomicU64,
+    /// Contacts from new client ids not recorded because their address was over
+    /// `new_computers_per_minute_per_ip`.
+    pub computers_rate_limited: AtomicU64,
     /// Raw events dropped: from unrecorded clients, or a computer's oldest beyond
     /// `max_events_per_computer`.
     pub events_dropped: AtomicU64,

@@ -52,6 +52,7 @@ struct Readings {
     last_sync_success: Option<i64>,
     computers: u64,
     computers_refused: u64,
+    computers_rate_limited: u64,
     events_dropped: u64,
     events_expired: u64,
     sync: SyncTotals,
@@ -75,6 +76,7 @@ impl Readings {
             last_sync_success: last_sync_success(app),
             computers: app.store.computer_count(),
             computers_refused: C::get(&r.computers_refused),
+            computers_rate_limited: C::get(&r.computers_rate_limited),
             events_dropped: C::get(&r.events_dropped),
             events_expired: C::get(&r.events_expired),
             sync: app.sync_totals.totals(),
@@ -219,6 +221,12 @@ impl Readings {
             "wucache_computers_refused",
             "Contacts from new client ids not recorded because [reporting] max_computers computers are.",
             self.computers_refused,
+        )?;
+        counter(
+            e,
+            "wucache_computers_rate_limited",
+            "Contacts from new client ids not recorded because their address was over [reporting] new_computers_per_minute_per_ip.",
+            self.computers_rate_limited,
         )?;
         counter(
             e,

@@ -58,6 +58,9 @@ pub(super) fn get_authorization_cookie(
         .filter(|n| valid_dns_name(n))
         .ok_or_else(|| ClientFault::new(ErrorCode::InvalidParameters, "dnsName"))?;
     let target_groups = split_groups(request.target_group_name.as_deref());
+    if target_groups.len() > MAX_TARGET_GROUPS || target_groups.iter().any(|g| g.len() > MAX_GROUP_NAME) {
+        return Err(ClientFault::new(ErrorCode::InvalidParameters, "targetGroupName"));
+    }
     let state = AuthorizationState {
         client_id: client_id.to_ascii_lowercase(),
         dns_name: dns_name.to_string(),
@@ -71,6 +74,11 @@ pub(super) fn get_authorization_cookie(
         cookie_data: context.app.cookie_key.seal(Purpose::Authorization, &state, nonce),
     })
 }
+
+/// Most target groups one client may name (GPO `TargetGroup`, `;`-separated).
+const MAX_TARGET_GROUPS: usize = 16;
+/// Longest target group name (WSUS's computer group names are at most 256 characters).
+const MAX_GROUP_NAME: usize = 256;
 
 /// `ClientIdString`: 1–255 characters of a–z, 0–9 and hyphen (any case).
 fn valid_client_id(id: &str) -> bool {

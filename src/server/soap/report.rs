@@ -5,6 +5,7 @@
 use super::auth::require_cookie;
 use super::{internal, Context};
 use crate::cookie::AccessState;
+use crate::fleet::computer::{bounded_computer, bounded_event};
 use crate::fleet::{ComputerRecord, MachineStatus, StoredEvent};
 use crate::protocol::wusp::{ClientFault, ErrorCode, RegisterComputerRequest, ReportEventBatchRequest};
 use std::sync::atomic::Ordering;
@@ -98,10 +99,10 @@ pub(super) fn register_computer(
     }
     let mut record = load(context, &state.client_id);
     record.registered = true;
-    record.computer = request.computer.clone();
+    record.computer = bounded_computer(&request.computer);
     note_peer(context, &mut record);
-    if !request.computer.dns_name.is_empty() {
-        record.dns_name = request.computer.dns_name.clone();
+    if !record.computer.dns_name.is_empty() {
+        record.dns_name = record.computer.dns_name.clone();
     }
     save(context, &record)
 }
@@ -129,7 +130,12 @@ pub(super) fn note_sync(context: &Context<'_>, state: &AccessState) {
     let _ = save(context, &record);
 }
 
-/// Stores each event once (by EventInstanceID); answers `true` as WSUS does.
+/// Events taken from one ReportEventBatch; the rest are dropped (counted). Windows sends a
+/// few dozen at most.
+const MAX_EVENTS_PER_BATCH: usize = 1000;
+
+/// Stores each event once (by EventInstanceID), its strings bounded; answers `true` as WSUS
+/// does.
 pub(super) fn report_event_batch(
     context: &Context<'_>,
     request: &ReportEventBatchRequest,
@@ -149,11 +155,17 @@ pub(super) fn report_event_batch(
     }
     let received = now_text(context);
     let mut new_events = Vec::new();
-    for event in &request.events {
+    let (taken, beyond) = request
+        .events
+        .split_at(request.events.len().min(MAX_EVENTS_PER_BATCH));
+    reporting
+        .events_dropped
+        .fetch_add(beyond.len() as u64, Ordering::Relaxed);
+    for event in taken {
         let stored = StoredEvent {
             client_id: state.client_id.clone(),
             received: received.clone(),
-            event: event.clone(),
+            event: bounded_event(event),
         };
         let json = serde_json::to_string(&stored).map_err(|e| internal("event", e))?;
         if context
@@ -209,7 +221,25 @@ fn may_record(context: &Context<'_>, client_id: &str) -> bool {
     }
     let limit = context.app.config.reporting.max_computers;
     if store.computer_count() < limit {
-        return true;
+        let allowed = context
+            .peer
+            .is_none_or(|peer| context.app.admission.new_computers.allow(peer));
+        if !allowed {
+            let limited = context
+                .app
+                .reporting
+                .computers_rate_limited
+                .fetch_add(1, Ordering::Relaxed);
+            if limited % 1000 == 0 {
+                tracing::warn!(
+                    client = client_id,
+                    peer = ?context.peer,
+                    limited = limited + 1,
+                    "new computers from one address over [reporting] new_computers_per_minute_per_ip: served, not recorded"
+                );
+            }
+        }
+        return allowed;
     }
     let refused = context
         .app

@@ -5,6 +5,7 @@
 
 mod connections;
 mod soap;
+mod store;
 
 use crate::client::{serve_synthetic, WindowsClient};
 use std::net::SocketAddr;
@@ -35,8 +36,25 @@ async fn assert_normal_client_served(addr: SocketAddr) {
 /// Sends `head` (request line and headers, without the blank line) and `body`, and reads the
 /// answer's status and body; gives up after `SERVED_WITHIN`.
 async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    raw_from(None, addr, head, body).await
+}
+
+/// `raw` from a chosen loopback source address (127.0.0.2 for attackers).
+async fn raw_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    head: &str,
+    body: &[u8],
+) -> (u16, String) {
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut stream = match source {
+            None => TcpStream::connect(addr).await.unwrap(),
+            Some(source) => {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(SocketAddr::new(source, 0)).unwrap();
+                socket.connect(addr).await.unwrap()
+            }
+        };
         stream.write_all(head.as_bytes()).await.unwrap();
         stream.write_all(b"\r\n\r\n").await.unwrap();
         // A server that answers early may close before the body is all written.
@@ -56,11 +74,27 @@ async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
 
 /// A SOAP POST of `envelope` to `path` as a client would send it.
 async fn post_soap(addr: SocketAddr, path: &str, action: &str, envelope: &str) -> (u16, String) {
+    post_soap_from(None, addr, path, action, envelope).await
+}
+
+/// `post_soap` from a chosen loopback source address; `action` unquoted.
+async fn post_soap_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    path: &str,
+    action: &str,
+    envelope: &str,
+) -> (u16, String) {
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: \"{action}\"\r\nContent-Length: {}\r\nConnection: close",
         envelope.len()
     );
-    raw(addr, &head, envelope.as_bytes()).await
+    raw_from(source, addr, &head, envelope.as_bytes()).await
+}
+
+/// The attackers' source address (loopback, but not the normal client's 127.0.0.1).
+fn attacker() -> Option<std::net::IpAddr> {
+    Some([127, 0, 0, 2].into())
 }
 
 /// `inner` inside a SOAP 1.1 envelope's Body.
