@@ -177,16 +177,33 @@ impl Store {
         Ok(store)
     }
 
+    /// Checks the schema version, or writes it into a new store. A store that held something
+    /// once has a marker file beside sled's own (`catalog/wucache.created`): finding the marker
+    /// but no schema means sled lost its log (it reads a damaged log as ending early), which
+    /// is refused rather than started empty.
     fn check_schema(&self, dir: &Path) -> Result<(), StoreError> {
+        let marker = dir.join("catalog").join(CREATED_MARKER);
+        let io = |e: std::io::Error| StoreError::Sled(e.into());
         match self.meta.get(SCHEMA_KEY)? {
             None if self.revisions.is_empty() => {
+                if marker.exists() {
+                    return Err(damaged(
+                        &dir.join("catalog"),
+                        "it reads as empty though it held a catalog (its log is damaged)",
+                    ));
+                }
                 self.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                std::fs::write(&marker, b"wucache catalog store\n").map_err(io)?;
                 Ok(())
             }
             None => Err(StoreError::Corrupt(
                 "revisions present but no schema version".into(),
             )),
             Some(raw) => {
+                if !marker.exists() {
+                    std::fs::write(&marker, b"wucache catalog store\n").map_err(io)?;
+                }
                 let found = u32_from(&raw)?;
                 if found == SCHEMA_VERSION {
                     Ok(())
@@ -606,11 +623,63 @@ fn decode_table(raw: &[u8]) -> Result<HashMap<Uuid, DeploymentRow>, StoreError> 
 
 /// Opens sled, waiting up to two seconds for a lock that a store dropped a moment ago may
 /// still hold (sled's flusher thread lets go of it asynchronously).
+/// Opens sled, waiting up to 2 s for another process's lock. sled's snapshot file
+/// (`catalog/snap.*`) is a cache of its log: when it is damaged, it is moved aside (to
+/// `catalog/damaged/`) and the store opened again from the log alone; when that fails too,
+/// the error says what to do.
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let path = dir.join("catalog");
+    match open_db_waiting(&path) {
+        Err(StoreError::Sled(sled::Error::Corruption { .. })) => {
+            let moved = move_snapshots_aside(&path)?;
+            if moved.is_empty() {
+                return Err(damaged(&path, "its log is damaged"));
+            }
+            tracing::warn!(store = %path.display(), moved = ?moved, "catalog store snapshot damaged: moved aside, rebuilding from the log");
+            match open_db_waiting(&path) {
+                Err(StoreError::Sled(sled::Error::Corruption { .. })) => {
+                    Err(damaged(&path, "it is damaged beyond its snapshot"))
+                }
+                other => other,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The file inside sled's directory that says a store was created there.
+const CREATED_MARKER: &str = "wucache.created";
+
+fn damaged(path: &Path, what: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "{} cannot be opened: {what}. Restore the data directory from a backup, or move {} away and start again (the catalog re-syncs; computers, events and counters start empty)",
+        path.display(),
+        path.display()
+    ))
+}
+
+/// Moves sled's `snap.*` files into `catalog/damaged/`; returns their names.
+fn move_snapshots_aside(path: &Path) -> Result<Vec<String>, StoreError> {
+    let aside = path.join("damaged");
+    let mut moved = Vec::new();
+    let entries = std::fs::read_dir(path).map_err(|e| StoreError::Sled(e.into()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("snap.") {
+            continue;
+        }
+        std::fs::create_dir_all(&aside).map_err(|e| StoreError::Sled(e.into()))?;
+        std::fs::rename(entry.path(), aside.join(&name)).map_err(|e| StoreError::Sled(e.into()))?;
+        moved.push(name);
+    }
+    Ok(moved)
+}
+
+fn open_db_waiting(path: &Path) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let opened = sled::Config::new()
-            .path(dir.join("catalog"))
+            .path(path)
             .cache_capacity(64 << 20)
             .flush_every_ms(Some(1000))
             .open();
@@ -737,6 +806,71 @@ mod tests {
                 updates: 3
             }
         );
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_moved_aside_and_the_store_rebuilt_from_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let batch: Vec<_> = (1..=200).map(|i| (record(i, 1), format!("<d{i}/>"))).collect();
+            store.put_batch(&batch).unwrap();
+            store.put_computer("c1", "{}").unwrap();
+            store.flush().unwrap();
+        }
+        // sled writes its snapshot when a store is opened after a run.
+        drop(Store::open(dir.path()).unwrap());
+        let catalog = dir.path().join("catalog");
+        let snapshots: Vec<_> = std::fs::read_dir(&catalog)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("snap."))
+            .map(|e| e.path())
+            .collect();
+        assert!(!snapshots.is_empty(), "sled wrote a snapshot");
+        for snapshot in &snapshots {
+            let mut bytes = std::fs::read(snapshot).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle..].iter_mut().for_each(|b| *b ^= 0x5a);
+            std::fs::write(snapshot, bytes).unwrap();
+        }
+        let store = Store::open(dir.path()).expect("opens from the log");
+        assert_eq!(store.counts().revisions, 200);
+        assert_eq!(store.document(200).unwrap().unwrap(), "<d200/>");
+        assert!(store.has_computer("c1").unwrap());
+        assert!(
+            catalog.join("damaged").read_dir().unwrap().next().is_some(),
+            "kept for a post-mortem"
+        );
+    }
+
+    #[test]
+    fn a_damaged_log_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.put_batch(&[(record(1, 1), "<a/>".into())]).unwrap();
+            store.flush().unwrap();
+        }
+        let catalog = dir.path().join("catalog");
+        for entry in std::fs::read_dir(&catalog).unwrap().flatten() {
+            if entry.path().is_file() && entry.file_name() != "conf" {
+                let mut bytes = std::fs::read(entry.path()).unwrap();
+                bytes.iter_mut().take(4096).for_each(|b| *b ^= 0xa5);
+                std::fs::write(entry.path(), bytes).unwrap();
+            }
+        }
+        let message = Store::open(dir.path())
+            .err()
+            .expect("refused, not opened empty")
+            .to_string();
+        assert!(
+            message.contains("damaged") && message.contains("backup"),
+            "{message}"
+        );
+        // Moved away as the message says, a new store starts.
+        std::fs::rename(&catalog, dir.path().join("catalog.old")).unwrap();
+        assert_eq!(Store::open(dir.path()).unwrap().counts().revisions, 0);
     }
 
     #[test]
