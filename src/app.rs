@@ -33,6 +33,9 @@ pub enum AppError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// `[upstream] ca_file` does not load (checked at start, not at the first sync).
+    #[error("config key `upstream.ca_file`: {0}")]
+    CaFile(String),
     /// The payload cache could not be opened (upstream transport or content directory).
     #[error("payload cache: {0}")]
     Content(String),
@@ -164,6 +167,7 @@ impl SyncControl {
 impl App {
     /// Opens the store and the admin token; the catalog is loaded by `load_catalog`.
     pub fn open(config: Config) -> Result<Arc<App>, AppError> {
+        check_ca_file(&config)?;
         let store = open_store(&config.storage.data_dir)?;
         let admin_token = load_or_create_token(&config.token_path())?;
         let cookie_key = load_or_create_key(&config.storage.data_dir.join("cookie.key"))?;
@@ -315,6 +319,17 @@ fn load_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError>
         tracing::warn!(%warning, "baseline file");
     }
     Ok(Some(Arc::new(loaded.value)))
+}
+
+/// Loads `[upstream] ca_file` as the sync and the payload fetches will, so a wrong path or a
+/// file without certificates stops the start instead of the first sync.
+fn check_ca_file(config: &Config) -> Result<(), AppError> {
+    if config.upstream.ca_file.is_empty() {
+        return Ok(());
+    }
+    Transport::new(Some(Path::new(&config.upstream.ca_file)), config.upstream.request_timeout)
+        .map(drop)
+        .map_err(|e| AppError::CaFile(e.to_string()))
 }
 
 /// The payload cache over HTTP(S) downloads, for a catalog snapshot.
