@@ -81,6 +81,11 @@ pub struct App {
     pub sync_totals: crate::stats::SyncCounters,
     /// SOAP requests answered, by operation and outcome, with their durations.
     pub soap: crate::stats::SoapCounters,
+    /// Why the catalog store does not take writes, while it does not (the storage watch).
+    pub(crate) storage_error: Mutex<Option<String>>,
+    /// Set when the store must be reopened (the disk takes writes again, sled does not): the
+    /// daemon stops and `serve` starts it again.
+    pub(crate) reopen_wanted: AtomicBool,
     /// What the listeners let in (`[server]` limits), shared by the client listeners.
     pub(crate) admission: crate::admission::Admission,
     /// The fleet's compliance rows, kept between reads.
@@ -200,6 +205,8 @@ impl App {
             fleet: Default::default(),
             soap: Default::default(),
             admission,
+            storage_error: Mutex::new(None),
+            reopen_wanted: AtomicBool::new(false),
             sync_totals,
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
@@ -294,6 +301,16 @@ impl App {
         }
     }
 
+    /// Why the catalog store does not take writes, if it does not.
+    pub fn storage_error(&self) -> Option<String> {
+        self.storage_error.lock().map(|e| e.clone()).unwrap_or(None)
+    }
+
+    /// Whether the daemon stopped to reopen its store (`serve` starts it again).
+    pub fn wants_reopen(&self) -> bool {
+        self.reopen_wanted.load(Ordering::SeqCst)
+    }
+
     /// The catalog is loaded and clients can be served (`/ready`).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
@@ -327,9 +344,12 @@ fn check_ca_file(config: &Config) -> Result<(), AppError> {
     if config.upstream.ca_file.is_empty() {
         return Ok(());
     }
-    Transport::new(Some(Path::new(&config.upstream.ca_file)), config.upstream.request_timeout)
-        .map(drop)
-        .map_err(|e| AppError::CaFile(e.to_string()))
+    Transport::new(
+        Some(Path::new(&config.upstream.ca_file)),
+        config.upstream.request_timeout,
+    )
+    .map(drop)
+    .map_err(|e| AppError::CaFile(e.to_string()))
 }
 
 /// The payload cache over HTTP(S) downloads, for a catalog snapshot.

@@ -42,6 +42,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// The daemon's shutdown signal: triggered by `stop`, or by the daemon itself when its
+    /// store must be reopened (`App::wants_reopen`).
+    pub fn stopping(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
     /// Opens the store, binds both listeners and starts serving. The catalog loads in the
     /// background; `/ready` answers 200 once it has.
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {

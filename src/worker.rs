@@ -24,6 +24,105 @@ pub fn spawn_all(tasks: &mut JoinSet<()>, app: &Arc<App>, shutdown: &Shutdown) {
     tasks.spawn(replan_each_epoch(Arc::clone(app), shutdown.clone()));
     tasks.spawn(expire_events_hourly(Arc::clone(app), shutdown.clone()));
     tasks.spawn(persist_counters_every_minute(Arc::clone(app), shutdown.clone()));
+    tasks.spawn(watch_storage(Arc::clone(app), shutdown.clone()));
+}
+
+/// How often the storage watch looks at the data directory and writes to the store.
+const STORAGE_PROBE_PERIOD: Duration = Duration::from_secs(10);
+/// Free space below which the data directory counts as full (sled grows by 512 KiB segments;
+/// payload downloads need more, and fail on their own).
+const MIN_FREE_BYTES: u64 = 16 << 20;
+/// A store reopened this recently is not reopened again: its failure is not the disk's.
+const REOPEN_AT_MOST_EVERY: Duration = Duration::from_secs(300);
+
+/// When the store was last reopened for a storage failure (process-wide: the daemon that
+/// asked for it is gone by the time the next one runs).
+static LAST_REOPEN: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+/// Every `STORAGE_PROBE_PERIOD`: the data directory's free space and a small store write. A
+/// problem is kept for `/ready` and the sync status and logged when it changes; once the disk
+/// has room again but sled still refuses writes (it keeps its first I/O error for good), the
+/// daemon stops so `serve` reopens the store.
+async fn watch_storage(app: Arc<App>, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(STORAGE_PROBE_PERIOD) => {}
+        }
+        let probe = Arc::clone(&app);
+        let Ok(outcome) = tokio::task::spawn_blocking(move || probe_storage(&probe)).await else {
+            continue;
+        };
+        if outcome == StorageProbe::Reopen {
+            tracing::warn!(
+                "the disk has room again but the catalog store still refuses writes: stopping to reopen it"
+            );
+            if let Ok(mut last) = LAST_REOPEN.lock() {
+                *last = Some(std::time::Instant::now());
+            }
+            app.reopen_wanted.store(true, Ordering::SeqCst);
+            shutdown.trigger();
+            return;
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum StorageProbe {
+    Healthy,
+    Failing,
+    Reopen,
+}
+
+fn probe_storage(app: &App) -> StorageProbe {
+    let data_dir = &app.config.storage.data_dir;
+    let free = fs2::available_space(data_dir).unwrap_or(u64::MAX);
+    let (problem, outcome) = if free < MIN_FREE_BYTES {
+        let problem = format!(
+            "data directory {} is full: {} KiB free (the store and the payload cache need {} MiB)",
+            data_dir.display(),
+            free >> 10,
+            MIN_FREE_BYTES >> 20
+        );
+        (Some(problem), StorageProbe::Failing)
+    } else {
+        match app.store.probe_write() {
+            Ok(()) => (None, StorageProbe::Healthy),
+            Err(err) => {
+                let recently = LAST_REOPEN
+                    .lock()
+                    .ok()
+                    .and_then(|last| *last)
+                    .is_some_and(|at| at.elapsed() < REOPEN_AT_MOST_EVERY);
+                let outcome = if recently {
+                    StorageProbe::Failing
+                } else {
+                    StorageProbe::Reopen
+                };
+                (Some(err.to_string()), outcome)
+            }
+        }
+    };
+    note_storage_problem(app, problem);
+    outcome
+}
+
+/// Keeps the problem for `/ready`; logs when it appears, changes or goes away.
+fn note_storage_problem(app: &App, problem: Option<String>) {
+    let Ok(mut slot) = app.storage_error.lock() else {
+        return;
+    };
+    if *slot == problem {
+        return;
+    }
+    match (&*slot, &problem) {
+        (Some(was), None) => tracing::info!(previous = %was, "the catalog store takes writes again"),
+        (_, Some(now)) => {
+            tracing::error!(problem = %now, "storage problem: /ready answers 503 until it is gone")
+        }
+        (None, None) => {}
+    }
+    *slot = problem;
 }
 
 /// How often the counters that persist across restarts are written (and at shutdown).

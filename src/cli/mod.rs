@@ -336,21 +336,65 @@ fn init_logging(default: &str, format: crate::config::LogFormat) {
     };
 }
 
+/// Runs the daemon until SIGTERM or SIGINT. When it stops by itself to reopen its catalog
+/// store (the disk took writes again after filling up), it is started again on the same
+/// config.
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let daemon = Daemon::start(config).await?;
-    reload_on_sighup(std::sync::Arc::clone(&daemon.app))?;
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
-    daemon.stop().await;
-    Ok(ExitCode::SUCCESS)
+    let signal = tokio::spawn(wait_for_signal());
+    tokio::pin!(signal);
+    loop {
+        let daemon = start_retrying_while_locked(&config).await?;
+        let app = std::sync::Arc::clone(&daemon.app);
+        let stopping = daemon.stopping();
+        reload_on_sighup(std::sync::Arc::clone(&app), stopping.clone())?;
+        tokio::select! {
+            finished = &mut signal => {
+                finished??;
+                tracing::info!("shutting down");
+                daemon.stop().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ = stopping.wait() => {}
+        }
+        daemon.stop().await;
+        if !app.wants_reopen() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        drop(app);
+        tracing::warn!("restarting on the same configuration to reopen the catalog store");
+    }
 }
 
-/// SIGHUP re-reads the admin token and the baseline file (what does not load is kept).
-fn reload_on_sighup(app: std::sync::Arc<crate::app::App>) -> std::io::Result<()> {
+/// `Daemon::start`, waiting up to 30 s for the previous run's store lock (its last requests
+/// may still be finishing when the daemon restarts itself).
+async fn start_retrying_while_locked(config: &Config) -> anyhow::Result<Daemon> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match Daemon::start(config.clone()).await {
+            Err(crate::daemon::DaemonError::App(crate::app::AppError::Locked { .. }))
+                if std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// SIGHUP re-reads the admin token and the baseline file (what does not load is kept), until
+/// the daemon stops.
+fn reload_on_sighup(
+    app: std::sync::Arc<crate::app::App>,
+    stopping: crate::shutdown::Shutdown,
+) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
+        loop {
+            tokio::select! {
+                received = hangup.recv() => if received.is_none() { return },
+                _ = stopping.wait() => return,
+            }
             let app = std::sync::Arc::clone(&app);
             let result = tokio::task::spawn_blocking(move || app.reload()).await;
             match result {

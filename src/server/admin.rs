@@ -93,10 +93,18 @@ fn metrics(app: &App) -> Response<Body> {
     response
 }
 
+/// 200 once the catalog is loaded and while the store takes writes; otherwise 503 with why.
 fn ready(app: &App) -> Response<Body> {
     let counts = app.store.counts();
-    let body = json!({"ready": app.is_ready(), "revisions": counts.revisions, "updates": counts.updates});
-    let status = if app.is_ready() {
+    let storage_error = app.storage_error();
+    let ready = app.is_ready() && storage_error.is_none();
+    let body = json!({
+        "ready": ready,
+        "revisions": counts.revisions,
+        "updates": counts.updates,
+        "storage_error": storage_error,
+    });
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -113,6 +121,7 @@ fn sync_status(app: &App) -> Response<Body> {
             "total": app.sync.progress_total.load(Ordering::Relaxed),
         },
         "last": app.sync.last(),
+        "storage_error": app.storage_error(),
     });
     json_response(StatusCode::OK, body)
 }

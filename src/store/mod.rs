@@ -480,6 +480,14 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a small value and flushes it to disk: whether the store takes writes now.
+    pub fn probe_write(&self) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.meta.insert(PROBE_KEY, &now.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// A random id fixed when the store was created; a rebuilt store (new revision-id space)
     /// gets a new one, which tells clients `ServerChanged`.
     pub fn catalog_id(&self) -> Result<u64, StoreError> {
@@ -646,6 +654,9 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
         other => other,
     }
 }
+
+/// The meta key `probe_write` writes.
+const PROBE_KEY: &[u8] = b"health.probe";
 
 /// The file inside sled's directory that says a store was created there.
 const CREATED_MARKER: &str = "wucache.created";

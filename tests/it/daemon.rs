@@ -206,7 +206,10 @@ async fn a_ca_file_that_does_not_load_stops_the_start_naming_the_key() {
     let data = tempdir().unwrap();
     let not_pem = data.path().join("ca.pem");
     std::fs::write(&not_pem, "not a certificate\n").unwrap();
-    for path in [not_pem.display().to_string(), data.path().join("missing.pem").display().to_string()] {
+    for path in [
+        not_pem.display().to_string(),
+        data.path().join("missing.pem").display().to_string(),
+    ] {
         let mut config = config("http://127.0.0.1:9", &data);
         config.upstream.ca_file = path;
         let err = Daemon::start(config).await.err().expect("refused at start");
