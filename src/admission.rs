@@ -29,6 +29,10 @@ pub(crate) struct Admission {
     pub(crate) admin: ConnectionLimit,
     /// Bytes of SOAP request bodies held at once, in `BUDGET_UNIT`s.
     bodies: Arc<Semaphore>,
+    /// Bytes of SOAP request bodies held at once, by source address (each at most a quarter
+    /// of the budget, so slow uploads from one address cannot hold all of it).
+    bodies_by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    body_share: usize,
     /// Largest SOAP request body.
     pub(crate) max_soap_body: usize,
     /// SOAP requests parsed and answered at once.
@@ -51,6 +55,8 @@ impl Admission {
             clients: ConnectionLimit::new(config.max_connections, config.max_connections_per_ip),
             admin: ConnectionLimit::new(ADMIN_CONNECTIONS, ADMIN_CONNECTIONS),
             bodies: Arc::new(Semaphore::new(units(config.soap_body_budget as usize))),
+            bodies_by_address: Arc::default(),
+            body_share: (config.soap_body_budget as usize / 4).max(config.max_soap_body as usize),
             max_soap_body: config.max_soap_body as usize,
             workers: Arc::new(Semaphore::new(workers)),
             busy_refusals: AtomicU64::new(0),
@@ -58,12 +64,15 @@ impl Admission {
         }
     }
 
-    /// Reserves memory for `bytes` more of a request body, waiting up to `QUEUE_WAIT`;
-    /// `None` when it did not come free in time.
-    pub(crate) async fn reserve_body(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let units = u32::try_from(units(bytes)).ok()?;
-        let acquire = Arc::clone(&self.bodies).acquire_many_owned(units);
-        self.within_queue_wait(acquire).await
+    /// An empty reservation of body memory for one request from `address`; it grows as the
+    /// body's bytes arrive (`BodyMemory::grow`) and is given back when dropped.
+    pub(crate) fn body_memory(&self, address: IpAddr) -> BodyMemory<'_> {
+        BodyMemory {
+            admission: self,
+            address,
+            bytes: 0,
+            permits: None,
+        }
     }
 
     /// A SOAP worker slot, waiting up to `QUEUE_WAIT`.
@@ -81,6 +90,70 @@ impl Admission {
             _ => {
                 self.busy_refusals.fetch_add(1, Ordering::Relaxed);
                 None
+            }
+        }
+    }
+}
+
+/// Body memory held by one request: permits of the shared budget and its address's share.
+#[derive(Debug)]
+pub(crate) struct BodyMemory<'a> {
+    admission: &'a Admission,
+    address: IpAddr,
+    bytes: usize,
+    permits: Option<OwnedSemaphorePermit>,
+}
+
+impl BodyMemory<'_> {
+    /// Holds `more` bytes too: refused at once when the address would pass its share, and
+    /// when the shared budget has no room within `QUEUE_WAIT`. Either refusal is counted.
+    pub(crate) async fn grow(&mut self, more: usize) -> bool {
+        let admission = self.admission;
+        let total = self.bytes + more;
+        {
+            let mut by_address = admission
+                .bodies_by_address
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let held = by_address.entry(self.address).or_insert(0);
+            if *held + more > admission.body_share {
+                drop(by_address);
+                admission.busy_refusals.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            *held += more;
+        }
+        self.bytes = total;
+        let needed = units(total) - self.permits.as_ref().map_or(0, |p| p.num_permits());
+        if needed == 0 {
+            return true;
+        }
+        let Ok(needed) = u32::try_from(needed) else {
+            return false;
+        };
+        let acquire = Arc::clone(&admission.bodies).acquire_many_owned(needed);
+        let Some(permit) = admission.within_queue_wait(acquire).await else {
+            return false;
+        };
+        match &mut self.permits {
+            Some(held) => held.merge(permit),
+            None => self.permits = Some(permit),
+        }
+        true
+    }
+}
+
+impl Drop for BodyMemory<'_> {
+    fn drop(&mut self) {
+        let mut by_address = self
+            .admission
+            .bodies_by_address
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(held) = by_address.get_mut(&self.address) {
+            *held = held.saturating_sub(self.bytes);
+            if *held == 0 {
+                by_address.remove(&self.address);
             }
         }
     }
@@ -277,20 +350,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn body_memory_is_a_shared_budget() {
+    async fn body_memory_is_a_shared_budget_with_a_share_per_address() {
         let mut config = Config::default();
-        config.server.soap_body_budget = 8 * 1024;
+        config.server.max_soap_body = 64 << 10;
+        config.server.soap_body_budget = 256 << 10;
         let admission = Admission::new(&config);
-        let held = admission.reserve_body(6 * 1024).await.unwrap();
-        let waiting = admission.reserve_body(4 * 1024);
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let mut first = admission.body_memory(a);
+        assert!(first.grow(40 << 10).await);
+        let mut second = admission.body_memory(a);
+        assert!(!second.grow(40 << 10).await, "past a's quarter of the budget");
+        drop(first);
+        assert!(second.grow(40 << 10).await, "a's share came back");
+        let mut others = Vec::new();
+        for i in 2..=6u8 {
+            let mut memory = admission.body_memory([10, 0, 0, i].into());
+            assert!(memory.grow(40 << 10).await);
+            others.push(memory);
+        }
+        let mut last = admission.body_memory([10, 0, 0, 7].into());
+        let waiting = last.grow(40 << 10);
         tokio::pin!(waiting);
         assert!(
             tokio::time::timeout(Duration::from_millis(50), &mut waiting)
                 .await
                 .is_err(),
-            "waits while the budget is held"
+            "the budget (256 KiB) is held: 6 x 40 KiB"
         );
-        drop(held);
-        assert!(waiting.await.is_some(), "served once it is freed");
+        drop(others);
+        assert!(waiting.await, "served once it is freed");
     }
 }

@@ -5,6 +5,7 @@
 use super::body::{full, text, Body};
 use super::{payload, soap};
 use crate::admission::Admission;
+use crate::admission::BodyMemory;
 use crate::app::App;
 use crate::protocol::wusp::envelope::Service;
 use hyper::body::Incoming;
@@ -12,7 +13,6 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// The SOAP services Windows clients call, matched case-insensitively as IIS does, and the
 /// service each path answers for.
@@ -57,7 +57,7 @@ pub(super) async fn route(
         .map(str::to_string);
     let content_base = content_base(&app, &request);
     let admission = &app.admission;
-    let (body, body_memory) = match read_body(admission, request).await {
+    let (body, body_memory) = match read_body(admission, request, peer.ip()).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -65,9 +65,12 @@ pub(super) async fn route(
         return busy();
     };
     // Parsing and answering are CPU work bounded by the XML limits: they run on the blocking
-    // pool, at most `soap_workers` at once, so the async threads only move bytes.
+    // pool, at most `soap_workers` at once, so the async threads only move bytes. The body's
+    // memory stays held until the answer is ready.
+    let app_for_work = Arc::clone(&app);
     let work = tokio::task::spawn_blocking(move || {
-        let _held = (worker, body_memory);
+        let _worker = worker;
+        let app = app_for_work;
         answer_soap(
             &app,
             &body,
@@ -78,7 +81,9 @@ pub(super) async fn route(
             xpress,
         )
     });
-    match work.await {
+    let answered = work.await;
+    drop(body_memory);
+    match answered {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "SOAP handler panicked");
@@ -122,14 +127,15 @@ fn busy() -> Response<Body> {
     response
 }
 
-/// Reads a request body within the size and time bounds, holding its share of the body
-/// memory budget: the declared length, or the whole `max_soap_body` for a body sent without
-/// one. A declared length over the cap is refused before a byte is read.
-async fn read_body(
-    admission: &Admission,
+/// Reads a request body within the size and time bounds, holding body memory for the bytes
+/// as they arrive (a slow upload holds only what it has sent; one address at most a quarter
+/// of the budget). A declared length over the cap is refused before a byte is read.
+async fn read_body<'a>(
+    admission: &'a Admission,
     request: Request<Incoming>,
-) -> Result<(String, OwnedSemaphorePermit), Response<Body>> {
-    use http_body_util::{BodyExt, Limited};
+    peer: std::net::IpAddr,
+) -> Result<(String, BodyMemory<'a>), Response<Body>> {
+    use http_body_util::BodyExt;
     let max = admission.max_soap_body;
     let declared = request
         .headers()
@@ -139,22 +145,36 @@ async fn read_body(
     if declared.is_some_and(|length| length > max as u64) {
         return Err(too_large());
     }
-    let reserve = declared.map_or(max, |length| length as usize);
-    let Some(permit) = admission.reserve_body(reserve).await else {
-        return Err(busy());
-    };
-    let collected =
-        tokio::time::timeout(BODY_TIMEOUT, Limited::new(request.into_body(), max).collect()).await;
-    match collected {
-        Ok(Ok(collected)) => String::from_utf8(collected.to_bytes().to_vec())
-            .map(|body| (body, permit))
-            .map_err(|_| text(StatusCode::BAD_REQUEST, "request body is not UTF-8\n")),
-        Ok(Err(_)) => Err(too_large()),
-        Err(_) => Err(text(
-            StatusCode::REQUEST_TIMEOUT,
-            "request body not received in time\n",
-        )),
+    let mut memory = admission.body_memory(peer);
+    let mut body = Vec::new();
+    let mut incoming = request.into_body();
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, incoming.frame()).await {
+            Err(_) => {
+                return Err(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request body not received in time\n",
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(text(StatusCode::BAD_REQUEST, "request body broken\n")),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if body.len() + data.len() > max {
+            return Err(too_large());
+        }
+        if !memory.grow(data.len()).await {
+            return Err(busy());
+        }
+        body.extend_from_slice(&data);
     }
+    String::from_utf8(body)
+        .map(|body| (body, memory))
+        .map_err(|_| text(StatusCode::BAD_REQUEST, "request body is not UTF-8\n"))
 }
 
 fn too_large() -> Response<Body> {

@@ -90,50 +90,91 @@ async fn connections_past_the_listener_limit_are_closed() {
     daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_uploads_share_one_body_budget_and_the_overflow_is_told_to_retry() {
-    let (daemon, _data) = served_with(|config| {
-        config.server.max_soap_body = 64 << 10;
-        config.server.soap_body_budget = 128 << 10;
-    })
-    .await;
-    // Two uploads declare 64 KiB each and send ten bytes: the whole budget is held.
-    let mut slow = Vec::new();
-    for _ in 0..2 {
-        let mut stream = connect_from_attacker(daemon.client_addr).await;
-        let head = format!(
-            "POST {CLIENT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n<s:Envelo",
-            64 << 10
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        slow.push(stream);
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+/// Starts an upload from `source` that declares `declared` bytes and sends `sent` of them.
+async fn slow_upload(to: SocketAddr, source: [u8; 4], declared: usize, sent: usize) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    let mut stream = socket.connect(to).await.unwrap();
+    let head = format!("POST {CLIENT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: {declared}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&vec![b' '; sent]).await.unwrap();
+    stream
+}
+
+/// Posts a small body and reads the answer (allowing for the 10 s queue wait).
+async fn small_post(to: SocketAddr) -> String {
     let body = b"<x/>";
     let head = format!(
-        "POST {CLIENT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close",
+        "POST {CLIENT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    // The queue wait is 10 s; `raw` allows 5 s, so ask with a longer bound here.
-    let answer = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut stream = TcpStream::connect(daemon.client_addr).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let mut stream = TcpStream::connect(to).await.unwrap();
         stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(b"\r\n\r\n").await.unwrap();
         stream.write_all(body).await.unwrap();
         let mut answer = String::new();
         let _ = stream.read_to_string(&mut answer).await;
         answer
     })
     .await
-    .expect("answered within the queue wait");
+    .expect("answered within the queue wait")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_uploads_hold_only_what_they_sent_and_the_overflow_is_told_to_retry() {
+    let (daemon, _data) = served_with(|config| {
+        config.server.max_soap_body = 64 << 10;
+        config.server.soap_body_budget = 64 << 10;
+    })
+    .await;
+    // Forty uploads that declare 64 KiB and send ten bytes hold almost nothing.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(slow_upload(daemon.client_addr, [127, 0, 0, 2], 64 << 10, 10).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = small_post(daemon.client_addr).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 500"),
+        "served (a fault for <x/>): {answer}"
+    );
+    drop(idle);
+
+    // An upload that really sends all but 100 bytes of 64 KiB holds the whole budget.
+    let full = slow_upload(daemon.client_addr, [127, 0, 0, 2], 64 << 10, (64 << 10) - 100).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = small_post(daemon.client_addr).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("retry-after: 30"),
         "{answer}"
     );
-    drop(slow);
+    drop(full);
     assert_normal_client_served(daemon.client_addr).await;
     let (_, metrics) = http("GET", daemon.admin_addr, "/metrics", None).await;
     assert!(metric(&metrics, "wucache_soap_busy_refusals_total ") >= 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_a_quarter_of_the_body_budget() {
+    let (daemon, _data) = served_with(|config| {
+        config.server.max_soap_body = 64 << 10;
+        config.server.soap_body_budget = 1 << 20;
+    })
+    .await;
+    // A quarter of 1 MiB is 256 KiB: four uploads of 60 KiB fit, a fifth is refused at once.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(slow_upload(daemon.client_addr, [127, 0, 0, 2], 64 << 10, 60 << 10).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = slow_upload(daemon.client_addr, [127, 0, 0, 2], 64 << 10, 60 << 10).await;
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), fifth.read_to_string(&mut answer)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // Other addresses still have the rest of the budget.
+    assert_normal_client_served(daemon.client_addr).await;
+    drop(held);
     daemon.stop().await;
 }

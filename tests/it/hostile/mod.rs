@@ -4,6 +4,7 @@
 //! fixes these attacks held the daemon for 15 s to minutes.
 
 mod connections;
+mod memory;
 mod soap;
 mod store;
 
