@@ -7,7 +7,6 @@ use super::{assert_normal_client_served, envelope, post_soap_from, CLIENT_NS, CL
 use crate::harness::{config, fake_with, synthetic, ChildGuard};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 
