@@ -25,6 +25,9 @@
 //!   Patch Manager compliance per machine and per patch group; pure. Uses `model`,
 //!   `protocol`, `approval`.
 //! - `cookie`: client cookies sealed with AES-256-GCM; pure. Uses nothing.
+//! - `cert`: TLS server certificates — the `[tls]` PEM chain and key loaded and checked
+//!   against each other, the rustls resolver that swaps them on reload, trial CA and server
+//!   certificates (rcgen). Uses nothing.
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`,
 //!   `catalog`.
 //! - `listing`: the catalog as `updates` and `/api/v1/updates` list it, with a baseline's
@@ -58,6 +61,7 @@
 pub mod app;
 pub mod approval;
 mod catalog;
+pub mod cert;
 pub mod cli;
 mod compliance;
 pub mod config;
