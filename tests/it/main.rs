@@ -11,6 +11,7 @@ mod content;
 mod daemon;
 mod dashboard;
 mod harness;
+mod https;
 mod layout;
 mod oracle;
 mod replay;
