@@ -387,7 +387,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGHUP re-reads the admin token and the baseline file (what does not load is kept).
+/// SIGHUP re-reads the admin token, the TLS certificate and the baseline file (what does not
+/// load is kept).
 fn reload_on_sighup(app: std::sync::Arc<crate::app::App>) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = signal(SignalKind::hangup())?;
@@ -396,11 +397,13 @@ fn reload_on_sighup(app: std::sync::Arc<crate::app::App>) -> std::io::Result<()>
             let app = std::sync::Arc::clone(&app);
             let result = tokio::task::spawn_blocking(move || app.reload()).await;
             match result {
-                Ok(Ok(())) => tracing::info!("admin token and baselines reloaded"),
+                Ok(Ok(())) => {
+                    tracing::info!("reloaded: admin token, baselines and (when in use) the TLS certificate")
+                }
                 Ok(Err(err)) => {
                     tracing::error!(error = %err, "reload failed; what did not load stays as it was")
                 }
-                Err(err) => tracing::error!(error = %err, "baseline reload panicked"),
+                Err(err) => tracing::error!(error = %err, "reload panicked"),
             }
         }
     });

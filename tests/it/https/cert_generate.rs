@@ -1,14 +1,17 @@
 //! `wucache cert generate` as a user runs it: four files, a server certificate that verifies
-//! against the CA for every name and address asked for (and no other); the PowerShell and
-//! config lines printed; nothing overwritten without `--force`.
+//! against the CA for every name and address asked for (and no other), served by the HTTPS
+//! listener to a client that trusts only that CA; the PowerShell and config lines printed;
+//! nothing overwritten without `--force`.
 
-use super::der;
+use super::{connect_as, connector_with, der, Session};
+use crate::harness::config;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use tokio_rustls::rustls::client::danger::ServerCertVerifier;
 use tokio_rustls::rustls::pki_types::{ServerName, UnixTime};
 use tokio_rustls::rustls::{self, RootCertStore};
+use wucache::daemon::Daemon;
 
 fn generate(out: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wucache"))
@@ -43,8 +46,8 @@ fn verifies_for(dir: &Path, name: &str) -> bool {
         .is_ok()
 }
 
-#[test]
-fn generated_certificates_verify_for_the_names_asked() {
+#[tokio::test]
+async fn generated_certificates_verify_for_the_names_asked_and_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tls");
 
@@ -87,6 +90,30 @@ fn generated_certificates_verify_for_the_names_asked() {
         stdout.contains(&cert_line) && stdout.contains(&key_line),
         "{stdout}"
     );
+
+    // The daemon serves them; a client trusting only the generated CA connects by name and
+    // by address.
+    let data = tempfile::tempdir().unwrap();
+    let mut config = config("http://127.0.0.1:9", &data);
+    config.server.https_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.tls.cert = out.join("server.pem").display().to_string();
+    config.tls.key = out.join("server-key.pem").display().to_string();
+    let daemon = Daemon::start(config).await.unwrap();
+    let https = daemon.https_addr.unwrap();
+    let tls = connector_with(&std::fs::read(out.join("ca.pem")).unwrap(), rustls::ALL_VERSIONS);
+    assert!(
+        connect_as(&tls, https, ServerName::try_from("updates.test").unwrap())
+            .await
+            .is_ok()
+    );
+    assert!(
+        connect_as(&tls, https, ServerName::try_from("other.test").unwrap())
+            .await
+            .is_err()
+    );
+    let mut session = Session::open(&tls, https).await.unwrap();
+    assert_eq!(session.get("/ClientWebService/client.asmx").await.0, 405);
+    daemon.stop().await;
 }
 
 #[test]
