@@ -47,7 +47,8 @@ pub enum ConfigError {
 pub struct Config {
     /// `[server]`: the client listeners.
     pub server: ServerConfig,
-    /// `[tls]`: the certificate of the HTTPS listener.
+    /// `[tls]`: the certificate of the HTTPS listener (and of the admin listener with
+    /// `admin.tls`).
     pub tls: TlsConfig,
     /// `[admin]`: the admin API listener and its token.
     pub admin: AdminConfig,
@@ -153,6 +154,8 @@ pub struct AdminConfig {
     /// File holding the bearer token for `/api/v1`; empty = `<data_dir>/admin.token`,
     /// created on first start.
     pub token_file: String,
+    /// Serve the admin listener over TLS with the `[tls]` certificate.
+    pub tls: bool,
 }
 
 impl Default for AdminConfig {
@@ -160,6 +163,7 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: ([127, 0, 0, 1], 8539).into(),
             token_file: String::new(),
+            tls: false,
         }
     }
 }
@@ -416,11 +420,11 @@ impl Config {
             key: key.to_string(),
             message: message.to_string(),
         };
-        let user = self
-            .server
-            .https_listen
-            .is_some()
-            .then_some("server.https_listen is set");
+        let user = match (self.server.https_listen.is_some(), self.admin.tls) {
+            (true, _) => Some("server.https_listen is set"),
+            (false, true) => Some("admin.tls is on"),
+            (false, false) => None,
+        };
         let (cert, key) = (self.tls.cert.is_empty(), self.tls.key.is_empty());
         match user {
             Some(user) if cert => Err(invalid(
@@ -445,7 +449,7 @@ impl Config {
 
     /// Some listener serves TLS, so `[tls]` must load.
     pub fn tls_in_use(&self) -> bool {
-        self.server.https_listen.is_some()
+        self.server.https_listen.is_some() || self.admin.tls
     }
 
     /// The payload cache directory, defaulting into the data dir.
@@ -598,6 +602,9 @@ mod tests {
 
     #[test]
     fn tls_keys_come_in_pairs() {
+        let err = Config::from_toml("[admin]\ntls = true\n[tls]\ncert = \"c.pem\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("key `tls.key`"), "{err}");
+        assert!(err.to_string().contains("admin.tls"), "{err}");
         let err = Config::from_toml("[tls]\nkey = \"k.pem\"\n", "t").unwrap_err();
         assert!(err.to_string().contains("key `tls.cert`"), "{err}");
         let config = Config::from_toml("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", "t").unwrap();

@@ -73,6 +73,7 @@ impl Daemon {
             ),
             None => None,
         };
+        let admin_tls = acceptor.clone().filter(|_| app.config.admin.tls);
         let mut tasks = JoinSet::new();
         let serve =
             |listener, role, tls| server::serve(listener, role, tls, Arc::clone(&app), shutdown.clone());
@@ -80,12 +81,13 @@ impl Daemon {
         if let Some((_, listener)) = https {
             tasks.spawn(serve(listener, Role::Client, acceptor));
         }
-        tasks.spawn(serve(admin, Role::Admin, None));
+        tasks.spawn(serve(admin, Role::Admin, admin_tls));
         worker::spawn_all(&mut tasks, &app, &shutdown);
         tracing::info!(
             %client_addr,
             https_addr = %https_addr.map_or_else(|| "off".to_string(), |a| a.to_string()),
             %admin_addr,
+            admin_tls = app.config.admin.tls,
             data_dir = %app.config.storage.data_dir.display(),
             "wucache serving"
         );

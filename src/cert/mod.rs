@@ -1,12 +1,15 @@
 //! TLS server certificates: the PEM chain and key of `[tls] cert` and `key`, loaded and
 //! checked against each other; the rustls certificate resolver that hands the certificate in
 //! force to each new connection and swaps it on reload (connections already open keep
-//! theirs); trial CA and server certificates for `wucache cert generate`. Uses no other
-//! module.
+//! theirs); trial CA and server certificates for `wucache cert generate`; the client side
+//! that trusts exactly the configured certificate (the CLI to a TLS admin listener). Uses no
+//! other module.
 
 mod generate;
+mod pinned;
 
 pub use generate::{generate, GenerateError, Trial, TrialRequest, MAX_DAYS};
+pub use pinned::pinned_client_config;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};

@@ -1,8 +1,9 @@
-//! The HTTPS client listener end to end: real TLS clients (tokio-rustls, ring) that trust only
-//! a test CA — the one in `certs/`, or CAs made here with rcgen, never wucache's own
-//! certificate code — talk to a daemon started in-process on `127.0.0.1:0` (or the binary,
-//! where a signal or the CLI is the point).
+//! The HTTPS client listener and the admin listener on TLS, end to end: real TLS clients
+//! (tokio-rustls, ring) that trust only a test CA — the one in `certs/`, or CAs made here with
+//! rcgen, never wucache's own certificate code — talk to a daemon started in-process on
+//! `127.0.0.1:0` (or the binary, where a signal or the CLI is the point).
 
+mod admin;
 mod cert_generate;
 mod reload;
 mod scan;

@@ -43,6 +43,20 @@ async fn a_key_that_is_not_the_certificates_stops_start_up_naming_tls_key() {
     assert!(message.contains("other-key.pem"), "{message}");
 }
 
+#[tokio::test]
+async fn admin_tls_alone_also_loads_the_certificate() {
+    let message = start_error(|config| {
+        config.server.https_listen = None;
+        config.admin.tls = true;
+        config.tls.key = "/nonexistent/wucache/key.pem".into();
+    })
+    .await;
+    assert!(
+        message.contains("tls.key") && message.contains("/nonexistent/wucache/key.pem"),
+        "{message}"
+    );
+}
+
 fn serve_with(config_text: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wucache.toml");
