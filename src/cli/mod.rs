@@ -143,7 +143,8 @@ enum Command {
     },
     /// Print the registry settings (.reg) and PowerShell that point a Windows machine here.
     Gpo {
-        /// This server as clients reach it, e.g. http://wucache.corp.example:8530
+        /// This server as clients reach it, e.g. http://wucache.corp.example:8530 or
+        /// https://wucache.corp.example:8531
         #[arg(long)]
         url: String,
         /// Patch group (WSUS target group) the machine asks for.

@@ -5,6 +5,7 @@
 
 mod admin;
 mod cert_generate;
+mod gpo;
 mod reload;
 mod scan;
 mod startup;
