@@ -48,8 +48,8 @@
 //!   file. Uses the modules above.
 //! - `worker`: the background workers (catalog load and sync loop, prefetch and clean-up,
 //!   epoch re-plan). Uses `app` and below.
-//! - `server`: the HTTP front — listeners, client routes, the MS-WUSP SOAP services, the
-//!   payload route, the admin API, metrics. Uses `app` and below.
+//! - `server`: the HTTP front — listeners (plain or TLS), client routes, the MS-WUSP SOAP
+//!   services, the payload route, the admin API, metrics. Uses `app` and below.
 //! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `app`, `worker`,
 //!   `server`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
