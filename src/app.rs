@@ -1,9 +1,11 @@
 //! Wiring only: the one `App` of cheap handles built from the config — store, admin token,
-//! cookie key, baselines (the baseline file is read here), the served snapshot and
-//! readiness, the payload cache, and the controls the workers and the admin API share.
-//! Uses `config`, `approval`, `cookie`, `store`, `content`, `snapshot`, `upstream`, `stats`.
+//! cookie key, TLS certificate, baselines (the baseline file is read here), the served
+//! snapshot and readiness, the payload cache, and the controls the workers and the admin API
+//! share. Uses `config`, `approval`, `cookie`, `cert`, `store`, `content`, `snapshot`,
+//! `upstream`, `stats`.
 
 use crate::approval::{Baseline, BaselineError, BaselineSet, EvaluationSettings, Loaded};
+use crate::cert::{CertError, ServerCert};
 use crate::config::Config;
 use crate::content::cache::{Cache, CacheConfig};
 use crate::content::prefetch::{PrefetchProgress, PrefetchSummary};
@@ -39,6 +41,9 @@ pub enum AppError {
     /// The payload cache could not be opened (upstream transport or content directory).
     #[error("payload cache: {0}")]
     Content(String),
+    /// The TLS certificate or key does not load; the message names the key and the file.
+    #[error(transparent)]
+    Tls(#[from] CertError),
     /// The baseline file does not load; the message names file and field.
     #[error("{0}")]
     Baselines(String),
@@ -67,6 +72,8 @@ pub struct App {
     admin_token: RwLock<String>,
     /// Seals client cookies; persisted so a restart keeps clients' cookies valid.
     pub cookie_key: CookieKey,
+    /// The `[tls]` certificate, when a listener serves TLS; re-read on reload.
+    pub tls_cert: Option<Arc<ServerCert>>,
     /// Triggers and reports the background sync.
     pub sync: SyncControl,
     pub(crate) prefetch: PrefetchControl,
@@ -176,6 +183,7 @@ impl App {
         let store = open_store(&config.storage.data_dir)?;
         let admin_token = load_or_create_token(&config.token_path())?;
         let cookie_key = load_or_create_key(&config.storage.data_dir.join("cookie.key"))?;
+        let tls_cert = load_tls_cert(&config)?;
         let baselines = load_baselines(&config)?;
         let counters = Arc::new(ContentCounters::default());
         if let Some(kept) = store
@@ -197,6 +205,7 @@ impl App {
             store,
             admin_token: RwLock::new(admin_token),
             cookie_key,
+            tls_cert,
             sync: SyncControl::default(),
             prefetch: PrefetchControl::default(),
             content: OnceLock::new(),
@@ -264,23 +273,27 @@ impl App {
     }
 
     /// SIGHUP and `POST /api/v1/reload`: re-reads the admin token file (so a token can be
-    /// rotated without a restart) and `[baselines] file`, then re-plans the catalog. Whatever
-    /// does not load keeps its previous value in force, and the error says why.
+    /// rotated without a restart), the `[tls]` certificate and key (new connections get the
+    /// new certificate) and `[baselines] file`, then re-plans the catalog with the baselines.
+    /// Whatever does not load keeps its previous value in force, and the error says why.
     pub fn reload(&self) -> Result<(), AppError> {
         let token = read_token(&self.config.token_path());
-        let baselines = load_baselines(&self.config);
         if let Ok(token) = &token {
             if let Ok(mut slot) = self.admin_token.write() {
                 slot.clone_from(token);
             }
         }
-        let loaded = baselines?;
+        let certificate = match &self.tls_cert {
+            Some(cert) => cert.reload().map_err(AppError::from),
+            None => Ok(()),
+        };
+        let loaded = load_baselines(&self.config)?;
         if let Ok(mut slot) = self.baselines.write() {
             *slot = loaded;
         }
-        token?;
         self.load_catalog()?;
-        Ok(())
+        token?;
+        certificate
     }
 
     /// Opens the payload cache (reconciling the content directory against the catalog).
@@ -323,6 +336,18 @@ impl App {
             .map(|c| Arc::clone(&c))
             .unwrap_or_else(|_| Arc::new(Snapshot::empty()))
     }
+}
+
+/// Loads the `[tls]` certificate when a listener serves TLS.
+fn load_tls_cert(config: &Config) -> Result<Option<Arc<ServerCert>>, AppError> {
+    if !config.tls_in_use() {
+        if !config.tls.cert.is_empty() {
+            tracing::warn!("[tls] cert is set, but no listener serves TLS");
+        }
+        return Ok(None);
+    }
+    let cert = ServerCert::load(Path::new(&config.tls.cert), Path::new(&config.tls.key))?;
+    Ok(Some(Arc::new(cert)))
 }
 
 /// Loads `[baselines] file`, if one is configured.

@@ -45,8 +45,11 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Config {
-    /// `[server]`: the client listener.
+    /// `[server]`: the client listeners.
     pub server: ServerConfig,
+    /// `[tls]`: the certificate of the HTTPS listener (and of the admin listener with
+    /// `admin.tls`).
+    pub tls: TlsConfig,
     /// `[admin]`: the admin API listener and its token.
     pub admin: AdminConfig,
     /// `[upstream]`: where and how catalogs are synced from.
@@ -123,12 +126,16 @@ pub struct BaselinesConfig {
     pub file: String,
 }
 
-/// `[server]`: the listener Windows Update clients talk to.
+/// `[server]`: the listeners Windows Update clients talk to.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ServerConfig {
     /// Client listener (Windows Update clients), WSUS's HTTP port.
     pub http_listen: SocketAddr,
+    /// Client listener over TLS (WSUS's HTTPS port is 8531), with the same routes; `None`
+    /// (written `""`) = no HTTPS listener. Needs `[tls] cert` and `key`.
+    #[serde(with = "optional_addr")]
+    pub https_listen: Option<SocketAddr>,
     /// Base URL written into file locations; empty = from the request's Host header.
     pub public_url: String,
     /// Connections the client listener keeps open at once; more are closed at accept.
@@ -150,6 +157,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             http_listen: ([0, 0, 0, 0], 8530).into(),
+            https_listen: None,
             public_url: String::new(),
             max_connections: 4096,
             max_connections_per_ip: 64,
@@ -169,6 +177,8 @@ pub struct AdminConfig {
     /// File holding the bearer token for `/api/v1`; empty = `<data_dir>/admin.token`,
     /// created on first start.
     pub token_file: String,
+    /// Serve the admin listener over TLS with the `[tls]` certificate.
+    pub tls: bool,
 }
 
 impl Default for AdminConfig {
@@ -176,8 +186,20 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: ([127, 0, 0, 1], 8539).into(),
             token_file: String::new(),
+            tls: false,
         }
     }
+}
+
+/// `[tls]`: the server certificate, as PEM files. Re-read on reload (SIGHUP or
+/// `POST /api/v1/reload`); connections already open keep the certificate they began with.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// The server's certificate, then any intermediate certificates (PEM).
+    pub cert: String,
+    /// The certificate's private key (PEM: PKCS#8, SEC1 or PKCS#1; not encrypted).
+    pub key: String,
 }
 
 /// `[upstream]`: the server catalogs are synced from, and how calls to it are retried.
@@ -427,7 +449,47 @@ impl Config {
                 format!("`{url}` is not an http:// or https:// URL"),
             ));
         }
-        Ok(())
+        self.validate_tls(origin)
+    }
+
+    /// A listener on TLS needs both PEM files named; a certificate with no key (or the
+    /// reverse) is a mistake whether or not a listener uses it.
+    fn validate_tls(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message: message.to_string(),
+        };
+        let user = match (self.server.https_listen.is_some(), self.admin.tls) {
+            (true, _) => Some("server.https_listen is set"),
+            (false, true) => Some("admin.tls is on"),
+            (false, false) => None,
+        };
+        let (cert, key) = (self.tls.cert.is_empty(), self.tls.key.is_empty());
+        match user {
+            Some(user) if cert => Err(invalid(
+                "tls.cert",
+                &format!("must name the server certificate's PEM file, as {user}"),
+            )),
+            Some(user) if key => Err(invalid(
+                "tls.key",
+                &format!("must name the private key's PEM file, as {user}"),
+            )),
+            _ if cert != key => {
+                let (missing, given) = if cert {
+                    ("tls.cert", "tls.key")
+                } else {
+                    ("tls.key", "tls.cert")
+                };
+                Err(invalid(missing, &format!("must be set with {given}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Some listener serves TLS, so `[tls]` must load.
+    pub fn tls_in_use(&self) -> bool {
+        self.server.https_listen.is_some() || self.admin.tls
     }
 
     /// The payload cache directory, defaulting into the data dir.
@@ -451,6 +513,26 @@ impl Config {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_string()
+}
+
+/// An optional listen address: `""` (or absent) = none, else `"host:port"`.
+mod optional_addr {
+    use serde::{Deserialize, Deserializer};
+    use std::net::SocketAddr;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.trim() {
+            "" => Ok(None),
+            addr => addr.parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not an address like \"0.0.0.0:8531\" (or \"\" for none)"
+                ))
+            }),
+        }
+    }
 }
 
 /// Durations written as humans write them: `"30s"`, `"5m"`, `"6h"`, `"1d"`.
@@ -542,6 +624,31 @@ mod tests {
         assert!(err.to_string().contains("content.max_size"), "{err}");
         let err = Config::from_toml("[content]\nmode = \"always\"\n", "t").unwrap_err();
         assert!(err.to_string().contains("content.mode"), "{err}");
+    }
+
+    #[test]
+    fn https_listen_is_off_when_empty_and_needs_a_certificate_when_set() {
+        let config = Config::from_toml("[server]\nhttps_listen = \"\"\n", "t").unwrap();
+        assert_eq!(config.server.https_listen, None);
+        let err = Config::from_toml("[server]\nhttps_listen = \"0.0.0.0:8531\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("key `tls.cert`"), "{err}");
+        let err = Config::from_toml("[server]\nhttps_listen = \"8531\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("key `server.https_listen`"), "{err}");
+        let text = "[server]\nhttps_listen = \"[::]:8531\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+        let config = Config::from_toml(text, "t").unwrap();
+        assert_eq!(config.server.https_listen, Some("[::]:8531".parse().unwrap()));
+        assert!(config.tls_in_use());
+    }
+
+    #[test]
+    fn tls_keys_come_in_pairs() {
+        let err = Config::from_toml("[admin]\ntls = true\n[tls]\ncert = \"c.pem\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("key `tls.key`"), "{err}");
+        assert!(err.to_string().contains("admin.tls"), "{err}");
+        let err = Config::from_toml("[tls]\nkey = \"k.pem\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("key `tls.cert`"), "{err}");
+        let config = Config::from_toml("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", "t").unwrap();
+        assert!(!config.tls_in_use());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::app::{App, AppError};
 use crate::config::Config;
-use crate::server::{self, Role};
+use crate::server::{self, Acceptor, Role};
 use crate::shutdown::Shutdown;
 use crate::worker;
 use std::net::SocketAddr;
@@ -27,6 +27,9 @@ pub enum DaemonError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// rustls refused the TLS set-up (not expected: its own versions and suites).
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
 /// A running daemon.
@@ -37,6 +40,8 @@ pub struct Daemon {
     pub client_addr: SocketAddr,
     /// Where the admin listener is bound (the real port when the config said 0).
     pub admin_addr: SocketAddr,
+    /// Where the HTTPS client listener is bound, when `server.https_listen` is set.
+    pub https_addr: Option<SocketAddr>,
     shutdown: Shutdown,
     tasks: JoinSet<()>,
 }
@@ -53,7 +58,12 @@ impl Daemon {
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let client = bind(config.server.http_listen, "server.http_listen").await?;
         let admin = bind(config.admin.listen, "admin.listen").await?;
+        let https = match config.server.https_listen {
+            Some(addr) => Some((addr, bind(addr, "server.https_listen").await?)),
+            None => None,
+        };
         let app = App::open(config)?;
+        let acceptor = app.tls_cert.clone().map(Acceptor::new).transpose()?;
         let shutdown = Shutdown::default();
         let client_addr = client
             .local_addr()
@@ -61,26 +71,38 @@ impl Daemon {
         let admin_addr = admin
             .local_addr()
             .map_err(|source| bind_error(app.config.admin.listen, "admin.listen", source))?;
+        let https_addr = match &https {
+            Some((addr, listener)) => Some(
+                listener
+                    .local_addr()
+                    .map_err(|source| bind_error(*addr, "server.https_listen", source))?,
+            ),
+            None => None,
+        };
+        let admin_tls = acceptor.clone().filter(|_| app.config.admin.tls);
         let mut tasks = JoinSet::new();
-        tasks.spawn(server::serve(
-            client,
-            Role::Client,
-            Arc::clone(&app),
-            shutdown.clone(),
-        ));
-        tasks.spawn(server::serve(
-            admin,
-            Role::Admin,
-            Arc::clone(&app),
-            shutdown.clone(),
-        ));
+        let serve =
+            |listener, role, tls| server::serve(listener, role, tls, Arc::clone(&app), shutdown.clone());
+        tasks.spawn(serve(client, Role::Client, None));
+        if let Some((_, listener)) = https {
+            tasks.spawn(serve(listener, Role::Client, acceptor));
+        }
+        tasks.spawn(serve(admin, Role::Admin, admin_tls));
         worker::spawn_all(&mut tasks, &app, &shutdown);
-        tracing::info!(%client_addr, %admin_addr, data_dir = %app.config.storage.data_dir.display(), "wucache serving");
+        tracing::info!(
+            %client_addr,
+            https_addr = %https_addr.map_or_else(|| "off".to_string(), |a| a.to_string()),
+            %admin_addr,
+            admin_tls = app.config.admin.tls,
+            data_dir = %app.config.storage.data_dir.display(),
+            "wucache serving"
+        );
         log_setup(&app);
         Ok(Daemon {
             app,
             client_addr,
             admin_addr,
+            https_addr,
             shutdown,
             tasks,
         })

@@ -27,6 +27,9 @@
 //!   Patch Manager compliance per machine and per patch group; pure. Uses `model`,
 //!   `protocol`, `approval`.
 //! - `cookie`: client cookies sealed with AES-256-GCM; pure. Uses nothing.
+//! - `cert`: TLS server certificates — the `[tls]` PEM chain and key loaded and checked
+//!   against each other, the rustls resolver that swaps them on reload, trial CA and server
+//!   certificates (rcgen). Uses nothing.
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`,
 //!   `catalog`.
 //! - `listing`: the catalog as `updates` and `/api/v1/updates` list it, with a baseline's
@@ -47,8 +50,8 @@
 //!   file. Uses the modules above.
 //! - `worker`: the background workers (catalog load and sync loop, prefetch and clean-up,
 //!   epoch re-plan). Uses `app` and below.
-//! - `server`: the HTTP front — listeners, client routes, the MS-WUSP SOAP services, the
-//!   payload route, the admin API, metrics. Uses `app` and below.
+//! - `server`: the HTTP front — listeners (plain or TLS), client routes, the MS-WUSP SOAP
+//!   services, the payload route, the admin API, metrics. Uses `app` and below.
 //! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `app`, `worker`,
 //!   `server`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
@@ -61,6 +64,7 @@ mod admission;
 pub mod app;
 pub mod approval;
 mod catalog;
+pub mod cert;
 pub mod cli;
 mod compliance;
 pub mod config;

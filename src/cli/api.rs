@@ -1,6 +1,7 @@
 //! The admin API as the CLI's commands reach it: `GET` on the running daemon's admin listener
-//! (`--url`, else `[admin] listen` of the config, a wildcard address read as loopback) with
-//! the bearer token from `[admin] token_file`. Errors say which side failed.
+//! (`--url`, else `[admin] listen` of the config, a wildcard address read as loopback, over
+//! https when `[admin] tls` is on) with the bearer token from `[admin] token_file`. Over
+//! https the CLI trusts exactly the certificate of `[tls] cert`. Errors say which side failed.
 
 use crate::config::Config;
 use anyhow::{anyhow, bail, Context};
@@ -22,7 +23,8 @@ pub(super) fn base_url(config: &Config, url: Option<&str>) -> String {
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    format!("http://{addr}")
+    let scheme = if config.admin.tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 /// `GET base/path`: the body of a 200, else an error with the daemon's message.
@@ -36,8 +38,16 @@ pub(super) async fn get(config: &Config, base: &str, path: &str) -> anyhow::Resu
     let request = hyper::Request::get(uri)
         .header(AUTHORIZATION, format!("Bearer {}", token.trim()))
         .body(Empty::<bytes::Bytes>::new())?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+    let pending = if uri_is_https(&request) {
+        Client::builder(TokioExecutor::new())
+            .build(https_connector(config)?)
+            .request(request)
+    } else {
+        Client::builder(TokioExecutor::new())
+            .build_http()
+            .request(request)
+    };
+    let response = tokio::time::timeout(TIMEOUT, pending)
         .await
         .map_err(|_| anyhow!("the daemon at {base} did not answer within {TIMEOUT:?}"))?
         .with_context(|| {
@@ -50,4 +60,23 @@ pub(super) async fn get(config: &Config, base: &str, path: &str) -> anyhow::Resu
         bail!("the daemon answered {status} for {path}: {}", text.trim());
     }
     Ok(text)
+}
+
+fn uri_is_https<B>(request: &hyper::Request<B>) -> bool {
+    request.uri().scheme_str() == Some("https")
+}
+
+/// HTTPS to the admin listener, trusting exactly the certificate in `[tls] cert`.
+fn https_connector(
+    config: &Config,
+) -> anyhow::Result<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>> {
+    if config.tls.cert.is_empty() {
+        bail!("an https admin URL needs `[tls] cert` in the config: the CLI trusts exactly that certificate");
+    }
+    let tls = crate::cert::pinned_client_config(std::path::Path::new(&config.tls.cert))?;
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build())
 }

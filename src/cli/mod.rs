@@ -21,6 +21,7 @@ macro_rules! out {
 
 mod api;
 mod baseline;
+mod cert;
 mod fleet;
 mod prefetch;
 mod progress;
@@ -135,14 +136,43 @@ enum Command {
         #[command(subcommand)]
         action: BaselineAction,
     },
+    /// Certificates for the HTTPS listener.
+    Cert {
+        #[command(subcommand)]
+        action: CertAction,
+    },
     /// Print the registry settings (.reg) and PowerShell that point a Windows machine here.
     Gpo {
-        /// This server as clients reach it, e.g. http://wucache.corp.example:8530
+        /// This server as clients reach it, e.g. http://wucache.corp.example:8530 or
+        /// https://wucache.corp.example:8531
         #[arg(long)]
         url: String,
         /// Patch group (WSUS target group) the machine asks for.
         #[arg(long)]
         group: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertAction {
+    /// Write a trial CA (ca.pem, ca-key.pem) and a server certificate signed by it
+    /// (server.pem, server-key.pem), and print how clients trust the CA.
+    Generate {
+        /// A DNS name clients reach the server by (repeat for more).
+        #[arg(long, value_name = "NAME")]
+        dns: Vec<String>,
+        /// An IP address clients reach the server by (repeat for more).
+        #[arg(long, value_name = "IP")]
+        ip: Vec<std::net::IpAddr>,
+        /// Folder to write the four files to (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Days both certificates are valid.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+        /// Replace files of an earlier run.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -251,6 +281,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             outln!("# ---- or in PowerShell ----");
             out!("{}", crate::gpo::powershell(&settings));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Cert {
+            action:
+                CertAction::Generate {
+                    dns,
+                    ip,
+                    out,
+                    days,
+                    force,
+                },
+        } => {
+            let request = crate::cert::TrialRequest { dns, ips: ip, days };
+            cert::generate(&request, &out, force)
         }
         Command::Compliance {
             config,
@@ -381,8 +424,8 @@ async fn start_retrying_while_locked(config: &Config) -> anyhow::Result<Daemon> 
     }
 }
 
-/// SIGHUP re-reads the admin token and the baseline file (what does not load is kept), until
-/// the daemon stops.
+/// SIGHUP re-reads the admin token, the TLS certificate and the baseline file (what does not
+/// load is kept), until the daemon stops.
 fn reload_on_sighup(
     app: std::sync::Arc<crate::app::App>,
     stopping: crate::shutdown::Shutdown,
@@ -398,11 +441,13 @@ fn reload_on_sighup(
             let app = std::sync::Arc::clone(&app);
             let result = tokio::task::spawn_blocking(move || app.reload()).await;
             match result {
-                Ok(Ok(())) => tracing::info!("admin token and baselines reloaded"),
+                Ok(Ok(())) => {
+                    tracing::info!("reloaded: admin token, baselines and (when in use) the TLS certificate")
+                }
                 Ok(Err(err)) => {
                     tracing::error!(error = %err, "reload failed; what did not load stays as it was")
                 }
-                Err(err) => tracing::error!(error = %err, "baseline reload panicked"),
+                Err(err) => tracing::error!(error = %err, "reload panicked"),
             }
         }
     });

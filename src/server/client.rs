@@ -199,11 +199,22 @@ fn accepts_xpress(request: &Request<Incoming>) -> bool {
         })
 }
 
-/// Where file locations point: the configured public URL, else the request's Host.
+/// Where file locations point: the configured public URL, else the request's Host with the
+/// scheme the request came in by (a client on the HTTPS listener downloads over HTTPS too).
 fn content_base(app: &App, request: &Request<Incoming>) -> String {
     if !app.config.server.public_url.is_empty() {
         return app.config.server.public_url.trim_end_matches('/').to_string();
     }
+    let (scheme, listener) = match request.extensions().get::<super::Scheme>() {
+        Some(super::Scheme::Https) => (
+            "https",
+            app.config
+                .server
+                .https_listen
+                .unwrap_or(app.config.server.http_listen),
+        ),
+        _ => ("http", app.config.server.http_listen),
+    };
     let host = request
         .headers()
         .get(hyper::header::HOST)
@@ -214,8 +225,8 @@ fn content_base(app: &App, request: &Request<Incoming>) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
         })
         .map(str::to_string)
-        .unwrap_or_else(|| app.config.server.http_listen.to_string());
-    format!("http://{host}")
+        .unwrap_or_else(|| listener.to_string());
+    format!("{scheme}://{host}")
 }
 
 /// A SOAP answer: HTTP 500 for faults (never compressed, so the code stays readable in

@@ -1,7 +1,8 @@
 //! The HTTP front: listeners, connection limits and draining, and routing. The client
-//! listener serves the MS-WUSP SOAP services (`soap`, via `client`) and payloads
-//! (`payload`); the admin listener serves health, readiness, metrics and the admin API
-//! (`admin`, `metrics`). One body type (`body`). Uses `app` and the modules below it.
+//! listeners (HTTP, and HTTPS through `tls`) serve the MS-WUSP SOAP services (`soap`, via
+//! `client`) and payloads (`payload`); the admin listener serves health, readiness, metrics
+//! and the admin API (`admin`, `metrics`). One body type (`body`). Uses `app` and the modules
+//! below it.
 
 mod admin;
 pub mod body;
@@ -11,8 +12,10 @@ mod metrics;
 pub mod payload;
 pub mod soap;
 mod stats;
+mod tls;
 
 pub use body::Body;
+pub use tls::{Acceptor, Scheme};
 
 use crate::app::App;
 use crate::shutdown::Shutdown;
@@ -44,11 +47,23 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Accepts connections until shutdown, then drains them. A connection past the listener's
-/// limits (`[server] max_connections`, `max_connections_per_ip`; 64 for the admin listener)
-/// is closed at once; accept errors (out of file descriptors, say) back off and are logged
-/// at most once per `ACCEPT_LOG_EVERY`.
-pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: Shutdown) {
+/// Accepts connections until shutdown, then drains them; with `tls`, each connection is
+/// TLS (the handshake runs in the connection's own task). A connection past the listener's
+/// limits (`[server] max_connections`, `max_connections_per_ip`, shared by the HTTP and HTTPS
+/// client listeners; 64 for the admin listener) is closed at once; accept errors (out of file
+/// descriptors, say) back off and are logged at most once per `ACCEPT_LOG_EVERY`.
+pub async fn serve(
+    listener: TcpListener,
+    role: Role,
+    tls: Option<Acceptor>,
+    app: Arc<App>,
+    shutdown: Shutdown,
+) {
+    let scheme = if tls.is_some() {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     let graceful = GracefulShutdown::new();
     let mut accept_errors = AcceptErrors::default();
     loop {
@@ -77,14 +92,15 @@ pub async fn serve(listener: TcpListener, role: Role, app: Arc<App>, shutdown: S
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let service = hyper::service::service_fn(move |request| {
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(scheme);
             let app = Arc::clone(&app);
             async move { Ok::<_, std::convert::Infallible>(route(role, app, request, peer).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(tls::Stream::new(stream, tls.as_ref())), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             let _place = place;

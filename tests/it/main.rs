@@ -12,6 +12,7 @@ mod daemon;
 mod dashboard;
 mod harness;
 mod hostile;
+mod https;
 mod layout;
 mod oracle;
 mod replay;

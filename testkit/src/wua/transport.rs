@@ -1,5 +1,6 @@
-//! One SOAP POST over a fresh loopback connection, with the headers of the captured Windows 11
-//! request (`native-scan-000001.get-config.request.headers`); an `xpress`-encoded answer is decoded
+//! One SOAP POST over a fresh loopback connection (or a stream the caller opened, such as a
+//! TLS session), with the headers of the captured Windows 11 request
+//! (`native-scan-000001.get-config.request.headers`); an `xpress`-encoded answer is decoded
 //! with this crate's own decoder.
 
 use std::net::SocketAddr;
@@ -7,6 +8,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::reply::{read_reply, Reply};
@@ -45,6 +47,19 @@ fn http(error: impl std::fmt::Display) -> WuaError {
 /// POSTs `request` to `addr`, asking for xpress when `xpress` is set, as Windows always does.
 pub async fn post(addr: SocketAddr, request: &Request, xpress: bool) -> Result<Exchange, WuaError> {
     let stream = TcpStream::connect(addr).await.map_err(http)?;
+    post_over(stream, &addr.to_string(), request, xpress).await
+}
+
+/// POSTs `request` over an open connection to `host` (the `Host` header), as [`post`] does.
+pub async fn post_over<S>(
+    stream: S,
+    host: &str,
+    request: &Request,
+    xpress: bool,
+) -> Result<Exchange, WuaError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(http)?;
@@ -63,7 +78,7 @@ pub async fn post(addr: SocketAddr, request: &Request, xpress: bool) -> Result<E
     let outgoing = builder
         .header("User-Agent", USER_AGENT)
         .header("SOAPAction", request.action.as_str())
-        .header("Host", addr.to_string())
+        .header("Host", host)
         .body(Full::new(Bytes::from(request.body.clone())))
         .map_err(http)?;
     let response = sender.send_request(outgoing).await.map_err(http)?;

@@ -27,6 +27,9 @@ pub(crate) struct WindowsClient {
     pub client_id: String,
     pub target_group: Option<String>,
     pub cookie: Option<Cookie>,
+    /// Set: every request goes over a new TLS session (the server's certificate checked for
+    /// `addr`'s IP address by this connector's roots).
+    pub tls: Option<tokio_rustls::TlsConnector>,
 }
 
 /// One revision a scan received, as its Core fragment and Deployment describe it.
@@ -95,6 +98,15 @@ impl WindowsClient {
             client_id: Uuid::new_v4().to_string(),
             target_group: None,
             cookie: None,
+            tls: None,
+        }
+    }
+
+    /// A client of the HTTPS listener at `addr`, trusting what `tls` trusts.
+    pub(crate) fn over_tls(addr: SocketAddr, tls: tokio_rustls::TlsConnector) -> WindowsClient {
+        WindowsClient {
+            tls: Some(tls),
+            ..WindowsClient::new(addr)
         }
     }
 
@@ -104,7 +116,14 @@ impl WindowsClient {
 
     /// POSTs a request as Windows does (`Accept-Encoding: xpress`) and returns the raw exchange.
     pub(crate) async fn exchange(&self, request: &Request, xpress: bool) -> Exchange {
-        let exchange = transport::post(self.addr, request, xpress).await;
+        let exchange = match &self.tls {
+            None => transport::post(self.addr, request, xpress).await,
+            Some(tls) => {
+                let stream = crate::https::connect(tls, self.addr).await;
+                let stream = stream.unwrap_or_else(|e| panic!("TLS to {}: {e}", self.addr));
+                transport::post_over(stream, &self.addr.to_string(), request, xpress).await
+            }
+        };
         exchange.unwrap_or_else(|e| panic!("{} failed: {e}", request.action))
     }
 
