@@ -260,7 +260,13 @@ pub(crate) struct GroupRow {
 
 /// The answer of `/api/v1/compliance`: every machine's state, every group's, and (with a
 /// baseline file) the TargetGroups asked for that no patch group registers.
-pub(crate) fn report(machines: &[Machine], baselines_configured: bool) -> Value {
+/// `page` selects the machines listed in `InstancePatchStates`; the group states and unknown
+/// TargetGroups are of every machine.
+pub(crate) fn report(
+    machines: &[Machine],
+    baselines_configured: bool,
+    page: std::ops::Range<usize>,
+) -> Value {
     let groups: Vec<Value> = group_states(machines)
         .into_iter()
         .map(|(name, row)| {
@@ -270,7 +276,7 @@ pub(crate) fn report(machines: &[Machine], baselines_configured: bool) -> Value 
         })
         .collect();
     json!({
-        "InstancePatchStates": machines.iter().map(instance_state).collect::<Vec<_>>(),
+        "InstancePatchStates": machines[page].iter().map(instance_state).collect::<Vec<_>>(),
         "PatchGroupStates": groups,
         "UnknownTargetGroups": if baselines_configured { unknown_target_groups(machines) } else { Vec::new() },
     })

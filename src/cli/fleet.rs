@@ -30,13 +30,16 @@ pub(super) async fn compliance(
     if format == Format::Csv {
         query.push("format=csv".to_string());
     }
-    let path = format!("/api/v1/compliance?{}", query.join("&"));
-    let body = api::get(config, &base, path.trim_end_matches('?')).await?;
-    if format != Format::Table {
-        out!("{body}");
+    if format == Format::Csv {
+        let path = format!("/api/v1/compliance?{}", query.join("&"));
+        out!("{}", api::get(config, &base, &path).await?);
         return Ok(ExitCode::SUCCESS);
     }
-    let report: Value = serde_json::from_str(&body)?;
+    let report = whole_compliance(config, &base, &query).await?;
+    if format == Format::Json {
+        outln!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
     print_machines(&report["InstancePatchStates"]);
     outln!();
     print_groups(&report["PatchGroupStates"]);
@@ -51,21 +54,59 @@ pub(super) async fn computers(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let base = api::base_url(config, url);
-    let path = match name {
-        Some(name) => format!("/api/v1/computers/{}", encode(name)),
-        None => "/api/v1/compliance".to_string(),
+    let answer = match name {
+        Some(name) => {
+            let body = api::get(config, &base, &format!("/api/v1/computers/{}", encode(name))).await?;
+            serde_json::from_str(&body)?
+        }
+        None => whole_compliance(config, &base, &[]).await?,
     };
-    let body = api::get(config, &base, &path).await?;
     if json {
-        outln!("{body}");
+        outln!("{answer}");
         return Ok(ExitCode::SUCCESS);
     }
-    let answer: Value = serde_json::from_str(&body)?;
     match name {
         Some(_) => print_computer(&answer),
         None => print_machines(&answer["InstancePatchStates"]),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `/api/v1/compliance` with every page of machines gathered into one `InstancePatchStates`.
+async fn whole_compliance(config: &Config, base: &str, query: &[String]) -> anyhow::Result<Value> {
+    let mut offset = 0u64;
+    let mut whole: Option<Value> = None;
+    loop {
+        let mut page_query = query.to_vec();
+        page_query.push(format!("offset={offset}"));
+        page_query.push("limit=10000".to_string());
+        let body = api::get(
+            config,
+            base,
+            &format!("/api/v1/compliance?{}", page_query.join("&")),
+        )
+        .await?;
+        let mut page: Value = serde_json::from_str(&body)?;
+        let next = page["NextOffset"].as_u64();
+        match whole.as_mut() {
+            None => whole = Some(page),
+            Some(whole) => {
+                let more = page["InstancePatchStates"].as_array_mut().map(std::mem::take);
+                if let (Some(list), Some(more)) = (whole["InstancePatchStates"].as_array_mut(), more) {
+                    list.extend(more);
+                }
+            }
+        }
+        match next {
+            Some(next) if next > offset => offset = next,
+            _ => break,
+        }
+    }
+    let mut whole = whole.unwrap_or_default();
+    if let Some(object) = whole.as_object_mut() {
+        object.remove("NextOffset");
+    }
+    Ok(whole)
 }
 
 fn print_machines(states: &Value) {

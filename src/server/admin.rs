@@ -45,7 +45,7 @@ fn api_route(app: &App, method: &Method, path: &str, query: Option<&str>) -> Res
             }
         }
         (&Method::GET, "/api/v1/sync") => sync_status(app),
-        (&Method::GET, "/api/v1/computers") => super::compliance::computers(app),
+        (&Method::GET, "/api/v1/computers") => super::compliance::computers(app, query),
         (&Method::POST, "/api/v1/reload") => match app.reload() {
             Ok(()) => json_response(StatusCode::OK, json!({"status": "reloaded"})),
             Err(err) => {

@@ -14,8 +14,88 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-/// `/api/v1/compliance`.
+/// Items a list answers when the query does not say.
+const DEFAULT_PAGE: usize = 1000;
+/// Most items one page may hold.
+const MAX_PAGE: usize = 10_000;
+
+/// `offset` and `limit` of a list request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Page {
+    offset: usize,
+    limit: usize,
+}
+
+impl Page {
+    /// Reads `offset` (default 0) and `limit` (default `DEFAULT_PAGE`, at most `MAX_PAGE`);
+    /// a value that is not a number is a 400 naming it.
+    fn of(query: Option<&str>) -> Result<Page, Box<Response<Body>>> {
+        let number = |name: &str, default: usize| match query_value(query, name) {
+            None => Ok(default),
+            Some(text) => text.trim().parse::<usize>().map_err(|_| {
+                Box::new(json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": format!("`{name}` must be a whole number, not `{text}`")}),
+                ))
+            }),
+        };
+        Ok(Page {
+            offset: number("offset", 0)?,
+            limit: number("limit", DEFAULT_PAGE)?.clamp(1, MAX_PAGE),
+        })
+    }
+
+    fn range(&self, total: usize) -> std::ops::Range<usize> {
+        let start = self.offset.min(total);
+        start..start.saturating_add(self.limit).min(total)
+    }
+
+    /// The offset of the next page, when there is one.
+    fn next(&self, total: usize) -> Option<usize> {
+        let end = self.range(total).end;
+        (end < total).then_some(end)
+    }
+}
+
+/// A JSON array page with `X-Total-Count` and, when more follow, a `Link: <…>; rel="next"`.
+fn paged_array(
+    path: &str,
+    query: Option<&str>,
+    page: Page,
+    total: usize,
+    items: Vec<serde_json::Value>,
+) -> Response<Body> {
+    let mut response = json_response(StatusCode::OK, serde_json::Value::Array(items));
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&total.to_string()) {
+        headers.insert("x-total-count", value);
+    }
+    if let Some(next) = page.next(total) {
+        let kept: Vec<(String, String)> = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in kept.iter().filter(|(k, _)| k != "offset" && k != "limit") {
+            serializer.append_pair(key, value);
+        }
+        serializer.append_pair("offset", &next.to_string());
+        serializer.append_pair("limit", &page.limit.to_string());
+        let link = format!("<{path}?{}>; rel=\"next\"", serializer.finish());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(hyper::header::LINK, value);
+        }
+    }
+    response
+}
+
+/// `/api/v1/compliance`: every patch group's state, and one page of machines
+/// (`InstancePatchStates`, `offset`/`limit`, with `TotalInstances` and `NextOffset`). The CSV
+/// export holds every machine.
 pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
+    let page = match Page::of(query) {
+        Ok(page) => page,
+        Err(response) => return *response,
+    };
     let group = query_value(query, "group");
     let snapshot = app.snapshot();
     let machines = match app.fleet.machines(&app.store, &snapshot, group.as_deref()) {
@@ -29,22 +109,27 @@ pub(super) fn report(app: &App, query: Option<&str>) -> Response<Body> {
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
         return response;
     }
-    json_response(
-        StatusCode::OK,
-        compliance::report(&machines, app.baselines().is_some()),
-    )
+    let mut report = compliance::report(&machines, app.baselines().is_some(), page.range(machines.len()));
+    report["TotalInstances"] = json!(machines.len());
+    report["NextOffset"] = json!(page.next(machines.len()));
+    json_response(StatusCode::OK, report)
 }
 
 /// `/api/v1/computers`: every computer's record (registration, requested groups, IP it
 /// connects from, OS, contact times, events received) with its effective patch group,
 /// baseline, compliance status and state counts (the fields of `/api/v1/compliance`).
-pub(super) fn computers(app: &App) -> Response<Body> {
+/// Paged: `offset`, `limit` (1,000 by default), `X-Total-Count`, `Link: rel="next"`.
+pub(super) fn computers(app: &App, query: Option<&str>) -> Response<Body> {
+    let page = match Page::of(query) {
+        Ok(page) => page,
+        Err(response) => return *response,
+    };
     let snapshot = app.snapshot();
     let machines = match app.fleet.machines(&app.store, &snapshot, None) {
         Ok(machines) => machines,
         Err(err) => return store_failed(&err),
     };
-    let list: Vec<serde_json::Value> = machines
+    let list: Vec<serde_json::Value> = machines[page.range(machines.len())]
         .iter()
         .map(|machine| {
             let mut value = json!(machine.record);
@@ -56,7 +141,7 @@ pub(super) fn computers(app: &App) -> Response<Body> {
             value
         })
         .collect();
-    json_response(StatusCode::OK, json!(list))
+    paged_array("/api/v1/computers", query, page, machines.len(), list)
 }
 
 /// `/api/v1/updates[?group=G][&all=1]`: the served catalog as `wucache updates --json`
