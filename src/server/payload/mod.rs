@@ -1,13 +1,17 @@
 //! The payload route, `GET`/`HEAD /Content/XX/<SHA1HEX>.<ext>`: the path is parsed into a
 //! digest (never joined onto the filesystem); unknown digests and those of unapproved updates
 //! are 404; a cached file is served at once, a missing one after its single upstream transfer
-//! is verified. The route returns an `Outcome`; `finish` alone turns it into a status and
+//! is verified. HEAD of a missing file is answered from the catalog (size, ETag) and starts no
+//! transfer. The route returns an `Outcome`; `finish` alone turns it into a status and
 //! counters. `respond` builds the HTTP answer for a file, `file_body` streams it.
 
 mod file_body;
 pub mod respond;
 
-use self::respond::{error, not_found, respond, respond_range_in_progress, single_range, Answer, Served};
+use self::respond::{
+    error, head_uncommitted, method_not_allowed, not_found, respond, respond_range_in_progress, single_range,
+    Answer, Served,
+};
 use super::body::Body;
 use crate::app::App;
 use crate::content::cache::{Cache, FlightState};
@@ -15,7 +19,7 @@ use crate::content::{layout, PayloadMeta};
 use crate::stats::ContentCounters as C;
 use crate::upstream::payload::HttpFetch;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 
 /// What the payload route did with a request.
 enum Outcome {
@@ -23,8 +27,12 @@ enum Outcome {
     Hit(Answer),
     /// Served after (or, with `serve_while_downloading`, during) an upstream transfer.
     Miss(Answer),
+    /// HEAD of a file not committed, answered from the catalog without a transfer.
+    Catalog(Answer),
     /// Not a payload of this catalog, or one of an unapproved update.
     NotFound,
+    /// A method other than GET and HEAD.
+    NotAllowed,
     /// The payload cache is not open (yet, or failed to open).
     CacheClosed,
     /// The upstream transfer failed or its bytes failed verification.
@@ -52,7 +60,9 @@ impl Outcome {
         match self {
             Outcome::Hit(_) => "hit",
             Outcome::Miss(_) => "miss",
+            Outcome::Catalog(_) => "catalog",
             Outcome::NotFound => "not_found",
+            Outcome::NotAllowed => "not_allowed",
             Outcome::CacheClosed => "cache_closed",
             Outcome::UpstreamFailed => "upstream_failed",
         }
@@ -72,10 +82,12 @@ fn finish(outcome: Outcome, counters: &C) -> Response<Body> {
             C::add(&counters.bytes_after_miss, answer.body_bytes);
             answer.response
         }
+        Outcome::Catalog(answer) => answer.response,
         Outcome::NotFound => {
             C::add(&counters.not_found, 1);
             not_found()
         }
+        Outcome::NotAllowed => method_not_allowed(),
         Outcome::CacheClosed => error(StatusCode::SERVICE_UNAVAILABLE),
         Outcome::UpstreamFailed => {
             C::add(&counters.errors, 1);
@@ -91,10 +103,18 @@ async fn outcome(app: &App, request: &Request<Incoming>) -> Outcome {
     let Some((meta, _)) = payload else {
         return Outcome::NotFound;
     };
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        return Outcome::NotAllowed;
+    }
     let Some(cache) = app.content.get() else {
         return Outcome::CacheClosed;
     };
     let committed = cache.committed(&meta.sha1);
+    if committed.is_none() && method == Method::HEAD {
+        let served = Served::uncommitted(&meta.sha1, meta.size);
+        return Outcome::Catalog(head_uncommitted(&served, request.headers()));
+    }
     if committed.is_none() && app.config.content.serve_while_downloading {
         if let Some(outcome) = range_while_downloading(cache, &meta, request).await {
             return outcome;
