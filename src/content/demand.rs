@@ -1,8 +1,10 @@
 //! Who still wants a transfer, and when it must stop early. Each client waiting for a transfer
 //! holds an `Interest`; prefetch (or a client asking for a file prefetch wants) marks the
-//! transfer kept. A transfer halts when the cache stops, or when it has had no interest for
-//! `ABANDON_GRACE` and is not kept — the grace spans the moment between two range requests
-//! of one client. `cache` runs the transfers and reacts to the `Halt`. Uses tokio only.
+//! transfer kept. A transfer halts when the cache stops, or when it is not kept and has no
+//! interest: at once while it waits for a slot, after `ABANDON_GRACE` once it runs — the grace
+//! spans the moment between two range requests of one client, and costs nothing to a queued
+//! transfer, which has nothing to resume. `cache` runs the transfers and reacts to the `Halt`.
+//! Uses tokio only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,8 @@ pub(crate) struct Demand {
     pub(crate) clients: usize,
     /// It finishes whoever waits (prefetch wants it).
     pub(crate) keep: bool,
+    /// It holds a slot (is no longer queued).
+    pub(crate) running: bool,
 }
 
 impl Demand {
@@ -56,10 +60,20 @@ pub(crate) struct Audience {
 }
 
 impl Audience {
-    pub(crate) fn new() -> Audience {
+    /// The audience of a transfer that starts `running`, or queued.
+    pub(crate) fn new(running: bool) -> Audience {
+        let demand = Demand {
+            running,
+            ..Demand::default()
+        };
         Audience {
-            demand: Arc::new(watch::channel(Demand::default()).0),
+            demand: Arc::new(watch::channel(demand).0),
         }
+    }
+
+    /// The transfer got its slot: from now on it is halted only after the grace.
+    pub(crate) fn runs(&self) {
+        self.demand.send_modify(|demand| demand.running = true);
     }
 
     /// Counts `asker` in; a client gets the `Interest` that counts it out when dropped.
@@ -86,8 +100,8 @@ impl Audience {
         self.demand.borrow().clients
     }
 
-    /// Sets `halt` once the cache stops (`stopping` turns true) or the audience has been
-    /// gone for `grace` (`ABANDON_GRACE`); runs until then.
+    /// Sets `halt` once the cache stops (`stopping` turns true) or the audience is gone:
+    /// at once while queued, for `grace` (`ABANDON_GRACE`) once running; runs until then.
     pub(crate) async fn watch(
         self,
         mut stopping: watch::Receiver<bool>,
@@ -104,12 +118,16 @@ impl Audience {
     }
 }
 
-/// Resolves once the demand has been gone for `grace` without coming back.
+/// Resolves once the demand is gone while queued, or has been gone for `grace` while
+/// running without coming back.
 async fn abandoned(mut demand: watch::Receiver<Demand>, grace: Duration) {
     loop {
-        if demand.wait_for(Demand::gone).await.is_err() {
+        let gone = demand.wait_for(Demand::gone).await.map(|gone| *gone);
+        match gone {
+            Ok(gone) if !gone.running => return,
+            Ok(_) => {}
             // Every handle is gone: the transfer is over and nobody will come back.
-            return std::future::pending().await;
+            Err(_) => return std::future::pending().await,
         }
         let back = tokio::time::timeout(grace, demand.wait_for(|d| !d.gone())).await;
         if back.is_err() {
@@ -169,7 +187,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transfer_halts_once_its_last_client_has_gone_for_the_grace() {
-        let audience = Audience::new();
+        let audience = Audience::new(true);
         let first = audience.join(Asker::Client { keep: false });
         let second = audience.join(Asker::Client { keep: false });
         let (_stopping, mut halt) = watched(&audience);
@@ -183,7 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_back_within_the_grace_keeps_the_transfer() {
-        let audience = Audience::new();
+        let audience = Audience::new(true);
         let first = audience.join(Asker::Client { keep: false });
         let (_stopping, mut halt) = watched(&audience);
         drop(first);
@@ -196,9 +214,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_queued_transfer_halts_as_soon_as_its_last_client_has_gone() {
+        let audience = Audience::new(false);
+        let client = audience.join(Asker::Client { keep: false });
+        let (_stopping, mut halt) = watched(&audience);
+        drop(client);
+        let halted_in = tokio::time::timeout(GRACE / 2, halted(&mut halt)).await;
+        assert_eq!(halted_in.ok(), Some(Halt::Abandoned), "no grace while queued");
+
+        let audience = Audience::new(false);
+        let client = audience.join(Asker::Client { keep: false });
+        let (_stopping, mut halt) = watched(&audience);
+        audience.runs();
+        drop(client);
+        tokio::time::sleep(GRACE / 4).await;
+        assert_eq!(*halt.borrow(), None, "the grace applies once it runs");
+        assert_eq!(settled(&mut halt).await, Halt::Abandoned);
+    }
+
+    #[tokio::test]
     async fn a_kept_transfer_runs_on_without_clients_until_the_cache_stops() {
         for keeper in [Asker::Prefetch, Asker::Client { keep: true }] {
-            let audience = Audience::new();
+            let audience = Audience::new(true);
             let client = audience.join(Asker::Client { keep: false });
             let kept = audience.join(keeper);
             let (stopping, mut halt) = watched(&audience);

@@ -317,7 +317,7 @@ impl<F: Fetch> Cache<F> {
         let (sender, receiver) = watch::channel(state);
         let flight = Flight {
             receiver,
-            audience: Audience::new(),
+            audience: Audience::new(slot.is_some()),
             meta: meta.clone(),
             started: std::time::Instant::now(),
         };

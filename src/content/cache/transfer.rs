@@ -41,6 +41,10 @@ impl Drop for Slot {
     }
 }
 
+/// How long a halted transfer waits for its fetcher to let go of the upstream connection
+/// before it frees its slot anyway.
+const LET_GO: Duration = Duration::from_secs(2);
+
 /// Why an attempt ended without the whole file.
 enum Interrupted {
     Fetch(FetchError),
@@ -60,9 +64,10 @@ impl<F: Fetch> Cache<F> {
     ) {
         let (halt_sender, mut halt) = watch::channel(None);
         let stopping = self.inner.stopping.subscribe();
-        let watchdog = tokio::spawn(audience.watch(stopping, halt_sender, ABANDON_GRACE));
+        let watched = audience.clone();
+        let watchdog = tokio::spawn(watched.watch(stopping, halt_sender, ABANDON_GRACE));
         let outcome = self
-            .in_slot(&meta, &sender, limit.as_deref(), slot, &mut halt)
+            .in_slot(&meta, &sender, &audience, limit.as_deref(), slot, &mut halt)
             .await;
         watchdog.abort();
         let state = self.settle(&meta, outcome, sender.borrow().clone());
@@ -77,6 +82,7 @@ impl<F: Fetch> Cache<F> {
         &self,
         meta: &PayloadMeta,
         sender: &watch::Sender<FlightState>,
+        audience: &Audience,
         limit: Option<&RateLimit>,
         slot: Option<Slot>,
         halt: &mut watch::Receiver<Option<Halt>>,
@@ -85,6 +91,7 @@ impl<F: Fetch> Cache<F> {
             Some(slot) => slot,
             None => self.wait_for_slot(meta, halt).await?,
         };
+        audience.runs();
         sender.send_replace(FlightState::Running { received: 0 });
         self.transfer(meta, sender, limit, halt).await
     }
@@ -95,9 +102,12 @@ impl<F: Fetch> Cache<F> {
         meta: &PayloadMeta,
         halt: &mut watch::Receiver<Option<Halt>>,
     ) -> Result<Slot, CacheError> {
+        // A halted transfer never takes a slot (nor, below, starts a request): `biased`
+        // looks at the halt first.
         let acquired = tokio::select! {
-            permit = Arc::clone(&self.inner.slots).acquire_owned() => Ok(permit),
+            biased;
             reason = halted(halt) => Err(reason),
+            permit = Arc::clone(&self.inner.slots).acquire_owned() => Ok(permit),
         };
         self.inner
             .counters
@@ -172,8 +182,9 @@ impl<F: Fetch> Cache<F> {
                     tracing::info!(sha1 = %upper_hex(&meta.sha1), attempt, delay_ms = delay.as_millis() as u64, error = %err, "payload transfer interrupted; resuming");
                     last = err.to_string();
                     tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
+                        biased;
                         reason = halted(halt) => return Err(halted_error(meta, reason)),
+                        () = tokio::time::sleep(delay) => {}
                     }
                 }
                 Err(Interrupted::Fetch(err)) => return Err(transfer_error(meta, err.to_string())),
@@ -193,11 +204,12 @@ impl<F: Fetch> Cache<F> {
         halt: &mut watch::Receiver<Option<Halt>>,
     ) -> Result<Partial, Interrupted> {
         let fetched = tokio::select! {
-            fetched = self.inner.fetch.fetch(&meta.url, partial.offset()) => fetched,
+            biased;
             reason = halted(halt) => {
                 partial.keep_for_resume();
                 return Err(Interrupted::Halted(reason));
             }
+            fetched = self.inner.fetch.fetch(&meta.url, partial.offset()) => fetched,
         };
         let mut fetched = match fetched {
             Ok(fetched) => fetched,
@@ -209,11 +221,13 @@ impl<F: Fetch> Cache<F> {
         let mut partial = self.restart_if_whole(meta, partial, &fetched).await?;
         loop {
             let next = tokio::select! {
-                next = fetched.chunks.recv() => next,
+                biased;
                 reason = halted(halt) => {
                     partial.keep_for_resume();
+                    fetched.stop(LET_GO).await;
                     return Err(Interrupted::Halted(reason));
                 }
+                next = fetched.chunks.recv() => next,
             };
             let Some(chunk) = next else { break };
             let chunk = match chunk {

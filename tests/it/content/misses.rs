@@ -392,3 +392,56 @@ async fn a_transfer_prefetch_wants_finishes_after_its_clients_leave() {
     assert_eq!(count(&counters.transfers_abandoned), 1);
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_forty_clients_give_up_only_the_transfers_that_ran_reached_the_upstream() {
+    let (upstream, catalog) = upstream_with_payloads(91, 150, 20_000).await;
+    let files: Vec<SynthFile> = approved_files(&catalog).into_iter().take(40).collect();
+    assert_eq!(files.len(), 40, "enough approved files");
+    let (daemon, data) = serve(&upstream, |c| {
+        c.content.max_transfers = 4;
+        c.content.max_queued = 8;
+    })
+    .await;
+    upstream.faults().content_hold();
+
+    let mut gone = Vec::new();
+    for file in &files {
+        gone.push(impatient(daemon.client_addr, &content_path(file)).await);
+    }
+    let counters = &daemon.app.counters;
+    assert!(
+        eventually(|| async {
+            upstream.stats().content_active == 4
+                && count(&counters.transfers_queued) == 8
+                && count(&counters.busy) == 28
+        })
+        .await,
+        "4 running, 8 queued, 28 refused"
+    );
+    drop(gone);
+    assert!(
+        eventually(|| async {
+            count(&counters.transfers_abandoned) == 12 && upstream.stats().content_active == 0
+        })
+        .await,
+        "{} abandoned",
+        count(&counters.transfers_abandoned)
+    );
+    upstream.faults().content_release();
+
+    let stats = upstream.stats();
+    assert_eq!(
+        stats.content_requests, 4,
+        "only the transfers that ran asked the upstream"
+    );
+    assert_eq!(stats.content_peak_active, 4);
+    assert_eq!(stats.content_bytes, 0);
+    assert_eq!(count(&counters.transfers_started), 4);
+    assert_eq!(
+        (count(&counters.in_flight), count(&counters.transfers_queued)),
+        (0, 0)
+    );
+    assert!(committed_on_disk(&data.path().join("content")).is_empty());
+    daemon.stop().await;
+}
