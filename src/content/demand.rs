@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How long a transfer nobody waits for runs on before it is cancelled.
+/// How long a running transfer nobody waits for goes on before it is cancelled (a queued one
+/// is cancelled at once).
 pub(crate) const ABANDON_GRACE: Duration = Duration::from_secs(1);
 
 /// Who asks for a payload: decides whether a full queue refuses the request and whether
@@ -29,13 +30,13 @@ pub enum Asker {
 
 /// The audience of one transfer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Demand {
+struct Demand {
     /// Clients waiting for it now.
-    pub(crate) clients: usize,
+    clients: usize,
     /// It finishes whoever waits (prefetch wants it).
-    pub(crate) keep: bool,
+    keep: bool,
     /// It holds a slot (is no longer queued).
-    pub(crate) running: bool,
+    running: bool,
 }
 
 impl Demand {

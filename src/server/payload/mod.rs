@@ -133,24 +133,15 @@ async fn outcome(app: &App, request: &Request<Incoming>) -> Outcome {
     let Some(cache) = app.content.get() else {
         return Outcome::CacheClosed;
     };
-    let committed = cache.committed(&meta.sha1);
-    if committed.is_none() && method == Method::HEAD {
-        let served = Served::uncommitted(&meta.sha1, meta.size);
-        return Outcome::Catalog(head_uncommitted(&served, request.headers()));
-    }
-    // A transfer prefetch would make anyway finishes even if every client leaves.
-    let keep = approved && app.config.content.mode != ContentMode::OnDemand;
-    let asker = Asker::Client { keep };
-    if committed.is_none() && app.config.content.serve_while_downloading {
-        if let Some(outcome) = range_while_downloading(cache, &meta, asker, request).await {
-            return outcome;
-        }
-    }
-    let (path, hit) = match committed {
+    let (path, hit) = match cache.committed(&meta.sha1) {
         Some((path, _)) => (path, true),
-        None => match cache.get(&meta, asker).await {
+        None if method == Method::HEAD => {
+            let served = Served::uncommitted(&meta.sha1, meta.size);
+            return Outcome::Catalog(head_uncommitted(&served, request.headers()));
+        }
+        None => match miss(app, cache, &meta, approved, request).await {
             Ok(path) => (path, false),
-            Err(err) => return unavailable(&err),
+            Err(outcome) => return outcome,
         },
     };
     let modified = tokio::fs::metadata(&path)
@@ -164,6 +155,26 @@ async fn outcome(app: &App, request: &Request<Incoming>) -> Outcome {
     } else {
         Outcome::Miss(answer)
     }
+}
+
+/// A GET of a file not committed: the committed file once its transfer is done, or the
+/// answer already given (a range while downloading, a full queue, a failed transfer).
+async fn miss(
+    app: &App,
+    cache: &Cache<HttpFetch>,
+    meta: &PayloadMeta,
+    approved: bool,
+    request: &Request<Incoming>,
+) -> Result<std::path::PathBuf, Outcome> {
+    // A transfer prefetch would make anyway finishes even if every client leaves.
+    let keep = approved && app.config.content.mode != ContentMode::OnDemand;
+    let asker = Asker::Client { keep };
+    if app.config.content.serve_while_downloading {
+        if let Some(outcome) = range_while_downloading(cache, meta, asker, request).await {
+            return Err(outcome);
+        }
+    }
+    cache.get(meta, asker).await.map_err(|err| unavailable(&err))
 }
 
 /// Why a miss got no file: a full queue, or a failed transfer.
