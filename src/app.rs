@@ -390,6 +390,8 @@ pub fn open_cache(
     let cache_config = CacheConfig {
         max_size: config.content.max_size,
         attempts: config.content.attempts,
+        max_transfers: config.content.max_transfers as usize,
+        max_queued: config.content.max_queued as usize,
         initial_backoff: config.upstream.initial_backoff,
         max_backoff: config.upstream.max_backoff,
     };

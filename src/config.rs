@@ -305,7 +305,9 @@ pub enum ContentMode {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ContentConfig {
-    pub(crate) mode: ContentMode,
+    /// When payloads are downloaded; prefetch wants the files of approved updates unless
+    /// `on-demand`.
+    pub mode: ContentMode,
     /// Where payloads are kept; empty = `<data_dir>/content`.
     pub dir: String,
     /// Most bytes kept; least recently used payloads are evicted beyond it. `"0"` = no limit.
@@ -317,7 +319,13 @@ pub struct ContentConfig {
     /// before the whole file's SHA-1 and SHA-256 are checked (Windows checks both itself).
     /// Off: nothing is sent before the file is verified and committed.
     pub serve_while_downloading: bool,
-    /// Parallel downloads when prefetching.
+    /// Most upstream payload transfers running at once: client misses and prefetch together
+    /// (a prefetch transfer takes a slot like a miss does).
+    pub max_transfers: u32,
+    /// Most transfers waiting for a slot; a client miss that would start one more is answered
+    /// 503 with `Retry-After`. Prefetch waits however long the queue.
+    pub max_queued: u32,
+    /// Parallel downloads when prefetching (each also takes one of `max_transfers`).
     pub prefetch_concurrency: u32,
     /// Prefetch bandwidth cap in bytes per second (e.g. `"20M"`); `"0"` = no cap.
     #[serde(with = "human_size")]
@@ -340,6 +348,8 @@ impl Default for ContentConfig {
             max_size: 0,
             serve_unapproved: false,
             serve_while_downloading: false,
+            max_transfers: 8,
+            max_queued: 64,
             prefetch_concurrency: 4,
             prefetch_rate: 0,
             attempts: 5,
@@ -421,6 +431,9 @@ impl Config {
                 "content.prefetch_concurrency",
                 "must be at least 1".into(),
             ));
+        }
+        if self.content.max_transfers == 0 {
+            return Err(invalid("content.max_transfers", "must be at least 1".into()));
         }
         if self.content.attempts == 0 {
             return Err(invalid("content.attempts", "must be at least 1".into()));
@@ -649,6 +662,17 @@ mod tests {
         assert!(err.to_string().contains("key `tls.cert`"), "{err}");
         let config = Config::from_toml("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", "t").unwrap();
         assert!(!config.tls_in_use());
+    }
+
+    #[test]
+    fn transfer_limits_parse_and_at_least_one_transfer_runs() {
+        let config = Config::from_toml("[content]\nmax_transfers = 2\nmax_queued = 0\n", "t").unwrap();
+        assert_eq!((config.content.max_transfers, config.content.max_queued), (2, 0));
+        let err = Config::from_toml("[content]\nmax_transfers = 0\n", "t").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config t: key `content.max_transfers`: must be at least 1"
+        );
     }
 
     #[test]

@@ -15,13 +15,21 @@ pub struct ContentCounters {
     pub misses: AtomicU64,
     pub not_found: AtomicU64,
     pub errors: AtomicU64,
+    /// Misses answered 503: all transfer slots busy and `max_queued` transfers waiting.
+    pub busy: AtomicU64,
     /// Body bytes sent to clients of requests that were hits / misses.
     pub bytes_from_cache: AtomicU64,
     pub bytes_after_miss: AtomicU64,
     /// Payload bytes received from upstream.
     pub upstream_bytes: AtomicU64,
     pub transfers_started: AtomicU64,
+    /// Transfers running (holding one of `max_transfers` slots).
     pub in_flight: AtomicU64,
+    /// Transfers waiting for a slot.
+    pub transfers_queued: AtomicU64,
+    /// Transfers cancelled, queued or running, because every client waiting for them had
+    /// gone and prefetch did not want the file.
+    pub transfers_abandoned: AtomicU64,
     pub evictions: AtomicU64,
     pub digest_mismatches: AtomicU64,
     /// Committed files and bytes, as of the last change.
@@ -37,10 +45,12 @@ pub struct PersistedContent {
     pub misses: u64,
     pub not_found: u64,
     pub errors: u64,
+    pub busy: u64,
     pub bytes_from_cache: u64,
     pub bytes_after_miss: u64,
     pub upstream_bytes: u64,
     pub transfers_started: u64,
+    pub transfers_abandoned: u64,
     pub evictions: u64,
     pub digest_mismatches: u64,
 }
@@ -54,10 +64,12 @@ impl ContentCounters {
             misses: get(&self.misses),
             not_found: get(&self.not_found),
             errors: get(&self.errors),
+            busy: get(&self.busy),
             bytes_from_cache: get(&self.bytes_from_cache),
             bytes_after_miss: get(&self.bytes_after_miss),
             upstream_bytes: get(&self.upstream_bytes),
             transfers_started: get(&self.transfers_started),
+            transfers_abandoned: get(&self.transfers_abandoned),
             evictions: get(&self.evictions),
             digest_mismatches: get(&self.digest_mismatches),
         }
@@ -70,10 +82,12 @@ impl ContentCounters {
         add(&self.misses, kept.misses);
         add(&self.not_found, kept.not_found);
         add(&self.errors, kept.errors);
+        add(&self.busy, kept.busy);
         add(&self.bytes_from_cache, kept.bytes_from_cache);
         add(&self.bytes_after_miss, kept.bytes_after_miss);
         add(&self.upstream_bytes, kept.upstream_bytes);
         add(&self.transfers_started, kept.transfers_started);
+        add(&self.transfers_abandoned, kept.transfers_abandoned);
         add(&self.evictions, kept.evictions);
         add(&self.digest_mismatches, kept.digest_mismatches);
     }

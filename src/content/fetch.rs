@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use std::future::Future;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Why a fetch failed; `retryable` says whether trying again (resuming) makes sense.
@@ -23,7 +24,20 @@ pub struct Fetched {
     pub(crate) chunks: mpsc::Receiver<Result<Bytes, FetchError>>,
 }
 
-/// Gets a URL's bytes from `offset` (a `Range: bytes=offset-` request when offset > 0).
+impl Fetched {
+    /// Tells the fetcher to stop and waits, up to `limit`, until it has dropped its end of
+    /// the channel — and so its connection — so a transfer halted to free its slot does not
+    /// overlap the next one at the upstream.
+    pub(crate) async fn stop(mut self, limit: Duration) {
+        self.chunks.close();
+        let drained = async { while self.chunks.recv().await.is_some() {} };
+        let _ = tokio::time::timeout(limit, drained).await;
+    }
+}
+
+/// Gets a URL's bytes from `offset` (a `Range: bytes=offset-` request when offset > 0). The
+/// fetcher stops once the chunk channel is closed, and lets go of its connection no later
+/// than of the channel's sender.
 pub trait Fetch: Send + Sync + 'static {
     /// Starts fetching `url` from byte `offset`; resolves once the answer's headers are in.
     fn fetch(&self, url: &str, offset: u64) -> impl Future<Output = Result<Fetched, FetchError>> + Send;

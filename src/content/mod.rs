@@ -1,12 +1,14 @@
 //! The payload cache: files keyed by SHA-1 on disk, verified by SHA-1 and SHA-256 before
-//! they are committed, fetched on a miss (one transfer however many clients ask, `cache`) or
-//! ahead of time (`prefetch`, with `rate` as its bandwidth cap). Pure parts — `range`
+//! they are committed, fetched on a miss (one transfer however many clients ask, at most
+//! `max_transfers` at once, `cache`; cancelled when every client has gone unless prefetch
+//! wants the file, `demand`) or ahead of time (`prefetch`, with `rate` as its bandwidth cap). Pure parts — `range`
 //! (Range/If-Range), `layout` (URL path ↔ digest ↔ disk path, file names), `evict` (LRU
 //! bookkeeping) — are plain functions; `disk` owns the files (verified writes, start-up
 //! reconciliation of leftovers). HTTP answers are built by `server::payload`. Never imports
 //! `upstream`: fetching goes through the `Fetch` trait. Uses `model`, `stats`, `shutdown`.
 
 pub mod cache;
+pub mod demand;
 pub mod disk;
 pub mod evict;
 pub mod fetch;
@@ -27,4 +29,11 @@ pub struct PayloadMeta {
     pub(crate) size: u64,
     pub(crate) name: String,
     pub(crate) url: String,
+}
+
+impl PayloadMeta {
+    /// The payload's SHA-1.
+    pub fn sha1(&self) -> &Sha1 {
+        &self.sha1
+    }
 }

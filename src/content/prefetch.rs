@@ -1,6 +1,8 @@
 //! Prefetch: download the payloads of approved updates ahead of clients, with a concurrency
 //! limit and an optional bandwidth cap, reporting progress. Transfers go through the cache,
-//! so a client asking for a file being prefetched joins that transfer. Interrupted transfers
+//! so a client asking for a file being prefetched joins that transfer; each takes one of the
+//! cache's `max_transfers` slots (waiting however long the queue, never refused) and runs to
+//! its end whether or not clients joined and left it. Interrupted transfers
 //! leave resumable partials; the next run (after a restart too) resumes them.
 
 use crate::content::cache::{Cache, CacheError};

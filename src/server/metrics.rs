@@ -45,6 +45,7 @@ pub(super) fn render(app: &App) -> String {
 struct Readings {
     content: PersistedContent,
     in_flight: u64,
+    queued: u64,
     cache_bytes: u64,
     cache_files: u64,
     /// Served updates by type, sorted by type.
@@ -70,6 +71,7 @@ impl Readings {
         Readings {
             content: c.persisted(),
             in_flight: C::get(&c.in_flight),
+            queued: C::get(&c.transfers_queued),
             cache_bytes: C::get(&c.cache_bytes),
             cache_files: C::get(&c.cache_files),
             catalog: catalog_by_type(app),
@@ -139,6 +141,7 @@ impl Readings {
                 ("miss", c.misses),
                 ("not_found", c.not_found),
                 ("error", c.errors),
+                ("busy", c.busy),
             ],
         )?;
         labelled(
@@ -173,11 +176,23 @@ impl Readings {
             "Upstream payload transfers running.",
             self.in_flight,
         )?;
+        gauge(
+            e,
+            "wucache_content_transfers_queued",
+            "Upstream payload transfers waiting for a slot.",
+            self.queued,
+        )?;
         counter(
             e,
             "wucache_content_transfers",
             "Upstream payload transfers started.",
             c.transfers_started,
+        )?;
+        counter(
+            e,
+            "wucache_content_transfers_abandoned",
+            "Payload transfers cancelled: every client went away.",
+            c.transfers_abandoned,
         )?;
         counter(
             e,

@@ -8,11 +8,13 @@
 //!
 //! Layout: `wire` (envelopes, faults, request fields), `catalog` (documents over logical time,
 //! filters), `ops` (one handler per operation), `server` (hyper plumbing, injected HTTP
-//! failures), `content` (payload GETs), `real` (fixture documents), `faults`, `stats`.
+//! failures), `content` (payload GETs), `real` (fixture documents), `faults` (with `gate`, which
+//! holds content answers), `stats`.
 
 mod catalog;
 mod content;
 mod faults;
+mod gate;
 mod ops;
 #[cfg(test)]
 mod payload_tests;

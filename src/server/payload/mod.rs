@@ -1,21 +1,37 @@
 //! The payload route, `GET`/`HEAD /Content/XX/<SHA1HEX>.<ext>`: the path is parsed into a
 //! digest (never joined onto the filesystem); unknown digests and those of unapproved updates
 //! are 404; a cached file is served at once, a missing one after its single upstream transfer
-//! is verified. The route returns an `Outcome`; `finish` alone turns it into a status and
-//! counters. `respond` builds the HTTP answer for a file, `file_body` streams it.
+//! is verified. HEAD of a missing file is answered from the catalog (size, ETag) and starts no
+//! transfer. A miss waits for its transfer's slot (at most `max_transfers` run); beyond
+//! `max_queued` waiting transfers it is answered 503 with `Retry-After`. A client that goes
+//! away leaves its transfer (cancelled once every client has, unless prefetch wants the
+//! file). The route returns an `Outcome`; `finish` alone turns it into a status and counters.
+//! `respond` builds the HTTP answer for a file, `file_body` streams it, `held` keeps a
+//! client's place in a transfer while a range of it streams.
 
 mod file_body;
+mod held;
 pub mod respond;
 
-use self::respond::{error, not_found, respond, respond_range_in_progress, single_range, Answer, Served};
+use self::respond::{
+    error, head_uncommitted, method_not_allowed, not_found, respond, respond_range_in_progress, single_range,
+    Answer, Served,
+};
 use super::body::Body;
 use crate::app::App;
-use crate::content::cache::{Cache, FlightState};
+use crate::config::ContentMode;
+use crate::content::cache::{Cache, CacheError, FlightState, Waiting};
+use crate::content::demand::Asker;
 use crate::content::{layout, PayloadMeta};
 use crate::stats::ContentCounters as C;
 use crate::upstream::payload::HttpFetch;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+
+/// What a 503 for a full transfer queue asks clients to wait, in seconds (BITS and Delivery
+/// Optimization honour `Retry-After`).
+const RETRY_AFTER_SECONDS: u32 = 30;
 
 /// What the payload route did with a request.
 enum Outcome {
@@ -23,10 +39,16 @@ enum Outcome {
     Hit(Answer),
     /// Served after (or, with `serve_while_downloading`, during) an upstream transfer.
     Miss(Answer),
+    /// HEAD of a file not committed, answered from the catalog without a transfer.
+    Catalog(Answer),
     /// Not a payload of this catalog, or one of an unapproved update.
     NotFound,
+    /// A method other than GET and HEAD.
+    NotAllowed,
     /// The payload cache is not open (yet, or failed to open).
     CacheClosed,
+    /// A miss refused: every transfer slot is taken and `max_queued` transfers wait.
+    Busy,
     /// The upstream transfer failed or its bytes failed verification.
     UpstreamFailed,
 }
@@ -52,8 +74,11 @@ impl Outcome {
         match self {
             Outcome::Hit(_) => "hit",
             Outcome::Miss(_) => "miss",
+            Outcome::Catalog(_) => "catalog",
             Outcome::NotFound => "not_found",
+            Outcome::NotAllowed => "not_allowed",
             Outcome::CacheClosed => "cache_closed",
+            Outcome::Busy => "busy",
             Outcome::UpstreamFailed => "upstream_failed",
         }
     }
@@ -72,11 +97,21 @@ fn finish(outcome: Outcome, counters: &C) -> Response<Body> {
             C::add(&counters.bytes_after_miss, answer.body_bytes);
             answer.response
         }
+        Outcome::Catalog(answer) => answer.response,
         Outcome::NotFound => {
             C::add(&counters.not_found, 1);
             not_found()
         }
+        Outcome::NotAllowed => method_not_allowed(),
         Outcome::CacheClosed => error(StatusCode::SERVICE_UNAVAILABLE),
+        Outcome::Busy => {
+            C::add(&counters.busy, 1);
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            response
+        }
         Outcome::UpstreamFailed => {
             C::add(&counters.errors, 1);
             error(StatusCode::BAD_GATEWAY)
@@ -88,26 +123,25 @@ async fn outcome(app: &App, request: &Request<Incoming>) -> Outcome {
     let payload = layout::parse_content_path(request.uri().path())
         .and_then(|path| app.snapshot().payload(&path.sha1))
         .filter(|(_, approved)| *approved || app.config.content.serve_unapproved);
-    let Some((meta, _)) = payload else {
+    let Some((meta, approved)) = payload else {
         return Outcome::NotFound;
     };
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        return Outcome::NotAllowed;
+    }
     let Some(cache) = app.content.get() else {
         return Outcome::CacheClosed;
     };
-    let committed = cache.committed(&meta.sha1);
-    if committed.is_none() && app.config.content.serve_while_downloading {
-        if let Some(outcome) = range_while_downloading(cache, &meta, request).await {
-            return outcome;
-        }
-    }
-    let (path, hit) = match committed {
+    let (path, hit) = match cache.committed(&meta.sha1) {
         Some((path, _)) => (path, true),
-        None => match cache.get(&meta).await {
+        None if method == Method::HEAD => {
+            let served = Served::uncommitted(&meta.sha1, meta.size);
+            return Outcome::Catalog(head_uncommitted(&served, request.headers()));
+        }
+        None => match miss(app, cache, &meta, approved, request).await {
             Ok(path) => (path, false),
-            Err(err) => {
-                tracing::warn!(error = %err, "payload not available");
-                return Outcome::UpstreamFailed;
-            }
+            Err(outcome) => return outcome,
         },
     };
     let modified = tokio::fs::metadata(&path)
@@ -123,37 +157,87 @@ async fn outcome(app: &App, request: &Request<Incoming>) -> Outcome {
     }
 }
 
+/// A GET of a file not committed: the committed file once its transfer is done, or the
+/// answer already given (a range while downloading, a full queue, a failed transfer).
+async fn miss(
+    app: &App,
+    cache: &Cache<HttpFetch>,
+    meta: &PayloadMeta,
+    approved: bool,
+    request: &Request<Incoming>,
+) -> Result<std::path::PathBuf, Outcome> {
+    // A transfer prefetch would make anyway finishes even if every client leaves.
+    let keep = approved && app.config.content.mode != ContentMode::OnDemand;
+    let asker = Asker::Client { keep };
+    if app.config.content.serve_while_downloading {
+        if let Some(outcome) = range_while_downloading(cache, meta, asker, request).await {
+            return Err(outcome);
+        }
+    }
+    cache.get(meta, asker).await.map_err(|err| unavailable(&err))
+}
+
+/// Why a miss got no file: a full queue, or a failed transfer.
+fn unavailable(err: &CacheError) -> Outcome {
+    match err {
+        CacheError::Busy { .. } => {
+            tracing::debug!(error = %err, "payload miss refused");
+            Outcome::Busy
+        }
+        err => {
+            tracing::warn!(error = %err, "payload not available");
+            Outcome::UpstreamFailed
+        }
+    }
+}
+
 /// With `serve_while_downloading`: a single range is answered from the transfer's partial
-/// file as soon as its bytes have arrived. `None` when the request is not a single range or
-/// the file got committed meanwhile (the caller then serves the committed file).
+/// file as soon as its bytes have arrived; the response body keeps the client among the
+/// transfer's waiters while it streams. `None` when the request is not a single range or the
+/// file got committed meanwhile (the caller then serves the committed file).
 async fn range_while_downloading(
     cache: &Cache<HttpFetch>,
     meta: &PayloadMeta,
+    asker: Asker,
     request: &Request<Incoming>,
 ) -> Option<Outcome> {
-    let served = Served::new(&meta.sha1, meta.size, std::time::SystemTime::now());
+    let served = Served::uncommitted(&meta.sha1, meta.size);
     let range = single_range(request.headers(), &served)?;
-    let mut flight = cache.flight(meta);
-    loop {
-        let state = flight.borrow_and_update().clone();
-        match state {
-            FlightState::Running { received } if received > range.end => break,
-            FlightState::Running { .. } => {}
-            FlightState::Committed(_) => return None,
-            FlightState::Failed(err) => {
-                tracing::warn!(error = %err, "payload not available");
-                return Some(Outcome::UpstreamFailed);
-            }
+    let waiting = loop {
+        let mut waiting = match cache.join(meta, asker) {
+            Ok(waiting) => waiting,
+            Err(err) => return Some(unavailable(&err)),
+        };
+        match arrived(&mut waiting, range.end).await? {
+            Ok(()) => break waiting,
+            // Joined as it was being cancelled: join a new one.
+            Err(CacheError::Abandoned(_)) => continue,
+            Err(err) => return Some(unavailable(&err)),
         }
-        if flight.changed().await.is_err() {
-            return None;
-        }
-    }
-    let answer =
-        respond_range_in_progress(&cache.partial_path(&meta.sha1), &served, range, request.method()).await;
+    };
+    let partial = cache.partial_path(&meta.sha1);
+    let answer = respond_range_in_progress(&partial, &served, range, request.method()).await;
     if answer.response.status() == StatusCode::NOT_FOUND {
         // Committed (renamed) between the wait and the open.
         return None;
     }
-    Some(Outcome::Miss(answer))
+    Some(Outcome::Miss(Answer {
+        response: held::holding(answer.response, waiting),
+        body_bytes: answer.body_bytes,
+    }))
+}
+
+/// Waits until the transfer has written byte `last`: `Ok` then, `Err` when it failed, `None`
+/// when it got committed or ended without a verdict.
+async fn arrived(waiting: &mut Waiting, last: u64) -> Option<Result<(), CacheError>> {
+    let state = waiting.state();
+    loop {
+        match state.borrow_and_update().clone() {
+            FlightState::Running { received } if received > last => return Some(Ok(())),
+            FlightState::Queued | FlightState::Running { .. } => {}
+            FlightState::Committed(_) => return None,
+            FlightState::Failed(err) => return Some(Err(err)),
+        }
+        state.changed().await.ok()?;
+    }
 }

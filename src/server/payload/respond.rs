@@ -57,7 +57,8 @@ impl ServeError {
 pub struct Served {
     pub(crate) size: u64,
     pub(crate) etag: String,
-    /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+    /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`; empty before the file is committed
+    /// (no `Last-Modified` is sent, and no `If-Range` date matches).
     pub last_modified: String,
 }
 
@@ -69,6 +70,17 @@ impl Served {
             size,
             etag: format!("\"{}\"", upper_hex(sha1)),
             last_modified: http_date(modified),
+        }
+    }
+}
+
+impl Served {
+    /// A file known from the catalog but not committed yet: size and ETag, no date (the
+    /// committed file's date is not known before it is).
+    pub fn uncommitted(sha1: &Sha1, size: u64) -> Served {
+        Served {
+            last_modified: String::new(),
+            ..Served::new(sha1, size, SystemTime::UNIX_EPOCH)
         }
     }
 }
@@ -125,6 +137,13 @@ fn with_body(shape: &Shape, served: &Served, file: std::fs::File, method: &Metho
     }
 }
 
+/// Answers a HEAD for a file that is not committed from what the catalog says of it: the
+/// status and headers a GET would get (no `Last-Modified`), and no transfer.
+pub fn head_uncommitted(served: &Served, headers: &HeaderMap) -> Answer {
+    let shape = shape(&requested_range(headers, served), served, &new_boundary());
+    Answer::without_body(build(&shape, served, empty()))
+}
+
 /// The single closed range a request asks for, if that is what it asks for (`None` for a
 /// whole-file, multi-range or unsatisfiable request).
 pub fn single_range(headers: &HeaderMap, served: &Served) -> Option<ByteRange> {
@@ -176,7 +195,7 @@ pub fn error(status: StatusCode) -> Response<Body> {
 }
 
 /// 405 naming the methods a payload supports.
-fn method_not_allowed() -> Response<Body> {
+pub fn method_not_allowed() -> Response<Body> {
     let mut response = error(StatusCode::METHOD_NOT_ALLOWED);
     response
         .headers_mut()
@@ -311,9 +330,11 @@ fn build(shape: &Shape, served: &Served, body: Body) -> Response<Body> {
         .status(shape.status)
         .header(ACCEPT_RANGES, "bytes")
         .header(ETAG, &served.etag)
-        .header(LAST_MODIFIED, &served.last_modified)
         .header(CONTENT_TYPE, &shape.content_type)
         .header(CONTENT_LENGTH, shape.content_length());
+    if !served.last_modified.is_empty() {
+        builder = builder.header(LAST_MODIFIED, &served.last_modified);
+    }
     if let Some(content_range) = &shape.content_range {
         builder = builder.header(CONTENT_RANGE, content_range);
     }
@@ -618,6 +639,37 @@ mod tests {
             "\"A379D5526FB3A7A0423DA1CD7FC3182A8D448449\""
         );
         assert_eq!(fixture.served.last_modified, "Tue, 06 Oct 2026 10:00:00 GMT");
+    }
+
+    #[test]
+    fn head_of_an_uncommitted_file_states_what_get_would_without_a_date() {
+        let served = Served::uncommitted(&SHA1, 1000);
+        let answer = head_uncommitted(&served, &HeaderMap::new());
+        assert_eq!(answer.body_bytes, 0);
+        let response = answer.response;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "content-length"), "1000");
+        assert_eq!(header(&response, "accept-ranges"), "bytes");
+        assert_eq!(header(&response, "content-type"), OCTET_STREAM);
+        assert_eq!(header(&response, "etag"), fixture(1).served.etag);
+        assert!(response.headers().get(LAST_MODIFIED).is_none());
+
+        let mut headers = HeaderMap::new();
+        headers.insert(RANGE, HeaderValue::from_static("bytes=10-19"));
+        let response = head_uncommitted(&served, &headers).response;
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(header(&response, "content-range"), "bytes 10-19/1000");
+        assert_eq!(header(&response, "content-length"), "10");
+        // No date matches a file that has none yet; the ETag still does.
+        headers.insert(
+            IF_RANGE,
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        let response = head_uncommitted(&served, &headers).response;
+        assert_eq!(response.status(), StatusCode::OK);
+        headers.insert(IF_RANGE, HeaderValue::from_str(&served.etag).unwrap());
+        let response = head_uncommitted(&served, &headers).response;
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Payload serving: synthetic files at their `MUUrl` path and at the WSUS content path
 //! `/Content/<XX>/<SHA1HEX>.<ext>`, with single byte ranges, and the injected content faults
-//! (delay, throttle, cut connection, status, flipped byte).
+//! (hold, delay, throttle, cut connection, status, flipped byte).
 //!
 //! Bodies are generated frame by frame from each file's seed while they are sent, starting at
 //! the first byte asked for, so a 100,000-update catalog or a 200 MB file costs no payload
@@ -52,7 +52,7 @@ fn url_path(url: &str) -> &str {
 }
 
 /// Answers a GET or HEAD for a registered file, 404 otherwise. Counts the request, then
-/// applies the injected delay and status before looking at the range.
+/// waits at the gate and applies the injected delay and status before looking at the range.
 pub(super) async fn serve(shared: &Arc<Shared>, request: &Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_ascii_lowercase();
     let Some(file) = lock(&shared.content).get(&path).cloned() else {
@@ -64,7 +64,8 @@ pub(super) async fn serve(shared: &Arc<Shared>, request: &Request<Incoming>) -> 
         .get(RANGE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     lock(&shared.stats).count_content_request(&key, range.clone());
-    let active = (request.method() == Method::GET).then(|| Active::start(shared));
+    let active = (request.method() == Method::GET).then(|| Active::start(shared, &key));
+    shared.faults.content_gate().await;
     let delay = shared.faults.content_wait();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -87,20 +88,26 @@ pub(super) async fn serve(shared: &Arc<Shared>, request: &Request<Incoming>) -> 
     file_response(status, body, (start, end, size))
 }
 
-/// A content GET being answered, counted in [`Stats::content_active`](super::Stats) from the
-/// request's arrival until dropped.
-struct Active(Arc<Shared>);
+/// A content GET being answered, counted in [`Stats::content_active`](super::Stats) and its
+/// file's `active` from the request's arrival until dropped.
+struct Active {
+    shared: Arc<Shared>,
+    key: String,
+}
 
 impl Active {
-    fn start(shared: &Arc<Shared>) -> Active {
-        lock(&shared.stats).transfer_started();
-        Active(Arc::clone(shared))
+    fn start(shared: &Arc<Shared>, key: &str) -> Active {
+        lock(&shared.stats).transfer_started(key);
+        Active {
+            shared: Arc::clone(shared),
+            key: key.to_owned(),
+        }
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        lock(&self.0.stats).transfer_ended();
+        lock(&self.shared.stats).transfer_ended(&self.key);
     }
 }
 
@@ -212,6 +219,15 @@ impl hyper::body::Body for PayloadBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.end - self.next)
+    }
+}
+
+impl Drop for PayloadBody {
+    /// Counts a body the client stopped reading before its last byte.
+    fn drop(&mut self) {
+        if self.next < self.stop {
+            lock(&self.shared.stats).count_unfinished(&self.key);
+        }
     }
 }
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::gate::Gate;
+
 /// `MaxNumberOfUpdatesPerRequest` of the recorded WSUS.
 const DEFAULT_MAX_UPDATES: usize = 100;
 /// Access cookie lifetime unless a test changes it.
@@ -42,6 +44,7 @@ struct ContentFaults {
     statuses: AtomicU64,
     status: AtomicU16,
     flips: Mutex<HashMap<[u8; 20], u64>>,
+    gate: Gate,
 }
 
 /// Content responses still to cut, and after how many body bytes.
@@ -196,8 +199,22 @@ impl Faults {
         lock(&self.content.flips).insert(sha1, offset);
     }
 
-    /// No content faults: no delay, no throttle, no cuts, no statuses, no flipped bytes.
+    /// Hold every content request from now on (counted, and active for a GET) before it is
+    /// answered, until [`content_release`](Self::content_release); requests already past the
+    /// gate go on.
+    pub fn content_hold(&self) {
+        self.content.gate.set_closed(true);
+    }
+
+    /// Lets held content requests, and all later ones, through.
+    pub fn content_release(&self) {
+        self.content.gate.set_closed(false);
+    }
+
+    /// No content faults: no hold, no delay, no throttle, no cuts, no statuses, no flipped
+    /// bytes.
     pub fn content_clear(&self) {
+        self.content_release();
         self.content_delay(Duration::ZERO);
         self.content_rate(0);
         self.content_reset_after(0, 0);
@@ -244,6 +261,11 @@ impl Faults {
 
     pub(super) fn content_wait(&self) -> Duration {
         *lock(&self.content.delay)
+    }
+
+    /// Waits while content requests are held.
+    pub(super) async fn content_gate(&self) {
+        self.content.gate.pass().await;
     }
 
     pub(super) fn content_bytes_per_second(&self) -> u64 {

@@ -386,5 +386,40 @@ async fn a_cut_or_abandoned_transfer_stops_counting_as_active() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(active, 0, "the dropped response ends its transfer");
-    assert_eq!(fake.stats().content_peak_active, 1);
+    let stats = fake.stats();
+    assert_eq!(stats.content_peak_active, 1);
+    let file = stats.files.values().next().expect("one file");
+    assert_eq!(file.active, 0);
+    assert_eq!(file.unfinished, 1, "the abandoned body, not the injected cut");
+}
+
+#[tokio::test]
+async fn held_requests_wait_active_at_the_gate_until_released() {
+    let (fake, file, path) = serving(20_000).await;
+    fake.faults().content_hold();
+    let fake = std::sync::Arc::new(fake);
+    let mut gets = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (fake, path) = (std::sync::Arc::clone(&fake), path.clone());
+        gets.spawn(async move { get(&fake, &path, None).await });
+    }
+    let key = hex(&file.sha1);
+    let mut held = 0;
+    for _ in 0..250 {
+        held = fake.stats().file(&key).active;
+        if held == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(held, 3, "all three arrived and wait");
+    assert_eq!(fake.stats().file(&key).bytes, 0, "nothing is answered while held");
+    assert!(gets.try_join_next().is_none());
+
+    fake.faults().content_release();
+    while let Some(got) = gets.join_next().await {
+        assert!(got.expect("client task").body == payload(&file));
+    }
+    let stats = fake.stats().file(&key);
+    assert_eq!((stats.active, stats.unfinished, stats.transfers), (0, 0, 3));
 }

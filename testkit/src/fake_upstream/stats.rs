@@ -44,6 +44,11 @@ pub struct FileStats {
     pub bytes: u64,
     /// The `Range` header of each request, in arrival order (`None`: no header).
     pub ranges: Vec<Option<String>>,
+    /// GETs of this file being answered right now, as in [`Stats::content_active`].
+    pub active: usize,
+    /// Bodies dropped before their last byte was handed over (not by an injected cut): the
+    /// client closed the connection mid-transfer.
+    pub unfinished: u64,
 }
 
 impl Stats {
@@ -82,14 +87,21 @@ impl Stats {
         self.files.entry(sha1_hex.to_owned()).or_default().bytes += bytes;
     }
 
-    /// One more content GET being answered; raises the peak if need be.
-    pub(super) fn transfer_started(&mut self) {
+    /// One more content GET of `sha1_hex` being answered; raises the peak if need be.
+    pub(super) fn transfer_started(&mut self, sha1_hex: &str) {
         self.content_active += 1;
         self.content_peak_active = self.content_peak_active.max(self.content_active);
+        self.files.entry(sha1_hex.to_owned()).or_default().active += 1;
     }
 
-    pub(super) fn transfer_ended(&mut self) {
+    pub(super) fn transfer_ended(&mut self, sha1_hex: &str) {
         self.content_active = self.content_active.saturating_sub(1);
+        let file = self.files.entry(sha1_hex.to_owned()).or_default();
+        file.active = file.active.saturating_sub(1);
+    }
+
+    pub(super) fn count_unfinished(&mut self, sha1_hex: &str) {
+        self.files.entry(sha1_hex.to_owned()).or_default().unfinished += 1;
     }
 
     pub(super) fn count_call(&mut self, op: &str) {

@@ -3,6 +3,7 @@
 //! approved comes from [`crate::oracle`], never from the daemon.
 
 mod eviction;
+mod misses;
 mod prefetch;
 mod ranges;
 mod serving;
@@ -47,6 +48,8 @@ pub(crate) async fn serve(upstream: &FakeUpstream, tune: impl FnOnce(&mut Config
     let data = tempfile::tempdir().unwrap();
     let mut config = config(&upstream.url(), &data);
     config.content.attempts = 4;
+    // Hundreds of simulated clients share 127.0.0.1 here; a real fleet has one address each.
+    config.server.max_connections_per_ip = 4096;
     config.baselines.file = crate::oracle::write_baseline(data.path()).display().to_string();
     tune(&mut config);
     {
@@ -98,9 +101,21 @@ impl Reply {
 
 /// GET with an optional Range header.
 pub(crate) async fn get(addr: SocketAddr, path: &str, range: Option<&str>) -> Reply {
+    request(hyper::Method::GET, addr, path, range).await
+}
+
+/// A request with an optional Range header, on a connection of its own.
+pub(crate) async fn request(
+    method: hyper::Method,
+    addr: SocketAddr,
+    path: &str,
+    range: Option<&str>,
+) -> Reply {
     let client =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let mut request = hyper::Request::get(format!("http://{addr}{path}"));
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
     if let Some(range) = range {
         request = request.header("Range", range);
     }

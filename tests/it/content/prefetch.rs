@@ -1,6 +1,6 @@
 //! Prefetch driven over the admin API: it downloads exactly the approved payloads, no more than
-//! `prefetch_concurrency` at once (and that many when there is enough work), and within
-//! `prefetch_rate` for all transfers together.
+//! `prefetch_concurrency` at once (and that many when there is enough work) nor more than
+//! `max_transfers`, and within `prefetch_rate` for all transfers together.
 
 use super::{committed_on_disk, serve, upper_hex, upstream_with_payloads};
 use crate::harness::http;
@@ -20,7 +20,11 @@ async fn request_prefetch(daemon: &Daemon) {
 
 /// Polls `GET /api/v1/prefetch` (every 10 ms, up to `limit`) until a run has finished that
 /// is not `previous`; returns its summary.
-async fn finished_run(daemon: &Daemon, previous: &serde_json::Value, limit: Duration) -> serde_json::Value {
+pub(super) async fn finished_run(
+    daemon: &Daemon,
+    previous: &serde_json::Value,
+    limit: Duration,
+) -> serde_json::Value {
     let token = daemon.app.admin_token();
     let token = Some(token.as_str());
     let started = Instant::now();
@@ -126,5 +130,29 @@ async fn prefetch_stays_within_its_rate_for_all_transfers_together() {
         bytes as f64 <= allowed,
         "{bytes} bytes in {elapsed:?} at a cap of {rate} B/s"
     );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_transfers_take_slots_of_max_transfers_and_wait_however_long_the_queue() {
+    let (upstream, catalog) = upstream_with_payloads(92, 30, 20_000).await;
+    let approved = approved_files(&catalog);
+    assert!(approved.len() >= 8, "enough work: {}", approved.len());
+    // Transfers started together overlap at the upstream.
+    upstream.faults().content_delay(Duration::from_millis(150));
+    let (daemon, _data) = serve(&upstream, |c| {
+        c.content.prefetch_concurrency = 4;
+        c.content.max_transfers = 2;
+        // A client's miss would be refused as soon as a transfer waits; prefetch never is.
+        c.content.max_queued = 0;
+    })
+    .await;
+
+    request_prefetch(&daemon).await;
+    let summary = finished_run(&daemon, &serde_json::Value::Null, Duration::from_secs(30)).await;
+
+    assert_eq!(summary["downloaded"], approved.len(), "{summary}");
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    assert_eq!(upstream.stats().content_peak_active, 2, "within max_transfers");
     daemon.stop().await;
 }
