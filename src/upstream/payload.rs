@@ -90,7 +90,8 @@ fn body_start(
 }
 
 /// Moves body chunks into the channel until the end, an error, a stall or the receiver
-/// going away.
+/// going away (noticed at once, even while the upstream sends nothing: a cancelled transfer
+/// drops its upstream connection then, not at the idle timeout).
 async fn pump(
     url: String,
     mut body: hyper::body::Incoming,
@@ -98,7 +99,11 @@ async fn pump(
     idle: Duration,
 ) {
     loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, body.frame()) => next,
+            _ = sender.closed() => return,
+        };
+        let frame = match next {
             Ok(Some(Ok(frame))) => frame,
             Ok(None) => return,
             Ok(Some(Err(err))) => {
