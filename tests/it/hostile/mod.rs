@@ -5,6 +5,7 @@
 
 mod connections;
 mod memory;
+mod ranges;
 mod soap;
 mod store;
 
