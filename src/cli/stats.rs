@@ -59,6 +59,15 @@ fn print_cache(cache: &Value) {
         outln!("transfers   none in progress");
     }
     for transfer in transfers {
+        if transfer["queued"] == true {
+            outln!(
+                "queued      {} {} {}: waiting for a transfer slot",
+                text(&transfer["kb"]),
+                text(&transfer["file"]),
+                text(&transfer["sha1"]),
+            );
+            continue;
+        }
         outln!(
             "transfer    {} {} {}: {} of {} at {}/s",
             text(&transfer["kb"]),

@@ -72,6 +72,8 @@ fn transfers(app: &App) -> Vec<Value> {
                 "received": transfer.received,
                 "seconds": (transfer.seconds * 10.0).round() / 10.0,
                 "bytes_per_second": (transfer.received as f64 / transfer.seconds.max(0.001)) as u64,
+                "clients": transfer.clients,
+                "queued": transfer.queued,
             })
         })
         .collect()
