@@ -72,6 +72,9 @@ pub enum XmlError {
     /// An attribute named twice on one element.
     #[error("XML element `{0}` repeats attribute `{1}`")]
     DuplicateAttribute(String, String),
+    /// The reader was told to stop (its client went away, or its deadline passed).
+    #[error("XML reading abandoned: {0}")]
+    Abandoned(&'static str),
     /// An element whose text (or an attribute value) passes the limit; its name.
     #[error("XML element `{0}` has more than {1} bytes of text")]
     TextTooLong(String, usize),
@@ -153,11 +156,31 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
 
 /// Parses a whole document into its root element, refusing it past `limits`.
 pub fn parse_with(text: &str, limits: &Limits) -> Result<Element, XmlError> {
+    parse_until(text, limits, &|| None)
+}
+
+/// Events read between two calls of `stop`.
+const STOP_CHECK_EVERY: usize = 1024;
+
+/// `parse_with`, asking `stop` every `STOP_CHECK_EVERY` events whether to give up: it answers
+/// why (the client went away, a deadline passed) to abandon the document.
+pub fn parse_until(
+    text: &str,
+    limits: &Limits,
+    stop: &dyn Fn() -> Option<&'static str>,
+) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
     let mut elements = 0usize;
+    let mut events = 0usize;
     loop {
+        events += 1;
+        if events % STOP_CHECK_EVERY == 0 {
+            if let Some(why) = stop() {
+                return Err(XmlError::Abandoned(why));
+            }
+        }
         let event = reader
             .read_event()
             .map_err(|e| XmlError::Malformed(format!("at byte {}: {e}", reader.buffer_position())))?;
@@ -447,6 +470,25 @@ mod tests {
         // Upstream documents may carry more, still without the pairwise check.
         let many = format!("<r{}/>", attrs(Limits::UPSTREAM.attributes));
         assert!(parse(&many).is_ok());
+    }
+
+    #[test]
+    fn a_reader_told_to_stop_abandons_the_document() {
+        let document = format!("<r>{}</r>", "<a/>".repeat(5000));
+        let limits = Limits::CLIENT_REQUEST;
+        assert_eq!(
+            parse_until(&document, &limits, &|| Some("client gone")),
+            Err(XmlError::Abandoned("client gone"))
+        );
+        let asked = std::cell::Cell::new(0);
+        let counting = || {
+            asked.set(asked.get() + 1);
+            None
+        };
+        assert!(parse_until(&document, &limits, &counting).is_ok());
+        assert!(asked.get() >= 4, "asked every {STOP_CHECK_EVERY} events");
+        // Small documents finish before the first check.
+        assert!(parse_until("<r/>", &limits, &|| Some("never asked")).is_ok());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::protocol::wusp::envelope::Service;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,22 +67,25 @@ pub(super) async fn route(
     };
     // Parsing and answering are CPU work bounded by the XML limits: they run on the blocking
     // pool, at most `soap_workers` at once, so the async threads only move bytes. The body's
-    // memory stays held until the answer is ready.
+    // memory stays held until the answer is ready. When the client goes away (hyper drops
+    // this future), the reader is told to stop.
+    let gone = ClientGone::default();
+    let request = SoapRequest {
+        body,
+        soap_action,
+        service,
+        content_base,
+        peer,
+        xpress,
+        gone: Arc::clone(&gone.flag),
+    };
     let app_for_work = Arc::clone(&app);
     let work = tokio::task::spawn_blocking(move || {
         let _worker = worker;
-        let app = app_for_work;
-        answer_soap(
-            &app,
-            &body,
-            soap_action.as_deref(),
-            service,
-            content_base,
-            peer,
-            xpress,
-        )
+        answer_soap(&app_for_work, request)
     });
     let answered = work.await;
+    gone.disarm();
     drop(body_memory);
     match answered {
         Ok(response) => response,
@@ -92,25 +96,78 @@ pub(super) async fn route(
     }
 }
 
-fn answer_soap(
-    app: &App,
-    body: &str,
-    soap_action: Option<&str>,
+/// Longest a SOAP body may take to read as XML once its worker has started (100,000 elements
+/// take milliseconds; this bounds the unforeseen).
+const PARSE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A SOAP request as its worker gets it.
+struct SoapRequest {
+    body: String,
+    soap_action: Option<String>,
     service: Service,
     content_base: String,
     peer: std::net::SocketAddr,
     xpress: bool,
-) -> Response<Body> {
+    /// Set when the client went away.
+    gone: Arc<AtomicBool>,
+}
+
+/// Sets its flag when dropped before `disarm`: the request's future was dropped because its
+/// client went away.
+struct ClientGone {
+    flag: Arc<AtomicBool>,
+    armed: bool,
+}
+
+impl Default for ClientGone {
+    fn default() -> Self {
+        ClientGone {
+            flag: Arc::default(),
+            armed: true,
+        }
+    }
+}
+
+impl ClientGone {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ClientGone {
+    fn drop(&mut self) {
+        if self.armed {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn answer_soap(app: &App, request: SoapRequest) -> Response<Body> {
     let context = soap::Context {
         app,
         snapshot: app.snapshot(),
-        content_base,
+        content_base: request.content_base,
         now: chrono::Utc::now().timestamp(),
-        peer: Some(peer.ip()),
+        peer: Some(request.peer.ip()),
     };
     let started = std::time::Instant::now();
-    let answer = soap::answer(&context, body, soap_action, Some(service));
-    let response = soap_response(answer.xml, answer.is_fault, xpress);
+    let stop = || {
+        if request.gone.load(Ordering::Relaxed) {
+            Some("the client went away")
+        } else if started.elapsed() > PARSE_DEADLINE {
+            Some("the 5 s deadline passed")
+        } else {
+            None
+        }
+    };
+    let answer = soap::answer(
+        &context,
+        &request.body,
+        request.soap_action.as_deref(),
+        Some(request.service),
+        &stop,
+    );
+    let response = soap_response(answer.xml, answer.is_fault, request.xpress);
     let operation = answer.operation.map_or("unreadable", |op| op.name());
     let outcome = if answer.is_fault { "fault" } else { "ok" };
     app.soap
@@ -254,4 +311,24 @@ fn soap_response(xml: String, is_fault: bool, xpress: bool) -> Response<Body> {
         );
     }
     response
+}
+
+#[cfg(test)]
+mod client_gone_tests {
+    use super::*;
+
+    #[test]
+    fn a_request_dropped_before_its_answer_tells_its_worker_to_stop() {
+        let dropped = ClientGone::default();
+        let flag = Arc::clone(&dropped.flag);
+        drop(dropped);
+        assert!(
+            flag.load(Ordering::Relaxed),
+            "the future went away: the flag is set"
+        );
+        let answered = ClientGone::default();
+        let flag = Arc::clone(&answered.flag);
+        answered.disarm();
+        assert!(!flag.load(Ordering::Relaxed), "answered: nothing to stop");
+    }
 }

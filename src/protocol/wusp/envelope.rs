@@ -98,7 +98,16 @@ fn action_uri(op: Operation) -> String {
 /// (quoted or not) and must agree with the body's first element; without a known action it
 /// is the body element's name. Returns the operation and its element.
 pub fn parse_request(body: &str, soap_action: Option<&str>) -> Result<(Operation, Element), ClientFault> {
-    let element = body_element(body)?;
+    parse_request_until(body, soap_action, &|| None)
+}
+
+/// `parse_request` with the reader's `stop` question (`xml::parse_until`).
+pub fn parse_request_until(
+    body: &str,
+    soap_action: Option<&str>,
+    stop: &dyn Fn() -> Option<&'static str>,
+) -> Result<(Operation, Element), ClientFault> {
+    let element = body_element(body, stop)?;
     let by_element = Operation::from_name(&element.name);
     let by_action = soap_action.and_then(operation_of_action);
     let op = match (by_action, by_element) {
@@ -116,8 +125,9 @@ pub fn parse_request(body: &str, soap_action: Option<&str>) -> Result<(Operation
 }
 
 /// The first element inside `Envelope/Body`.
-fn body_element(body: &str) -> Result<Element, ClientFault> {
-    let root = xml::parse_with(body, &xml::Limits::CLIENT_REQUEST).map_err(|e| invalid(e.to_string()))?;
+fn body_element(body: &str, stop: &dyn Fn() -> Option<&'static str>) -> Result<Element, ClientFault> {
+    let root =
+        xml::parse_until(body, &xml::Limits::CLIENT_REQUEST, stop).map_err(|e| invalid(e.to_string()))?;
     if root.name != "Envelope" {
         return Err(invalid(format!(
             "not a SOAP envelope: root element `{}`",

@@ -35,7 +35,7 @@ pub struct Context<'a> {
 /// Answers one SOAP request body: the response envelope, or a fault envelope. The bool is
 /// true for a fault (sent with HTTP 500).
 pub fn handle(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> (String, bool) {
-    let answer = answer(context, body, soap_action, None);
+    let answer = answer(context, body, soap_action, None, &|| None);
     (answer.xml, answer.is_fault)
 }
 
@@ -49,7 +49,8 @@ pub(crate) struct Answer {
     pub(crate) operation: Option<Operation>,
 }
 
-/// `handle`, also saying which operation was asked for (for the request metrics). With
+/// `handle`, also saying which operation was asked for (for the request metrics); `stop` is
+/// asked while the body is read whether to abandon it (`xml::parse_until`). With
 /// `service`, an operation of another service (GetCookie posted to SimpleAuth.asmx, say) is
 /// answered with a fault, as ASP.NET answers an operation its `.asmx` does not have.
 pub(crate) fn answer(
@@ -57,17 +58,21 @@ pub(crate) fn answer(
     body: &str,
     soap_action: Option<&str>,
     service: Option<envelope::Service>,
+    stop: &dyn Fn() -> Option<&'static str>,
 ) -> Answer {
-    let parsed = envelope::parse_request(body, soap_action).and_then(|(operation, element)| match service {
-        Some(service) if operation.service() != service => Err(ClientFault::new(
-            ErrorCode::InvalidParameters,
-            format!(
-                "{} is not an operation of the {service:?} service",
-                operation.name()
-            ),
-        )),
-        _ => Ok((operation, element)),
-    });
+    let parsed =
+        envelope::parse_request_until(body, soap_action, stop).and_then(
+            |(operation, element)| match service {
+                Some(service) if operation.service() != service => Err(ClientFault::new(
+                    ErrorCode::InvalidParameters,
+                    format!(
+                        "{} is not an operation of the {service:?} service",
+                        operation.name()
+                    ),
+                )),
+                _ => Ok((operation, element)),
+            },
+        );
     let (operation, element) = match parsed {
         Ok(parsed) => parsed,
         Err(fault) => {
