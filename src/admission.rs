@@ -41,6 +41,8 @@ pub(crate) struct Admission {
     pub(crate) busy_refusals: AtomicU64,
     /// New computer records per source address (`[reporting] new_computers_per_minute_per_ip`).
     pub(crate) new_computers: AddressRate,
+    /// Reported events taken per source address (`[reporting] events_per_minute_per_ip`).
+    pub(crate) events: AddressRate,
 }
 
 impl Admission {
@@ -61,6 +63,7 @@ impl Admission {
             workers: Arc::new(Semaphore::new(workers)),
             busy_refusals: AtomicU64::new(0),
             new_computers: AddressRate::new(whole.reporting.new_computers_per_minute_per_ip),
+            events: AddressRate::new(whole.reporting.events_per_minute_per_ip),
         }
     }
 
@@ -265,9 +268,18 @@ impl AddressRate {
         self.allow_at(address, std::time::Instant::now())
     }
 
+    /// Takes up to `wanted` tokens for `address`; returns how many it got.
+    pub(crate) fn take(&self, address: IpAddr, wanted: u64) -> u64 {
+        self.take_at(address, wanted, std::time::Instant::now())
+    }
+
     fn allow_at(&self, address: IpAddr, now: std::time::Instant) -> bool {
+        self.take_at(address, 1, now) == 1
+    }
+
+    fn take_at(&self, address: IpAddr, wanted: u64, now: std::time::Instant) -> u64 {
         if self.per_minute == 0 {
-            return true;
+            return wanted;
         }
         let capacity = f64::from(self.per_minute);
         let mut buckets = self
@@ -288,12 +300,9 @@ impl AddressRate {
         let refill = now.duration_since(bucket.at).as_secs_f64() * capacity / 60.0;
         bucket.tokens = (bucket.tokens + refill).min(capacity);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let granted = (bucket.tokens.floor() as u64).min(wanted);
+        bucket.tokens -= granted as f64;
+        granted
     }
 }
 
@@ -337,6 +346,14 @@ mod tests {
         );
         assert!(rate.allow_at(a, start + Duration::from_secs(40)));
         assert!(AddressRate::new(0).allow_at(a, start), "0 = no limit");
+        let events = AddressRate::new(100);
+        assert_eq!(events.take_at(a, 70, start), 70);
+        assert_eq!(
+            events.take_at(a, 70, start),
+            30,
+            "what is left of the minute's 100"
+        );
+        assert_eq!(events.take_at(a, 70, start + Duration::from_secs(6)), 10);
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub struct ReportingConfig {
     /// it is served but not recorded this time (its RegisterComputer is refused, and it
     /// registers at its next contact). 0 = no limit.
     pub new_computers_per_minute_per_ip: u32,
+    /// Reported events taken per source address and minute (burst as large); the rest of a
+    /// batch is dropped (counted) and the batch still answered. 0 = no limit.
+    pub events_per_minute_per_ip: u32,
 }
 
 impl Default for ReportingConfig {
@@ -113,6 +116,7 @@ impl Default for ReportingConfig {
             max_events_per_computer: 1_000,
             event_retention: Duration::from_secs(30 * 86400),
             new_computers_per_minute_per_ip: 600,
+            events_per_minute_per_ip: 6000,
         }
     }
 }

@@ -155,9 +155,17 @@ pub(super) fn report_event_batch(
     }
     let received = now_text(context);
     let mut new_events = Vec::new();
-    let (taken, beyond) = request
-        .events
-        .split_at(request.events.len().min(MAX_EVENTS_PER_BATCH));
+    let allowed = context.peer.map_or(u64::MAX, |peer| {
+        let wanted = request.events.len().min(MAX_EVENTS_PER_BATCH) as u64;
+        context.app.admission.events.take(peer, wanted)
+    });
+    let (taken, beyond) = request.events.split_at(
+        request
+            .events
+            .len()
+            .min(MAX_EVENTS_PER_BATCH)
+            .min(allowed as usize),
+    );
     reporting
         .events_dropped
         .fetch_add(beyond.len() as u64, Ordering::Relaxed);

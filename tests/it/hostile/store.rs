@@ -108,3 +108,32 @@ async fn oversized_fields_are_refused_or_kept_bounded() {
     );
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_one_address_are_taken_at_the_configured_rate() {
+    let (daemon, _data) = served_with(|config| config.reporting.events_per_minute_per_ip = 50).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    for batch in 0..3 {
+        let events: Vec<report::Event> = (0..40)
+            .map(|i| {
+                let mut event = report::Event::new(&client.client_id, "2026-10-04T15:05:00Z", 147);
+                event.misc_data = vec![format!("batch {batch} event {i}")];
+                event
+            })
+            .collect();
+        assert_eq!(
+            client.send_events(&events).await,
+            Ok(true),
+            "answered as WSUS does"
+        );
+    }
+    let kept = daemon.app.store.client_events(&client.client_id).unwrap().len();
+    assert!(
+        (40..=51).contains(&kept),
+        "{kept} of 120 events kept at 50 a minute"
+    );
+    let (_, metrics) = http("GET", daemon.admin_addr, "/metrics", None).await;
+    assert!(metric(&metrics, "wucache_report_events_dropped_total ") >= 69);
+    daemon.stop().await;
+}
