@@ -74,8 +74,10 @@ fn main() {
     );
     let one = format!("/api/v1/computers/{}", client_id(machines / 2));
     for path in [
+        // The default page (1,000 machines) and the largest one (every machine here).
         "/api/v1/compliance",
-        "/api/v1/compliance?group=Ring1",
+        "/api/v1/compliance?limit=10000",
+        "/api/v1/compliance?group=Ring1&limit=10000",
         "/api/v1/compliance?format=csv",
         one.as_str(),
     ] {
