@@ -15,6 +15,7 @@ mod hostile;
 mod https;
 mod layout;
 mod oracle;
+mod properties;
 mod replay;
 mod report_bounds;
 mod sync;
