@@ -27,6 +27,22 @@ pub enum BlobError {
 
 /// Decodes a compressed blob to the update XML text.
 pub fn decode_compressed(cab_bytes: &[u8]) -> Result<String, BlobError> {
+    // cab 0.6.0 indexes past its list of data blocks (a panic) when a member starts beyond
+    // its folder's data; a damaged blob from the upstream has to be an error, not a panic in
+    // the sync. The panic hook still prints the crate's message.
+    let raw = std::panic::catch_unwind(|| read_first_member(cab_bytes)).unwrap_or_else(|_| {
+        Err(BlobError::Cabinet(std::io::Error::other(
+            "the cabinet reader failed (a member placed past its folder's data?)",
+        )))
+    })?;
+    if raw.len() as u64 > MAX_DECODED_BYTES {
+        return Err(BlobError::TooLarge);
+    }
+    utf16le_to_string(&raw)
+}
+
+/// The bytes of the cabinet's first member, at most one past the accepted size.
+fn read_first_member(cab_bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
     let mut cabinet = cab::Cabinet::new(std::io::Cursor::new(cab_bytes)).map_err(BlobError::Cabinet)?;
     let name = first_member(&cabinet).ok_or(BlobError::NoMember)?;
     let reader = cabinet.read_file(&name).map_err(BlobError::Cabinet)?;
@@ -35,10 +51,7 @@ pub fn decode_compressed(cab_bytes: &[u8]) -> Result<String, BlobError> {
         .take(MAX_DECODED_BYTES + 1)
         .read_to_end(&mut raw)
         .map_err(BlobError::Cabinet)?;
-    if raw.len() as u64 > MAX_DECODED_BYTES {
-        return Err(BlobError::TooLarge);
-    }
-    utf16le_to_string(&raw)
+    Ok(raw)
 }
 
 fn first_member<R: std::io::Read + std::io::Seek>(cabinet: &cab::Cabinet<R>) -> Option<String> {
@@ -95,6 +108,19 @@ mod tests {
         assert!(decode_compressed(b"not a cabinet").is_err());
         let real = include_bytes!("../../tests/fixtures/upstream/56309036-r101.XmlUpdateBlobCompressed.cab");
         assert!(decode_compressed(&real[..real.len() / 2]).is_err());
+    }
+
+    #[test]
+    fn a_member_placed_past_its_folders_data_is_an_error_not_a_panic() {
+        // Found by the property tests: the real blob with bit 0 of byte 50 flipped, which
+        // moves its member's uoffFolderStart (CFFILE bytes 48..52) from 0 to 65,536, past the
+        // folder's 29,156 bytes; the cab crate panicked indexing its data blocks.
+        let mut damaged =
+            include_bytes!("../../tests/fixtures/upstream/266f6222-r200.XmlUpdateBlobCompressed.cab")
+                .to_vec();
+        damaged[50] ^= 1;
+        let err = decode_compressed(&damaged).unwrap_err();
+        assert!(err.to_string().contains("cabinet"), "{err}");
     }
 
     #[test]

@@ -186,14 +186,11 @@ pub fn parse_until(
             .map_err(|e| XmlError::Malformed(format!("at byte {}: {e}", reader.buffer_position())))?;
         match event {
             Event::Start(start) => {
-                elements = count_element(elements, limits)?;
-                if stack.len() >= limits.depth {
-                    return Err(XmlError::TooDeep(limits.depth));
-                }
+                elements = count_element(elements, stack.len(), limits)?;
                 stack.push(open(&start, limits)?);
             }
             Event::Empty(start) => {
-                elements = count_element(elements, limits)?;
+                elements = count_element(elements, stack.len(), limits)?;
                 let element = open(&start, limits)?;
                 if let Some(root) = attach(&mut stack, element) {
                     return finish(&mut reader, root);
@@ -266,9 +263,14 @@ pub(crate) fn predefined_entity(name: &str) -> Option<char> {
     }
 }
 
-fn count_element(count: usize, limits: &Limits) -> Result<usize, XmlError> {
+/// Counts one more element inside `open` open ones, refusing it past the element or the depth
+/// limit (an empty element `<x/>` is a level as much as `<x></x>` is).
+fn count_element(count: usize, open: usize, limits: &Limits) -> Result<usize, XmlError> {
     if count >= limits.elements {
         return Err(XmlError::TooLarge(limits.elements));
+    }
+    if open >= limits.depth {
+        return Err(XmlError::TooDeep(limits.depth));
     }
     Ok(count + 1)
 }
@@ -437,6 +439,21 @@ mod tests {
         let client = Limits::CLIENT_REQUEST;
         let deep = "<a>".repeat(client.depth + 1) + &"</a>".repeat(client.depth + 1);
         assert_eq!(parse_with(&deep, &client), Err(XmlError::TooDeep(client.depth)));
+    }
+
+    #[test]
+    fn an_empty_element_one_level_too_deep_is_refused_too() {
+        // Found by the property tests: `<x/>` was not held to the depth limit, so a tree could
+        // be one level deeper than `Limits::depth` says.
+        let client = Limits::CLIENT_REQUEST;
+        let open = "<a>".repeat(client.depth);
+        let close = "</a>".repeat(client.depth);
+        assert_eq!(
+            parse_with(&format!("{open}<b/>{close}"), &client),
+            Err(XmlError::TooDeep(client.depth))
+        );
+        let at_limit = "<a>".repeat(client.depth - 1) + "<b/>" + &"</a>".repeat(client.depth - 1);
+        assert!(parse_with(&at_limit, &client).is_ok());
     }
 
     #[test]

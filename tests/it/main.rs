@@ -16,6 +16,7 @@ mod https;
 mod layout;
 mod oracle;
 mod paging;
+mod properties;
 mod replay;
 mod report_bounds;
 mod sync;
