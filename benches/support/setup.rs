@@ -49,7 +49,9 @@ pub(crate) async fn synthetic_upstream(updates: usize) -> (SynthCatalog, FakeUps
 }
 
 /// The daemon's configuration: listeners on free loopback ports, `data` as its data folder,
-/// every product and classification of `upstream`, no scheduled sync.
+/// every product and classification of `upstream`, no scheduled sync. Every simulated
+/// machine connects from 127.0.0.1, so the per-address connection limit (64 by default,
+/// meant for one machine per address) is lifted to the overall one.
 pub(crate) fn config(upstream: &str, data: &TempDir) -> Config {
     let mut config = Config::default();
     config.server.http_listen = "127.0.0.1:0".parse().expect("address");
@@ -61,6 +63,7 @@ pub(crate) fn config(upstream: &str, data: &TempDir) -> Config {
     config.sync.languages = vec![];
     config.sync.interval = Duration::ZERO;
     config.sync.on_start = false;
+    config.server.max_connections_per_ip = config.server.max_connections;
     config
 }
 
