@@ -1,7 +1,8 @@
-//! `wucache prefetch`: download the payloads of approved updates now, with a progress bar
-//! (files, bytes, rate, ETA); Ctrl-C stops it, and the next run resumes partial files.
+//! `wucache prefetch`: download the payloads of approved updates now (approved by the
+//! baseline file, as `serve` decides), with a progress bar (files, bytes, rate, ETA); Ctrl-C
+//! stops it, and the next run resumes partial files.
 
-use crate::app::{open_cache, open_store};
+use crate::app::{load_baseline_file, open_cache, open_store};
 use crate::config::Config;
 use crate::content::prefetch::{self, PrefetchProgress};
 use crate::shutdown::Shutdown;
@@ -38,7 +39,7 @@ impl PrefetchProgress for Bar {
 
 pub(super) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let store = open_store(&config.storage.data_dir)?;
-    let snapshot = Arc::new(Snapshot::build(&store, chrono::Utc::now().timestamp())?);
+    let snapshot = Arc::new(approved_by_the_baselines(&config, &store)?);
     let payloads = snapshot.approved_payloads();
     let cache = open_cache(&config, snapshot, Arc::new(ContentCounters::default()))?;
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
@@ -94,4 +95,22 @@ pub(super) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The catalog as `serve` plans it: approved by `[baselines] file` when one is configured,
+/// else every update that is not expired.
+fn approved_by_the_baselines(config: &Config, store: &crate::store::Store) -> anyhow::Result<Snapshot> {
+    let now = chrono::Utc::now().timestamp();
+    if config.baselines.file.is_empty() {
+        return Ok(Snapshot::build(store, now)?);
+    }
+    let loaded = load_baseline_file(std::path::Path::new(&config.baselines.file))?;
+    for warning in &loaded.warnings {
+        tracing::warn!(%warning, "baseline file");
+    }
+    Ok(Snapshot::build_with_baselines(
+        store,
+        now,
+        Arc::new(loaded.value),
+    )?)
 }

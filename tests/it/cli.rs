@@ -434,6 +434,29 @@ async fn prefetch_killed_midway_resumes_on_the_next_run() {
     assert_eq!(stored, wucache_testkit::synth::payload(&file));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_downloads_what_the_baselines_approve_and_nothing_else() {
+    let (upstream, catalog) = crate::content::upstream_with_payloads(92, 30, 20_000).await;
+    assert!(!crate::oracle::unapproved_files(&catalog).is_empty());
+    let dir = tempdir().unwrap();
+    let (config, _, _) = write_content_config(&dir, &upstream.url(), "");
+    assert!(wucache_async(&["sync"], &config).await.status.success());
+
+    let prefetch = wucache_async(&["prefetch"], &config).await;
+
+    assert!(
+        prefetch.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prefetch.stderr)
+    );
+    let approved: std::collections::BTreeSet<String> = crate::oracle::approved_files(&catalog)
+        .iter()
+        .map(crate::content::upper_hex)
+        .collect();
+    let content = dir.path().join("data/content");
+    assert_eq!(crate::content::committed_on_disk(&content), approved);
+}
+
 #[test]
 fn baseline_check_names_the_bad_field_and_accepts_the_shipped_examples() {
     let shipped = format!("{}/config/baselines/baselines.toml", env!("CARGO_MANIFEST_DIR"));
