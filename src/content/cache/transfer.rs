@@ -203,6 +203,11 @@ impl<F: Fetch> Cache<F> {
         limit: Option<&RateLimit>,
         halt: &mut watch::Receiver<Option<Halt>>,
     ) -> Result<Partial, Interrupted> {
+        if partial.offset() == meta.size {
+            // Whole already (a crash between the last write and the rename): a range from
+            // its end would be unsatisfiable, and `commit` verifies the bytes.
+            return Ok(partial);
+        }
         let fetched = tokio::select! {
             biased;
             reason = halted(halt) => {

@@ -292,3 +292,38 @@ async fn a_graceful_stop_keeps_partial_downloads_for_the_next_start() {
     );
     restarted.stop().await;
 }
+
+/// A kill -9 between a transfer's last write and its rename leaves a partial as long as the
+/// file. The next start keeps it; asking the upstream for the bytes after its end would be
+/// answered 416 every time, so the file could never be served. It is verified and committed
+/// as it is, with no upstream request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_that_is_already_whole_is_committed_without_a_download() {
+    let (upstream, catalog) = upstream_with_payloads(93, 20, 200_000).await;
+    let (daemon, data) = serve(&upstream, |_| {}).await;
+    let config = daemon.app.config.clone();
+    daemon.stop().await;
+    let file = largest_approved(&catalog);
+    let partial = data
+        .path()
+        .join("content/tmp")
+        .join(format!("{}.partial", hex(&file.sha1).to_uppercase()));
+    std::fs::write(&partial, synth::payload(&file)).unwrap();
+
+    let restarted = Daemon::start(config).await.unwrap();
+    let app = restarted.app.clone();
+    assert!(
+        eventually(|| {
+            let app = app.clone();
+            async move { app.content.get().is_some() }
+        })
+        .await
+    );
+    let reply = get(restarted.client_addr, &content_path(&file), None).await;
+
+    assert_eq!(reply.status, 200);
+    assert!(reply.body == synth::payload(&file), "the verified bytes");
+    assert_eq!(upstream.stats().file(&hex(&file.sha1)).requests, 0);
+    assert!(!partial.exists(), "the partial became the committed file");
+    restarted.stop().await;
+}
