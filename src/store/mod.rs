@@ -67,6 +67,15 @@ pub enum StoreError {
     /// Another process holds the store's lock.
     #[error("catalog store is in use by another process")]
     Locked,
+    /// The store's folder or files could not be opened or created (a read-only mount, another
+    /// owner, a file in the way).
+    #[error("cannot open the catalog store {path}: {error}{}", write_hint(.error))]
+    Open {
+        /// The store's folder, `<data_dir>/catalog`.
+        path: String,
+        /// What the file system said.
+        error: std::io::Error,
+    },
     /// A value on disk cannot be decoded; the message says which.
     #[error("catalog store is corrupt: {0}")]
     Corrupt(String),
@@ -702,8 +711,24 @@ fn open_db_waiting(path: &Path) -> Result<sled::Db, StoreError> {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(25));
             }
+            Err(sled::Error::Io(error)) => {
+                return Err(StoreError::Open {
+                    path: path.display().to_string(),
+                    error,
+                })
+            }
             Err(err) => return Err(err.into()),
         }
+    }
+}
+
+/// What to check when the store cannot be written at all.
+fn write_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            " (the data directory must be writable by the user wucache runs as, and not on a read-only mount)"
+        }
+        _ => "",
     }
 }
 
@@ -853,6 +878,21 @@ mod tests {
             catalog.join("damaged").read_dir().unwrap().next().is_some(),
             "kept for a post-mortem"
         );
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_opened_names_its_directory_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("catalog"),
+            b"a file where the store's folder goes",
+        )
+        .unwrap();
+        let err = Store::open(dir.path()).err().expect("refused");
+        let message = format!("{:#}", anyhow::Error::from(err));
+        let path = dir.path().join("catalog").display().to_string();
+        assert_eq!(message.matches(&path).count(), 1, "{message}");
+        assert_eq!(message.matches("os error").count(), 1, "said once: {message}");
     }
 
     #[test]
