@@ -1,9 +1,10 @@
 //! `wucache serve` as a value: binds the listeners, starts the background workers, and stops
 //! it all on one signal. Tests start it in-process on `127.0.0.1:0`. Uses `config`,
-//! `shutdown`, `app`, `worker`, `server`.
+//! `shutdown`, `content` (to check its directory takes writes), `app`, `worker`, `server`.
 
 use crate::app::{App, AppError};
 use crate::config::Config;
+use crate::content::disk::{ContentDir, DiskError};
 use crate::server::{self, Acceptor, Role};
 use crate::shutdown::Shutdown;
 use crate::worker;
@@ -30,6 +31,14 @@ pub enum DaemonError {
     /// rustls refused the TLS set-up (not expected: its own versions and suites).
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    /// The payload cache directory cannot be written.
+    #[error("payload cache: {error}; wucache must be able to write its [content] dir {path} (check its owner and mode, and that it is not on a read-only mount)")]
+    ContentDir {
+        /// `[content] dir`, by default `<data_dir>/content`.
+        path: String,
+        /// What failed.
+        error: DiskError,
+    },
 }
 
 /// A running daemon.
@@ -63,6 +72,7 @@ impl Daemon {
             None => None,
         };
         let app = App::open(config)?;
+        check_content_dir(&app.config)?;
         let acceptor = app.tls_cert.clone().map(Acceptor::new).transpose()?;
         let shutdown = Shutdown::default();
         let client_addr = client
@@ -124,6 +134,22 @@ impl Daemon {
             tracing::error!(error = %err, "flushing the catalog store at shutdown failed");
         }
         tracing::info!("wucache stopped");
+    }
+}
+
+/// A `[content] dir` that cannot be written stops the start instead of failing every
+/// download later while `/ready` says all is well. No space left (`StorageFull`) is not
+/// refused here: a full disk is the storage watch's to report, and it passes once space is
+/// back.
+fn check_content_dir(config: &Config) -> Result<(), DaemonError> {
+    let dir = config.content_dir();
+    match ContentDir::check_writable(&dir) {
+        Err(DiskError::Io { source, .. }) if source.kind() == std::io::ErrorKind::StorageFull => Ok(()),
+        Err(error) => Err(DaemonError::ContentDir {
+            path: dir.display().to_string(),
+            error,
+        }),
+        Ok(()) => Ok(()),
     }
 }
 

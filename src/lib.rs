@@ -52,8 +52,8 @@
 //!   epoch re-plan). Uses `app` and below.
 //! - `server`: the HTTP front — listeners (plain or TLS), client routes, the MS-WUSP SOAP
 //!   services, the payload route, the admin API, metrics. Uses `app` and below.
-//! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `app`, `worker`,
-//!   `server`.
+//! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `content`, `app`,
+//!   `worker`, `server`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
 //!
 //! Test support (a synthetic catalog generator and a fake MS-WSUSSS upstream on loopback)

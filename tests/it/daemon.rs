@@ -216,3 +216,18 @@ async fn a_ca_file_that_does_not_load_stops_the_start_naming_the_key() {
         assert!(err.to_string().contains("upstream.ca_file"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_content_dir_that_cannot_be_written_stops_the_start_naming_it() {
+    let data = tempdir().unwrap();
+    let blocked = data.path().join("not-a-folder");
+    std::fs::write(&blocked, "a file where the payload cache goes\n").unwrap();
+    let mut config = config("http://127.0.0.1:9", &data);
+    config.content.dir = blocked.display().to_string();
+
+    let err = Daemon::start(config).await.err().expect("refused at start");
+
+    let message = err.to_string();
+    assert!(message.contains(&blocked.display().to_string()), "{message}");
+    assert!(message.contains("[content] dir"), "{message}");
+}

@@ -177,6 +177,17 @@ impl ContentDir {
         Ok((dir, report))
     }
 
+    /// Creates `<root>/tmp` and writes and removes an empty file there: whether payloads can
+    /// be written at all (a read-only mount or another owner cannot), checked before the
+    /// daemon starts. An empty file takes no data blocks, so a full disk usually passes.
+    pub fn check_writable(root: &Path) -> Result<(), DiskError> {
+        let tmp = root.join(TMP_DIR);
+        fs::create_dir_all(&tmp).at(&tmp)?;
+        let probe = tmp.join(".write-probe");
+        fs::write(&probe, b"").at(&probe)?;
+        fs::remove_file(&probe).at(&probe)
+    }
+
     /// Length of the committed file, if there is one.
     pub fn committed_size(&self, sha1: &Sha1) -> Option<u64> {
         committed_len(&self.path(sha1))
