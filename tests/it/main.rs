@@ -2,6 +2,7 @@
 //! the daemon in-process (or as a child process where a kill -9 is the point).
 
 mod baselines;
+mod campaigns;
 mod canonical;
 mod cli;
 mod cli_output;
