@@ -10,7 +10,9 @@
 //! delays (where a delay lands still depends on timing). The read-only campaign needs root
 //! (it bind-mounts directories read-only and runs the binary as another user).
 
+mod damaged_snapshot;
 mod prefetch_kill;
+mod read_only;
 mod serving_kill;
 mod sync_kill;
 
@@ -524,4 +526,19 @@ fn decode_sha1(text: &str) -> Option<[u8; 20]> {
 /// The catalog's payloads by SHA-1.
 pub(crate) fn files_by_sha1(catalog: &SynthCatalog) -> HashMap<[u8; 20], SynthFile> {
     catalog.files().map(|f| (f.sha1, f.clone())).collect()
+}
+
+/// Copies a directory tree (files and folders only).
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
