@@ -28,7 +28,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 use wucache::store::Store;
-use wucache_testkit::synth::{payload_range, SynthCatalog, SynthFile};
+use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
+use wucache_testkit::synth::{self, payload_range, SynthCatalog, SynthFile, SynthOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wucache");
 
@@ -335,6 +336,33 @@ pub(crate) fn random_delay(rng: &mut StdRng, upto: Duration) -> Duration {
     use rand::Rng;
     let millis = upto.as_millis().max(1) as u64;
     Duration::from_millis(rng.gen_range(0..millis))
+}
+
+/// A fake upstream serving the first synthetic catalog drawn from `rng` whose approved
+/// payloads (by [`crate::oracle`]) `fit`, with its payloads; `None` after 100 draws.
+pub(crate) async fn upstream_where(
+    rng: &mut StdRng,
+    updates: usize,
+    max_file_size: u64,
+    fit: impl Fn(&[SynthFile]) -> bool,
+) -> Result<(FakeUpstream, SynthCatalog)> {
+    use rand::Rng;
+    let upstream = FakeUpstream::start(Vec::new()).await?;
+    let catalog = (0..100)
+        .map(|_| {
+            synth::generate(&SynthOptions {
+                seed: rng.gen(),
+                updates,
+                max_file_size,
+                content_base_url: upstream.url(),
+                ..SynthOptions::default()
+            })
+        })
+        .find(|catalog| fit(&crate::oracle::approved_files(catalog)))
+        .context("no synthetic catalog fits")?;
+    upstream.publish(catalog.docs.iter().map(UpstreamDoc::from_synth).collect());
+    upstream.serve_files(catalog.files());
+    Ok((upstream, catalog))
 }
 
 /// Every revision in the store, read here with the daemon stopped, by identity with its

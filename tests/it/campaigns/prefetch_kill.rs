@@ -7,8 +7,8 @@
 //! lie on disk.
 
 use super::{
-    files_by_sha1, get_text, inspect_content, metric, random_delay, write_config, Campaign, Run, Settings,
-    Trial,
+    files_by_sha1, get_text, inspect_content, metric, random_delay, upstream_where, write_config, Campaign,
+    Run, Settings, Trial,
 };
 use crate::oracle::{approved_files, write_baseline};
 use anyhow::{bail, ensure, Context, Result};
@@ -26,6 +26,8 @@ const UPDATES: usize = 60;
 const MAX_FILE_SIZE: u64 = 6_000_000;
 /// Bytes per second of each upstream response, so a prefetch lasts a few seconds.
 const RATE: u64 = 1_000_000;
+/// Approved payload bytes at least, so the prefetch lasts long enough for kills to land in it.
+const MIN_BYTES: u64 = 3_000_000;
 const CONTENT: &str = "mode = \"prefetch\"\nprefetch_concurrency = 3\nattempts = 3";
 
 struct Bench {
@@ -42,7 +44,7 @@ struct Bench {
 #[ignore = "crash campaign (minutes): cargo test --test it campaigns -- --ignored --nocapture"]
 async fn prefetch_killed_at_random_moments_commits_only_verified_payloads() {
     let mut campaign = Campaign::start("prefetch-kill");
-    let bench = Bench::new(campaign.rng.gen()).await.expect("set-up");
+    let bench = Bench::new(&mut campaign.rng).await.expect("set-up");
     for n in 0..TRIALS {
         let outcome = trial(&mut campaign.rng, n, &bench).await;
         campaign.record(outcome);
@@ -51,9 +53,11 @@ async fn prefetch_killed_at_random_moments_commits_only_verified_payloads() {
 }
 
 impl Bench {
-    /// Syncs a catalog with payloads, then times one uninterrupted `wucache prefetch`.
-    async fn new(seed: u64) -> Result<Bench> {
-        let (upstream, catalog) = crate::content::upstream_with_payloads(seed, UPDATES, MAX_FILE_SIZE).await;
+    /// Syncs a catalog with at least `MIN_BYTES` of approved payloads, then times one
+    /// uninterrupted `wucache prefetch`.
+    async fn new(rng: &mut StdRng) -> Result<Bench> {
+        let enough = |approved: &[SynthFile]| approved.iter().map(|f| f.size).sum::<u64>() >= MIN_BYTES;
+        let (upstream, catalog) = upstream_where(rng, UPDATES, MAX_FILE_SIZE, enough).await?;
         upstream.faults().content_rate(RATE);
         let approved = approved_files(&catalog);
         let dir = tempfile::tempdir()?;
@@ -134,9 +138,19 @@ async fn trial(rng: &mut StdRng, n: u32, bench: &Bench) -> Result<Trial> {
     let kills = if rng.gen_ratio(1, 3) { 2 } else { 1 };
     let mut landed = 0;
     let mut notes = Vec::new();
+    // The share of the approved bytes still to fetch: a second kill is drawn over that share
+    // of the span (plus the start-up), so it too can land in the downloads.
+    let total: u64 = bench.approved.iter().map(|f| f.size).sum();
+    let mut left = 1.0;
+    let mut kills_sent = 0;
     for k in 0..kills {
+        if left <= 0.0 {
+            break; // the first run finished before its kill: nothing left to interrupt
+        }
+        kills_sent += 1;
         let command = if n % 2 == 0 && k == 0 { "serve" } else { "prefetch" };
-        let delay = random_delay(rng, bench.span);
+        let span = bench.span.mul_f64(left) + Duration::from_millis(200);
+        let delay = random_delay(rng, span);
         let bytes_before = bench.upstream.stats().content_bytes;
         let mut run = Run::spawn(command, &bench.config, &logs.join(format!("kill-{k}.log")))?;
         tokio::time::sleep(delay).await;
@@ -153,6 +167,14 @@ async fn trial(rng: &mut StdRng, n: u32, bench: &Bench) -> Result<Trial> {
             (true, false) => "mid-download",
             (true, true) => "after the prefetch",
         };
+        let committed: u64 = bench
+            .approved
+            .iter()
+            .filter(|f| found.committed.contains(&f.sha1))
+            .map(|f| f.size)
+            .sum();
+        let kept: u64 = committed + found.partials.values().sum::<u64>();
+        left = 1.0 - kept as f64 / total.max(1) as f64;
         notes.push(format!(
             "{command} killed at {} ms ({when}, {in_flight} transfers in flight): {} committed, {} partials",
             delay.as_millis(),
@@ -187,7 +209,7 @@ async fn trial(rng: &mut StdRng, n: u32, bench: &Bench) -> Result<Trial> {
     notes.push(format!("completed, {resumed} transfers resumed with a range"));
     std::fs::remove_dir_all(&logs)?;
     Ok(Trial {
-        kills,
+        kills: kills_sent,
         landed,
         note: notes.join("; "),
     })

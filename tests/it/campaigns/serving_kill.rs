@@ -6,7 +6,10 @@
 //! with a 2xx; after a restart the same requests get exactly the right bytes (the corrupt
 //! file a 502 again), and the content directory holds only verified files and no partials.
 
-use super::{files_by_sha1, inspect_content, random_delay, write_config, Campaign, Run, Settings, Trial};
+use super::{
+    files_by_sha1, inspect_content, random_delay, upstream_where, write_config, Campaign, Run, Settings,
+    Trial,
+};
 use crate::content::{content_path, expected_range};
 use crate::oracle::{approved_files, write_baseline};
 use anyhow::{bail, ensure, Context, Result};
@@ -18,8 +21,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use wucache_testkit::fake_upstream::{FakeUpstream, UpstreamDoc};
-use wucache_testkit::synth::{self, payload_range, SynthFile, SynthOptions};
+use wucache_testkit::fake_upstream::FakeUpstream;
+use wucache_testkit::synth::{payload_range, SynthFile};
 
 const TRIALS: u32 = 20;
 const UPDATES: usize = 120;
@@ -81,28 +84,11 @@ impl Bench {
     /// Serves the first catalog drawn from `rng` whose approved payloads include enough
     /// large ones, and syncs it.
     async fn new(rng: &mut StdRng) -> Result<Bench> {
-        let upstream = FakeUpstream::start(Vec::new()).await?;
-        let (catalog, candidates) = (0..100)
-            .map(|_| {
-                let catalog = synth::generate(&SynthOptions {
-                    seed: rng.gen(),
-                    updates: UPDATES,
-                    max_file_size: MAX_FILE_SIZE,
-                    content_base_url: upstream.url(),
-                    ..SynthOptions::default()
-                });
-                let mut large: Vec<SynthFile> = approved_files(&catalog)
-                    .into_iter()
-                    .filter(|f| f.size >= MIN_SIZE)
-                    .collect();
-                large.sort_by_key(|f| std::cmp::Reverse(f.size));
-                large.truncate(CANDIDATES);
-                (catalog, large)
-            })
-            .find(|(_, large)| large.len() == CANDIDATES)
-            .context("no catalog with enough large approved payloads")?;
-        upstream.publish(catalog.docs.iter().map(UpstreamDoc::from_synth).collect());
-        upstream.serve_files(catalog.files());
+        let (upstream, catalog) = upstream_where(rng, UPDATES, MAX_FILE_SIZE, |approved| {
+            large(approved).len() == CANDIDATES
+        })
+        .await?;
+        let candidates = large(&approved_files(&catalog));
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let config = dir.path().join("wucache.toml");
@@ -183,6 +169,14 @@ impl Bench {
             })
             .collect()
     }
+}
+
+/// The largest approved files of at least `MIN_SIZE`, at most `CANDIDATES` of them.
+fn large(approved: &[SynthFile]) -> Vec<SynthFile> {
+    let mut large: Vec<SynthFile> = approved.iter().filter(|f| f.size >= MIN_SIZE).cloned().collect();
+    large.sort_by_key(|f| std::cmp::Reverse(f.size));
+    large.truncate(CANDIDATES);
+    large
 }
 
 /// No header (the whole file), or `a-b`, `a-` or `-n` within the file.

@@ -18,11 +18,11 @@ use wucache_testkit::synth::SynthCatalog;
 
 const TRIALS: u32 = 20;
 /// Software updates in the catalog (categories and detectoids come on top).
-const UPDATES: usize = 300;
+const UPDATES: usize = 400;
 /// Small GetUpdateData batches and a delay per call, so a sync lasts long enough for kills
 /// to land inside it.
 const BATCH: usize = 20;
-const CALL_DELAY: Duration = Duration::from_millis(10);
+const CALL_DELAY: Duration = Duration::from_millis(15);
 
 /// What every trial syncs against.
 struct Bench {
@@ -102,11 +102,17 @@ async fn trial(rng: &mut StdRng, n: u32, bench: &Bench) -> Result<Trial> {
     };
     write_config(&serve_config, &data, &url, &on_start)?;
 
-    let kills = if rng.gen_ratio(1, 3) { 2 } else { 1 };
+    // A second kill, in one trial of three, hits the run that resumes the first one's work.
+    let planned = if rng.gen_ratio(1, 3) { 2 } else { 1 };
     let mut kept = BTreeMap::new();
-    let mut landed = 0;
+    let (mut kills, mut landed) = (0, 0);
     let mut notes = Vec::new();
-    for k in 0..kills {
+    let mut done = false;
+    for k in 0..planned {
+        if done {
+            break; // the first run finished before its kill: nothing left to interrupt
+        }
+        kills += 1;
         let (command, config) = if n % 2 == 1 && k == 0 {
             ("serve", &serve_config)
         } else {
@@ -119,6 +125,7 @@ async fn trial(rng: &mut StdRng, n: u32, bench: &Bench) -> Result<Trial> {
         let running = run.kill9()?;
         let started = bench.calls() > calls;
         let finished = !running || run.log_text().contains("sync finished");
+        done = finished;
         let mid = started && !finished;
         landed += u32::from(mid);
         let held = read_store(&data, &bench.catalog)
