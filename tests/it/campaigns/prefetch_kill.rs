@@ -26,8 +26,10 @@ const UPDATES: usize = 60;
 const MAX_FILE_SIZE: u64 = 6_000_000;
 /// Bytes per second of each upstream response, so a prefetch lasts a few seconds.
 const RATE: u64 = 1_000_000;
-/// Approved payload bytes at least, so the prefetch lasts long enough for kills to land in it.
+/// Approved payload bytes: enough for a prefetch that kills can land in, few enough for a
+/// campaign of a minute or two.
 const MIN_BYTES: u64 = 3_000_000;
+const MAX_BYTES: u64 = 5_000_000;
 const CONTENT: &str = "mode = \"prefetch\"\nprefetch_concurrency = 3\nattempts = 3";
 
 struct Bench {
@@ -53,10 +55,12 @@ async fn prefetch_killed_at_random_moments_commits_only_verified_payloads() {
 }
 
 impl Bench {
-    /// Syncs a catalog with at least `MIN_BYTES` of approved payloads, then times one
+    /// Syncs a catalog with `MIN_BYTES` to `MAX_BYTES` of approved payloads, then times one
     /// uninterrupted `wucache prefetch`.
     async fn new(rng: &mut StdRng) -> Result<Bench> {
-        let enough = |approved: &[SynthFile]| approved.iter().map(|f| f.size).sum::<u64>() >= MIN_BYTES;
+        let enough = |approved: &[SynthFile]| {
+            (MIN_BYTES..=MAX_BYTES).contains(&approved.iter().map(|f| f.size).sum::<u64>())
+        };
         let (upstream, catalog) = upstream_where(rng, UPDATES, MAX_FILE_SIZE, enough).await?;
         upstream.faults().content_rate(RATE);
         let approved = approved_files(&catalog);
