@@ -62,6 +62,28 @@ pub(super) async fn get(config: &Config, base: &str, path: &str) -> anyhow::Resu
     Ok(text)
 }
 
+/// Items per page asked of a paged list (the API's most).
+const PAGE: usize = 10_000;
+
+/// Every item of a paged list (`offset`/`limit`), page after page; `path` may carry a query.
+pub(super) async fn get_all(
+    config: &Config,
+    base: &str,
+    path: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    loop {
+        let page_path = format!("{path}{separator}offset={}&limit={PAGE}", items.len());
+        let page: Vec<serde_json::Value> = serde_json::from_str(&get(config, base, &page_path).await?)?;
+        let last = page.len() < PAGE;
+        items.extend(page);
+        if last {
+            return Ok(items);
+        }
+    }
+}
+
 fn uri_is_https<B>(request: &hyper::Request<B>) -> bool {
     request.uri().scheme_str() == Some("https")
 }

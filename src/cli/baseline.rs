@@ -154,6 +154,6 @@ fn clip(text: &str, width: usize) -> String {
 /// The records the running daemon serves, when it holds the store.
 async fn served_records(config: &Config) -> anyhow::Result<Vec<crate::model::UpdateRecord>> {
     let base = super::api::base_url(config, None);
-    let body = super::api::get(config, &base, "/api/v1/updates?format=records").await?;
-    Ok(serde_json::from_str(&body)?)
+    let items = super::api::get_all(config, &base, "/api/v1/updates?format=records").await?;
+    Ok(serde_json::from_value(serde_json::Value::Array(items))?)
 }

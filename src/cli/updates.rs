@@ -63,8 +63,8 @@ async fn remote_views(config: &Config, all: bool, group: Option<&str>) -> anyhow
         ));
     }
     let path = format!("/api/v1/updates?{}", query.join("&"));
-    let body = api::get(config, &base, path.trim_end_matches('?')).await?;
-    Ok(serde_json::from_str(&body)?)
+    let items = api::get_all(config, &base, path.trim_end_matches('?')).await?;
+    Ok(serde_json::from_value(serde_json::Value::Array(items))?)
 }
 
 fn print_table(views: &[UpdateView]) {

@@ -147,33 +147,57 @@ pub(super) fn computers(app: &App, query: Option<&str>) -> Response<Body> {
 /// `/api/v1/updates[?group=G][&all=1]`: the served catalog as `wucache updates --json`
 /// lists it; with `group`, that patch group's baseline decision at the current evaluation
 /// epoch (400 without a baseline file). `format=records`: the served records themselves
-/// (newest revision of everything, categories included), for `baseline preview`.
+/// (newest revision of everything, categories included), for `baseline preview`. Paged as
+/// `/api/v1/computers` is.
 pub(super) fn updates(app: &App, query: Option<&str>) -> Response<Body> {
+    let page = match Page::of(query) {
+        Ok(page) => page,
+        Err(response) => return *response,
+    };
     let snapshot = app.snapshot();
+    let page_of = |items: Vec<serde_json::Value>, total: usize| {
+        paged_array("/api/v1/updates", query, page, total, items)
+    };
     if query_value(query, "format").as_deref() == Some("records") {
-        return json_response(StatusCode::OK, json!(snapshot.records));
+        let records = &snapshot.records;
+        let items = records[page.range(records.len())]
+            .iter()
+            .map(|r| json!(r))
+            .collect();
+        return page_of(items, records.len());
     }
     let titles = match app.store.categories() {
         Ok(categories) => categories.into_iter().map(|(id, _, title)| (id, title)).collect(),
         Err(err) => return store_failed(&err),
     };
     let all = query_value(query, "all").is_some_and(|v| v == "1" || v == "true");
-    let Some(group) = query_value(query, "group") else {
-        return json_response(
-            StatusCode::OK,
-            json!(listing::views(&snapshot.records, &titles, all, None)),
-        );
+    let decisions = match query_value(query, "group") {
+        None => None,
+        Some(group) => {
+            let Some(set) = app.baselines() else {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "group needs a baseline file: set [baselines] file in the config"}),
+                );
+            };
+            let epoch = evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
+            Some((set.for_target_group(Some(&group)).baseline.clone(), epoch))
+        }
     };
-    let Some(set) = app.baselines() else {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "group needs a baseline file: set [baselines] file in the config"}),
-        );
-    };
-    let epoch = evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
-    let baseline = set.for_target_group(Some(&group)).baseline;
-    let views = listing::views(&snapshot.records, &titles, all, Some((baseline, epoch)));
-    json_response(StatusCode::OK, json!(views))
+    let views = listing::views(
+        &snapshot.records,
+        &titles,
+        all,
+        decisions.as_ref().map(|(b, e)| (b, *e)),
+    );
+    let total = views.len();
+    let items = views
+        .into_iter()
+        .skip(page.offset)
+        .take(page.limit)
+        .map(|v| json!(v))
+        .collect();
+    page_of(items, total)
 }
 
 /// `/api/v1/computers/{key}`.

@@ -81,6 +81,27 @@ async fn computers_and_compliance_come_in_pages_that_add_up_to_the_fleet() {
         .collect();
     assert_eq!(ids, registered);
 
+    // /api/v1/updates, the view and the records, in pages that add up to the catalog.
+    for list in ["/api/v1/updates?all=1", "/api/v1/updates?format=records"] {
+        let (_, head, body) = get(admin, list, &token).await;
+        let whole: Vec<Value> = serde_json::from_str(&body).unwrap();
+        let total: usize = header(&head, "x-total-count").unwrap().parse().unwrap();
+        assert_eq!(whole.len(), total, "{list}: one page holds all by default here");
+        assert!(total > 4, "{list}: {total}");
+        let mut paged = Vec::new();
+        let mut path = format!("{list}&limit=4");
+        loop {
+            let (status, head, body) = get(admin, &path, &token).await;
+            assert_eq!(status, 200, "{body}");
+            paged.extend(serde_json::from_str::<Vec<Value>>(&body).unwrap());
+            match header(&head, "link") {
+                Some(link) => path = link[1..link.find('>').unwrap()].to_string(),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole, "{list}: the pages in order are the whole list");
+    }
+
     // Past the end: an empty page; a bad number: 400 naming it.
     let (status, _, body) = get(admin, "/api/v1/computers?offset=99", &token).await;
     assert_eq!((status, body.as_str()), (200, "[]"));
