@@ -147,7 +147,12 @@ async fn the_daemon_stays_under_its_memory_ceiling_through_every_attack_at_once(
         }
     });
     // A normal client is served while all that runs.
+    let started = std::time::Instant::now();
     assert_normal_client_served(client).await;
+    println!(
+        "a normal client's handshake and SyncUpdates during the barrage: {} ms",
+        started.elapsed().as_millis()
+    );
     while attacks.join_next().await.is_some() {}
     drop(held);
     assert_normal_client_served(client).await;
