@@ -50,8 +50,8 @@ pub(crate) async fn synthetic_upstream(updates: usize) -> (SynthCatalog, FakeUps
 
 /// The daemon's configuration: listeners on free loopback ports, `data` as its data folder,
 /// every product and classification of `upstream`, no scheduled sync. Every simulated
-/// machine connects from 127.0.0.1, so the per-address connection limit (64 by default,
-/// meant for one machine per address) is lifted to the overall one.
+/// machine connects from 127.0.0.1, so the per-address limits (meant for one machine per
+/// address) are lifted: connections to the overall limit, new computers and events to none.
 pub(crate) fn config(upstream: &str, data: &TempDir) -> Config {
     let mut config = Config::default();
     config.server.http_listen = "127.0.0.1:0".parse().expect("address");
@@ -64,6 +64,8 @@ pub(crate) fn config(upstream: &str, data: &TempDir) -> Config {
     config.sync.interval = Duration::ZERO;
     config.sync.on_start = false;
     config.server.max_connections_per_ip = config.server.max_connections;
+    config.reporting.new_computers_per_minute_per_ip = 0;
+    config.reporting.events_per_minute_per_ip = 0;
     config
 }
 
