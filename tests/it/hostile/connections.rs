@@ -2,7 +2,7 @@
 //! memory. Attackers connect from 127.0.0.2 (loopback too) so the normal client on 127.0.0.1
 //! is another source address.
 
-use super::{assert_normal_client_served, served_with, CLIENT_PATH};
+use super::{assert_normal_client_served, metric, served_with, CLIENT_PATH};
 use crate::harness::http;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,14 +23,6 @@ async fn closed_at_once(stream: &mut TcpStream) -> bool {
         tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await,
         Ok(Ok(0) | Err(_))
     )
-}
-
-fn metric(metrics: &str, line: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(line))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,15 @@ use tokio::net::TcpStream;
 /// How long a normal client may take to be served while an attack runs.
 const SERVED_WITHIN: Duration = Duration::from_secs(5);
 
+/// The value of the sample line starting with `line` (name, labels and a space) in a scrape.
+fn metric(metrics: &str, line: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
+}
+
 /// A normal client completes the handshake (four SOAP calls) and one SyncUpdates in time.
 async fn assert_normal_client_served(addr: SocketAddr) {
     let served = tokio::time::timeout(SERVED_WITHIN, async {

@@ -1,20 +1,12 @@
 //! What anonymous clients can make the server keep: computer records from invented client
 //! ids, oversized inventory fields, target group names and event fields.
 
-use super::{assert_normal_client_served, attacker, post_soap, post_soap_from, served_with};
+use super::{assert_normal_client_served, attacker, metric, post_soap, post_soap_from, served_with};
 use crate::client::WindowsClient;
 use crate::harness::http;
 use wucache_testkit::wua::{report, request};
 
 const SIMPLE_AUTH: &str = "/SimpleAuthWebService/SimpleAuth.asmx";
-
-fn metric(metrics: &str, line: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(line))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
-}
 
 fn unquoted(action: &str) -> &str {
     action.trim_matches('"')
