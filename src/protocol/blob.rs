@@ -2,6 +2,11 @@
 //! window, holding one member whose bytes are the update document in UTF-16LE. Decoded with
 //! the `cab` crate (LZX via `lzxd`) rather than by hand; the output is bounded so a hostile
 //! cabinet cannot balloon memory.
+//!
+//! Encoded (when this server is a downstream server's upstream) as a one-member MSZIP
+//! cabinet written here: no maintained crate writes LZX, and the `cab` crate's MSZIP writer
+//! produced cabinets cabextract rejects for highly compressible input (docs/deps.md), which
+//! update XML is. Every cabinet reader (Windows' FDI, cabextract, the `cab` crate) reads MSZIP.
 
 use std::io::Read;
 
@@ -62,6 +67,78 @@ fn first_member<R: std::io::Read + std::io::Seek>(cabinet: &cab::Cabinet<R>) -> 
         .next()
 }
 
+/// Largest uncompressed bytes in one MSZIP data block (MS-MCI).
+const MSZIP_BLOCK: usize = 32 * 1024;
+
+/// Writes `document` as WSUS's `XmlUpdateBlobCompressed`: a cabinet with one folder (MSZIP)
+/// and one member named `blob` holding the document in UTF-16LE without BOM. Each data block
+/// is a complete deflate stream of at most 32 KiB of input, so no block depends on another.
+pub fn encode_compressed(document: &str) -> Vec<u8> {
+    let raw: Vec<u8> = document.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let blocks: Vec<(Vec<u8>, usize)> = raw
+        .chunks(MSZIP_BLOCK)
+        .map(|chunk| (mszip_block(chunk), chunk.len()))
+        .collect();
+    const HEADER: usize = 36;
+    const FOLDER: usize = 8;
+    const NAME: &[u8] = b"blob\0";
+    let file_entry = 16 + NAME.len();
+    let data_start = HEADER + FOLDER + file_entry;
+    let data_len: usize = blocks.iter().map(|(b, _)| 8 + b.len()).sum();
+    let mut out = Vec::with_capacity(data_start + data_len);
+    // CFHEADER
+    out.extend_from_slice(b"MSCF");
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&((data_start + data_len) as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&((HEADER + FOLDER) as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&[3, 1]); // version 1.3
+    out.extend_from_slice(&1u16.to_le_bytes()); // folders
+    out.extend_from_slice(&1u16.to_le_bytes()); // files
+    out.extend_from_slice(&0u16.to_le_bytes()); // flags
+    out.extend_from_slice(&0u16.to_le_bytes()); // set id
+    out.extend_from_slice(&0u16.to_le_bytes()); // cabinet number
+    // CFFOLDER
+    out.extend_from_slice(&(data_start as u32).to_le_bytes());
+    out.extend_from_slice(&(blocks.len() as u16).to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // MSZIP
+    // CFFILE
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes()); // offset in the folder
+    out.extend_from_slice(&0u16.to_le_bytes()); // folder 0
+    out.extend_from_slice(&0x5821u16.to_le_bytes()); // 2024-01-01, as a fixed date
+    out.extend_from_slice(&0u16.to_le_bytes()); // 00:00:00
+    out.extend_from_slice(&0x20u16.to_le_bytes()); // archive
+    out.extend_from_slice(NAME);
+    // CFDATA, without checksums (0 = none, as MS-CAB allows)
+    for (block, uncompressed) in &blocks {
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(block.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(*uncompressed as u16).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out
+}
+
+/// `CK` and one final raw deflate stream of `chunk`, in fixed-Huffman blocks: libmspack
+/// (cabextract) refuses the one-code distance trees a dynamic block gets for repetitive input
+/// (zlib always writes two codes; miniz does not), and fixed codes are complete by definition.
+fn mszip_block(chunk: &[u8]) -> Vec<u8> {
+    use miniz_oxide::deflate::core::{
+        compress_to_output, create_comp_flags_from_zip_params, CompressionStrategy, CompressorOxide,
+        TDEFLFlush,
+    };
+    let flags = create_comp_flags_from_zip_params(6, 0, CompressionStrategy::Fixed as i32);
+    let mut compressor = CompressorOxide::new(flags);
+    let mut out = b"CK".to_vec();
+    let _ = compress_to_output(&mut compressor, chunk, TDEFLFlush::Finish, |bytes| {
+        out.extend_from_slice(bytes);
+        true
+    });
+    out
+}
+
 /// UTF-16LE (BOM optional) to a `String`.
 pub fn utf16le_to_string(raw: &[u8]) -> Result<String, BlobError> {
     if raw.len() % 2 != 0 {
@@ -101,6 +178,20 @@ mod tests {
             let text = decode_compressed(cab).unwrap();
             assert_eq!(text.trim_end(), expected.trim_end());
         }
+    }
+
+    #[test]
+    fn encoded_blobs_decode_to_the_document_in_one_and_many_blocks() {
+        let real = include_str!("../../tests/fixtures/upstream/a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe-r200.xml");
+        for document in [real, "<a/>", "", &"x".repeat(200_000)] {
+            let cab = encode_compressed(document);
+            assert_eq!(&cab[..4], b"MSCF");
+            assert_eq!(decode_compressed(&cab).unwrap(), document);
+        }
+        // The 69,570-byte UTF-16 document takes three blocks and compresses well.
+        let cab = encode_compressed(real);
+        assert_eq!(u16::from_le_bytes([cab[40], cab[41]]), 3, "data blocks");
+        assert!(cab.len() < real.len() / 2, "{} bytes", cab.len());
     }
 
     #[test]

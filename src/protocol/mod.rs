@@ -6,6 +6,7 @@ pub mod fragment;
 pub mod soap;
 pub mod update_xml;
 pub mod wsusss;
+pub mod wsusss_serve;
 pub mod wusp;
 pub mod xml;
 pub mod xpress;

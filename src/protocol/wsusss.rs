@@ -332,7 +332,7 @@ pub(crate) fn parse_revision_id_list(response: &Element) -> Result<RevisionIdLis
 }
 
 /// `<UpdateIdentity><UpdateID/><RevisionNumber/></UpdateIdentity>` (element form).
-fn identity_elements(el: &Element) -> Result<UpdateIdentity, XmlError> {
+pub(crate) fn identity_elements(el: &Element) -> Result<UpdateIdentity, XmlError> {
     let id_text = el.child_text("UpdateID").unwrap_or_default();
     let rev_text = el.child_text("RevisionNumber").unwrap_or_default();
     let update_id = Uuid::parse_str(id_text).map_err(|_| XmlError::BadValue {
@@ -400,7 +400,7 @@ fn url_data(el: &Element) -> Option<([u8; 20], String)> {
 }
 
 /// Base64 with any embedded whitespace (line-wrapped blobs) removed.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD.decode(compact).ok()
 }
