@@ -43,6 +43,8 @@ pub(crate) struct Admission {
     pub(crate) new_computers: AddressRate,
     /// Reported events taken per source address (`[reporting] events_per_minute_per_ip`).
     pub(crate) events: AddressRate,
+    /// Which downstream servers may sync (`[downstream]`).
+    pub(crate) downstream: DownstreamAccess,
 }
 
 impl Admission {
@@ -64,6 +66,7 @@ impl Admission {
             busy_refusals: AtomicU64::new(0),
             new_computers: AddressRate::new(whole.reporting.new_computers_per_minute_per_ip),
             events: AddressRate::new(whole.reporting.events_per_minute_per_ip),
+            downstream: DownstreamAccess::new(&whole.downstream),
         }
     }
 
@@ -396,5 +399,211 @@ mod tests {
         );
         drop(others);
         assert!(waiting.await, "served once it is freed");
+    }
+}
+
+/// How long an address that a downstream server authorized from may fetch payloads no patch
+/// group here approves (a sync's downloads follow its metadata within hours).
+const DOWNSTREAM_CONTENT_GRANT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// Addresses remembered at once (older grants go first).
+const MAX_DOWNSTREAM_GRANTS: usize = 4096;
+
+/// Who may sync from this server (`[downstream]`): address ranges and an optional secret in
+/// the DSS account name. An address that authorized recently may also fetch any payload of
+/// the catalog, approved here or not, as a downstream server's content sync needs.
+#[derive(Debug)]
+pub(crate) struct DownstreamAccess {
+    enabled: bool,
+    networks: Vec<ipnet::IpNet>,
+    secret: String,
+    granted: Mutex<HashMap<IpAddr, std::time::Instant>>,
+}
+
+/// Why a downstream server was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DownstreamRefusal {
+    /// `[downstream] enabled = false`.
+    Disabled,
+    /// The address is outside `[downstream] allow`.
+    Address,
+    /// The account name does not carry `[downstream] secret`.
+    Secret,
+}
+
+impl std::fmt::Display for DownstreamRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DownstreamRefusal::Disabled => "serving downstream servers is off ([downstream] enabled = false)",
+            DownstreamRefusal::Address => "the address is not in [downstream] allow",
+            DownstreamRefusal::Secret => "the account name does not carry [downstream] secret",
+        })
+    }
+}
+
+impl DownstreamAccess {
+    pub(crate) fn new(config: &crate::config::DownstreamConfig) -> DownstreamAccess {
+        DownstreamAccess {
+            enabled: config.enabled,
+            // Validated with the config; an entry that does not parse lets no one in.
+            networks: config.allowed_networks().unwrap_or_default(),
+            secret: config.secret.clone(),
+            granted: Mutex::default(),
+        }
+    }
+
+    /// Whether downstream servers are served at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether `address` may call the downstream services.
+    pub(crate) fn admits_address(&self, address: IpAddr) -> Result<(), DownstreamRefusal> {
+        if !self.enabled {
+            return Err(DownstreamRefusal::Disabled);
+        }
+        let address = canonical(address);
+        if self.networks.iter().any(|net| net.contains(&address)) {
+            Ok(())
+        } else {
+            Err(DownstreamRefusal::Address)
+        }
+    }
+
+    /// Whether a downstream at `address` with `account_name` may sync; when it may, its
+    /// address is granted payload access for a day.
+    pub(crate) fn authorize(&self, address: IpAddr, account_name: &str) -> Result<(), DownstreamRefusal> {
+        self.admits_address(address)?;
+        if !self.secret.is_empty() && !carries_secret(account_name, &self.secret) {
+            return Err(DownstreamRefusal::Secret);
+        }
+        self.grant(canonical(address), std::time::Instant::now());
+        Ok(())
+    }
+
+    fn grant(&self, address: IpAddr, now: std::time::Instant) {
+        let mut granted = self.granted.lock().unwrap_or_else(|e| e.into_inner());
+        granted.retain(|_, at| now.duration_since(*at) < DOWNSTREAM_CONTENT_GRANT);
+        if granted.len() >= MAX_DOWNSTREAM_GRANTS && !granted.contains_key(&address) {
+            if let Some(oldest) = granted.iter().min_by_key(|(_, at)| **at).map(|(a, _)| *a) {
+                granted.remove(&oldest);
+            }
+        }
+        granted.insert(address, now);
+    }
+
+    /// Whether `address` may fetch payloads no patch group approves: it authorized as a
+    /// downstream server within the last day and is still in the allowed ranges.
+    pub(crate) fn may_fetch_any_payload(&self, address: IpAddr) -> bool {
+        if self.admits_address(address).is_err() {
+            return false;
+        }
+        let granted = self.granted.lock().unwrap_or_else(|e| e.into_inner());
+        granted
+            .get(&canonical(address))
+            .is_some_and(|at| at.elapsed() < DOWNSTREAM_CONTENT_GRANT)
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The secret is one whole label of the account name (compared without early exit).
+fn carries_secret(account_name: &str, secret: &str) -> bool {
+    account_name.split('.').fold(false, |found, label| {
+        let same = label.len() == secret.len()
+            && label
+                .bytes()
+                .zip(secret.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0;
+        found | same
+    })
+}
+
+#[cfg(test)]
+mod downstream_tests {
+    use super::*;
+    use crate::config::DownstreamConfig;
+
+    fn access(allow: &[&str], secret: &str) -> DownstreamAccess {
+        DownstreamAccess::new(&DownstreamConfig {
+            enabled: true,
+            allow: allow.iter().map(|a| a.to_string()).collect(),
+            secret: secret.into(),
+        })
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_are_matched_against_the_ranges() {
+        let access = access(&["10.0.0.0/8", "192.0.2.7"], "");
+        assert!(access.admits_address(ip("10.1.2.3")).is_ok());
+        assert!(
+            access.admits_address(ip("::ffff:10.1.2.3")).is_ok(),
+            "IPv4-mapped"
+        );
+        assert!(access.admits_address(ip("192.0.2.7")).is_ok());
+        assert_eq!(
+            access.admits_address(ip("192.0.2.8")),
+            Err(DownstreamRefusal::Address)
+        );
+        assert_eq!(access.admits_address(ip("::1")), Err(DownstreamRefusal::Address));
+        let default = DownstreamAccess::new(&DownstreamConfig::default());
+        for inside in ["127.0.0.1", "::1", "172.20.0.1", "192.168.1.1", "fd00::1"] {
+            assert!(default.admits_address(ip(inside)).is_ok(), "{inside}");
+        }
+        assert!(default.admits_address(ip("8.8.8.8")).is_err());
+        let off = DownstreamAccess::new(&DownstreamConfig {
+            enabled: false,
+            ..DownstreamConfig::default()
+        });
+        assert_eq!(
+            off.admits_address(ip("127.0.0.1")),
+            Err(DownstreamRefusal::Disabled)
+        );
+    }
+
+    #[test]
+    fn the_secret_must_be_a_whole_label_of_the_account_name() {
+        let access = access(&["127.0.0.0/8"], "k7f3q9k7f3q9k7f3");
+        let here = ip("127.0.0.1");
+        assert!(access.authorize(here, "spoke-1.k7f3q9k7f3q9k7f3.corp").is_ok());
+        assert!(access.authorize(here, "k7f3q9k7f3q9k7f3").is_ok());
+        assert_eq!(
+            access.authorize(here, "spoke-1.corp"),
+            Err(DownstreamRefusal::Secret)
+        );
+        assert_eq!(
+            access.authorize(here, "spoke.k7f3q9k7f3q9k7f3x"),
+            Err(DownstreamRefusal::Secret)
+        );
+        assert_eq!(
+            access.authorize(ip("10.0.0.1"), "k7f3q9k7f3q9k7f3"),
+            Err(DownstreamRefusal::Address)
+        );
+    }
+
+    #[test]
+    fn payload_access_follows_an_authorization_from_the_same_address() {
+        let access = access(&["127.0.0.0/8"], "");
+        assert!(!access.may_fetch_any_payload(ip("127.0.0.2")), "never authorized");
+        access.authorize(ip("127.0.0.2"), "dss.example").unwrap();
+        assert!(access.may_fetch_any_payload(ip("127.0.0.2")));
+        assert!(!access.may_fetch_any_payload(ip("127.0.0.3")));
+        for n in 0..(MAX_DOWNSTREAM_GRANTS as u32 + 10) {
+            access.grant(IpAddr::from(n.to_be_bytes()), std::time::Instant::now());
+        }
+        assert!(
+            access.granted.lock().unwrap().len() <= MAX_DOWNSTREAM_GRANTS,
+            "bounded"
+        );
     }
 }

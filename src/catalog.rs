@@ -142,6 +142,98 @@ fn kind_name(kind: CategoryType) -> &'static str {
     }
 }
 
+/// What a downstream server asked GetRevisionIdList for (MS-WSUSSS `ServerSyncFilter`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DownstreamFilter<'a> {
+    /// The categories phase: categories, classifications and detectoids.
+    pub(crate) get_config: bool,
+    /// Products with their `Delta`.
+    pub(crate) products: &'a [(Uuid, bool)],
+    /// Classifications with their `Delta`.
+    pub(crate) classifications: &'a [(Uuid, bool)],
+    /// A language asked with `Delta=false` (list everything matching again).
+    pub(crate) language_resend: bool,
+}
+
+/// The revisions a WSUS upstream lists for `filter` (docs/protocol.md §8.2, observed on WSUS):
+/// the categories phase lists every category, classification and detectoid; the updates
+/// phase lists each software or driver update in ≥1 listed product **and** ≥1 listed
+/// classification (one list without the other: nothing; neither: everything), with the
+/// members of listed bundles. With `since` (the local id an anchor recorded), only revisions
+/// stored since — except that an id asked with `Delta=false` lists its updates again.
+/// Expired revisions are listed as WSUS lists them. Sorted by local id.
+pub(crate) fn downstream_revisions(
+    records: &[UpdateRecord],
+    filter: &DownstreamFilter<'_>,
+    since: Option<i32>,
+) -> Vec<crate::model::UpdateIdentity> {
+    let is_new = |record: &UpdateRecord| since.is_none_or(|since| record.local_id >= since);
+    let mut chosen: Vec<&UpdateRecord> = if filter.get_config {
+        records
+            .iter()
+            .filter(|r| r.update_type.is_config() && is_new(r))
+            .collect()
+    } else {
+        let listed = records
+            .iter()
+            .filter(|r| !r.update_type.is_config())
+            .filter_map(|r| matching(r, filter).map(|resend| (r, resend)))
+            .filter(|(r, resend)| *resend || is_new(r))
+            .map(|(r, _)| r);
+        with_bundle_members(records, listed.collect())
+    };
+    chosen.sort_by_key(|r| r.local_id);
+    chosen.dedup_by_key(|r| r.local_id);
+    chosen.into_iter().map(|r| r.identity).collect()
+}
+
+/// `Some(resend)` when `record` matches the filter, `resend` true when a matching id (or a
+/// language) was asked with `Delta=false`.
+fn matching(record: &UpdateRecord, filter: &DownstreamFilter<'_>) -> Option<bool> {
+    match (filter.products.is_empty(), filter.classifications.is_empty()) {
+        (true, true) => return Some(filter.language_resend),
+        (true, false) | (false, true) => return None,
+        (false, false) => {}
+    }
+    let hits = |asked: &[(Uuid, bool)], held: &[Uuid]| -> Vec<bool> {
+        asked
+            .iter()
+            .filter(|(id, _)| held.contains(id))
+            .map(|(_, delta)| *delta)
+            .collect()
+    };
+    let products = hits(filter.products, &record.products);
+    let classifications = hits(filter.classifications, &record.classifications);
+    if products.is_empty() || classifications.is_empty() {
+        return None;
+    }
+    let resend = filter.language_resend || products.iter().chain(&classifications).any(|delta| !delta);
+    Some(resend)
+}
+
+/// `listed` and, transitively, the latest revisions of the members of listed bundles.
+fn with_bundle_members<'a>(
+    records: &'a [UpdateRecord],
+    listed: Vec<&'a UpdateRecord>,
+) -> Vec<&'a UpdateRecord> {
+    let by_id: HashMap<Uuid, &UpdateRecord> = records.iter().map(|r| (r.identity.update_id, r)).collect();
+    let mut seen: std::collections::HashSet<Uuid> = listed.iter().map(|r| r.identity.update_id).collect();
+    let mut out = listed;
+    let mut next = 0;
+    while next < out.len() {
+        let bundle = out[next];
+        next += 1;
+        for member in &bundle.bundled {
+            if seen.insert(member.update_id) {
+                if let Some(record) = by_id.get(&member.update_id) {
+                    out.push(record);
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,8 @@ pub struct Config {
     pub baselines: BaselinesConfig,
     /// `[reporting]`: bounds on what clients can make the server keep.
     pub reporting: ReportingConfig,
+    /// `[downstream]`: other servers syncing from this one (MS-WSUSSS upstream role).
+    pub downstream: DownstreamConfig,
     /// `[log]`: the log format.
     pub log: LogConfig,
 }
@@ -118,6 +120,57 @@ impl Default for ReportingConfig {
             new_computers_per_minute_per_ip: 600,
             events_per_minute_per_ip: 6000,
         }
+    }
+}
+
+/// `[downstream]`: which downstream servers (a WSUS, or another wucache) may sync from this
+/// one over MS-WSUSSS on the client listeners, as a WSUS upstream serves them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DownstreamConfig {
+    /// Serve `ServerSyncWebService.asmx` and `DssAuthWebService.asmx` at all.
+    pub enabled: bool,
+    /// Addresses and CIDR ranges downstream servers may sync from. The default is loopback
+    /// and the private ranges (RFC 1918, RFC 4193); `[]` lets no one.
+    pub allow: Vec<String>,
+    /// When set, a downstream's DSS account name must carry it as one of its labels (a
+    /// wucache spoke: `[upstream] account_name = "spoke-1.<secret>"`). Letters, digits and
+    /// hyphens, at least 16. Empty: the address ranges alone decide.
+    pub secret: String,
+}
+
+impl Default for DownstreamConfig {
+    fn default() -> Self {
+        DownstreamConfig {
+            enabled: true,
+            allow: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+            ]
+            .map(String::from)
+            .to_vec(),
+            secret: String::new(),
+        }
+    }
+}
+
+impl DownstreamConfig {
+    /// The `allow` entries as networks (a plain address is a /32 or /128).
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allow
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{entry}` is neither an address nor a CIDR range"))
+            })
+            .collect()
     }
 }
 
@@ -466,7 +519,32 @@ impl Config {
                 format!("`{url}` is not an http:// or https:// URL"),
             ));
         }
+        self.validate_downstream(origin)?;
         self.validate_tls(origin)
+    }
+
+    fn validate_downstream(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        self.downstream
+            .allowed_networks()
+            .map_err(|message| invalid("downstream.allow", message))?;
+        let secret = &self.downstream.secret;
+        if !secret.is_empty()
+            && (secret.len() < 16
+                || secret.len() > 63
+                || !secret.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
+            return Err(invalid(
+                "downstream.secret",
+                "must be 16 to 63 letters, digits or hyphens (it travels as a DNS label of the account name)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// A listener on TLS needs both PEM files named; a certificate with no key (or the

@@ -20,6 +20,10 @@ pub(crate) const AUTHORIZATION_COOKIE_SECONDS: i64 = 3600;
 pub enum Purpose {
     Authorization,
     Access,
+    /// A downstream server's DSS authorization cookie.
+    DssAuthorization,
+    /// A downstream server's Server Sync access cookie.
+    DssAccess,
 }
 
 impl Purpose {
@@ -27,6 +31,8 @@ impl Purpose {
         match self {
             Purpose::Authorization => b"wucache/authorization/1",
             Purpose::Access => b"wucache/access/1",
+            Purpose::DssAuthorization => b"wucache/dss-authorization/1",
+            Purpose::DssAccess => b"wucache/dss-access/1",
         }
     }
 }
@@ -58,6 +64,22 @@ pub(crate) struct AuthorizationState {
     pub dns_name: String,
     pub target_groups: Vec<String>,
     pub expires_at: i64,
+}
+
+/// What a downstream server's cookies carry (authorization and access alike): who it said
+/// it is, for which catalog, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(crate) struct DownstreamState {
+    /// The catalog instance that issued it (a rebuilt store answers ServerChanged).
+    pub catalog_id: u64,
+    /// The DSS `accountName`.
+    pub account_name: String,
+    /// The DSS `accountGuid`.
+    pub account_guid: uuid::Uuid,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// `protocolVersion` from GetCookie (empty in the authorization cookie).
+    pub protocol_version: String,
 }
 
 /// Why a cookie was refused, mapped to the fault code the client recovers from.

@@ -153,6 +153,17 @@ pub struct FileRef {
     pub(crate) patching_type: Option<String>,
 }
 
+impl FileRef {
+    /// The extension of its WSUS content path: the file name's, lower-cased, else `cab`.
+    pub fn content_extension(&self) -> String {
+        self.name
+            .rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase())
+            .filter(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "cab".into())
+    }
+}
+
 /// The indexed view of one stored revision: everything the catalog answers without reading
 /// the full XML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,6 +49,9 @@ pub struct Snapshot {
     /// stable order: what is served, prefetched and kept.
     approved_files: Vec<[u8; 20]>,
     approved_set: std::collections::HashSet<[u8; 20]>,
+    /// The upstream's base URL when it hosts payloads (`MetaKey::UpstreamContent`): payloads
+    /// are fetched from its `/Content` rather than from their `MUUrl`.
+    content_source: Option<String>,
     /// Core fragments by local id (std Mutex: never held across an await).
     core_cache: Mutex<HashMap<i32, XmlText>>,
     /// When the offers were decided (unix seconds); compliance is measured as of then.
@@ -80,6 +83,7 @@ impl Snapshot {
             files: HashMap::new(),
             approved_files: Vec::new(),
             approved_set: Default::default(),
+            content_source: None,
             core_cache: Mutex::new(HashMap::new()),
             built_at: 0,
             decisions: OnceLock::new(),
@@ -213,6 +217,7 @@ impl Snapshot {
             files: index_files(&records),
             approved_set: approved_files.iter().copied().collect(),
             approved_files,
+            content_source: store.meta(crate::store::MetaKey::UpstreamContent)?,
             core_cache: Mutex::new(HashMap::new()),
             built_at: now,
             decisions: OnceLock::new(),
@@ -293,7 +298,10 @@ impl Snapshot {
     /// What the cache needs to know of a payload, and whether an approved update uses it.
     pub fn payload(&self, sha1: &[u8; 20]) -> Option<(PayloadMeta, bool)> {
         let (_, file) = self.file(sha1)?;
-        Some((payload_meta(file), self.approved_set.contains(sha1)))
+        Some((
+            payload_meta(file, self.content_source.as_deref()),
+            self.approved_set.contains(sha1),
+        ))
     }
 
     /// Payloads of approved updates, in a stable order.
@@ -301,7 +309,7 @@ impl Snapshot {
         self.approved_files
             .iter()
             .filter_map(|sha1| self.file(sha1))
-            .map(|(_, file)| payload_meta(file))
+            .map(|(_, file)| payload_meta(file, self.content_source.as_deref()))
             .collect()
     }
 
@@ -369,13 +377,22 @@ pub fn document(store: &Store, local_id: i32) -> Result<String, String> {
         .ok_or_else(|| format!("revision {local_id} has no stored document"))
 }
 
-fn payload_meta(file: &FileRef) -> PayloadMeta {
+/// The cache's view of a file; fetched from the upstream's `/Content` when it hosts payloads.
+fn payload_meta(file: &FileRef, content_source: Option<&str>) -> PayloadMeta {
+    let url = match content_source {
+        Some(base) => format!(
+            "{}{}",
+            base.trim_end_matches('/'),
+            crate::content::layout::url_path(&file.sha1, &file.content_extension())
+        ),
+        None => file.url.clone(),
+    };
     PayloadMeta {
         sha1: file.sha1,
         sha256: file.sha256,
         size: file.size,
         name: file.name.clone(),
-        url: file.url.clone(),
+        url,
     }
 }
 

@@ -99,11 +99,11 @@ pub fn encode_compressed(document: &str) -> Vec<u8> {
     out.extend_from_slice(&0u16.to_le_bytes()); // flags
     out.extend_from_slice(&0u16.to_le_bytes()); // set id
     out.extend_from_slice(&0u16.to_le_bytes()); // cabinet number
-    // CFFOLDER
+                                                // CFFOLDER
     out.extend_from_slice(&(data_start as u32).to_le_bytes());
     out.extend_from_slice(&(blocks.len() as u16).to_le_bytes());
     out.extend_from_slice(&1u16.to_le_bytes()); // MSZIP
-    // CFFILE
+                                                // CFFILE
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes()); // offset in the folder
     out.extend_from_slice(&0u16.to_le_bytes()); // folder 0
@@ -182,7 +182,8 @@ mod tests {
 
     #[test]
     fn encoded_blobs_decode_to_the_document_in_one_and_many_blocks() {
-        let real = include_str!("../../tests/fixtures/upstream/a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe-r200.xml");
+        let real =
+            include_str!("../../tests/fixtures/upstream/a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe-r200.xml");
         for document in [real, "<a/>", "", &"x".repeat(200_000)] {
             let cab = encode_compressed(document);
             assert_eq!(&cab[..4], b"MSCF");

@@ -216,7 +216,12 @@ pub fn parse_request(
     let fail = |fault: SyncFault| (Some(operation), fault);
     if let Some(action) = soap_action {
         let action = action.trim().trim_matches('"');
-        if !action.is_empty() && !operation.soap_action().trim_matches('"').eq_ignore_ascii_case(action) {
+        if !action.is_empty()
+            && !operation
+                .soap_action()
+                .trim_matches('"')
+                .eq_ignore_ascii_case(action)
+        {
             return Err(fail(SyncFault::invalid(format!(
                 "SOAPAction `{action}` does not name {}",
                 operation.name()
@@ -255,9 +260,7 @@ fn read_operation(operation: SyncOperation, el: &Element) -> Result<SyncRequest,
         SyncOperation::GetAuthorizationCookie => SyncRequest::Authorization(read_authorization(el)?),
         SyncOperation::GetCookie => SyncRequest::Cookie(read_cookie_request(el)?),
         SyncOperation::GetConfigData => SyncRequest::ConfigData(echoed_cookie(el)),
-        SyncOperation::GetRevisionIdList => {
-            SyncRequest::RevisionIdList(echoed_cookie(el), read_filter(el)?)
-        }
+        SyncOperation::GetRevisionIdList => SyncRequest::RevisionIdList(echoed_cookie(el), read_filter(el)?),
         SyncOperation::GetUpdateData => SyncRequest::UpdateData(echoed_cookie(el), read_update_ids(el)?),
     })
 }
@@ -285,7 +288,9 @@ pub fn is_fqdn(name: &str) -> bool {
         && name.trim_end_matches('.').split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
 }
 
@@ -391,7 +396,9 @@ fn delta_of(item: &Element) -> Result<bool, SyncFault> {
 
 /// `updateIds`: 1–100 identities.
 fn read_update_ids(el: &Element) -> Result<Vec<UpdateIdentity>, SyncFault> {
-    let list = el.child("updateIds").ok_or_else(|| SyncFault::invalid("updateIds"))?;
+    let list = el
+        .child("updateIds")
+        .ok_or_else(|| SyncFault::invalid("updateIds"))?;
     let ids = list
         .children_named("UpdateIdentity")
         .map(identity_elements)
@@ -569,7 +576,11 @@ pub fn update_data_response(items: &[UpdateDataItem<'_>], file_urls: &[([u8; 20]
                 base64_encode(&blob::encode_compressed(item.document))
             );
         } else {
-            let _ = write!(out, "<XmlUpdateBlob>{}</XmlUpdateBlob>", escape_text(item.document));
+            let _ = write!(
+                out,
+                "<XmlUpdateBlob>{}</XmlUpdateBlob>",
+                escape_text(item.document)
+            );
         }
         out.push_str("</ServerSyncUpdateData>");
     }
@@ -649,7 +660,8 @@ mod tests {
                 account_guid: uuid("6f1c2f6e-3f0b-4d3a-9b1e-0d2f6a1c5e12"),
             })
         );
-        let (_, request) = parse_request(&fixture("000003.get-cookie.request.xml"), None, false, &never).unwrap();
+        let (_, request) =
+            parse_request(&fixture("000003.get-cookie.request.xml"), None, false, &never).unwrap();
         let SyncRequest::Cookie(cookie) = request else {
             panic!("{request:?}")
         };
@@ -676,8 +688,13 @@ mod tests {
                 languages: vec![],
             }
         );
-        let (_, request) =
-            parse_request(&fixture("000013.get-update-data.request.xml"), None, false, &never).unwrap();
+        let (_, request) = parse_request(
+            &fixture("000013.get-update-data.request.xml"),
+            None,
+            false,
+            &never,
+        )
+        .unwrap();
         assert_eq!(
             request,
             SyncRequest::UpdateData(
@@ -691,8 +708,13 @@ mod tests {
                 }]
             )
         );
-        let (_, request) =
-            parse_request(&fixture("000004.get-config-data.request.xml"), None, false, &never).unwrap();
+        let (_, request) = parse_request(
+            &fixture("000004.get-config-data.request.xml"),
+            None,
+            false,
+            &never,
+        )
+        .unwrap();
         assert!(matches!(request, SyncRequest::ConfigData(_)));
     }
 
@@ -710,29 +732,49 @@ mod tests {
         assert_eq!(code(&auth("", guid), true).message, "accountName");
         assert_eq!(code(&auth("dss.example", "nope"), true).message, "accountGuid");
         // GetAuthorizationCookie posted to the Server Sync service.
-        assert_eq!(code(&auth("dss.example", guid), false).code, SyncErrorCode::InvalidParameters);
+        assert_eq!(
+            code(&auth("dss.example", guid), false).code,
+            SyncErrorCode::InvalidParameters
+        );
         let cookie = |version: &str, cookies: usize| {
             let one = "<AuthorizationCookie><PlugInId>DssTargeting</PlugInId><CookieData>AAAA</CookieData></AuthorizationCookie>";
             format!("<GetCookie xmlns=\"{SYNC_NS}\"><authCookies>{}</authCookies><protocolVersion>{version}</protocolVersion></GetCookie>", one.repeat(cookies))
         };
-        assert_eq!(code(&cookie("2.0", 1), false).code, SyncErrorCode::IncompatibleProtocolVersion);
+        assert_eq!(
+            code(&cookie("2.0", 1), false).code,
+            SyncErrorCode::IncompatibleProtocolVersion
+        );
         assert_eq!(code(&cookie("1", 1), false).message, "protocolVersion");
         assert_eq!(code(&cookie("1.20", 2), false).message, "authCookies");
         assert_eq!(code(&cookie("1.20", 0), false).message, "authCookies");
         let ids = |n: usize| {
             let one = "<UpdateIdentity><UpdateID>a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe</UpdateID><RevisionNumber>200</RevisionNumber></UpdateIdentity>";
-            format!("<GetUpdateData xmlns=\"{SYNC_NS}\"><cookie /><updateIds>{}</updateIds></GetUpdateData>", one.repeat(n))
+            format!(
+                "<GetUpdateData xmlns=\"{SYNC_NS}\"><cookie /><updateIds>{}</updateIds></GetUpdateData>",
+                one.repeat(n)
+            )
         };
         assert!(parse_request(&envelope(&ids(100)), None, false, &never).is_ok());
         assert_eq!(code(&ids(101), false).message, "updateIds");
         assert_eq!(code(&ids(0), false).message, "updateIds");
-        let filter = |inner: &str| format!("<GetRevisionIdList xmlns=\"{SYNC_NS}\"><cookie /><filter>{inner}</filter></GetRevisionIdList>");
-        assert_eq!(code(&filter("<GetConfig>maybe</GetConfig>"), false).message, "filter");
+        let filter = |inner: &str| {
+            format!("<GetRevisionIdList xmlns=\"{SYNC_NS}\"><cookie /><filter>{inner}</filter></GetRevisionIdList>")
+        };
         assert_eq!(
-            code(&filter("<Categories><IdAndDelta><Id>x</Id></IdAndDelta></Categories>"), false).message,
+            code(&filter("<GetConfig>maybe</GetConfig>"), false).message,
             "filter"
         );
-        assert!(code("<Ping xmlns=\"x\"/>", false).message.contains("unknown operation"));
+        assert_eq!(
+            code(
+                &filter("<Categories><IdAndDelta><Id>x</Id></IdAndDelta></Categories>"),
+                false
+            )
+            .message,
+            "filter"
+        );
+        assert!(code("<Ping xmlns=\"x\"/>", false)
+            .message
+            .contains("unknown operation"));
         let (op, fault) = parse_request(
             &envelope(&ids(1)),
             Some("\"http://www.microsoft.com/SoftwareDistribution/GetCookie\""),
@@ -740,13 +782,27 @@ mod tests {
             &never,
         )
         .unwrap_err();
-        assert_eq!((op, fault.code), (Some(SyncOperation::GetUpdateData), SyncErrorCode::InvalidParameters));
+        assert_eq!(
+            (op, fault.code),
+            (
+                Some(SyncOperation::GetUpdateData),
+                SyncErrorCode::InvalidParameters
+            )
+        );
     }
 
     /// Masks what differs between two servers (times, anchors, cookie bytes, fault ids).
     fn masked(xml: &str) -> String {
         let mut out = xml.to_string();
-        for tag in ["LastChange", "Expiration", "EncryptedData", "NewConfigAnchor", "Anchor", "ID", "faultactor"] {
+        for tag in [
+            "LastChange",
+            "Expiration",
+            "EncryptedData",
+            "NewConfigAnchor",
+            "Anchor",
+            "ID",
+            "faultactor",
+        ] {
             let open = format!("<{tag}>");
             let close = format!("</{tag}>");
             let mut from = 0;
@@ -779,9 +835,24 @@ mod tests {
         );
         let actor = "http://127.0.0.1:8530/ServerSyncWebService/ServerSyncWebService.asmx";
         for (name, op, code, message) in [
-            ("000017.fault-internal.xml", SyncOperation::GetUpdateData, SyncErrorCode::InternalServerError, ""),
-            ("000018.fault-invalid-parameters.xml", SyncOperation::GetRevisionIdList, SyncErrorCode::InvalidParameters, "filter"),
-            ("000019.fault-invalid-cookie.xml", SyncOperation::GetRevisionIdList, SyncErrorCode::InvalidCookie, ""),
+            (
+                "000017.fault-internal.xml",
+                SyncOperation::GetUpdateData,
+                SyncErrorCode::InternalServerError,
+                "",
+            ),
+            (
+                "000018.fault-invalid-parameters.xml",
+                SyncOperation::GetRevisionIdList,
+                SyncErrorCode::InvalidParameters,
+                "filter",
+            ),
+            (
+                "000019.fault-invalid-cookie.xml",
+                SyncOperation::GetRevisionIdList,
+                SyncErrorCode::InvalidCookie,
+                "",
+            ),
         ] {
             let ours = fault(Some(op), &SyncFault::new(code, message), Uuid::nil(), actor);
             assert_eq!(masked(&ours), masked(&fixture(name)), "{name}");
@@ -790,17 +861,25 @@ mod tests {
 
     #[test]
     fn update_data_carries_both_blob_forms_digests_and_urls() {
-        let bundle = include_str!("../../tests/fixtures/upstream/a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe-r200.xml");
-        let small = include_str!("../../tests/fixtures/upstream/ccb78947-6453-4ecc-9de8-bc0305c98f2d-r200.xml");
+        let bundle =
+            include_str!("../../tests/fixtures/upstream/a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe-r200.xml");
+        let small =
+            include_str!("../../tests/fixtures/upstream/ccb78947-6453-4ecc-9de8-bc0305c98f2d-r200.xml");
         let digest = [0x87; 20];
         let items = [
             UpdateDataItem {
-                identity: UpdateIdentity { update_id: uuid("a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe"), revision: 200 },
+                identity: UpdateIdentity {
+                    update_id: uuid("a2fef9b0-7951-4c2c-a42b-9e351dd1c1fe"),
+                    revision: 200,
+                },
                 document: bundle,
                 file_digests: vec![],
             },
             UpdateDataItem {
-                identity: UpdateIdentity { update_id: uuid("ccb78947-6453-4ecc-9de8-bc0305c98f2d"), revision: 200 },
+                identity: UpdateIdentity {
+                    update_id: uuid("ccb78947-6453-4ecc-9de8-bc0305c98f2d"),
+                    revision: 200,
+                },
                 document: small,
                 file_digests: vec![digest],
             },

@@ -1,9 +1,10 @@
-//! The client listener's routes: the MS-WUSP SOAP services (body read within its size, time
-//! and memory bounds, answered on the blocking pool, Xpress when the client offers it, faults
-//! as HTTP 500) and the payload route under `/Content/`.
+//! The client listener's routes: the MS-WUSP SOAP services and the MS-WSUSSS ones downstream
+//! servers sync from (body read within its size, time and memory bounds, answered on the
+//! blocking pool, Xpress when the caller offers it, faults as HTTP 500) and the payload
+//! route under `/Content/`.
 
 use super::body::{full, text, Body};
-use super::{payload, soap};
+use super::{downstream, payload, soap};
 use crate::admission::Admission;
 use crate::admission::BodyMemory;
 use crate::app::App;
@@ -17,15 +18,45 @@ use std::time::Duration;
 
 /// The SOAP services Windows clients call, matched case-insensitively as IIS does, and the
 /// service each path answers for.
-const SOAP_PATHS: [(&str, Service); 4] = [
-    ("/clientwebservice/client.asmx", Service::Client),
-    ("/simpleauthwebservice/simpleauth.asmx", Service::SimpleAuth),
+const SOAP_PATHS: [(&str, Endpoint); 6] = [
+    ("/clientwebservice/client.asmx", Endpoint::Client(Service::Client)),
+    (
+        "/simpleauthwebservice/simpleauth.asmx",
+        Endpoint::Client(Service::SimpleAuth),
+    ),
     (
         "/reportingwebservice/reportingwebservice.asmx",
-        Service::Reporting,
+        Endpoint::Client(Service::Reporting),
     ),
-    ("/reportingwebservice/webservice.asmx", Service::Reporting),
+    (
+        "/reportingwebservice/webservice.asmx",
+        Endpoint::Client(Service::Reporting),
+    ),
+    (
+        "/serversyncwebservice/serversyncwebservice.asmx",
+        Endpoint::ServerSync,
+    ),
+    ("/dssauthwebservice/dssauthwebservice.asmx", Endpoint::DssAuth),
 ];
+
+/// Who a SOAP path serves: Windows clients (MS-WUSP) or downstream servers (MS-WSUSSS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Client(Service),
+    ServerSync,
+    DssAuth,
+}
+
+impl Endpoint {
+    /// The path as the WSDL spells it, for `faultactor`.
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::ServerSync => "/ServerSyncWebService/ServerSyncWebService.asmx",
+            Endpoint::DssAuth => "/DssAuthWebService/DssAuthWebService.asmx",
+            Endpoint::Client(_) => "/ClientWebService/client.asmx",
+        }
+    }
+}
 
 /// Time a client has to send its request body (Windows sends its largest, ~200 KB, at once).
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,15 +69,18 @@ pub(super) async fn route(
 ) -> Response<Body> {
     let path = request.uri().path().to_ascii_lowercase();
     if path.starts_with("/content/") {
-        return payload::route(&app, &request).await;
+        return payload::route(&app, &request, peer.ip()).await;
     }
-    let Some(service) = SOAP_PATHS
+    let Some(endpoint) = SOAP_PATHS
         .iter()
         .find(|(soap_path, _)| *soap_path == path)
-        .map(|(_, service)| *service)
+        .map(|(_, endpoint)| *endpoint)
     else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
+    if endpoint_disabled(&app, endpoint) {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
     if request.method() != Method::POST {
         return text(StatusCode::METHOD_NOT_ALLOWED, "SOAP services take POST\n");
     }
@@ -73,7 +107,7 @@ pub(super) async fn route(
     let request = SoapRequest {
         body,
         soap_action,
-        service,
+        endpoint,
         content_base,
         peer,
         xpress,
@@ -104,7 +138,7 @@ const PARSE_DEADLINE: Duration = Duration::from_secs(5);
 struct SoapRequest {
     body: String,
     soap_action: Option<String>,
-    service: Service,
+    endpoint: Endpoint,
     content_base: String,
     peer: std::net::SocketAddr,
     xpress: bool,
@@ -142,7 +176,16 @@ impl Drop for ClientGone {
     }
 }
 
+/// `[downstream] enabled = false` hides the MS-WSUSSS services as a WSUS without them would.
+fn endpoint_disabled(app: &App, endpoint: Endpoint) -> bool {
+    matches!(endpoint, Endpoint::ServerSync | Endpoint::DssAuth) && !app.admission.downstream.enabled()
+}
+
 fn answer_soap(app: &App, request: SoapRequest) -> Response<Body> {
+    let service = match request.endpoint {
+        Endpoint::Client(service) => service,
+        Endpoint::ServerSync | Endpoint::DssAuth => return answer_downstream(app, request),
+    };
     let context = soap::Context {
         app,
         snapshot: app.snapshot(),
@@ -164,7 +207,7 @@ fn answer_soap(app: &App, request: SoapRequest) -> Response<Body> {
         &context,
         &request.body,
         request.soap_action.as_deref(),
-        Some(request.service),
+        Some(service),
         &stop,
     );
     let response = soap_response(answer.xml, answer.is_fault, request.xpress);
@@ -172,6 +215,40 @@ fn answer_soap(app: &App, request: SoapRequest) -> Response<Body> {
     let outcome = if answer.is_fault { "fault" } else { "ok" };
     app.soap
         .record(operation, outcome, started.elapsed().as_secs_f64());
+    response
+}
+
+/// A downstream server's MS-WSUSSS request, answered as `answer_soap` answers a client's.
+fn answer_downstream(app: &App, request: SoapRequest) -> Response<Body> {
+    let context = downstream::SyncContext {
+        app,
+        snapshot: app.snapshot(),
+        peer: request.peer.ip(),
+        actor: format!("{}{}", request.content_base, request.endpoint.path()),
+        content_base: request.content_base.clone(),
+        now: chrono::Utc::now().timestamp(),
+    };
+    let started = std::time::Instant::now();
+    let stop = || {
+        if request.gone.load(Ordering::Relaxed) {
+            Some("the client went away")
+        } else if started.elapsed() > PARSE_DEADLINE {
+            Some("the 5 s deadline passed")
+        } else {
+            None
+        }
+    };
+    let answer = downstream::answer(
+        &context,
+        &request.body,
+        request.soap_action.as_deref(),
+        request.endpoint == Endpoint::DssAuth,
+        &stop,
+    );
+    let response = soap_response(answer.xml.clone(), answer.is_fault, request.xpress);
+    let outcome = if answer.is_fault { "fault" } else { "ok" };
+    app.soap
+        .record(answer.metric_name(), outcome, started.elapsed().as_secs_f64());
     response
 }
 

@@ -8,6 +8,7 @@ mod admin;
 pub mod body;
 mod client;
 mod compliance;
+mod downstream;
 mod metrics;
 pub mod payload;
 pub mod soap;

@@ -101,6 +101,10 @@ pub enum MetaKey {
     SyncedLanguages,
     /// The GUID this server announces to its upstream.
     AccountGuid,
+    /// Where payloads come from when the upstream hosts them (`CatalogOnlySync` false, a WSUS
+    /// or wucache upstream): its base URL, under which `/Content/XX/<SHA1>.<ext>` is fetched.
+    /// Absent: each file's `MUUrl` (Microsoft Update).
+    UpstreamContent,
     /// RFC 3339 time of the last successful sync.
     LastSyncSuccess,
     /// JSON summary of the last sync, successful or not.
@@ -125,6 +129,7 @@ impl MetaKey {
             MetaKey::SyncedClassifications => b"synced.classifications",
             MetaKey::SyncedLanguages => b"synced.languages",
             MetaKey::AccountGuid => b"upstream.account_guid",
+            MetaKey::UpstreamContent => b"upstream.content_base",
             MetaKey::LastSyncSuccess => b"sync.last_success",
             MetaKey::LastSyncSummary => b"sync.last_summary",
             MetaKey::InheritancePending => b"sync.inheritance_pending",

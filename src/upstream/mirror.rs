@@ -256,6 +256,13 @@ impl<'a> Mirror<'a> {
             )
             .await?;
         self.batch = data.max_updates_per_request.clamp(1, MAX_BATCH);
+        // A WSUS (or wucache) upstream hosts the payloads itself; Microsoft Update does not.
+        if data.catalog_only_sync {
+            self.store.remove_meta(MetaKey::UpstreamContent)?;
+        } else {
+            let base = self.config.upstream.server.trim_end_matches('/');
+            self.store.set_meta(MetaKey::UpstreamContent, base)?;
+        }
         tracing::info!(max_updates_per_request = data.max_updates_per_request, protocol = %data.protocol_version, "upstream configuration read");
         if let Some(anchor) = &data.new_config_anchor {
             self.store.set_meta(MetaKey::ConfigAnchor, anchor)?;

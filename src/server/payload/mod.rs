@@ -1,6 +1,6 @@
 //! The payload route, `GET`/`HEAD /Content/XX/<SHA1HEX>.<ext>`: the path is parsed into a
 //! digest (never joined onto the filesystem); unknown digests and those of unapproved updates
-//! are 404; a cached file is served at once, a missing one after its single upstream transfer
+//! are 404 (but to a downstream server that authorized from the same address); a cached file is served at once, a missing one after its single upstream transfer
 //! is verified. HEAD of a missing file is answered from the catalog (size, ETag) and starts no
 //! transfer. A miss waits for its transfer's slot (at most `max_transfers` run); beyond
 //! `max_queued` waiting transfers it is answered 503 with `Retry-After`. A client that goes
@@ -54,8 +54,8 @@ enum Outcome {
 }
 
 /// Answers a payload request; one access-log line at debug.
-pub(super) async fn route(app: &App, request: &Request<Incoming>) -> Response<Body> {
-    let outcome = outcome(app, request).await;
+pub(super) async fn route(app: &App, request: &Request<Incoming>, peer: std::net::IpAddr) -> Response<Body> {
+    let outcome = outcome(app, request, peer).await;
     let kind = outcome.kind();
     let response = finish(outcome, &app.counters);
     tracing::debug!(
@@ -119,10 +119,16 @@ fn finish(outcome: Outcome, counters: &C) -> Response<Body> {
     }
 }
 
-async fn outcome(app: &App, request: &Request<Incoming>) -> Outcome {
+/// Unapproved payloads are served with `[content] serve_unapproved`, and to a downstream
+/// server that authorized from this address (its content sync follows its own approvals).
+async fn outcome(app: &App, request: &Request<Incoming>, peer: std::net::IpAddr) -> Outcome {
     let payload = layout::parse_content_path(request.uri().path())
         .and_then(|path| app.snapshot().payload(&path.sha1))
-        .filter(|(_, approved)| *approved || app.config.content.serve_unapproved);
+        .filter(|(_, approved)| {
+            *approved
+                || app.config.content.serve_unapproved
+                || app.admission.downstream.may_fetch_any_payload(peer)
+        });
     let Some((meta, approved)) = payload else {
         return Outcome::NotFound;
     };

@@ -136,13 +136,8 @@ fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<Strin
 
 /// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as
 /// WSUS lays content out (docs/protocol.md §5.4; the path is `content::layout::url_path`).
-pub(super) fn content_url(base: &str, file: &FileRef) -> String {
-    let extension = file
-        .name
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase())
-        .filter(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()))
-        .unwrap_or_else(|| "cab".into());
+pub(in crate::server) fn content_url(base: &str, file: &FileRef) -> String {
+    let extension = file.content_extension();
     format!(
         "{}{}",
         base.trim_end_matches('/'),

@@ -9,6 +9,8 @@ mod info;
 mod report;
 mod scan;
 
+pub(super) use info::content_url;
+
 use crate::app::App;
 use crate::cookie::{AccessState, CookieError};
 use crate::protocol::wusp::envelope;
