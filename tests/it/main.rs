@@ -14,6 +14,7 @@ mod dashboard;
 mod harness;
 mod hostile;
 mod https;
+mod hub;
 mod layout;
 mod oracle;
 mod paging;
