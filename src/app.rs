@@ -14,7 +14,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::{ContentCounters, PersistedContent, ReportingCounters};
 use crate::store::{MetaKey, Store, StoreError};
 use crate::upstream::payload::HttpFetch;
-use crate::upstream::transport::Transport;
+use crate::upstream::transport::{Transport, TransportError};
 use crate::upstream::SyncSummary;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +38,10 @@ pub enum AppError {
     /// `[upstream] ca_file` does not load (checked at start, not at the first sync).
     #[error("config key `upstream.ca_file`: {0}")]
     CaFile(String),
+    /// The proxy settings cannot be used: the credentials file or a proxy variable in the
+    /// environment (checked at start); the message names the key or variable.
+    #[error("{0}")]
+    Proxy(String),
     /// The payload cache could not be opened (upstream transport or content directory).
     #[error("payload cache: {0}")]
     Content(String),
@@ -179,7 +183,7 @@ impl SyncControl {
 impl App {
     /// Opens the store and the admin token; the catalog is loaded by `load_catalog`.
     pub fn open(config: Config) -> Result<Arc<App>, AppError> {
-        check_ca_file(&config)?;
+        check_upstream(&config)?;
         let store = open_store(&config.storage.data_dir)?;
         let admin_token = load_or_create_token(&config.token_path())?;
         let cookie_key = load_or_create_key(&config.storage.data_dir.join("cookie.key"))?;
@@ -363,18 +367,14 @@ fn load_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError>
     Ok(Some(Arc::new(loaded.value)))
 }
 
-/// Loads `[upstream] ca_file` as the sync and the payload fetches will, so a wrong path or a
-/// file without certificates stops the start instead of the first sync.
-fn check_ca_file(config: &Config) -> Result<(), AppError> {
-    if config.upstream.ca_file.is_empty() {
-        return Ok(());
+/// Builds the upstream transport as the sync and the payload fetches will, so a wrong CA
+/// file, proxy credentials file or proxy variable stops the start instead of the first sync.
+fn check_upstream(config: &Config) -> Result<(), AppError> {
+    match Transport::new(&config.upstream) {
+        Ok(_) => Ok(()),
+        Err(err @ TransportError::CaFile { .. }) => Err(AppError::CaFile(err.to_string())),
+        Err(err) => Err(AppError::Proxy(err.to_string())),
     }
-    Transport::new(
-        Some(Path::new(&config.upstream.ca_file)),
-        config.upstream.request_timeout,
-    )
-    .map(drop)
-    .map_err(|e| AppError::CaFile(e.to_string()))
 }
 
 /// The payload cache over HTTP(S) downloads, for a catalog snapshot.
@@ -383,9 +383,7 @@ pub fn open_cache(
     snapshot: Arc<Snapshot>,
     counters: Arc<ContentCounters>,
 ) -> Result<Cache<HttpFetch>, AppError> {
-    let ca_file = (!config.upstream.ca_file.is_empty()).then(|| Path::new(&config.upstream.ca_file));
-    let transport = Transport::new(ca_file, config.upstream.request_timeout)
-        .map_err(|e| AppError::Content(e.to_string()))?;
+    let transport = Transport::new(&config.upstream).map_err(|e| AppError::Content(e.to_string()))?;
     let fetch = HttpFetch::new(transport, config.content.idle_timeout);
     let cache_config = CacheConfig {
         max_size: config.content.max_size,

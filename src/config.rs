@@ -10,6 +10,9 @@ use std::time::Duration;
 /// Where `--config` points when it is not given.
 pub const DEFAULT_PATH: &str = "config/wucache.toml";
 
+/// `[upstream] proxy` value for no proxy at all, whatever the environment says.
+pub const PROXY_NONE: &str = "none";
+
 /// A configuration problem, naming the key (or file) to blame.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -281,6 +284,18 @@ pub struct UpstreamConfig {
     /// Longest retry delay.
     #[serde(with = "human_duration")]
     pub max_backoff: Duration,
+    /// Egress proxy for every upstream request, metadata and payloads: `http://host:port`
+    /// (https:// upstreams go through it by CONNECT, TLS end to end). Empty = the standard
+    /// environment variables (`https_proxy`, `http_proxy`, `no_proxy`); [`PROXY_NONE`] =
+    /// straight to the upstream, the environment ignored.
+    pub proxy: String,
+    /// Targets that bypass the proxy: host names (each also matches its subdomains; a leading
+    /// dot means the same), IP addresses, CIDR ranges, or `"*"` for all. With `proxy` empty,
+    /// the environment's `no_proxy` entries are added.
+    pub no_proxy: Vec<String>,
+    /// File holding the proxy's credentials as one line `user:password` (Basic
+    /// authentication); empty = none, or those in an environment proxy URL.
+    pub proxy_auth_file: String,
 }
 
 impl Default for UpstreamConfig {
@@ -293,6 +308,9 @@ impl Default for UpstreamConfig {
             max_attempts: 8,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
+            proxy: String::new(),
+            no_proxy: Vec::new(),
+            proxy_auth_file: String::new(),
         }
     }
 }
@@ -480,6 +498,7 @@ impl Config {
         if self.upstream.request_timeout.is_zero() {
             return Err(invalid("upstream.request_timeout", "must be above zero".into()));
         }
+        self.validate_proxy(origin)?;
         if self.reporting.max_computers == 0 {
             return Err(invalid("reporting.max_computers", "must be at least 1".into()));
         }
@@ -547,6 +566,31 @@ impl Config {
         Ok(())
     }
 
+    /// `proxy` is empty, `none` or `http://host:port`; every `no_proxy` entry is one host, IP
+    /// or CIDR range.
+    fn validate_proxy(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let proxy = self.upstream.proxy.trim();
+        if !(proxy.is_empty() || proxy == PROXY_NONE) {
+            let url = ProxyUrl::parse(proxy).map_err(|e| invalid("upstream.proxy", e))?;
+            if url.userinfo.is_some() {
+                return Err(invalid(
+                    "upstream.proxy",
+                    "credentials do not belong in the URL: put `user:password` in upstream.proxy_auth_file"
+                        .into(),
+                ));
+            }
+        }
+        for entry in &self.upstream.no_proxy {
+            check_no_proxy_entry(entry).map_err(|e| invalid("upstream.no_proxy", e))?;
+        }
+        Ok(())
+    }
+
     /// A listener on TLS needs both PEM files named; a certificate with no key (or the
     /// reverse) is a mistake whether or not a listener uses it.
     fn validate_tls(&self, origin: &str) -> Result<(), ConfigError> {
@@ -603,6 +647,98 @@ impl Config {
         } else {
             PathBuf::from(&self.admin.token_file)
         }
+    }
+}
+
+/// A proxy address as `[upstream] proxy` and the proxy environment variables write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    /// `host:port`.
+    pub authority: String,
+    /// What stood before an `@` (`user:password`, percent-encoded), if anything.
+    pub userinfo: Option<String>,
+}
+
+impl ProxyUrl {
+    /// Parses `http://host:port`, a trailing `/` allowed. Other schemes are refused, `https://`
+    /// too: the hop to the proxy is plain HTTP, and https:// targets go through it by CONNECT.
+    /// The message never repeats the text (it may hold a password).
+    pub fn parse(text: &str) -> Result<ProxyUrl, String> {
+        let rest = match text.trim().split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
+                return Err(
+                    "https:// proxies are not supported; name the proxy as http://host:port \
+                    (https upstreams still go through it encrypted end to end, by CONNECT)"
+                        .into(),
+                )
+            }
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "{scheme}:// proxies are not supported; use http://host:port"
+                ))
+            }
+            None => return Err("must be an http://host:port URL".into()),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#']) {
+            return Err("must be http://host:port, without a path".into());
+        }
+        let (userinfo, authority) = match rest.rsplit_once('@') {
+            Some((userinfo, authority)) => (Some(userinfo.to_string()), authority),
+            None => (None, rest),
+        };
+        let Some((host, port)) = authority.rsplit_once(':') else {
+            return Err("must name the port: http://host:port".into());
+        };
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) || !is_host(host) {
+            return Err("must be http://host:port with a host name or IP address and a port number".into());
+        }
+        Ok(ProxyUrl {
+            authority: authority.to_string(),
+            userinfo,
+        })
+    }
+}
+
+/// A DNS name, an IPv4 address, or an IPv6 address in brackets.
+fn is_host(host: &str) -> bool {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        }
+    }
+}
+
+/// One `no_proxy` entry: `*`, a host name (a leading dot allowed), an IP address or a CIDR
+/// range (a mistyped range would otherwise be taken for a host name and never match).
+fn check_no_proxy_entry(entry: &str) -> Result<(), String> {
+    let entry = entry.trim();
+    if entry == "*" {
+        return Ok(());
+    }
+    if let Some((address, bits)) = entry.split_once('/') {
+        let max = match address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => 32,
+            Ok(std::net::IpAddr::V6(_)) => 128,
+            Err(_) => return Err(format!("`{entry}` is not a CIDR range like \"10.0.0.0/8\"")),
+        };
+        return match bits.parse::<u8>() {
+            Ok(bits) if bits <= max => Ok(()),
+            _ => Err(format!("`{entry}` has a prefix length above {max}")),
+        };
+    }
+    let host = entry.strip_prefix('.').unwrap_or(entry);
+    if entry.parse::<std::net::IpAddr>().is_ok() || is_host(host) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{entry}` is not a host name, IP address, CIDR range or \"*\" (one entry per string)"
+        ))
     }
 }
 
@@ -755,6 +891,57 @@ mod tests {
             err.to_string(),
             "config t: key `content.max_transfers`: must be at least 1"
         );
+    }
+
+    #[test]
+    fn proxy_is_empty_none_or_an_http_url_with_a_port() {
+        for ok in [
+            "",
+            "none",
+            "http://proxy.corp.example:3128",
+            "http://10.0.0.1:8080/",
+            "http://[::1]:3128",
+        ] {
+            let text = format!("[upstream]\nproxy = \"{ok}\"\n");
+            let config = Config::from_toml(&text, "t").unwrap();
+            assert_eq!(config.upstream.proxy, ok);
+        }
+        for (bad, says) in [
+            ("https://proxy:3128", "https:// proxies are not supported"),
+            ("socks5://proxy:1080", "socks5:// proxies are not supported"),
+            ("proxy:3128", "http://host:port"),
+            ("http://proxy", "must name the port"),
+            ("http://proxy:0", "port number"),
+            ("http://proxy:3128/path", "without a path"),
+            ("http://pro xy:3128", "host name"),
+        ] {
+            let text = format!("[upstream]\nproxy = \"{bad}\"\n");
+            let err = Config::from_toml(&text, "t").unwrap_err().to_string();
+            assert!(
+                err.contains("key `upstream.proxy`") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn proxy_credentials_go_in_the_auth_file_not_the_url() {
+        let text = "[upstream]\nproxy = \"http://alice:s3cret@proxy:3128\"\n";
+        let err = Config::from_toml(text, "t").unwrap_err().to_string();
+        assert!(err.contains("upstream.proxy_auth_file"), "{err}");
+        assert!(!err.contains("s3cret"), "the password is not repeated: {err}");
+    }
+
+    #[test]
+    fn no_proxy_entries_are_hosts_ips_cidr_ranges_or_a_star() {
+        let text = "[upstream]\nno_proxy = [\"10.0.0.0/8\", \".corp.example\", \"wsus.local\", \"::1\", \"fd00::/8\", \"*\"]\n";
+        let config = Config::from_toml(text, "t").unwrap();
+        assert_eq!(config.upstream.no_proxy.len(), 6);
+        for bad in ["10.0.0.0/33", "corp/8", "a.example, b.example", ""] {
+            let text = format!("[upstream]\nno_proxy = [\"{bad}\"]\n");
+            let err = Config::from_toml(&text, "t").unwrap_err().to_string();
+            assert!(err.contains("key `upstream.no_proxy`"), "{bad}: {err}");
+        }
     }
 
     #[test]

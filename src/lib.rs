@@ -43,9 +43,9 @@
 //! - `compliance`: the fleet as the admin API and CLI show it — computers with their patch
 //!   group, baseline and Patch Manager summary, per-update states, group states, CSV. Uses
 //!   `approval`, `fleet`, `snapshot`, `store`.
-//! - `upstream`: HTTP transport, the authorized MS-WSUSSS session with retries, the sync run,
-//!   payload fetching (implements `content::Fetch`). Uses `model`, `config`, `protocol`,
-//!   `catalog`, `store`, `content`.
+//! - `upstream`: HTTP transport (straight or through the egress proxy), the authorized
+//!   MS-WSUSSS session with retries, the sync run, payload fetching (implements
+//!   `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
 //! - `app`: wiring — the shared `App` of handles built from the config; reads the baseline
 //!   file. Uses the modules above.
 //! - `worker`: the background workers (catalog load and sync loop, prefetch and clean-up,

@@ -176,6 +176,17 @@ impl Drop for ClientGone {
     }
 }
 
+/// Whether the body's reader should give up: its client went away, or its deadline passed.
+fn reader_stop(gone: &AtomicBool, started: std::time::Instant) -> Option<&'static str> {
+    if gone.load(Ordering::Relaxed) {
+        Some("the client went away")
+    } else if started.elapsed() > PARSE_DEADLINE {
+        Some("the 5 s deadline passed")
+    } else {
+        None
+    }
+}
+
 /// `[downstream] enabled = false` hides the MS-WSUSSS services as a WSUS without them would.
 fn endpoint_disabled(app: &App, endpoint: Endpoint) -> bool {
     matches!(endpoint, Endpoint::ServerSync | Endpoint::DssAuth) && !app.admission.downstream.enabled()
@@ -194,15 +205,7 @@ fn answer_soap(app: &App, request: SoapRequest) -> Response<Body> {
         peer: Some(request.peer.ip()),
     };
     let started = std::time::Instant::now();
-    let stop = || {
-        if request.gone.load(Ordering::Relaxed) {
-            Some("the client went away")
-        } else if started.elapsed() > PARSE_DEADLINE {
-            Some("the 5 s deadline passed")
-        } else {
-            None
-        }
-    };
+    let stop = || reader_stop(&request.gone, started);
     let answer = soap::answer(
         &context,
         &request.body,
@@ -229,15 +232,7 @@ fn answer_downstream(app: &App, request: SoapRequest) -> Response<Body> {
         now: chrono::Utc::now().timestamp(),
     };
     let started = std::time::Instant::now();
-    let stop = || {
-        if request.gone.load(Ordering::Relaxed) {
-            Some("the client went away")
-        } else if started.elapsed() > PARSE_DEADLINE {
-            Some("the 5 s deadline passed")
-        } else {
-            None
-        }
-    };
+    let stop = || reader_stop(&request.gone, started);
     let answer = downstream::answer(
         &context,
         &request.body,

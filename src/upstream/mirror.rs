@@ -15,7 +15,6 @@ use crate::protocol::wsusss::{self, ConfigData, Filter, RevisionIdList, UpdateDa
 use crate::store::{MetaKey, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -208,8 +207,8 @@ impl<'a> Mirror<'a> {
         progress: &'a dyn Progress,
     ) -> Result<Mirror<'a>, SyncError> {
         let upstream = &config.upstream;
-        let ca_file = (!upstream.ca_file.is_empty()).then(|| Path::new(&upstream.ca_file));
-        let transport = Transport::new(ca_file, upstream.request_timeout).map_err(UpstreamError::Setup)?;
+        let transport = Transport::new(upstream).map_err(UpstreamError::Setup)?;
+        tracing::info!(upstream = %upstream.server, proxy = %transport.proxy_description(), "sync starts");
         let retry = RetryPolicy {
             max_attempts: upstream.max_attempts,
             initial: upstream.initial_backoff,

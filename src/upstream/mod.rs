@@ -1,10 +1,12 @@
-//! The upstream side: HTTP transport, the authorized MS-WSUSSS session, and the sync run
-//! that mirrors metadata into the store, and payload fetching (`payload` implements
-//! `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
+//! The upstream side: HTTP transport (straight or through the egress proxy), the authorized
+//! MS-WSUSSS session, and the sync run that mirrors metadata into the store, and payload
+//! fetching (`payload` implements `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
 
 pub mod mirror;
 pub mod payload;
+pub mod proxy;
 pub mod session;
 pub mod transport;
+mod tunnel;
 
 pub use mirror::{run as run_sync, Phase, Progress, Quiet, SyncChange, SyncError, SyncSummary};

@@ -19,6 +19,8 @@ pub(crate) fn config(upstream: &str, data: &TempDir) -> Config {
     config.upstream.max_backoff = Duration::from_millis(50);
     config.upstream.max_attempts = 6;
     config.upstream.request_timeout = Duration::from_secs(20);
+    // The proxy environment of whoever runs the suite plays no part (tests/it/proxy.rs sets one).
+    config.upstream.proxy = "none".into();
     config.sync.products = vec!["all".into()];
     config.sync.classifications = vec!["all".into()];
     config.sync.languages = vec![];

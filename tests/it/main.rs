@@ -19,6 +19,7 @@ mod layout;
 mod oracle;
 mod paging;
 mod properties;
+mod proxy;
 mod replay;
 mod report_bounds;
 mod sync;

@@ -11,7 +11,7 @@ use wucache::store::Store;
 use wucache::upstream::{run_sync, Quiet};
 
 /// A CA and a server certificate for `localhost` signed by it (PEM CA, DER chain, key).
-fn private_ca() -> (
+pub(crate) fn private_ca() -> (
     String,
     rustls::pki_types::CertificateDer<'static>,
     rustls::pki_types::PrivateKeyDer<'static>,
@@ -31,7 +31,7 @@ fn private_ca() -> (
 }
 
 /// Terminates TLS on a loopback port and forwards the plain bytes to `backend`.
-async fn tls_front(
+pub(crate) async fn tls_front(
     backend: std::net::SocketAddr,
     cert: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,

@@ -60,7 +60,10 @@ fn stored(store: &Store) -> BTreeSet<(Uuid, u32)> {
 fn metric_sum(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with(['{', ' '])
+                || name.ends_with('}') && l.starts_with(name)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -71,14 +74,14 @@ async fn a_spoke_mirrors_the_hub_and_its_clients_download_every_byte_once_throug
     // The hub's own baseline approves nothing: what its downstream asks for is served anyway.
     let (hub, hub_data) = start_hub(&upstream.url(), |config| {
         let file = std::path::Path::new(&config.storage.data_dir).join("baselines.toml");
-        std::fs::write(
-            &file,
-            crate::client::baseline_toml(&BTreeSet::new(), false),
-        )
-        .unwrap();
+        std::fs::write(&file, crate::client::baseline_toml(&BTreeSet::new(), false)).unwrap();
         config.baselines.file = file.display().to_string();
     })
     .await;
+    // Before it authorized as a downstream server, this address gets no unapproved payload.
+    let file = catalog.files().next().unwrap();
+    let reply = get(hub.client_addr, &crate::content::content_path(file), None).await;
+    assert_eq!(reply.status, 404);
     let spoke_data = tempfile::tempdir().unwrap();
     let spoke_config = spoke_config(&hub, &spoke_data);
     {
@@ -107,11 +110,20 @@ async fn a_spoke_mirrors_the_hub_and_its_clients_download_every_byte_once_throug
         newest(&catalog)
             .values()
             .filter(|d| !d.expired && !members.contains(&d.update_id))
-            .filter(|d| matches!(d.kind, wucache_testkit::synth::SynthKind::Software | wucache_testkit::synth::SynthKind::Bundle))
+            .filter(|d| {
+                matches!(
+                    d.kind,
+                    wucache_testkit::synth::SynthKind::Software | wucache_testkit::synth::SynthKind::Bundle
+                )
+            })
             .map(|d| d.update_id)
             .collect()
     };
-    assert_eq!(result.offered(), top_level, "the spoke offers what a hub without baselines would");
+    assert_eq!(
+        result.offered(),
+        top_level,
+        "the spoke offers what a hub without baselines would"
+    );
 
     // Every file located by the spoke downloads from the spoke with the catalog's digests.
     let files: BTreeMap<Vec<u8>, &wucache_testkit::synth::SynthFile> =
@@ -134,11 +146,9 @@ async fn a_spoke_mirrors_the_hub_and_its_clients_download_every_byte_once_throug
         assert_eq!(stats.file(&hex).transfers, 1, "fake → hub transfers of {hex}");
     }
     let (_, hub_metrics) = crate::harness::http("GET", hub.admin_addr, "/metrics", None).await;
-    assert_eq!(
-        metric_sum(&hub_metrics, "wucache_content_requests_total"),
-        downloaded as f64,
-        "hub → spoke requests\n{hub_metrics}"
-    );
+    let served = metric_sum(&hub_metrics, "wucache_content_requests_total{result=\"hit\"}")
+        + metric_sum(&hub_metrics, "wucache_content_requests_total{result=\"miss\"}");
+    assert_eq!(served, downloaded as f64, "hub → spoke transfers\n{hub_metrics}");
     assert!(
         hub_metrics.contains("operation=\"ServerSync.GetUpdateData\",outcome=\"ok\""),
         "the hub counts its downstream's calls"
@@ -167,7 +177,7 @@ async fn a_spoke_asking_for_one_product_gets_that_product_and_every_category() {
     let newest = newest(&catalog);
     let mut expected: BTreeSet<Uuid> = newest
         .values()
-        .filter(|d| d.products.contains(&product) || d.classifications.is_empty() && d.products.is_empty() && is_config(d))
+        .filter(|d| is_config(d) || d.products.contains(&product))
         .map(|d| d.update_id)
         .collect();
     // Members of the product's bundles come along.
@@ -200,15 +210,16 @@ async fn downstream_servers_outside_the_ranges_or_without_the_secret_are_refused
     let store = Store::open(spoke_data.path()).unwrap();
 
     let err = run_sync(&store, &spoke, &Quiet).await.unwrap_err().to_string();
-    assert!(err.contains("InvalidParameters") && err.contains("accountName"), "{err}");
+    assert!(
+        err.contains("InvalidParameters") && err.contains("accountName"),
+        "{err}"
+    );
     assert_eq!(store.counts().updates, 0);
-    // Without authorizing, a payload no group approves is not served to this address.
-    let file = catalog.files().next().unwrap();
-    let reply = get(hub.client_addr, &crate::content::content_path(file), None).await;
-    assert_eq!(reply.status, 404);
 
     spoke.upstream.account_name = format!("spoke-1.{secret}.corp.example");
-    run_sync(&store, &spoke, &Quiet).await.expect("the secret opens the door");
+    run_sync(&store, &spoke, &Quiet)
+        .await
+        .expect("the secret opens the door");
     assert!(store.counts().updates > 0);
     hub.stop().await;
 
