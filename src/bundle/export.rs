@@ -67,39 +67,22 @@ pub fn export(
     let base = options.since.map(read_base).transpose()?;
     prepare_folder(options.out)?;
     let mut summary = ExportSummary::default();
-    let covered_documents: BTreeSet<&str> = base
-        .iter()
-        .flat_map(|b| b.documents.iter().map(String::as_str))
-        .collect();
-    let covered_payloads: BTreeSet<&str> = base
-        .iter()
-        .flat_map(|b| b.payloads.iter().map(String::as_str))
-        .collect();
-    let mut files = Vec::new();
-    progress.step(Step::Documents, selection.documents.len() as u64);
-    for record in &selection.documents {
-        progress.advance(1);
-        if covered_documents.contains(identity_key(&record.identity).as_str()) {
-            summary.documents_in_base += 1;
-            continue;
-        }
-        files.push(write_document(store, record, options.out)?);
-        summary.documents += 1;
-    }
+    let mut files = write_documents(
+        store,
+        selection,
+        base.as_ref(),
+        options.out,
+        &mut summary,
+        progress,
+    )?;
     if !options.metadata_only {
-        let payloads: Vec<&PayloadMeta> = selection
-            .payloads
-            .iter()
-            .filter(|p| !covered_payloads.contains(upper_hex(&p.sha1).as_str()))
-            .collect();
-        summary.payloads_in_base = selection.payloads.len() - payloads.len();
-        progress.step(Step::Payloads, payloads.iter().map(|p| p.size).sum());
-        for meta in payloads {
-            files.push(copy_payload(meta, options.content_root, options.out)?);
-            progress.advance(meta.size);
-            summary.payloads += 1;
-            summary.payload_bytes += meta.size;
-        }
+        files.extend(copy_payloads(
+            selection,
+            base.as_ref(),
+            options,
+            &mut summary,
+            progress,
+        )?);
     }
     let manifest = Manifest {
         format: manifest::FORMAT.to_string(),
@@ -120,6 +103,62 @@ pub fn export(
     }
     write_manifest(options.out, &bytes)?;
     Ok(summary)
+}
+
+/// The selected documents the base did not carry.
+fn write_documents(
+    store: &Store,
+    selection: &Selection,
+    base: Option<&Base>,
+    out: &Path,
+    summary: &mut ExportSummary,
+    progress: &dyn Progress,
+) -> Result<Vec<Entry>, BundleError> {
+    let covered: BTreeSet<&str> = base
+        .iter()
+        .flat_map(|b| b.documents.iter().map(String::as_str))
+        .collect();
+    let mut files = Vec::new();
+    progress.step(Step::Documents, selection.documents.len() as u64);
+    for record in &selection.documents {
+        progress.advance(1);
+        if covered.contains(identity_key(&record.identity).as_str()) {
+            summary.documents_in_base += 1;
+            continue;
+        }
+        files.push(write_document(store, record, out)?);
+        summary.documents += 1;
+    }
+    Ok(files)
+}
+
+/// The selected payloads the base did not carry.
+fn copy_payloads(
+    selection: &Selection,
+    base: Option<&Base>,
+    options: &ExportOptions<'_>,
+    summary: &mut ExportSummary,
+    progress: &dyn Progress,
+) -> Result<Vec<Entry>, BundleError> {
+    let covered: BTreeSet<&str> = base
+        .iter()
+        .flat_map(|b| b.payloads.iter().map(String::as_str))
+        .collect();
+    let payloads: Vec<&PayloadMeta> = selection
+        .payloads
+        .iter()
+        .filter(|p| !covered.contains(upper_hex(&p.sha1).as_str()))
+        .collect();
+    summary.payloads_in_base = selection.payloads.len() - payloads.len();
+    progress.step(Step::Payloads, payloads.iter().map(|p| p.size).sum());
+    let mut files = Vec::new();
+    for meta in payloads {
+        files.push(copy_payload(meta, options.content_root, options.out)?);
+        progress.advance(meta.size);
+        summary.payloads += 1;
+        summary.payload_bytes += meta.size;
+    }
+    Ok(files)
 }
 
 fn load_key(path: &Path) -> Result<ring::signature::Ed25519KeyPair, BundleError> {

@@ -122,8 +122,8 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     };
     check_out_folder(&args.out)?;
     if let Some(key) = &args.sign_key {
-        sign::private_key(&std::fs::read(key)?)
-            .map_err(|e| anyhow::anyhow!("--sign-key {}: {e}", key.display()))?;
+        let bytes = std::fs::read(key).map_err(|e| anyhow::anyhow!("--sign-key {}: {e}", key.display()))?;
+        sign::private_key(&bytes).map_err(|e| anyhow::anyhow!("--sign-key {}: {e}", key.display()))?;
     }
     let store = open_store_alone(&config, "export")?;
     let set = baselines(&config, args.file.as_deref())?;
@@ -143,20 +143,7 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("wucache export: warning: {warning}");
     }
     if !args.metadata_only {
-        let counters = Arc::new(crate::stats::ContentCounters::default());
-        let cache = open_cache_knowing(&config, |sha1| sizes.get(sha1).copied(), counters)?;
-        let fetched = super::prefetch::download(&config, &cache, selection.payloads().to_vec()).await;
-        cache.stop().await;
-        if fetched.interrupted || !fetched.failed.is_empty() {
-            for failure in &fetched.failed {
-                eprintln!("  failed: {failure}");
-            }
-            anyhow::bail!(
-                "{} of the bundle's payloads could not be fetched into the cache{}; run the export again, or pass --metadata-only to carry documents only",
-                fetched.failed.len(),
-                if fetched.interrupted { " (interrupted)" } else { "" }
-            );
-        }
+        fetch_missing(&config, &sizes, &selection).await?;
     }
     let options = ExportOptions {
         out: &args.out,
@@ -168,7 +155,35 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let bar = Bar::new();
     let summary = bundle::export(&store, &selection, &options, &bar)?;
     bar.0.finish_and_clear();
-    outln!("exported to {}", args.out.display());
+    print_exported(&args.out, &summary, args.metadata_only);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fetches the payloads of `selection` the cache lacks, as `wucache prefetch` does.
+async fn fetch_missing(
+    config: &Config,
+    sizes: &HashMap<[u8; 20], u64>,
+    selection: &bundle::Selection,
+) -> anyhow::Result<()> {
+    let counters = Arc::new(crate::stats::ContentCounters::default());
+    let cache = open_cache_knowing(config, |sha1| sizes.get(sha1).copied(), counters)?;
+    let fetched = super::prefetch::download(config, &cache, selection.payloads().to_vec()).await;
+    cache.stop().await;
+    if !fetched.interrupted && fetched.failed.is_empty() {
+        return Ok(());
+    }
+    for failure in &fetched.failed {
+        eprintln!("  failed: {failure}");
+    }
+    anyhow::bail!(
+        "{} of the bundle's payloads could not be fetched into the cache{}; run the export again, or pass --metadata-only to carry documents only",
+        fetched.failed.len(),
+        if fetched.interrupted { " (interrupted)" } else { "" }
+    )
+}
+
+fn print_exported(out: &Path, summary: &bundle::ExportSummary, metadata_only: bool) {
+    outln!("exported to {}", out.display());
     outln!(
         "  documents: {} written{}",
         summary.documents,
@@ -179,18 +194,13 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         summary.payloads,
         summary.payload_bytes as f64 / 1048576.0,
         in_base(summary.payloads_in_base),
-        if args.metadata_only {
-            " (--metadata-only)"
-        } else {
-            ""
-        }
+        if metadata_only { " (--metadata-only)" } else { "" }
     );
     outln!("  manifest:  SHA-256 {}", summary.manifest_sha256);
     match &summary.signed_by {
         Some(key) => outln!("  signed:    Ed25519, public key {key}"),
         None => outln!("  signed:    no (pass --sign-key to sign)"),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn in_base(count: usize) -> String {
@@ -256,9 +266,24 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     bar.0.finish_and_clear();
     store.flush()?;
     let summary = result?;
+    print_imported(&args.dir, &summary);
+    if config.content.max_size > 0 {
+        let cached = cached_bytes(&config.content_dir());
+        if cached > config.content.max_size {
+            eprintln!(
+                "wucache import: warning: the cache holds {:.1} MiB, more than [content] max_size ({:.1} MiB); the daemon will evict the least recently used payloads when it starts",
+                cached as f64 / 1048576.0,
+                config.content.max_size as f64 / 1048576.0
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_imported(dir: &Path, summary: &bundle::ImportSummary) {
     outln!(
         "imported {} (exported {}){}",
-        args.dir.display(),
+        dir.display(),
         summary.created,
         if summary.resumed {
             "; finished an interrupted import"
@@ -278,17 +303,6 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         summary.payloads_written,
         summary.payload_bytes as f64 / 1048576.0
     );
-    if config.content.max_size > 0 {
-        let cached = cached_bytes(&config.content_dir());
-        if cached > config.content.max_size {
-            eprintln!(
-                "wucache import: warning: the cache holds {:.1} MiB, more than [content] max_size ({:.1} MiB); the daemon will evict the least recently used payloads when it starts",
-                cached as f64 / 1048576.0,
-                config.content.max_size as f64 / 1048576.0
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Bytes of the committed payloads below `root`.
