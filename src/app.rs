@@ -383,6 +383,17 @@ pub fn open_cache(
     snapshot: Arc<Snapshot>,
     counters: Arc<ContentCounters>,
 ) -> Result<Cache<HttpFetch>, AppError> {
+    let known_size = move |sha1: &crate::content::Sha1| snapshot.payload(sha1).map(|(meta, _)| meta.size);
+    open_cache_knowing(config, known_size, counters)
+}
+
+/// The payload cache over HTTP(S) downloads; `known_size` gives the size of every payload the
+/// catalog names (the start-up reconciliation deletes files it does not know).
+pub fn open_cache_knowing(
+    config: &Config,
+    known_size: impl Fn(&crate::content::Sha1) -> Option<u64>,
+    counters: Arc<ContentCounters>,
+) -> Result<Cache<HttpFetch>, AppError> {
     let transport = Transport::new(&config.upstream).map_err(|e| AppError::Content(e.to_string()))?;
     let fetch = HttpFetch::new(transport, config.content.idle_timeout);
     let cache_config = CacheConfig {
@@ -393,7 +404,6 @@ pub fn open_cache(
         initial_backoff: config.upstream.initial_backoff,
         max_backoff: config.upstream.max_backoff,
     };
-    let known_size = move |sha1: &crate::content::Sha1| snapshot.payload(sha1).map(|(meta, _)| meta.size);
     Cache::open(&config.content_dir(), known_size, fetch, cache_config, counters)
         .map_err(|e| AppError::Content(e.to_string()))
 }

@@ -46,6 +46,10 @@
 //! - `upstream`: HTTP transport (straight or through the egress proxy), the authorized
 //!   MS-WSUSSS session with retries, the sync run, payload fetching (implements
 //!   `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
+//! - `bundle`: air-gap bundles — `export` writes the documents, payloads and a SHA-256
+//!   manifest (optionally Ed25519-signed) of a scope; `import` checks a bundle whole, then
+//!   stores it resumably through the sync's document path and the cache's verified writes.
+//!   Uses `model`, `approval`, `plan`, `store`, `content`, `snapshot`, `upstream`.
 //! - `app`: wiring — the shared `App` of handles built from the config; reads the baseline
 //!   file. Uses the modules above.
 //! - `worker`: the background workers (catalog load and sync loop, prefetch and clean-up,
@@ -63,6 +67,7 @@
 mod admission;
 pub mod app;
 pub mod approval;
+pub mod bundle;
 mod catalog;
 pub mod cert;
 pub mod cli;

@@ -6,7 +6,7 @@
 //! `protocol`, `approval`, `fleet`, `plan`, `store`, `content`.
 
 use crate::approval::{
-    catalog_facts, default_offer, evaluate, evaluation_epoch, BaselineSet, Offer, UpdateFacts,
+    catalog_facts, default_offer, evaluation_epoch, BaselineSet, CatalogOffers, Offer, UpdateFacts,
 };
 use crate::content::PayloadMeta;
 use crate::fleet::Decisions;
@@ -114,13 +114,8 @@ impl Snapshot {
         set: Arc<BaselineSet>,
     ) -> Result<Snapshot, StoreError> {
         let records = store.latest_records()?;
-        let facts: HashMap<uuid::Uuid, UpdateFacts> = catalog_facts(&records)
-            .into_iter()
-            .map(|f| (f.update_id, f))
-            .collect();
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-        let epoch = evaluation_epoch(at, set.evaluation.snapshot_interval_minutes);
-        let report_unapproved = set.evaluation.report_unapproved;
+        let offers = CatalogOffers::new(&records, &set, at);
         let mut ids: Vec<String> = vec![set.default_baseline().id.clone()];
         for (_, baseline) in set.groups().iter() {
             if !ids.iter().any(|id| id == baseline) {
@@ -131,13 +126,8 @@ impl Snapshot {
             .into_iter()
             .filter_map(|id| set.baseline(&id).map(|baseline| (id, baseline)))
             .map(|(id, baseline)| {
-                let facts = &facts;
-                let decide = move |record: &UpdateRecord| match facts.get(&record.identity.update_id) {
-                    Some(update) => evaluate(update, baseline, epoch)
-                        .decision
-                        .offer(report_unapproved),
-                    None => Offer::NotSent,
-                };
+                let offers = &offers;
+                let decide = move |record: &UpdateRecord| offers.offer(baseline, record);
                 (id, Box::new(decide) as Box<dyn Fn(&UpdateRecord) -> Offer + '_>)
             })
             .collect();
@@ -299,7 +289,7 @@ impl Snapshot {
     pub fn payload(&self, sha1: &[u8; 20]) -> Option<(PayloadMeta, bool)> {
         let (_, file) = self.file(sha1)?;
         Some((
-            payload_meta(file, self.content_source.as_deref()),
+            payload_meta_via(file, self.content_source.as_deref()),
             self.approved_set.contains(sha1),
         ))
     }
@@ -309,7 +299,7 @@ impl Snapshot {
         self.approved_files
             .iter()
             .filter_map(|sha1| self.file(sha1))
-            .map(|(_, file)| payload_meta(file, self.content_source.as_deref()))
+            .map(|(_, file)| payload_meta_via(file, self.content_source.as_deref()))
             .collect()
     }
 
@@ -377,8 +367,14 @@ pub fn document(store: &Store, local_id: i32) -> Result<String, String> {
         .ok_or_else(|| format!("revision {local_id} has no stored document"))
 }
 
-/// The cache's view of a file; fetched from the upstream's `/Content` when it hosts payloads.
-fn payload_meta(file: &FileRef, content_source: Option<&str>) -> PayloadMeta {
+/// The cache's view of a file, fetched from its `MUUrl`.
+pub(crate) fn payload_meta(file: &FileRef) -> PayloadMeta {
+    payload_meta_via(file, None)
+}
+
+/// The cache's view of a file; fetched from the upstream's `/Content` when it hosts payloads
+/// (`content_source`, the upstream's base URL), else from its `MUUrl`.
+pub(crate) fn payload_meta_via(file: &FileRef, content_source: Option<&str>) -> PayloadMeta {
     let url = match content_source {
         Some(base) => format!(
             "{}{}",
@@ -398,7 +394,11 @@ fn payload_meta(file: &FileRef, content_source: Option<&str>) -> PayloadMeta {
 
 /// Files of updates deployed for install and of their bundle members, recursively (a bundle
 /// only evaluated for status does not make its members' files approved).
-fn approved_payloads(records: &[UpdateRecord], graph: &Graph, planned: &[plan::Planned]) -> Vec<[u8; 20]> {
+pub(crate) fn approved_payloads(
+    records: &[UpdateRecord],
+    graph: &Graph,
+    planned: &[plan::Planned],
+) -> Vec<[u8; 20]> {
     let mut approved_nodes = vec![false; graph.len()];
     let mut stack: Vec<NodeId> = planned
         .iter()

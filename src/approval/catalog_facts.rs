@@ -1,11 +1,49 @@
 //! Baselines meet the catalog: the engine's `UpdateFacts` for every top-level update of a
 //! catalog — product families from the category chain, successors from the other updates'
-//! supersedence lists.
+//! supersedence lists — and the `Offer` each baseline of a set makes for them.
 
-use super::{Category, UpdateFacts};
+use super::{evaluate, evaluation_epoch, Baseline, BaselineSet, Category, Offer, UpdateFacts};
 use crate::model::{CategoryType, Prerequisite, UpdateRecord, UpdateType};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use uuid::Uuid;
+
+/// What a catalog's top-level updates are offered under the baselines of one set, as of one
+/// evaluation epoch: the facts are worked out once, then each question is one evaluation.
+pub struct CatalogOffers {
+    facts: HashMap<Uuid, UpdateFacts>,
+    epoch: DateTime<Utc>,
+    report_unapproved: bool,
+}
+
+impl CatalogOffers {
+    /// The offers of `set` for `records` (newest revisions) at the evaluation epoch of `at`.
+    pub fn new(records: &[UpdateRecord], set: &BaselineSet, at: DateTime<Utc>) -> CatalogOffers {
+        CatalogOffers {
+            facts: catalog_facts(records)
+                .into_iter()
+                .map(|f| (f.update_id, f))
+                .collect(),
+            epoch: evaluation_epoch(at, set.evaluation.snapshot_interval_minutes),
+            report_unapproved: set.evaluation.report_unapproved,
+        }
+    }
+
+    /// What `baseline` offers `record`; an update that is not top-level is not sent by itself.
+    pub fn offer(&self, baseline: &Baseline, record: &UpdateRecord) -> Offer {
+        match self.facts.get(&record.identity.update_id) {
+            Some(update) => evaluate(update, baseline, self.epoch)
+                .decision
+                .offer(self.report_unapproved),
+            None => Offer::NotSent,
+        }
+    }
+
+    /// The evaluation epoch the offers are decided at.
+    pub fn epoch(&self) -> DateTime<Utc> {
+        self.epoch
+    }
+}
 
 /// Engine facts for every top-level update (software or driver, not a bundle member) of a
 /// catalog given as its newest revisions. Updates whose release date cannot be read are

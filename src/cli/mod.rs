@@ -21,6 +21,7 @@ macro_rules! out {
 
 mod api;
 mod baseline;
+mod bundle;
 mod cert;
 mod fleet;
 mod prefetch;
@@ -129,6 +130,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write an air-gap bundle: update documents, payloads and a SHA-256 manifest, optionally
+    /// signed (stop the daemon first).
+    Export(bundle::ExportArgs),
+    /// Check a bundle whole, then import it into this data directory; resumable (stop the
+    /// daemon first).
+    Import(bundle::ImportArgs),
+    /// Keys for signing bundles.
+    Bundle {
+        #[command(subcommand)]
+        action: BundleAction,
+    },
     /// Convert a catalog store written by an older wucache to this version's schema.
     Upgrade(ConfigArg),
     /// Validate a baseline file, or preview its decisions for the catalog.
@@ -171,6 +183,23 @@ enum CertAction {
         #[arg(long, default_value_t = 825)]
         days: u32,
         /// Replace files of an earlier run.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BundleAction {
+    /// Write an Ed25519 key pair: bundle-signing-key.pem (private, PKCS#8 PEM, mode 0600) and
+    /// bundle-signing-key.pub (public, 64 hex digits).
+    Keygen {
+        /// Accepted as every command accepts it; keygen reads no configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Folder to write the two files to (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Replace the files of an earlier run.
         #[arg(long)]
         force: bool,
     },
@@ -337,6 +366,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json,
             ))
         }
+        Command::Export(args) => {
+            init_logging("warn", crate::config::LogFormat::Text);
+            runtime()?.block_on(bundle::export(args))
+        }
+        Command::Import(args) => {
+            init_logging("warn", crate::config::LogFormat::Text);
+            runtime()?.block_on(bundle::import(args))
+        }
+        Command::Bundle {
+            action: BundleAction::Keygen { out, force, .. },
+        } => bundle::keygen(&out, force),
         Command::Upgrade(args) => {
             let config = Config::load(args.config.as_deref())?;
             let version = crate::store::upgrade(&config.storage.data_dir)?;

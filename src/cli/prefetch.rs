@@ -4,10 +4,13 @@
 
 use crate::app::{load_baseline_file, open_cache, open_store};
 use crate::config::Config;
-use crate::content::prefetch::{self, PrefetchProgress};
+use crate::content::cache::Cache;
+use crate::content::prefetch::{self, PrefetchProgress, PrefetchSummary};
+use crate::content::PayloadMeta;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
 use crate::stats::ContentCounters;
+use crate::upstream::payload::HttpFetch;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,39 +45,7 @@ pub(super) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let snapshot = Arc::new(approved_by_the_baselines(&config, &store)?);
     let payloads = snapshot.approved_payloads();
     let cache = open_cache(&config, snapshot, Arc::new(ContentCounters::default()))?;
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if !super::progress::is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "prefetch [{bar:30}] {bytes}/{total_bytes}  {msg}  {bytes_per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let shutdown = Shutdown::default();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.trigger();
-        }
-    });
-    let content = &config.content;
-    let summary = prefetch::run(
-        &cache,
-        payloads,
-        content.prefetch_concurrency as usize,
-        content.prefetch_rate,
-        &Bar {
-            bar: bar.clone(),
-            files: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-        },
-        &shutdown,
-    )
-    .await;
-    bar.finish_and_clear();
+    let summary = download(&config, &cache, payloads).await;
     // Interrupted transfers keep what arrived, for the next run to resume.
     cache.stop().await;
     outln!(
@@ -95,6 +66,49 @@ pub(super) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Downloads the payloads `cache` lacks, with a progress bar (files, bytes, rate, ETA);
+/// Ctrl-C stops it, keeping partial files for the next run. The caller stops the cache.
+pub(super) async fn download(
+    config: &Config,
+    cache: &Cache<HttpFetch>,
+    payloads: Vec<PayloadMeta>,
+) -> PrefetchSummary {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if !super::progress::is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "prefetch [{bar:30}] {bytes}/{total_bytes}  {msg}  {bytes_per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let shutdown = Shutdown::default();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.trigger();
+        }
+    });
+    let content = &config.content;
+    let summary = prefetch::run(
+        cache,
+        payloads,
+        content.prefetch_concurrency as usize,
+        content.prefetch_rate,
+        &Bar {
+            bar: bar.clone(),
+            files: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        },
+        &shutdown,
+    )
+    .await;
+    bar.finish_and_clear();
+    summary
 }
 
 /// The catalog as `serve` plans it: approved by `[baselines] file` when one is configured,

@@ -452,12 +452,12 @@ impl<'a> Mirror<'a> {
         let urls: HashMap<[u8; 20], String> = data.file_urls.into_iter().collect();
         let mut items = Vec::with_capacity(data.updates.len());
         for update in data.updates {
-            match read_document(&update.blob, update.identity) {
-                Ok((mut record, xml)) => {
-                    catalog::assign_categories(&mut record, types);
-                    attach_urls(&mut record, &urls);
-                    items.push((record, xml));
-                }
+            let read = update
+                .blob
+                .document()
+                .and_then(|xml| Ok((catalog_record(&xml, update.identity, types, &urls)?, xml)));
+            match read {
+                Ok(item) => items.push(item),
                 Err(detail) => {
                     tracing::warn!(revision = %update.identity, error = %detail, "update document unreadable; skipped until the next sync");
                     self.summary.unreadable.push(update.identity.to_string());
@@ -513,37 +513,13 @@ impl<'a> Mirror<'a> {
     }
 
     /// Bundle members take their bundle's products and classifications when they lack their
-    /// own. Streams the store twice instead of holding the catalog in memory: first the
-    /// categories every bundle hands down, then the members that lack them.
+    /// own: after a run that stored something, or one killed before it got this far.
     fn inherit_bundle_categories(&mut self) -> Result<(), SyncError> {
         let pending = self.store.meta(MetaKey::InheritancePending)?.is_some();
         if self.summary.new_revisions == 0 && !pending {
             return Ok(());
         }
-        let mut inherited: HashMap<Uuid, UpdateRecord> = HashMap::new();
-        for record in self.store.all_revisions() {
-            let bundle = record?;
-            if bundle.bundled.is_empty() || (bundle.products.is_empty() && bundle.classifications.is_empty())
-            {
-                continue;
-            }
-            for member in &bundle.bundled {
-                inherited
-                    .entry(member.update_id)
-                    .or_insert_with(|| categories_only(&bundle));
-            }
-        }
-        for (member_id, bundle) in &inherited {
-            let Some(mut member) = self.store.latest(member_id)? else {
-                continue;
-            };
-            if catalog::inherit_from_bundle(&mut member, bundle) {
-                self.store.update_record(&member)?;
-            }
-        }
-        self.store.flush()?;
-        self.store.remove_meta(MetaKey::InheritancePending)?;
-        Ok(())
+        Ok(inherit_bundle_categories(self.store)?)
     }
 
     fn commit_anchor(&mut self, key: MetaKey, anchor: Option<&str>) -> Result<(), SyncError> {
@@ -594,25 +570,60 @@ fn is_per_id_fault(err: &UpstreamError) -> bool {
         )
 }
 
-/// Decodes a blob and reads the document; the document must be the revision asked for.
-fn read_document(blob: &wsusss::Blob, identity: UpdateIdentity) -> Result<(UpdateRecord, String), String> {
-    let xml = blob.document()?;
-    let record = update_xml::parse_update(&xml).map_err(|e| e.to_string())?;
+/// An update document as the store keeps it: parsed, checked to be revision `identity`, its
+/// products and classifications assigned (`types`: the stored categories), its files' download
+/// URLs attached. The sync and `bundle` import read documents through this one function.
+pub(crate) fn catalog_record(
+    xml: &str,
+    identity: UpdateIdentity,
+    types: &CategoryTypes,
+    urls: &HashMap<[u8; 20], String>,
+) -> Result<UpdateRecord, String> {
+    let mut record = update_xml::parse_update(xml).map_err(|e| e.to_string())?;
     if record.identity != identity {
         return Err(format!(
             "document is revision {}, not {identity}",
             record.identity
         ));
     }
-    Ok((record, xml))
-}
-
-fn attach_urls(record: &mut UpdateRecord, urls: &HashMap<[u8; 20], String>) {
+    catalog::assign_categories(&mut record, types);
     for file in &mut record.files {
         if let Some(url) = urls.get(&file.sha1) {
             file.url.clone_from(url);
         }
     }
+    Ok(record)
+}
+
+/// Bundle members take their bundle's products and classifications when they lack their own,
+/// then the `InheritancePending` mark is removed. Streams the store twice instead of holding
+/// the catalog in memory: first the categories every bundle hands down, then the members
+/// that lack them. Whoever stores revisions sets the mark (durably) first, so a run killed
+/// in between is completed by the next.
+pub(crate) fn inherit_bundle_categories(store: &Store) -> Result<(), StoreError> {
+    let mut inherited: HashMap<Uuid, UpdateRecord> = HashMap::new();
+    for record in store.all_revisions() {
+        let bundle = record?;
+        if bundle.bundled.is_empty() || (bundle.products.is_empty() && bundle.classifications.is_empty()) {
+            continue;
+        }
+        for member in &bundle.bundled {
+            inherited
+                .entry(member.update_id)
+                .or_insert_with(|| categories_only(&bundle));
+        }
+    }
+    for (member_id, bundle) in &inherited {
+        let Some(mut member) = store.latest(member_id)? else {
+            continue;
+        };
+        if catalog::inherit_from_bundle(&mut member, bundle) {
+            store.update_record(&member)?;
+        }
+    }
+    store.flush()?;
+    store.remove_meta(MetaKey::InheritancePending)?;
+    Ok(())
 }
 
 /// Language short names → upstream LanguageIDs; empty or "all" means no language filter.

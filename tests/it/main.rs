@@ -2,6 +2,7 @@
 //! the daemon in-process (or as a child process where a kill -9 is the point).
 
 mod baselines;
+mod bundle;
 mod campaigns;
 mod canonical;
 mod cli;

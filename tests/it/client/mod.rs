@@ -12,7 +12,7 @@ mod scan;
 mod template;
 mod truth;
 
-pub(crate) use agent::WindowsClient;
+pub(crate) use agent::{ScanResult, WindowsClient};
 
 use crate::harness::{config, eventually, fake_with, http, synthetic};
 use std::collections::BTreeSet;
