@@ -535,6 +535,7 @@ mod downstream_tests {
             enabled: true,
             allow: allow.iter().map(|a| a.to_string()).collect(),
             secret: secret.into(),
+            publish_baselines: true,
         })
     }
 

@@ -291,13 +291,20 @@ impl App {
             Some(cert) => cert.reload().map_err(AppError::from),
             None => Ok(()),
         };
+        self.reload_baselines()?;
+        self.load_catalog()?;
+        token?;
+        certificate
+    }
+
+    /// Re-reads the baselines (`[baselines] file`, or a replica's adopted copy of the hub's)
+    /// and puts them in force for the next `load_catalog`; on error the old ones stay.
+    pub fn reload_baselines(&self) -> Result<(), AppError> {
         let loaded = load_baselines(&self.config)?;
         if let Ok(mut slot) = self.baselines.write() {
             *slot = loaded;
         }
-        self.load_catalog()?;
-        token?;
-        certificate
+        Ok(())
     }
 
     /// Opens the payload cache (reconciling the content directory against the catalog).
@@ -354,8 +361,14 @@ fn load_tls_cert(config: &Config) -> Result<Option<Arc<ServerCert>>, AppError> {
     Ok(Some(Arc::new(cert)))
 }
 
-/// Loads `[baselines] file`, if one is configured.
+/// Loads `[baselines] file`, if one is configured; a replica loads the hub's instead.
 fn load_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError> {
+    if config.upstream.replica {
+        if !config.baselines.file.is_empty() {
+            tracing::warn!(file = %config.baselines.file, "[baselines] file is ignored: a replica follows its hub's baselines");
+        }
+        return load_replica_baselines(config);
+    }
     if config.baselines.file.is_empty() {
         return Ok(None);
     }
@@ -365,6 +378,81 @@ fn load_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError>
         tracing::warn!(%warning, "baseline file");
     }
     Ok(Some(Arc::new(loaded.value)))
+}
+
+/// A replica's adopted baselines: the hub's file (`replica/baselines.toml|json`), none when
+/// the hub has none (`replica/none`: every mirrored update approved, as on the hub), and
+/// before the first adoption a baseline that approves nothing (a replica offers nothing it
+/// has not been told to, as a WSUS replica before its first sync).
+fn load_replica_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError> {
+    let dir = replica_dir(config);
+    for name in ["baselines.toml", "baselines.json"] {
+        let path = dir.join(name);
+        if path.exists() {
+            let loaded = load_baseline_file(&path).map_err(|e| AppError::Baselines(e.to_string()))?;
+            return Ok(Some(Arc::new(loaded.value)));
+        }
+    }
+    if dir.join("none").exists() {
+        return Ok(None);
+    }
+    let nothing = BaselineSet::from_toml(APPROVE_NOTHING, &|file: &str| Err(file.to_string()))
+        .map_err(|e| AppError::Baselines(e.to_string()))?;
+    Ok(Some(Arc::new(nothing.value)))
+}
+
+/// The baselines of a replica that has not heard from its hub yet.
+const APPROVE_NOTHING: &str = r#"schema_version = 1
+default_baseline = "replica-waiting-for-hub"
+
+[[baseline]]
+id = "replica-waiting-for-hub"
+Name = "replica-waiting-for-hub"
+OperatingSystem = "WINDOWS"
+"#;
+
+fn replica_dir(config: &Config) -> std::path::PathBuf {
+    config.storage.data_dir.join("replica")
+}
+
+/// After a replica's sync: checks the hub's baselines the sync left
+/// (`upstream::replica_incoming`) and, when they load, puts them in place of the previous
+/// ones. Returns whether anything was adopted; baselines that do not load are kept aside as
+/// `replica/rejected.json` and the previous ones stay in force.
+pub fn adopt_replica_baselines(config: &Config) -> Result<bool, AppError> {
+    let incoming = crate::upstream::replica_incoming(config);
+    let Ok(answer) = std::fs::read_to_string(&incoming) else {
+        return Ok(false);
+    };
+    let dir = replica_dir(config);
+    let reject = |why: String| {
+        let _ = std::fs::rename(&incoming, dir.join("rejected.json"));
+        AppError::Baselines(format!("the hub's baselines were not adopted: {why}"))
+    };
+    let parsed: serde_json::Value = serde_json::from_str(&answer).map_err(|e| reject(e.to_string()))?;
+    let format = parsed["format"].as_str().unwrap_or_default();
+    let text = parsed["text"].as_str().unwrap_or_default();
+    let adopted = match format {
+        "none" => dir.join("none"),
+        "toml" => dir.join("baselines.toml"),
+        "json" => dir.join("baselines.json"),
+        other => return Err(reject(format!("unknown format `{other}`"))),
+    };
+    let candidate = dir.join(format!("candidate.{format}"));
+    std::fs::write(&candidate, text).map_err(|e| reject(e.to_string()))?;
+    if format != "none" {
+        if let Err(err) = load_baseline_file(&candidate) {
+            let _ = std::fs::remove_file(&candidate);
+            return Err(reject(err.to_string()));
+        }
+    }
+    for name in ["baselines.toml", "baselines.json", "none"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    std::fs::rename(&candidate, &adopted).map_err(|e| reject(e.to_string()))?;
+    let _ = std::fs::remove_file(&incoming);
+    tracing::info!(format, "the hub's baselines are in force (replica mode)");
+    Ok(true)
 }
 
 /// Builds the upstream transport as the sync and the payload fetches will, so a wrong CA

@@ -140,6 +140,8 @@ pub struct DownstreamConfig {
     /// wucache spoke: `[upstream] account_name = "spoke-1.<secret>"`). Letters, digits and
     /// hyphens, at least 16. Empty: the address ranges alone decide.
     pub secret: String,
+    /// Hand this server's baseline file to replica downstream servers (`[upstream] replica`).
+    pub publish_baselines: bool,
 }
 
 impl Default for DownstreamConfig {
@@ -157,6 +159,7 @@ impl Default for DownstreamConfig {
             .map(String::from)
             .to_vec(),
             secret: String::new(),
+            publish_baselines: true,
         }
     }
 }
@@ -273,6 +276,9 @@ pub struct UpstreamConfig {
     pub ca_file: String,
     /// The DSS account name sent in GetAuthorizationCookie (must look like an FQDN).
     pub account_name: String,
+    /// Replica mode: the upstream is a wucache hub, and this server follows the hub's
+    /// baselines and patch groups (fetched at every sync) instead of `[baselines] file`.
+    pub replica: bool,
     /// Time allowed for one upstream request, connect to last byte.
     #[serde(with = "human_duration")]
     pub request_timeout: Duration,
@@ -304,6 +310,7 @@ impl Default for UpstreamConfig {
             server: "https://sws.update.microsoft.com".into(),
             ca_file: String::new(),
             account_name: "wucache.localdomain".into(),
+            replica: false,
             request_timeout: Duration::from_secs(300),
             max_attempts: 8,
             initial_backoff: Duration::from_secs(1),

@@ -362,7 +362,22 @@ async fn run_one_sync(app: &Arc<App>, shutdown: &Shutdown) -> bool {
     // The catalog is re-planned (off the async threads) before the sync reports itself
     // done, so whoever sees the summary also sees the catalog it brought.
     let loader = Arc::clone(app);
-    match tokio::task::spawn_blocking(move || loader.load_catalog()).await {
+    let replica = app.config.upstream.replica && result.is_ok();
+    let reload = move || {
+        if replica {
+            match crate::app::adopt_replica_baselines(&loader.config) {
+                Ok(true) => {
+                    if let Err(err) = loader.reload_baselines() {
+                        tracing::error!(error = %err, "the hub's baselines do not load");
+                    }
+                }
+                Ok(false) => {}
+                Err(err) => tracing::error!(error = %err, "keeping the baselines in force"),
+            }
+        }
+        loader.load_catalog()
+    };
+    match tokio::task::spawn_blocking(reload).await {
         Ok(Ok(_)) => {}
         Ok(Err(err)) => tracing::error!(error = %err, "reloading the catalog after sync failed"),
         Err(err) => tracing::error!(error = %err, "catalog reload after sync panicked"),

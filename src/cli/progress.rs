@@ -47,6 +47,16 @@ pub(super) async fn sync_with_progress(config: Config) -> anyhow::Result<ExitCod
     match result {
         Ok(summary) => {
             print_summary(&summary);
+            if config.upstream.replica {
+                match crate::app::adopt_replica_baselines(&config) {
+                    Ok(true) => outln!("  replica:  the hub's baselines are in force"),
+                    Ok(false) => {}
+                    Err(err) => {
+                        eprintln!("wucache sync: {err}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {

@@ -71,6 +71,9 @@ pub(super) async fn route(
     if path.starts_with("/content/") {
         return payload::route(&app, &request, peer.ip()).await;
     }
+    if path == downstream::REPLICA_BASELINES_PATH {
+        return downstream::replica_baselines(&app, request, peer.ip()).await;
+    }
     let Some(endpoint) = SOAP_PATHS
         .iter()
         .find(|(soap_path, _)| *soap_path == path)

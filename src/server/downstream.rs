@@ -305,6 +305,86 @@ fn internal(what: &str, cause: impl std::fmt::Display) -> SyncFault {
     SyncFault::new(SyncErrorCode::InternalServerError, "")
 }
 
+/// Where replica downstream servers fetch this server's baselines.
+pub(super) const REPLICA_BASELINES_PATH: &str = "/wucache/v1/replica/baselines";
+/// Largest body of a replica baselines request (it is one access cookie).
+const REPLICA_REQUEST_BYTES: usize = 16 << 10;
+
+/// `POST /wucache/v1/replica/baselines` with a downstream's access cookie (its
+/// `EncryptedData`, base64) as the body: the baseline file in force here, as JSON
+/// `{"format": "toml" | "json" | "none", "text": …}` (`none`: no baseline file, every
+/// mirrored update approved). 403 for a cookie or address that would be refused on the
+/// Server Sync service, 404 when `[downstream] publish_baselines` is off.
+pub(super) async fn replica_baselines(
+    app: &App,
+    request: hyper::Request<hyper::body::Incoming>,
+    peer: IpAddr,
+) -> hyper::Response<super::body::Body> {
+    use super::body::text;
+    use hyper::StatusCode;
+    if !app.admission.downstream.enabled() || !app.config.downstream.publish_baselines {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if request.method() != hyper::Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "POST the access cookie\n");
+    }
+    let body = http_body_util::Limited::new(request.into_body(), REPLICA_REQUEST_BYTES);
+    let collected = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        http_body_util::BodyExt::collect(body),
+    )
+    .await;
+    let Ok(Ok(collected)) = collected else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "request body too large, broken or slow\n",
+        );
+    };
+    let cookie = String::from_utf8_lossy(&collected.to_bytes()).trim().to_string();
+    let context = SyncContext {
+        app,
+        snapshot: app.snapshot(),
+        peer,
+        actor: String::new(),
+        content_base: String::new(),
+        now: chrono::Utc::now().timestamp(),
+    };
+    let sealed = crate::protocol::wsusss::base64_decode(&cookie).unwrap_or_default();
+    if let Err(fault) = open_access(&context, &sealed) {
+        tracing::warn!(peer = %peer, code = fault.code.as_str(), "replica baselines refused");
+        return text(StatusCode::FORBIDDEN, "not an authorized downstream server\n");
+    }
+    match published_baselines(app) {
+        Ok(json) => {
+            tracing::info!(peer = %peer, "baselines handed to a replica downstream server");
+            let mut response = hyper::Response::new(super::body::full(json.into_bytes()));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, file = %app.config.baselines.file, "cannot read the baseline file for a replica");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "baseline file unreadable\n")
+        }
+    }
+}
+
+/// The baseline file as replicas get it.
+fn published_baselines(app: &App) -> std::io::Result<String> {
+    let file = &app.config.baselines.file;
+    let (format, text) = if file.is_empty() {
+        ("none", String::new())
+    } else {
+        let json = std::path::Path::new(file)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        (if json { "json" } else { "toml" }, std::fs::read_to_string(file)?)
+    };
+    Ok(serde_json::json!({ "format": format, "text": text }).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,14 @@ pub enum SyncError {
     /// The catalog store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The replica's copy of the hub's baselines could not be written.
+    #[error("cannot write the hub's baselines to {path}: {source}")]
+    Replica {
+        /// The file.
+        path: String,
+        /// What the file system said.
+        source: std::io::Error,
+    },
     /// A configured product or classification names no known category.
     #[error("config key `{key}`: {source}")]
     Config {
@@ -180,6 +188,12 @@ pub async fn run(store: &Store, config: &Config, progress: &dyn Progress) -> Res
     result.map(|()| summary)
 }
 
+/// Where a replica's sync leaves the hub's baselines (JSON `{format, text}`) for the daemon to
+/// check and adopt: `<data_dir>/replica/incoming.json`.
+pub fn replica_incoming(config: &Config) -> std::path::PathBuf {
+    config.storage.data_dir.join("replica").join("incoming.json")
+}
+
 fn clear_anchors(store: &Store) -> Result<(), StoreError> {
     for key in [
         MetaKey::ConfigAnchor,
@@ -240,7 +254,32 @@ impl<'a> Mirror<'a> {
         self.progress.phase(Phase::Configuration, 0);
         let config_data = self.configuration().await?;
         self.categories_phase().await?;
-        self.updates_phase(&config_data).await
+        self.updates_phase(&config_data).await?;
+        if self.config.upstream.replica {
+            self.fetch_replica_baselines().await?;
+        }
+        Ok(())
+    }
+
+    /// Replica mode: the hub's baselines, as its JSON answer, to
+    /// [`replica_incoming`]; the daemon (or `wucache sync`) checks them and puts them in force.
+    async fn fetch_replica_baselines(&mut self) -> Result<(), SyncError> {
+        let answer = self.session.replica_baselines().await?;
+        let path = replica_incoming(self.config);
+        let write = || -> std::io::Result<()> {
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, answer.as_bytes())?;
+            std::fs::File::open(&partial)?.sync_all()?;
+            std::fs::rename(&partial, &path)
+        };
+        write().map_err(|source| SyncError::Replica {
+            path: path.display().to_string(),
+            source,
+        })?;
+        tracing::info!(bytes = answer.len(), "hub baselines fetched (replica mode)");
+        Ok(())
     }
 
     /// GetConfigData: the live limits decide the batch size.

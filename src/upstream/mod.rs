@@ -9,4 +9,6 @@ pub mod session;
 pub mod transport;
 mod tunnel;
 
-pub use mirror::{run as run_sync, Phase, Progress, Quiet, SyncChange, SyncError, SyncSummary};
+pub use mirror::{
+    replica_incoming, run as run_sync, Phase, Progress, Quiet, SyncChange, SyncError, SyncSummary,
+};

@@ -181,6 +181,43 @@ impl Session {
         }
     }
 
+    /// The hub's baselines, for a replica (`server::downstream::replica_baselines`): the
+    /// access cookie POSTed to `/wucache/v1/replica/baselines`, the JSON answer returned.
+    /// Retried like a SOAP call; a 403 (no longer authorized) authorizes once more.
+    pub(crate) async fn replica_baselines(&mut self) -> Result<String, UpstreamError> {
+        const OPERATION: &str = "replica baselines";
+        let url = format!("{}/wucache/v1/replica/baselines", self.base);
+        let mut attempt = 0;
+        let mut reauthorized = false;
+        loop {
+            let cookie = self.cookie().await?;
+            let result = self
+                .transport
+                .post_soap(&url, "wucache-replica-baselines", cookie.encrypted_data.clone())
+                .await;
+            match result {
+                Ok(reply) if reply.status.is_success() => return Ok(reply.body),
+                Ok(reply) => {
+                    return Err(malformed(
+                        OPERATION,
+                        format!("HTTP {} {}", reply.status, reply.body.trim()),
+                    ))
+                }
+                Err(TransportError::Status { status, .. })
+                    if status == hyper::StatusCode::FORBIDDEN && !reauthorized =>
+                {
+                    reauthorized = true;
+                    self.auth = None;
+                }
+                Err(err) => {
+                    attempt += 1;
+                    self.give_up_or_wait(OPERATION, attempt, Exchange::Transport(err))
+                        .await?;
+                }
+            }
+        }
+    }
+
     /// Either returns the final error or sleeps the backoff for the next attempt.
     async fn give_up_or_wait(
         &mut self,

@@ -292,3 +292,90 @@ async fn a_spoke_sync_survives_a_hub_restart() {
     hub.stop().await;
     drop(hub_data);
 }
+
+/// KBs of `count` top-level, unexpired updates of the catalog (ground truth).
+fn some_kbs(catalog: &SynthCatalog, skip: usize, count: usize) -> BTreeSet<String> {
+    newest(catalog)
+        .values()
+        .filter(|d| !d.expired && !is_config(d))
+        .filter_map(|d| d.kb.clone())
+        .skip(skip)
+        .take(count)
+        .collect()
+}
+
+/// What a fresh client of `daemon` is offered, by KB.
+async fn offered_kbs(daemon: &Daemon, catalog: &SynthCatalog) -> BTreeSet<String> {
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let offered = client.scan().await.offered();
+    let newest = newest(catalog);
+    offered
+        .iter()
+        .map(|id| newest[id].kb.clone().unwrap_or_else(|| format!("no KB: {id}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_follows_the_hubs_baselines_and_their_changes() {
+    let catalog = crate::harness::synthetic(1105, 300);
+    let upstream = crate::harness::fake_with(&catalog).await;
+    let first = some_kbs(&catalog, 0, 4);
+    let (hub, hub_data) = start_hub(&upstream.url(), |config| {
+        let file = config.storage.data_dir.join("baselines.toml");
+        std::fs::write(&file, crate::client::baseline_toml(&first, false)).unwrap();
+        config.baselines.file = file.display().to_string();
+    })
+    .await;
+    let spoke_data = tempfile::tempdir().unwrap();
+    let mut spoke_config = spoke_config(&hub, &spoke_data);
+    spoke_config.upstream.replica = true;
+    // Its own baseline file would approve everything; a replica ignores it.
+    spoke_config.baselines.file = "/nonexistent/approve-all.toml".into();
+    {
+        let store = Store::open(spoke_data.path()).unwrap();
+        run_sync(&store, &spoke_config, &Quiet).await.unwrap();
+    }
+    // Until the hub's baselines are adopted, a replica offers nothing.
+    let spoke = crate::client::start(spoke_config.clone()).await;
+    assert!(offered_kbs(&spoke, &catalog).await.is_empty());
+    spoke.stop().await;
+    assert!(wucache::app::adopt_replica_baselines(&spoke_config).unwrap());
+    let spoke = crate::client::start(spoke_config).await;
+    let offered = offered_kbs(&spoke, &catalog).await;
+    // Superseded updates among the four may not be offered; what is offered is theirs, and
+    // the same as on the hub.
+    assert!(
+        !offered.is_empty() && offered.is_subset(&first),
+        "{offered:?} ⊄ {first:?}"
+    );
+    assert_eq!(offered, offered_kbs(&hub, &catalog).await);
+
+    // The hub's file changes; the replica's next sync brings the change.
+    let second = some_kbs(&catalog, 10, 4);
+    let file = hub_data.path().join("baselines.toml");
+    crate::client::reload(&hub, &file, &crate::client::baseline_toml(&second, false)).await;
+    let token = spoke.app.admin_token();
+    let (status, _) = crate::harness::http("POST", spoke.admin_addr, "/api/v1/sync", Some(&token)).await;
+    assert!(status == 200 || status == 202, "{status}");
+    let app = spoke.app.clone();
+    let identity = |app: &wucache::app::App| app.baselines().map(|b| std::sync::Arc::as_ptr(&b) as usize);
+    let previous = identity(&app);
+    assert!(
+        eventually(|| {
+            let app = app.clone();
+            let previous = previous;
+            async move { identity(&app) != previous && !app.sync.is_running() }
+        })
+        .await,
+        "the replica adopts the changed baselines"
+    );
+    let offered = offered_kbs(&spoke, &catalog).await;
+    assert!(
+        !offered.is_empty() && offered.is_subset(&second),
+        "{offered:?} ⊄ {second:?}"
+    );
+    assert_eq!(offered, offered_kbs(&hub, &catalog).await);
+    spoke.stop().await;
+    hub.stop().await;
+}
