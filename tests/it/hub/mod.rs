@@ -364,7 +364,6 @@ async fn a_replica_follows_the_hubs_baselines_and_their_changes() {
     assert!(
         eventually(|| {
             let app = app.clone();
-            let previous = previous;
             async move { identity(&app) != previous && !app.sync.is_running() }
         })
         .await,
