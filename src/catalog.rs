@@ -352,4 +352,98 @@ mod tests {
         .unwrap();
         assert_eq!(security[0].to_string(), "0fa1201d-4330-4fa8-8ae9-b877473b6441");
     }
+
+    fn listed(local_id: i32, products: &[u128], classes: &[u128], bundled: &[u128]) -> UpdateRecord {
+        UpdateRecord {
+            local_id,
+            products: products.iter().map(|n| id(*n)).collect(),
+            classifications: classes.iter().map(|n| id(*n)).collect(),
+            bundled: bundled
+                .iter()
+                .map(|n| UpdateIdentity {
+                    update_id: id(*n),
+                    revision: 1,
+                })
+                .collect(),
+            ..UpdateRecord::new(
+                UpdateIdentity {
+                    update_id: id(1000 + local_id as u128),
+                    revision: 1,
+                },
+                UpdateType::Software,
+            )
+        }
+    }
+
+    fn local_ids(list: &[UpdateIdentity]) -> Vec<u128> {
+        list.iter().map(|i| i.update_id.as_u128() - 1000).collect()
+    }
+
+    #[test]
+    fn downstream_filters_follow_what_wsus_was_seen_to_do() {
+        let mut member = listed(4, &[], &[], &[]);
+        member.identity.update_id = id(77);
+        let mut category = listed(5, &[], &[], &[]);
+        category.update_type = UpdateType::Category;
+        let records = vec![
+            listed(1, &[1], &[2], &[]),
+            listed(2, &[1], &[20], &[]),
+            listed(3, &[10], &[2], &[77]),
+            member,
+            category,
+        ];
+        let both = DownstreamFilter {
+            products: &[(id(1), false), (id(10), false)],
+            classifications: &[(id(2), false)],
+            ..DownstreamFilter::default()
+        };
+        // In a listed product and a listed classification; bundle 3 brings its member 77.
+        let got = downstream_revisions(&records, &both, None);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].update_id, id(77));
+        // One list without the other: nothing. Neither: every update (no categories).
+        let one = DownstreamFilter {
+            products: &[(id(1), false)],
+            ..DownstreamFilter::default()
+        };
+        assert!(downstream_revisions(&records, &one, None).is_empty());
+        assert_eq!(
+            downstream_revisions(&records, &DownstreamFilter::default(), None).len(),
+            4
+        );
+        // The categories phase lists categories only.
+        let config = DownstreamFilter {
+            get_config: true,
+            ..DownstreamFilter::default()
+        };
+        assert_eq!(local_ids(&downstream_revisions(&records, &config, None)), vec![5]);
+        assert!(downstream_revisions(&records, &config, Some(6)).is_empty());
+        // Since an anchor: Delta=true lists only what is new, Delta=false everything again.
+        let delta = DownstreamFilter {
+            products: &[(id(1), true)],
+            classifications: &[(id(2), true), (id(20), true)],
+            ..DownstreamFilter::default()
+        };
+        assert_eq!(
+            local_ids(&downstream_revisions(&records, &delta, Some(2))),
+            vec![2]
+        );
+        let resend = DownstreamFilter {
+            products: &[(id(1), false)],
+            classifications: &[(id(2), true), (id(20), true)],
+            ..DownstreamFilter::default()
+        };
+        assert_eq!(
+            local_ids(&downstream_revisions(&records, &resend, Some(2))),
+            vec![1, 2]
+        );
+        let language = DownstreamFilter {
+            language_resend: true,
+            ..delta.clone()
+        };
+        assert_eq!(
+            local_ids(&downstream_revisions(&records, &language, Some(2))),
+            vec![1, 2]
+        );
+    }
 }
