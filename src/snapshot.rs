@@ -26,7 +26,9 @@ const MAX_CACHED_CORE_FRAGMENTS: usize = 65_536;
 pub const DEFAULT_GROUP: &str = "default";
 
 /// A policy: its id (the baseline id) and its decision for a top-level update.
-type Policy<'a> = (String, Box<dyn Fn(&UpdateRecord) -> Offer + 'a>);
+/// A policy: its id (a baseline id, or `<baseline>#<group>` for a patch group with windows of
+/// its own) and its offer and install deadline (unix seconds) for a top-level update.
+type Policy<'a> = (String, Box<dyn Fn(&UpdateRecord) -> (Offer, Option<i64>) + 'a>);
 
 /// The served catalog, frozen per sync or evaluation epoch: records, graph, scopes, file index.
 pub struct Snapshot {
@@ -52,6 +54,9 @@ pub struct Snapshot {
     /// The upstream's base URL when it hosts payloads (`MetaKey::UpstreamContent`): payloads
     /// are fetched from its `/Content` rather than from their `MUUrl`.
     content_source: Option<String>,
+    /// The next time a maintenance window opens or reaches its cutoff for some policy (unix
+    /// seconds): the offers change then, so the catalog is re-planned then.
+    pub next_window_boundary: Option<i64>,
     /// Core fragments by local id (std Mutex: never held across an await).
     core_cache: Mutex<HashMap<i32, XmlText>>,
     /// When the offers were decided (unix seconds); compliance is measured as of then.
@@ -84,6 +89,7 @@ impl Snapshot {
             approved_files: Vec::new(),
             approved_set: Default::default(),
             content_source: None,
+            next_window_boundary: None,
             core_cache: Mutex::new(HashMap::new()),
             built_at: 0,
             decisions: OnceLock::new(),
@@ -102,7 +108,10 @@ impl Snapshot {
         now: i64,
         decide: impl Fn(&UpdateRecord) -> Offer,
     ) -> Result<Snapshot, StoreError> {
-        let policies: Vec<Policy<'_>> = vec![(DEFAULT_GROUP.to_string(), Box::new(decide))];
+        let policies: Vec<Policy<'_>> = vec![(
+            DEFAULT_GROUP.to_string(),
+            Box::new(move |record: &UpdateRecord| (decide(record), None)),
+        )];
         Snapshot::build_policies(store, now, policies, None)
     }
 
@@ -116,22 +125,55 @@ impl Snapshot {
         let records = store.latest_records()?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
         let offers = CatalogOffers::new(&records, &set, at);
-        let mut ids: Vec<String> = vec![set.default_baseline().id.clone()];
-        for (_, baseline) in set.groups().iter() {
-            if !ids.iter().any(|id| id == baseline) {
-                ids.push(baseline.to_string());
+        let mut ids: Vec<(String, Option<String>)> = vec![(set.default_baseline().id.clone(), None)];
+        for (group, baseline) in set.groups().iter() {
+            let wanted = if set.has_group_windows(group) {
+                (baseline.to_string(), Some(group.to_string()))
+            } else {
+                (baseline.to_string(), None)
+            };
+            if !ids.contains(&wanted) {
+                ids.push(wanted);
             }
         }
+        let mut boundary: Option<i64> = None;
         let policies: Vec<Policy<'_>> = ids
             .into_iter()
-            .filter_map(|id| set.baseline(&id).map(|baseline| (id, baseline)))
-            .map(|(id, baseline)| {
+            .filter_map(|(id, group)| set.baseline(&id).map(|baseline| (id, group, baseline)))
+            .map(|(id, group, baseline)| {
+                let plan = set.window_plan(baseline, group.as_deref());
+                if let Some(next) = plan.next_boundary(at) {
+                    boundary = Some(boundary.map_or(next.timestamp(), |b| b.min(next.timestamp())));
+                }
+                let gate_closed = matches!(plan.gate(at), crate::approval::GateState::Closed { .. });
                 let offers = &offers;
-                let decide = move |record: &UpdateRecord| offers.offer(baseline, record);
-                (id, Box::new(decide) as Box<dyn Fn(&UpdateRecord) -> Offer + '_>)
+                let decide = move |record: &UpdateRecord| {
+                    let Some(evaluation) = offers.evaluation(baseline, record) else {
+                        return (Offer::NotSent, None);
+                    };
+                    match evaluation.decision.offer(offers.reports_unapproved()) {
+                        Offer::Install if gate_closed => (Offer::DetectOnly, None),
+                        Offer::Install => {
+                            let approved = evaluation.approval_date.unwrap_or(at);
+                            (Offer::Install, plan.deadline(approved).map(|d| d.timestamp()))
+                        }
+                        other => (other, None),
+                    }
+                };
+                let id = match group {
+                    Some(group) => policy_id(&id, Some(&group)),
+                    None => id,
+                };
+                (
+                    id,
+                    Box::new(decide) as Box<dyn Fn(&UpdateRecord) -> (Offer, Option<i64>) + '_>,
+                )
             })
             .collect();
-        Snapshot::build_policies_from(store, now, records, policies, Some(Arc::clone(&set)))
+        let mut snapshot =
+            Snapshot::build_policies_from(store, now, records, policies, Some(Arc::clone(&set)))?;
+        snapshot.next_window_boundary = boundary;
+        Ok(snapshot)
     }
 
     fn build_policies(
@@ -161,10 +203,20 @@ impl Snapshot {
         let mut approved_files = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (id, decide) in &policies {
-            let planned = plan::plan(&graph, |node| decide(&records[node as usize]));
+            let decided: Vec<(Offer, Option<i64>)> = records.iter().map(decide).collect();
+            let planned = plan::plan(&graph, |node| decided[node as usize].0);
+            let deadline_of = |p: &plan::Planned| match p.action {
+                DeploymentAction::Install => decided[p.node as usize].1,
+                _ => None,
+            };
             let identities: Vec<_> = planned
                 .iter()
-                .map(|p| (graph.node(p.node).update_id, action_code(p.action)))
+                .map(|p| {
+                    (
+                        graph.node(p.node).update_id,
+                        deployment_code(p.action, deadline_of(p)),
+                    )
+                })
                 .collect();
             let rows = store.reconcile_deployments(id, &identities, &today)?;
             let entries = planned
@@ -176,6 +228,7 @@ impl Snapshot {
                     deployment_id: row.id,
                     seq: row.seq,
                     last_change: row.date,
+                    deadline: deadline_of(p),
                 })
                 .collect();
             approved_files.extend(
@@ -208,6 +261,7 @@ impl Snapshot {
             approved_set: approved_files.iter().copied().collect(),
             approved_files,
             content_source: store.meta(crate::store::MetaKey::UpstreamContent)?,
+            next_window_boundary: None,
             core_cache: Mutex::new(HashMap::new()),
             built_at: now,
             decisions: OnceLock::new(),
@@ -224,7 +278,13 @@ impl Snapshot {
         };
         let joined = target_groups.join(";");
         let requested = (!joined.is_empty()).then_some(joined.as_str());
-        let baseline = &set.for_target_group(requested).baseline.id;
+        let assigned = set.for_target_group(requested);
+        let baseline = &assigned.baseline.id;
+        if let Some(group) = assigned.group.filter(|g| set.has_group_windows(g)) {
+            if let Some(scope) = self.other_scopes.get(&policy_id(baseline, Some(group))) {
+                return scope;
+            }
+        }
         if *baseline == self.default_policy {
             return &self.scope;
         }
@@ -334,7 +394,7 @@ impl Snapshot {
         Deployment {
             id: entry.deployment_id,
             action: entry.action,
-            deadline: None,
+            deadline: entry.deadline.map(deadline_text),
             is_assigned: true,
             last_change_time: entry.last_change.clone(),
             download_priority: None,
@@ -431,6 +491,35 @@ fn index_files(records: &[UpdateRecord]) -> HashMap<[u8; 20], (NodeId, usize)> {
 }
 
 /// Persistent code of an action (stored in deployment rows).
+/// A patch group's own policy id (its windows differ from its baseline's).
+fn policy_id(baseline: &str, group: Option<&str>) -> String {
+    match group {
+        Some(group) => format!("{baseline}#{}", group.to_ascii_lowercase()),
+        None => baseline.to_string(),
+    }
+}
+
+/// `Deployment/Deadline`: xs:dateTime in UTC.
+fn deadline_text(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The code a deployment row keeps: the action in the low three bits and, for an install
+/// with a deadline, a five-bit digest of the deadline above them — so a changed deadline
+/// makes a new deployment (and a ChangedUpdates) as a changed action does. Rows written
+/// before deadlines existed hold the bare action code, which an install without a deadline
+/// still has.
+fn deployment_code(action: DeploymentAction, deadline: Option<i64>) -> u8 {
+    let code = action_code(action);
+    match deadline {
+        None => code,
+        Some(unix) => code | (((unix.rem_euclid(31)) as u8 + 1) << 3),
+    }
+}
+
 fn action_code(action: DeploymentAction) -> u8 {
     match action {
         DeploymentAction::Install => 1,

@@ -178,15 +178,22 @@ pub fn expire_events(app: &App) -> Result<u64, crate::store::StoreError> {
 }
 
 /// With baselines, approvals mature with time ("approve after N days"): the catalog is
-/// re-planned at every evaluation epoch (`snapshot_interval_minutes`).
+/// re-planned at every evaluation epoch (`snapshot_interval_minutes`) and at every
+/// maintenance-window boundary (a gate opening or reaching its cutoff).
 async fn replan_each_epoch(app: Arc<App>, shutdown: Shutdown) {
     loop {
         let minutes = app
             .baselines()
             .map_or(60, |set| set.evaluation.snapshot_interval_minutes.max(1));
+        // A maintenance window opening or reaching its cutoff changes offers: re-plan then too.
+        let mut wait = u64::from(minutes) * 60;
+        if let Some(boundary) = app.snapshot().next_window_boundary {
+            let until = boundary - chrono::Utc::now().timestamp() + 1;
+            wait = wait.min(until.max(1) as u64);
+        }
         tokio::select! {
             _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(u64::from(minutes) * 60)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
         }
         if app.baselines().is_none() || !app.is_ready() {
             continue;

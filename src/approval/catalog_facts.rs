@@ -39,6 +39,18 @@ impl CatalogOffers {
         }
     }
 
+    /// The engine's whole answer for `record` (`None` for what is not top-level).
+    pub fn evaluation(&self, baseline: &Baseline, record: &UpdateRecord) -> Option<super::Evaluation> {
+        self.facts
+            .get(&record.identity.update_id)
+            .map(|update| evaluate(update, baseline, self.epoch))
+    }
+
+    /// Whether unapproved updates are sent detect-only (`[evaluation] report_unapproved`).
+    pub fn reports_unapproved(&self) -> bool {
+        self.report_unapproved
+    }
+
     /// The evaluation epoch the offers are decided at.
     pub fn epoch(&self) -> DateTime<Utc> {
         self.epoch

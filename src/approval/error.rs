@@ -97,6 +97,12 @@ pub enum Problem {
     /// A required field is missing.
     #[error("required")]
     Required,
+    /// A maintenance window's schedule or time zone does not read.
+    #[error("{message}")]
+    Schedule {
+        /// What is wrong.
+        message: String,
+    },
     /// A number outside its allowed range.
     #[error("{value} is outside {min}..={max}")]
     OutOfRange {

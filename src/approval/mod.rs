@@ -32,6 +32,7 @@ mod predefined;
 mod set;
 mod validate;
 pub mod vocabulary;
+mod windows;
 
 #[cfg(test)]
 mod cases;
@@ -56,3 +57,4 @@ pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};
 pub use predefined::{predefined, AWS_DEFAULT, AWS_OS, AWS_OS_APPLICATIONS};
 pub use set::{Assignment, BaselineSet, GroupRegistration};
+pub use windows::{CompiledWindow, GateState, WindowPlan};

@@ -87,6 +87,31 @@ impl BaselineSet {
         }
     }
 
+    /// The maintenance windows of a policy: those `baseline` names in
+    /// `ProxyExtensions.MaintenanceWindows`, and (for a patch group) those whose
+    /// `ProxyExtensions.PatchGroups` name `group`; with the baseline's `Deadline`. Windows
+    /// whose schedule does not read were refused at load, so none is dropped here.
+    pub fn window_plan(&self, baseline: &Baseline, group: Option<&str>) -> super::WindowPlan {
+        let windows = self
+            .maintenance_windows
+            .iter()
+            .filter(|w| {
+                baseline.extensions.maintenance_windows.contains(&w.name)
+                    || group.is_some_and(|g| w.patch_groups.iter().any(|p| p.eq_ignore_ascii_case(g)))
+            })
+            .filter_map(|w| super::CompiledWindow::compile(w).ok())
+            .collect();
+        super::WindowPlan::new(windows, baseline.extensions.deadline.clone())
+    }
+
+    /// Whether some window names `group` in its `PatchGroups` (its machines then get a plan
+    /// of their own rather than their baseline's).
+    pub fn has_group_windows(&self, group: &str) -> bool {
+        self.maintenance_windows
+            .iter()
+            .any(|w| w.patch_groups.iter().any(|p| p.eq_ignore_ascii_case(group)))
+    }
+
     /// Every id in `groups` names a baseline (checked in `new`); the fallback keeps lookups
     /// total without a panic path.
     fn baseline_or_default(&self, id: &str) -> &Baseline {

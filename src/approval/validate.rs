@@ -512,7 +512,7 @@ pub(crate) fn window(raw: RawWindow) -> Result<MaintenanceWindow, BaselineError>
     for (index, group) in patch_groups.iter().enumerate() {
         check_group_name(group, &format!("ProxyExtensions.PatchGroups[{index}]"))?;
     }
-    Ok(MaintenanceWindow {
+    let window = MaintenanceWindow {
         name,
         schedule,
         schedule_timezone: raw.schedule_timezone,
@@ -527,7 +527,19 @@ pub(crate) fn window(raw: RawWindow) -> Result<MaintenanceWindow, BaselineError>
             .ok_or_else(|| BaselineError::invalid("AllowUnassociatedTargets", Problem::Required))?,
         mode: extensions.mode.unwrap_or_default(),
         patch_groups,
-    })
+    };
+    // The schedule and zone must read now, not at the first offer.
+    if let Err(message) = super::windows::CompiledWindow::compile(&window) {
+        let path = if message.starts_with("ScheduleTimezone") {
+            "ScheduleTimezone"
+        } else if message.starts_with("ScheduleOffset") {
+            "ScheduleOffset"
+        } else {
+            "Schedule"
+        };
+        return Err(BaselineError::invalid(path, Problem::Schedule { message }));
+    }
+    Ok(window)
 }
 
 /// An optional integer within `min..=max` (absent = `min`), converted to the field's type.

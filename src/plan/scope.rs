@@ -96,6 +96,8 @@ pub struct ScopeEntry {
     pub seq: i64,
     /// `LastChangeTime`, date only.
     pub last_change: String,
+    /// The install deadline (unix seconds) the baseline's windows or `Deadline` imply.
+    pub deadline: Option<i64>,
 }
 
 /// A policy group's scope, indexed by node.

@@ -205,6 +205,7 @@ mod tests {
                 deployment_id: i as i32 + 1,
                 seq: 1,
                 last_change: "2026-11-28".into(),
+                deadline: None,
             })
             .collect();
         (graph, Scope::new(entries))

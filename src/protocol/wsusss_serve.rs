@@ -96,6 +96,8 @@ pub enum SyncErrorCode {
     ServerChanged,
     /// An unknown revision, or trouble on this side. The DSS stops.
     InternalServerError,
+    /// Not ready (the catalog is still loading): the DSS backs off and tries again.
+    ServerBusy,
 }
 
 impl SyncErrorCode {
@@ -108,6 +110,7 @@ impl SyncErrorCode {
             SyncErrorCode::IncompatibleProtocolVersion => "IncompatibleProtocolVersion",
             SyncErrorCode::ServerChanged => "ServerChanged",
             SyncErrorCode::InternalServerError => "InternalServerError",
+            SyncErrorCode::ServerBusy => "ServerBusy",
         }
     }
 }
@@ -603,10 +606,13 @@ pub fn update_data_response(items: &[UpdateDataItem<'_>], file_urls: &[([u8; 20]
 }
 
 /// A fault as the recorded WSUS sends it: `soap:Client` (`soap:Server` for
-/// InternalServerError), `Fault occurred`, the service URL as `faultactor`, and `detail`
+/// InternalServerError and ServerBusy), `Fault occurred`, the service URL as `faultactor`, and `detail`
 /// with `ErrorCode`, `Message`, `ID` and `Method` (left out when the operation is unknown).
 pub fn fault(operation: Option<SyncOperation>, fault: &SyncFault, id: Uuid, actor: &str) -> String {
-    let side = if fault.code == SyncErrorCode::InternalServerError {
+    let side = if matches!(
+        fault.code,
+        SyncErrorCode::InternalServerError | SyncErrorCode::ServerBusy
+    ) {
         "Server"
     } else {
         "Client"

@@ -73,6 +73,13 @@ pub(super) fn answer(
             return fault_answer(context, operation, &fault);
         }
     };
+    // A catalog still loading (just after start-up) would list nothing and look rebuilt
+    // (ServerChanged): the downstream is told to come back instead.
+    if !context.app.is_ready() && operation != SyncOperation::GetAuthConfig {
+        let fault = SyncFault::new(SyncErrorCode::ServerBusy, "");
+        tracing::info!(peer = %context.peer, operation = operation.name(), "downstream server asked while the catalog loads: ServerBusy");
+        return fault_answer(context, Some(operation), &fault);
+    }
     match dispatch(context, request) {
         Ok(xml) => SyncAnswer {
             xml,
@@ -327,6 +334,9 @@ pub(super) async fn replica_baselines(
     }
     if request.method() != hyper::Method::POST {
         return text(StatusCode::METHOD_NOT_ALLOWED, "POST the access cookie\n");
+    }
+    if !app.is_ready() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "catalog loading, retry later\n");
     }
     let body = http_body_util::Limited::new(request.into_body(), REPLICA_REQUEST_BYTES);
     let collected = tokio::time::timeout(

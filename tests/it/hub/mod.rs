@@ -260,8 +260,8 @@ async fn a_spoke_sync_survives_a_hub_restart() {
     let spoke_data = tempfile::tempdir().unwrap();
     let mut spoke = spoke_config(&hub, &spoke_data);
     spoke.upstream.initial_backoff = Duration::from_millis(200);
-    spoke.upstream.max_backoff = Duration::from_secs(1);
-    spoke.upstream.max_attempts = 20;
+    spoke.upstream.max_backoff = Duration::from_secs(2);
+    spoke.upstream.max_attempts = 60;
     let store = Store::open(spoke_data.path()).unwrap();
     let syncing = {
         let store = store.clone();
