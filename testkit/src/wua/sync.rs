@@ -42,6 +42,11 @@ pub struct UpdateInfo {
 }
 
 impl UpdateInfo {
+    /// The deployment's deadline, if there is a deployment with one.
+    pub fn deadline(&self) -> Option<&str> {
+        self.deployment.as_ref().and_then(|d| d.deadline.as_deref())
+    }
+
     /// The deployment's action, if there is a deployment.
     pub fn action(&self) -> Option<Action> {
         self.deployment.as_ref().map(|d| d.action)
@@ -63,7 +68,8 @@ pub struct Deployment {
     pub(crate) id: i32,
     /// `Action`: what the client is to do with the revision.
     pub action: Action,
-    pub(crate) deadline: Option<String>,
+    /// `Deadline`, when sent.
+    pub deadline: Option<String>,
     pub(crate) is_assigned: bool,
     pub(crate) last_change_time: String,
     pub(crate) download_priority: Option<String>,

@@ -42,6 +42,8 @@ pub(crate) struct Seen {
     pub update_type: String,
     /// `BundledUpdates` of the Core fragment.
     pub bundled: Vec<Uuid>,
+    /// `Deployment/Deadline`, when sent.
+    pub deadline: Option<String>,
 }
 
 /// What one full scan found.
@@ -274,6 +276,7 @@ impl WindowsClient {
                 is_leaf: update.is_leaf,
                 update_type: core.update_type,
                 bundled: core.bundled.iter().map(|(id, _)| *id).collect(),
+                deadline: update.deadline().map(str::to_string),
             };
             let again = result.seen.insert(update.id, seen);
             assert!(again.is_none(), "revision {} delivered twice", update.id);

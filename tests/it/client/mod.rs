@@ -11,6 +11,7 @@ mod faults;
 mod scan;
 mod template;
 mod truth;
+mod windows;
 
 pub(crate) use agent::{ScanResult, WindowsClient};
 

@@ -1,0 +1,177 @@
+//! Maintenance windows through a client's offer (docs/baselines.md §6, cases T08/T09/T37): a
+//! `Gate` window holds approved updates at detect-only until it opens, offers them for install
+//! inside it, and stops at its cutoff; the switch reaches a cached client as ChangedUpdates;
+//! every install carries the deadline the baseline's `Deadline` implies. The window is weekly
+//! in Europe/Berlin and the test crosses the 2025-10-26 change from CEST to CET. The catalog
+//! is planned at chosen instants (`Snapshot::build_with_baselines`); what the client is sent
+//! is read by the test kit's client and held against the catalog's ground truth.
+
+use super::agent::WindowsClient;
+use super::serve;
+use super::truth::{approving, assert_actions, Truth};
+use crate::harness::synthetic;
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+use wucache::daemon::Daemon;
+use wucache::snapshot::Snapshot;
+use wucache_testkit::synth::SynthDoc;
+use wucache_testkit::wua::Action;
+
+/// The baseline explicitly approving `kbs`, gated by a window every Sunday at 02:00 Berlin
+/// time, two hours long with a one-hour cutoff (installs start from 02:00 to 03:00 local).
+fn baseline(kbs: &BTreeSet<String>) -> String {
+    let list: Vec<String> = kbs.iter().map(|kb| format!("\"{kb}\"")).collect();
+    format!(
+        r#"schema_version = 1
+default_baseline = "ring"
+
+[evaluation]
+report_unapproved = true
+
+[[baseline]]
+id = "ring"
+Name = "ring"
+OperatingSystem = "WINDOWS"
+ApprovedPatches = [{}]
+
+[baseline.ProxyExtensions]
+SupersededHandling = "Offer"
+MaintenanceWindows = ["sunday-berlin"]
+Deadline = {{ Mode = "ApprovalPlusDays", DayOffset = 3, MinutesAfterMidnight = 120, TimeZone = "Europe/Berlin" }}
+
+[[maintenance_window]]
+Name = "sunday-berlin"
+Schedule = "cron(0 2 ? * SUN *)"
+ScheduleTimezone = "Europe/Berlin"
+Duration = 2
+Cutoff = 1
+AllowUnassociatedTargets = false
+
+[maintenance_window.ProxyExtensions]
+Mode = "Gate"
+"#,
+        list.join(", ")
+    )
+}
+
+fn t(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+/// Plans the daemon's catalog as of `at`.
+fn plan_at(daemon: &Daemon, at: &str) {
+    let app = &daemon.app;
+    let snapshot =
+        Snapshot::build_with_baselines(&app.store, t(at).timestamp(), app.baselines().expect("baselines"))
+            .expect("the catalog plans");
+    app.set_snapshot(snapshot);
+}
+
+/// The document's `CreationDate` as written (the release date an explicit approval carries).
+fn created(doc: &SynthDoc) -> DateTime<Utc> {
+    let start = doc.xml.find("CreationDate=\"").expect("CreationDate") + "CreationDate=\"".len();
+    let text = &doc.xml[start..start + doc.xml[start..].find('"').unwrap()];
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+/// T08's rule, stated here: the approval day as Berlin sees it, plus three days, at 02:00
+/// Berlin time.
+fn expected_deadline(approved: DateTime<Utc>) -> String {
+    let berlin = chrono_tz::Europe::Berlin;
+    let day = approved.with_timezone(&berlin).date_naive() + Duration::days(3);
+    let local: NaiveDateTime = day.and_hms_opt(2, 0, 0).unwrap();
+    let deadline = berlin.from_local_datetime(&local).earliest().unwrap();
+    deadline
+        .with_timezone(&Utc)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The ground truth's scope for the baseline, approved updates held at detect-only.
+fn gated(truth: &Truth<'_>, kbs: &BTreeSet<String>) -> BTreeMap<Uuid, Action> {
+    truth
+        .scope(approving(kbs))
+        .into_iter()
+        .map(|(id, action)| match action {
+            Action::Install => (id, Action::PreDeploymentCheck),
+            other => (id, other),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_window_switches_offers_at_its_boundaries_in_its_own_zone_with_deadlines() {
+    let catalog = synthetic(1201, 300);
+    let truth = Truth::new(&catalog);
+    let kbs: BTreeSet<String> = truth
+        .top_level()
+        .iter()
+        .filter(|d| !d.expired)
+        .filter_map(|d| Truth::kb(d))
+        .step_by(7)
+        .take(20)
+        .collect();
+    let (daemon, _data, _file) = serve(&catalog, Some(&baseline(&kbs))).await;
+    let open = truth.scope(approving(&kbs));
+    let closed = gated(&truth, &kbs);
+    assert!(open.values().any(|a| *a == Action::Install));
+
+    // Sunday 2 November 2025 (CET, UTC+1): the window opens at 01:00Z. Were the zone ignored
+    // or still on summer time, it would open at 00:00Z or 02:00Z.
+    plan_at(&daemon, "2025-11-02T00:59:59Z");
+    let mut cached = WindowsClient::new(daemon.client_addr);
+    cached.handshake().await;
+    let before = cached.scan().await;
+    assert_actions(&before.actions(), &closed);
+
+    plan_at(&daemon, "2025-11-02T01:00:00Z");
+    let after = cached.sync_updates(&before.cached_parameters()).await.unwrap();
+    let changed: BTreeMap<Uuid, Action> = after
+        .changed_updates
+        .iter()
+        .map(|u| (before.seen[&u.id].update_id, u.action().unwrap()))
+        .collect();
+    let released: BTreeMap<Uuid, Action> = open
+        .iter()
+        .filter(|(_, a)| **a == Action::Install)
+        .map(|(id, a)| (*id, *a))
+        .collect();
+    assert_actions(&changed, &released);
+
+    let mut fresh = WindowsClient::new(daemon.client_addr);
+    fresh.handshake().await;
+    let inside = fresh.scan().await;
+    assert_actions(&inside.actions(), &open);
+    // Every install carries the deadline of its approval (the release date) by T08's rule.
+    for seen in inside.seen.values() {
+        if seen.action == Action::Install {
+            let doc = truth.newest[&seen.update_id];
+            assert_eq!(
+                seen.deadline.as_deref(),
+                Some(expected_deadline(created(doc)).as_str()),
+                "{}",
+                seen.update_id
+            );
+        } else {
+            assert_eq!(seen.deadline, None);
+        }
+    }
+
+    // Duration 2 h, cutoff 1 h: no new installs from 02:00Z.
+    plan_at(&daemon, "2025-11-02T01:59:59Z");
+    let mut late = WindowsClient::new(daemon.client_addr);
+    late.handshake().await;
+    assert_actions(&late.scan().await.actions(), &open);
+    plan_at(&daemon, "2025-11-02T02:00:00Z");
+    let mut past = WindowsClient::new(daemon.client_addr);
+    past.handshake().await;
+    assert_actions(&past.scan().await.actions(), &closed);
+
+    // A week earlier, the last Sunday of summer time (26 October: 02:00 CEST is 00:00Z).
+    plan_at(&daemon, "2025-10-26T00:00:00Z");
+    let mut summer = WindowsClient::new(daemon.client_addr);
+    summer.handshake().await;
+    assert_actions(&summer.scan().await.actions(), &open);
+    daemon.stop().await;
+}
