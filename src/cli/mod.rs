@@ -23,6 +23,7 @@ mod api;
 mod baseline;
 mod bundle;
 mod cert;
+mod explain;
 mod fleet;
 mod prefetch;
 mod progress;
@@ -126,6 +127,23 @@ enum Command {
         api: ApiArg,
         /// Client id or DNS name of one computer.
         name: Option<String>,
+        /// The API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why a machine is or is not offered an update: patch group, baseline, the rule or list
+    /// that decided, supersedence, the offer, the last report (from the running daemon).
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        api: ApiArg,
+        /// Client id or DNS name of the computer.
+        #[arg(long)]
+        computer: String,
+        /// The KB article, with or without the `KB` prefix.
+        #[arg(long)]
+        kb: String,
         /// The API's JSON.
         #[arg(long)]
         json: bool,
@@ -365,6 +383,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 name.as_deref(),
                 json,
             ))
+        }
+        Command::Explain {
+            config,
+            api,
+            computer,
+            kb,
+            json,
+        } => {
+            let config = Config::load(config.config.as_deref())?;
+            runtime()?.block_on(explain::run(&config, api.url.as_deref(), &computer, &kb, json))
         }
         Command::Export(args) => {
             init_logging("warn", crate::config::LogFormat::Text);
