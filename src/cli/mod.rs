@@ -234,7 +234,7 @@ enum BaselineAction {
         /// Patch group (WSUS target group) whose baseline decides.
         #[arg(long)]
         group: String,
-        /// Evaluate as of this time (RFC 3339) instead of now.
+        /// Evaluate as of this time (RFC 3339, or a date meaning 00:00 UTC) instead of now.
         #[arg(long)]
         at: Option<String>,
         /// Baseline file (default: [baselines] file of the config).
