@@ -78,7 +78,7 @@ fn print_update(update: &UpdateExplanation) {
         None => outln!("  window        no maintenance window applies"),
     }
     outln!("  deadline      {}", update.deadline.as_deref().unwrap_or("none"));
-    outln!("  last report   {}", reported(&update.reported));
+    outln!("  reported      {}", reported(&update.reported));
 }
 
 fn asked_for(groups: &[String]) -> String {
@@ -141,6 +141,9 @@ fn offered(action: Option<&str>) -> String {
 }
 
 fn reported(reported: &Reported) -> String {
+    if reported.state == "Unknown" {
+        return "Unknown (nothing reported yet)".to_string();
+    }
     let mut text = reported.state.clone();
     if let Some(at) = &reported.at {
         text.push_str(&format!(" at {at}"));
