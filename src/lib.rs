@@ -43,6 +43,10 @@
 //! - `compliance`: the fleet as the admin API and CLI show it — computers with their patch
 //!   group, baseline and Patch Manager summary, per-update states, group states, CSV. Uses
 //!   `approval`, `fleet`, `snapshot`, `store`.
+//! - `explain`: why a machine is or is not offered an update — its patch group and
+//!   baseline, the engine's decision and what decided it, supersedence, the served offer,
+//!   what the machine reported. Uses `approval`, `model`, `fleet`, `snapshot`, `store`,
+//!   `compliance`.
 //! - `upstream`: HTTP transport (straight or through the egress proxy), the authorized
 //!   MS-WSUSSS session with retries, the sync run, payload fetching (implements
 //!   `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
@@ -76,6 +80,7 @@ pub mod config;
 pub mod content;
 mod cookie;
 pub mod daemon;
+mod explain;
 mod fleet;
 mod gpo;
 mod listing;

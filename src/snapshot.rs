@@ -316,14 +316,20 @@ impl Snapshot {
             .cloned()
     }
 
+    /// The evaluation epoch the baselines decided at (`None` without a baseline file).
+    pub fn evaluated_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let set = self.baselines.as_ref()?;
+        let at = chrono::DateTime::from_timestamp(self.built_at, 0).unwrap_or_default();
+        Some(evaluation_epoch(at, set.evaluation.snapshot_interval_minutes))
+    }
+
     fn all_decisions(&self) -> HashMap<String, Arc<Decisions>> {
         let facts: Arc<[UpdateFacts]> = catalog_facts(&self.records).into();
         let Some(set) = &self.baselines else {
             let decisions = Arc::new(Decisions::without_baselines(facts));
             return HashMap::from([(DEFAULT_GROUP.to_string(), decisions)]);
         };
-        let at = chrono::DateTime::from_timestamp(self.built_at, 0).unwrap_or_default();
-        let epoch = evaluation_epoch(at, set.evaluation.snapshot_interval_minutes);
+        let epoch = self.evaluated_at().unwrap_or_default();
         set.baselines()
             .iter()
             .map(|baseline| {

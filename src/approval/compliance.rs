@@ -40,6 +40,19 @@ impl ClientState {
         STATES.get(usize::from(code)).copied()
     }
 
+    /// The WSUS name (`NotInstalled`, `InstalledPendingReboot`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientState::Unknown => "Unknown",
+            ClientState::NotApplicable => "NotApplicable",
+            ClientState::NotInstalled => "NotInstalled",
+            ClientState::Downloaded => "Downloaded",
+            ClientState::Installed => "Installed",
+            ClientState::Failed => "Failed",
+            ClientState::InstalledPendingReboot => "InstalledPendingReboot",
+        }
+    }
+
     fn is_installed(self) -> bool {
         matches!(self, ClientState::Installed | ClientState::InstalledPendingReboot)
     }

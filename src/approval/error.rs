@@ -375,6 +375,13 @@ pub struct Loaded<T> {
     pub(crate) ignored: Vec<String>,
 }
 
+impl<T> Loaded<T> {
+    /// The loaded value, without the warnings and ignored fields.
+    pub fn into_value(self) -> T {
+        self.value
+    }
+}
+
 /// `"path: "`, or nothing for the document itself.
 fn path_prefix(path: &str) -> String {
     if path.is_empty() {

@@ -9,6 +9,7 @@ use super::document::{
 };
 use super::facts::{PatchProperties, UpdateFacts};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use uuid::Uuid;
 
 /// What an update is under a baseline: the AWS `DeploymentStatus` values plus the proxy's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,11 +89,33 @@ pub fn default_offer(update: &crate::model::UpdateRecord) -> Offer {
     }
 }
 
+/// What in the baseline (or in the update itself) made the decision, for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// Microsoft expired the update.
+    Expiry,
+    /// This entry of `RejectedPatches` names it.
+    RejectedPatches(String),
+    /// This entry of `ApprovedPatches` names it.
+    ApprovedPatches(String),
+    /// `GlobalFilters` leave it out.
+    GlobalFilters,
+    /// Approval rules, numbered from 1 as in the reason: those that approve it (`Approved`),
+    /// will approve it (`PendingApproval`), or match it without ever approving it
+    /// (`NotApproved`; empty when no rule matches).
+    Rules(Vec<usize>),
+    /// This live successor supersedes it (under the baseline's `SupersededHandling`).
+    Successor(Uuid),
+    /// No baseline file: every mirrored update is approved.
+    NoBaselineFile,
+}
+
 /// The engine's answer for one update (the model of `DescribeEffectivePatchesForPatchBaseline`'s
 /// `PatchStatus`, plus a reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
     pub(crate) decision: Decision,
+    pub(crate) decided_by: DecidedBy,
     /// When the update is (or, for `PendingApproval`, will be) approved.
     pub approval_date: Option<DateTime<Utc>>,
     /// The level a missing patch is reported at; for `PendingApproval` the pending rules' level.
@@ -101,13 +124,29 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    fn new(decision: Decision, reason: String) -> Evaluation {
+    fn new(decision: Decision, decided_by: DecidedBy, reason: String) -> Evaluation {
         Evaluation {
             decision,
+            decided_by,
             approval_date: None,
             compliance_level: ComplianceLevel::Unspecified,
             reason,
         }
+    }
+
+    /// The decision.
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+
+    /// The list, filter, rules or successor that decided.
+    pub fn decided_by(&self) -> &DecidedBy {
+        &self.decided_by
+    }
+
+    /// Why, in a sentence a person can read.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -136,15 +175,18 @@ fn evaluate_ignoring_supersedence(
     now: DateTime<Utc>,
 ) -> Evaluation {
     if update.expired {
-        return Evaluation::new(Decision::ExcludedExpired, "expired by Microsoft".into());
+        let reason = "expired by Microsoft".into();
+        return Evaluation::new(Decision::ExcludedExpired, DecidedBy::Expiry, reason);
     }
     if let Some(entry) = listed_in(&baseline.rejected_patches, update) {
         let reason = format!("listed in RejectedPatches as {}", entry.as_str());
-        return Evaluation::new(Decision::ExplicitRejected, reason);
+        let by = DecidedBy::RejectedPatches(entry.as_str().to_string());
+        return Evaluation::new(Decision::ExplicitRejected, by, reason);
     }
     if let Some(entry) = listed_in(&baseline.approved_patches, update) {
         return Evaluation {
             decision: Decision::ExplicitApproved,
+            decided_by: DecidedBy::ApprovedPatches(entry.as_str().to_string()),
             approval_date: Some(update.release_date),
             compliance_level: baseline.approved_patches_compliance_level,
             reason: format!("listed in ApprovedPatches as {}", entry.as_str()),
@@ -152,7 +194,8 @@ fn evaluate_ignoring_supersedence(
     }
     let properties = PatchProperties::of(update, &baseline.extensions);
     if !filters_match(&baseline.global_filters, &properties) {
-        return Evaluation::new(Decision::NotApproved, "excluded by GlobalFilters".into());
+        let reason = "excluded by GlobalFilters".into();
+        return Evaluation::new(Decision::NotApproved, DecidedBy::GlobalFilters, reason);
     }
     evaluate_rules(update.release_date, baseline, &properties, now)
 }
@@ -208,7 +251,12 @@ fn evaluate_rules(
     if !pending.is_empty() {
         return decided(Decision::PendingApproval, &pending, mode);
     }
-    Evaluation::new(Decision::NotApproved, not_approved_reason(&candidates, baseline))
+    let matching = DecidedBy::Rules(candidates.iter().map(|c| c.rule + 1).collect());
+    Evaluation::new(
+        Decision::NotApproved,
+        matching,
+        not_approved_reason(&candidates, baseline),
+    )
 }
 
 /// `Approved` or `PendingApproval` by `candidates` (all with a time, in rule order): the
@@ -219,7 +267,8 @@ fn decided(decision: Decision, candidates: &[&Candidate], mode: MultiRuleComplia
         MultiRuleComplianceLevel::Highest => candidates.iter().map(|c| c.level).max(),
         MultiRuleComplianceLevel::FirstMatchingRule => candidates.first().map(|c| c.level),
     };
-    let rules: Vec<String> = candidates.iter().map(|c| (c.rule + 1).to_string()).collect();
+    let numbers: Vec<usize> = candidates.iter().map(|c| c.rule + 1).collect();
+    let rules: Vec<String> = numbers.iter().map(usize::to_string).collect();
     let rules = format!(
         "{} {}",
         if rules.len() == 1 { "rule" } else { "rules" },
@@ -232,6 +281,7 @@ fn decided(decision: Decision, candidates: &[&Candidate], mode: MultiRuleComplia
     };
     Evaluation {
         decision,
+        decided_by: DecidedBy::Rules(numbers),
         approval_date,
         compliance_level: compliance_level.unwrap_or_default(),
         reason,
@@ -316,12 +366,13 @@ fn apply_supersedence(
     }
     match extensions.superseded_handling {
         SupersededHandling::Offer => own,
-        SupersededHandling::Exclude => superseded(format!("superseded by {}", first.label())),
+        SupersededHandling::Exclude => superseded(first, format!("superseded by {}", first.label())),
         SupersededHandling::OfferUntilSuccessorApproved if own.decision.is_approved() => {
             match approved_successor(update, baseline, now) {
-                Some(successor) => {
-                    superseded(format!("superseded by {}, which is approved", successor.label()))
-                }
+                Some(successor) => superseded(
+                    successor,
+                    format!("superseded by {}, which is approved", successor.label()),
+                ),
                 None => own,
             }
         }
@@ -342,8 +393,9 @@ fn approved_successor<'a>(
     })
 }
 
-fn superseded(reason: String) -> Evaluation {
-    Evaluation::new(Decision::ExcludedSuperseded, reason)
+fn superseded(successor: &UpdateFacts, reason: String) -> Evaluation {
+    let by = DecidedBy::Successor(successor.update_id);
+    Evaluation::new(Decision::ExcludedSuperseded, by, reason)
 }
 
 fn timestamp(time: DateTime<Utc>) -> String {

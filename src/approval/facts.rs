@@ -125,6 +125,11 @@ impl UpdateFacts {
         })
     }
 
+    /// The update's id.
+    pub fn update_id(&self) -> Uuid {
+        self.update_id
+    }
+
     /// `KB<digits>`, Patch Manager's `KbNumber`.
     pub fn kb_number(&self) -> Option<String> {
         let kb = self.kb.as_deref()?.trim();

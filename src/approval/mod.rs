@@ -52,7 +52,7 @@ pub use document::{
     RejectedPatchesAction, SupersededHandling, WindowMode,
 };
 pub use error::{BaselineError, Loaded, Problem, Warning, WarningKind};
-pub use evaluate::{default_offer, evaluate, evaluation_epoch, Decision, Evaluation, Offer};
+pub use evaluate::{default_offer, evaluate, evaluation_epoch, DecidedBy, Decision, Evaluation, Offer};
 pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};
 pub use predefined::{predefined, AWS_DEFAULT, AWS_OS, AWS_OS_APPLICATIONS};

@@ -57,9 +57,18 @@ pub(super) async fn get(config: &Config, base: &str, path: &str) -> anyhow::Resu
     let body = response.into_body().collect().await?.to_bytes();
     let text = String::from_utf8_lossy(&body).into_owned();
     if !status.is_success() {
-        bail!("the daemon answered {status} for {path}: {}", text.trim());
+        match error_message(&text) {
+            Some(message) => bail!("{message} (the daemon answered {status} for {path})"),
+            None => bail!("the daemon answered {status} for {path}: {}", text.trim()),
+        }
     }
     Ok(text)
+}
+
+/// The `error` of a JSON error answer.
+fn error_message(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value["error"].as_str().map(str::to_string)
 }
 
 /// Items per page asked of a paged list (the API's most).

@@ -6,6 +6,8 @@ use crate::app::open_store;
 use crate::approval::{catalog_facts, first_title};
 use crate::approval::{evaluate, evaluation_epoch, BaselineSet, Loaded};
 use crate::config::Config;
+use crate::snapshot::DEFAULT_GROUP;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -79,13 +81,14 @@ pub(super) fn preview(
     let loaded = load_baseline_file(&path)?;
     let set = loaded.value;
     let now = match at {
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .map_err(|e| anyhow::anyhow!("--at `{text}` is not an RFC 3339 time: {e}"))?
-            .with_timezone(&chrono::Utc),
+        Some(text) => parse_at(text)?,
         None => chrono::Utc::now(),
     };
     let epoch = evaluation_epoch(now, set.evaluation.snapshot_interval_minutes);
     let assignment = set.for_target_group(Some(group));
+    if assignment.group.is_none() && !group.trim().eq_ignore_ascii_case(DEFAULT_GROUP) {
+        anyhow::bail!("{}", unknown_group(group, &set, &path));
+    }
     let records = match open_store(&config.storage.data_dir) {
         Ok(store) => store.latest_records()?,
         Err(crate::app::AppError::Locked { .. }) => super::runtime()?.block_on(served_records(config))?,
@@ -147,6 +150,34 @@ pub(super) fn preview(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--at`: an RFC 3339 time, or a plain date meaning 00:00 UTC that day.
+fn parse_at(text: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    match chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        Ok(date) => Ok(date.and_time(chrono::NaiveTime::MIN).and_utc()),
+        Err(_) => anyhow::bail!(
+            "--at `{text}` is neither an RFC 3339 time (2025-11-20T09:00:00Z) nor a date (2025-11-20)"
+        ),
+    }
+}
+
+/// The error for a `--group` no patch group registers: it names the registered ones.
+fn unknown_group(group: &str, set: &BaselineSet, file: &Path) -> String {
+    let registered: Vec<&str> = set.groups().iter().map(|(name, _)| name).collect();
+    let choices = if registered.is_empty() {
+        format!("{} registers no patch group", file.display())
+    } else {
+        format!("registered groups: {}", registered.join(", "))
+    };
+    format!(
+        "no patch group `{group}` in {}; {choices} (or `{DEFAULT_GROUP}` for the default baseline {})",
+        file.display(),
+        set.default_baseline().id
+    )
+}
+
 fn clip(text: &str, width: usize) -> String {
     text.chars().take(width).collect()
 }
@@ -156,4 +187,19 @@ async fn served_records(config: &Config) -> anyhow::Result<Vec<crate::model::Upd
     let base = super::api::base_url(config, None);
     let items = super::api::get_all(config, &base, "/api/v1/updates?format=records").await?;
     Ok(serde_json::from_value(serde_json::Value::Array(items))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_takes_an_rfc3339_time_or_a_plain_date_at_midnight_utc() {
+        let midnight = parse_at("2025-11-20").unwrap();
+        assert_eq!(midnight.to_rfc3339(), "2025-11-20T00:00:00+00:00");
+        let time = parse_at("2025-11-20T09:30:00+02:00").unwrap();
+        assert_eq!(time.to_rfc3339(), "2025-11-20T07:30:00+00:00");
+        let wrong = parse_at("20/11/2025").unwrap_err().to_string();
+        assert!(wrong.contains("20/11/2025"), "{wrong}");
+    }
 }

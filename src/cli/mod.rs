@@ -23,6 +23,7 @@ mod api;
 mod baseline;
 mod bundle;
 mod cert;
+mod explain;
 mod fleet;
 mod prefetch;
 mod progress;
@@ -130,6 +131,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Why a machine is or is not offered an update: patch group, baseline, the rule or list
+    /// that decided, supersedence, the offer, the last report (from the running daemon).
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        api: ApiArg,
+        /// Client id or DNS name of the computer.
+        #[arg(long)]
+        computer: String,
+        /// The KB article, with or without the `KB` prefix.
+        #[arg(long)]
+        kb: String,
+        /// The API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write an air-gap bundle: update documents, payloads and a SHA-256 manifest, optionally
     /// signed (stop the daemon first).
     Export(bundle::ExportArgs),
@@ -216,7 +234,7 @@ enum BaselineAction {
         /// Patch group (WSUS target group) whose baseline decides.
         #[arg(long)]
         group: String,
-        /// Evaluate as of this time (RFC 3339) instead of now.
+        /// Evaluate as of this time (RFC 3339, or a date meaning 00:00 UTC) instead of now.
         #[arg(long)]
         at: Option<String>,
         /// Baseline file (default: [baselines] file of the config).
@@ -365,6 +383,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 name.as_deref(),
                 json,
             ))
+        }
+        Command::Explain {
+            config,
+            api,
+            computer,
+            kb,
+            json,
+        } => {
+            let config = Config::load(config.config.as_deref())?;
+            runtime()?.block_on(explain::run(&config, api.url.as_deref(), &computer, &kb, json))
         }
         Command::Export(args) => {
             init_logging("warn", crate::config::LogFormat::Text);

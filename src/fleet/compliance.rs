@@ -7,7 +7,7 @@
 use super::status::MachineStatus;
 use crate::approval::{
     compliance_item_of, evaluate, is_security, predefined, summarize, Baseline, ComplianceItem,
-    ComplianceLevel, ComplianceStatus, Decision, Evaluation, PatchSummary, UpdateFacts,
+    ComplianceLevel, ComplianceStatus, DecidedBy, Decision, Evaluation, PatchSummary, UpdateFacts,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -98,16 +98,22 @@ impl MachineCompliance {
 }
 
 fn approve_unless_expired(update: &UpdateFacts) -> Evaluation {
-    let (decision, reason) = if update.expired {
-        (Decision::ExcludedExpired, "expired (no baseline file)")
+    let (decision, decided_by, reason) = if update.expired {
+        (
+            Decision::ExcludedExpired,
+            DecidedBy::Expiry,
+            "expired (no baseline file)",
+        )
     } else {
         (
             Decision::Approved,
+            DecidedBy::NoBaselineFile,
             "mirrored (no baseline file: everything is approved)",
         )
     };
     Evaluation {
         decision,
+        decided_by,
         approval_date: None,
         compliance_level: ComplianceLevel::Unspecified,
         reason: reason.to_string(),

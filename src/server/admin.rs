@@ -1,5 +1,5 @@
 //! The admin listener's routes: the dashboard at `/`, `/health`, `/ready`, `/metrics`, and the bearer-token
-//! `/api/v1/...` endpoints (sync, prefetch, reload, updates, computers, compliance).
+//! `/api/v1/...` endpoints (sync, prefetch, reload, updates, computers, compliance, explain).
 
 use super::body::{full, json_response, text, Body};
 use crate::app::App;
@@ -79,6 +79,7 @@ fn api_route(app: &App, method: &Method, path: &str, query: Option<&str>) -> Res
             )
         }
         (&Method::GET, "/api/v1/updates") => super::compliance::updates(app, query),
+        (&Method::GET, "/api/v1/explain") => super::explain::explain(app, query),
         _ => json_response(StatusCode::NOT_FOUND, json!({"error": "no such endpoint"})),
     }
 }

@@ -231,7 +231,7 @@ fn store_failed(err: &StoreError) -> Response<Body> {
 }
 
 /// The first value of `name` in a query string, percent-decoded.
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())

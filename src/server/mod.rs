@@ -9,6 +9,7 @@ pub mod body;
 mod client;
 mod compliance;
 mod downstream;
+mod explain;
 mod metrics;
 pub mod payload;
 pub mod soap;

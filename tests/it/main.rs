@@ -12,6 +12,7 @@ mod compliance;
 mod content;
 mod daemon;
 mod dashboard;
+mod explain;
 mod harness;
 mod hostile;
 mod https;

@@ -3,13 +3,14 @@
 //! through a scan or when (deadlines, gates), the test pins the engine's part and says what
 //! the integration test of the offer side must check.
 //!
-//! One file per group of cases: `rules` (delays, severities, levels, filters, dates),
-//! `explicit` (approved and rejected lists), `supersedence` (and expiry), `values` (filter
-//! values against update properties), `groups` (patch groups, maintenance windows),
-//! `compliance` (patch states and node summaries) and `formats` (AWS documents and their
-//! limits). This file holds what they share: a security update of one product, the checks of
+//! One file per group of cases: `basis` (what decided), `rules` (delays, severities, levels,
+//! filters, dates), `explicit` (approved and rejected lists), `supersedence` (and expiry),
+//! `values` (filter values against update properties), `groups` (patch groups, maintenance
+//! windows), `compliance` (patch states and node summaries) and `formats` (AWS documents and
+//! their limits). This file holds what they share: a security update of one product, the checks of
 //! an evaluation and of a patch state, and a valid baseline document to break.
 
+mod basis;
 mod compliance;
 mod explicit;
 mod formats;
