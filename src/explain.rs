@@ -193,7 +193,7 @@ fn update(
 ) -> UpdateExplanation {
     let (decided_by, rules, list_entry) = decided_by(evaluation.decided_by());
     let offered = offered(snapshot, machine, facts.update_id());
-    let (window, deadline) = window_and_deadline(snapshot, machine, offered);
+    let (window, deadline) = window_and_deadline(snapshot, machine, facts.update_id());
     UpdateExplanation {
         update_id: facts.update_id(),
         revision_number: facts.revision,
@@ -266,13 +266,36 @@ fn offered(snapshot: &Snapshot, machine: &Machine, update_id: Uuid) -> Option<De
 
 /// The maintenance window gating the machine's Install, and the deadline sent with it.
 fn window_and_deadline(
-    _snapshot: &Snapshot,
-    _machine: &Machine,
-    _offered: Option<DeploymentAction>,
+    snapshot: &Snapshot,
+    machine: &Machine,
+    update_id: Uuid,
 ) -> (Option<WindowGate>, Option<String>) {
-    // TODO(lead): fill from the maintenance windows and deadlines of the machine's patch
-    // group once the snapshot carries them (docs/baselines.md §6.2).
-    (None, None)
+    use crate::approval::GateState;
+    let groups = &machine.record.requested_groups;
+    let deadline = snapshot
+        .graph
+        .by_update_id(&update_id)
+        .and_then(|node| snapshot.scope_for(groups).get(node))
+        .and_then(|entry| Snapshot::deployment(entry).deadline);
+    let gate = snapshot.gate_for(groups).and_then(|(state, names)| {
+        let name = names.join(", ");
+        match state {
+            GateState::Ungated => None,
+            GateState::Open { window } => Some(WindowGate {
+                name: window,
+                mode: "Gate".into(),
+                open: true,
+                next_start: None,
+            }),
+            GateState::Closed { opens } => Some(WindowGate {
+                name,
+                mode: "Gate".into(),
+                open: false,
+                next_start: opens.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            }),
+        }
+    });
+    (gate, deadline)
 }
 
 /// The machine's state for the update, when it was seen, and the compliance state it makes.

@@ -127,7 +127,7 @@ impl Snapshot {
         let offers = CatalogOffers::new(&records, &set, at);
         let mut ids: Vec<(String, Option<String>)> = vec![(set.default_baseline().id.clone(), None)];
         for (group, baseline) in set.groups().iter() {
-            let wanted = if set.has_group_windows(group) {
+            let wanted = if set.has_group_policy(group) {
                 (baseline.to_string(), Some(group.to_string()))
             } else {
                 (baseline.to_string(), None)
@@ -146,12 +146,18 @@ impl Snapshot {
                     boundary = Some(boundary.map_or(next.timestamp(), |b| b.min(next.timestamp())));
                 }
                 let gate_closed = matches!(plan.gate(at), crate::approval::GateState::Closed { .. });
+                let overrides = group.as_deref().map_or(&[][..], |g| set.install_overrides(g));
                 let offers = &offers;
                 let decide = move |record: &UpdateRecord| {
-                    let Some(evaluation) = offers.evaluation(baseline, record) else {
+                    let Some(mut evaluation) = offers.evaluation(baseline, record) else {
                         return (Offer::NotSent, None);
                     };
-                    match evaluation.decision.offer(offers.reports_unapproved()) {
+                    let mut offer = evaluation.decision.offer(offers.reports_unapproved());
+                    if overrides_install(overrides, baseline, record, &evaluation) {
+                        offer = Offer::Install;
+                        evaluation.approval_date.get_or_insert(at);
+                    }
+                    match offer {
                         Offer::Install if gate_closed => (Offer::DetectOnly, None),
                         Offer::Install => {
                             let approved = evaluation.approval_date.unwrap_or(at);
@@ -280,7 +286,7 @@ impl Snapshot {
         let requested = (!joined.is_empty()).then_some(joined.as_str());
         let assigned = set.for_target_group(requested);
         let baseline = &assigned.baseline.id;
-        if let Some(group) = assigned.group.filter(|g| set.has_group_windows(g)) {
+        if let Some(group) = assigned.group.filter(|g| set.has_group_policy(g)) {
             if let Some(scope) = self.other_scopes.get(&policy_id(baseline, Some(group))) {
                 return scope;
             }
@@ -289,6 +295,19 @@ impl Snapshot {
             return &self.scope;
         }
         self.other_scopes.get(baseline).unwrap_or(&self.scope)
+    }
+
+    /// The gate of the policy `target_groups` select, as of when the offers were planned
+    /// (`None` without baselines), with its `Gate` windows' names.
+    pub fn gate_for(&self, target_groups: &[String]) -> Option<(crate::approval::GateState, Vec<String>)> {
+        let set = self.baselines.as_ref()?;
+        let joined = target_groups.join(";");
+        let requested = (!joined.is_empty()).then_some(joined.as_str());
+        let assigned = set.for_target_group(requested);
+        let group = assigned.group.filter(|g| set.has_group_policy(g));
+        let plan = set.window_plan(assigned.baseline, group);
+        let at = chrono::DateTime::from_timestamp(self.built_at, 0).unwrap_or_default();
+        Some((plan.gate(at), plan.gate_names()))
     }
 
     /// The patch group and baseline `target_groups` select (as `scope_for` does).
@@ -497,6 +516,25 @@ fn index_files(records: &[UpdateRecord]) -> HashMap<[u8; 20], (NodeId, usize)> {
 }
 
 /// Persistent code of an action (stored in deployment rows).
+/// Patch Manager's `InstallOverrideList`: a listed KB is installed whatever the rules
+/// decided — but never an expired update, nor one explicitly rejected with `BLOCK`.
+fn overrides_install(
+    overrides: &[String],
+    baseline: &crate::approval::Baseline,
+    record: &UpdateRecord,
+    evaluation: &crate::approval::Evaluation,
+) -> bool {
+    let Some(kb) = &record.kb else {
+        return false;
+    };
+    let listed = overrides
+        .iter()
+        .any(|o| o.trim_start_matches("KB") == kb.trim_start_matches("KB"));
+    let blocked = evaluation.decision == crate::approval::Decision::ExplicitRejected
+        && baseline.rejected_patches_action == crate::approval::RejectedPatchesAction::Block;
+    listed && !blocked && !record.is_expired()
+}
+
 /// A patch group's own policy id (its windows differ from its baseline's).
 fn policy_id(baseline: &str, group: Option<&str>) -> String {
     match group {

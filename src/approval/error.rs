@@ -97,6 +97,12 @@ pub enum Problem {
     /// A required field is missing.
     #[error("required")]
     Required,
+    /// An install override list cannot be read or lists something that is not a KB.
+    #[error("{message}")]
+    OverrideList {
+        /// What is wrong, with the file and line.
+        message: String,
+    },
     /// A maintenance window's schedule or time zone does not read.
     #[error("{message}")]
     Schedule {

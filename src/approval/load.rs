@@ -44,11 +44,24 @@ impl BaselineSet {
         let registrations = raw
             .patch_group
             .into_iter()
-            .map(|group| GroupRegistration {
-                name: group.name,
-                baseline: group.baseline,
+            .enumerate()
+            .map(|(index, group)| {
+                let install_overrides = match &group.install_override_list {
+                    None => Vec::new(),
+                    Some(path) => read_override_list(path, read_file).map_err(|message| {
+                        BaselineError::invalid(
+                            format!("patch_group[{index}].install_override_list"),
+                            Problem::OverrideList { message },
+                        )
+                    })?,
+                };
+                Ok(GroupRegistration {
+                    name: group.name,
+                    baseline: group.baseline,
+                    install_overrides,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, BaselineError>>()?;
         let evaluation = EvaluationSettings {
             snapshot_interval_minutes: raw.evaluation.snapshot_interval_minutes.unwrap_or(60),
             report_unapproved: raw.evaluation.report_unapproved.unwrap_or(true),
@@ -67,6 +80,42 @@ impl BaselineSet {
             ignored,
         })
     }
+}
+
+/// Reads an install override list: Patch Manager's YAML (`patches:` then `- id: 'KB…'`
+/// entries; other keys such as `title` ignored) or one KB a line; `#` starts a comment. KBs
+/// come back as `KB` and digits.
+fn read_override_list(
+    path: &str,
+    read_file: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    let text = read_file(path)?;
+    let mut kbs = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        let line = line.trim_start_matches('-').trim();
+        if line.is_empty() || line == "patches:" {
+            continue;
+        }
+        let value = match line.split_once(':') {
+            Some((key, value)) if key.trim() == "id" => value.trim(),
+            Some(_) => continue,
+            None => line,
+        };
+        let value = value.trim_matches(|c| c == '\'' || c == '"').trim();
+        let digits = value
+            .strip_prefix("KB")
+            .or_else(|| value.strip_prefix("kb"))
+            .unwrap_or(value);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("{path}:{}: {value:?} is not a KB number", number + 1));
+        }
+        kbs.push(format!("KB{digits}"));
+    }
+    if kbs.is_empty() {
+        return Err(format!("{path}: no KB listed"));
+    }
+    Ok(kbs)
 }
 
 fn check_schema_version(version: Option<i64>) -> Result<(), BaselineError> {
@@ -513,5 +562,28 @@ mod tests {
     fn json_syntax_errors_keep_line_and_column() {
         let error = Baseline::from_json("{\n  \"Name\": \"x\",\n}").unwrap_err();
         assert!(error.to_string().contains("line 3"), "{error}");
+    }
+
+    #[test]
+    fn install_override_lists_read_patch_manager_yaml_or_plain_lines() {
+        let yaml = "patches:\n    -\n        id: 'KB4480477'\n        title: 'A title: with a colon'\n    -   id: \"kb4480473\"\n";
+        let read = |text: &'static str| move |_: &str| -> Result<String, String> { Ok(text.to_string()) };
+        assert_eq!(
+            read_override_list("o.yaml", &read(yaml)).unwrap(),
+            ["KB4480477", "KB4480473"]
+        );
+        let plain = "# ring 1\nKB5000001\n5000002\n";
+        assert_eq!(
+            read_override_list("o.txt", &read(plain)).unwrap(),
+            ["KB5000001", "KB5000002"]
+        );
+        let bad = read_override_list("o.txt", &read("KB5000001\nMS17-010\n")).unwrap_err();
+        assert!(bad.contains("o.txt:2") && bad.contains("MS17-010"), "{bad}");
+        assert!(read_override_list("o.txt", &read("# nothing\n"))
+            .unwrap_err()
+            .contains("no KB"));
+        let text = "[[patch_group]]\nname = \"Ring1\"\nbaseline = \"AWS-DefaultPatchBaseline\"\ninstall_override_list = \"missing.yaml\"\n";
+        let error = BaselineSet::from_toml(text, &no_files).unwrap_err();
+        assert_eq!(error.path(), Some("patch_group[0].install_override_list"));
     }
 }

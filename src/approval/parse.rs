@@ -161,6 +161,10 @@ pub(crate) struct RawEvaluation {
 pub(crate) struct RawPatchGroup {
     pub name: String,
     pub baseline: String,
+    /// Patch Manager's `InstallOverrideList`: a file of KBs this group installs whatever
+    /// the baseline's rules say (path relative to the baseline file).
+    #[serde(default)]
+    pub install_override_list: Option<String>,
 }
 
 /// A raw value with the field-path prefix its document sits under and what reading it noticed.

@@ -15,6 +15,8 @@ pub struct BaselineSet {
     groups: PatchGroups,
     pub(crate) evaluation: EvaluationSettings,
     pub(crate) maintenance_windows: Vec<MaintenanceWindow>,
+    /// Install override lists by lower-cased patch group.
+    overrides: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// A client's baseline and the registered group that chose it (`None`: the default).
@@ -29,6 +31,8 @@ pub struct Assignment<'a> {
 pub struct GroupRegistration {
     pub(crate) name: String,
     pub(crate) baseline: String,
+    /// KBs (`KB` and digits) the group installs whatever the rules say.
+    pub(crate) install_overrides: Vec<String>,
 }
 
 impl BaselineSet {
@@ -49,6 +53,11 @@ impl BaselineSet {
         let mut all = baselines;
         all.extend(predefined());
         let default = default_id(&all, default_baseline)?;
+        let overrides = registrations
+            .iter()
+            .filter(|r| !r.install_overrides.is_empty())
+            .map(|r| (r.name.to_ascii_lowercase(), r.install_overrides.clone()))
+            .collect();
         let groups = register_groups(&all, registrations, &default)?;
         let warnings = unregistered_window_groups(&maintenance_windows, &groups);
         let set = BaselineSet {
@@ -56,6 +65,7 @@ impl BaselineSet {
             groups,
             evaluation,
             maintenance_windows,
+            overrides,
         };
         Ok((set, warnings))
     }
@@ -102,6 +112,20 @@ impl BaselineSet {
             .filter_map(|w| super::CompiledWindow::compile(w).ok())
             .collect();
         super::WindowPlan::new(windows, baseline.extensions.deadline.clone())
+    }
+
+    /// The KBs `group` installs whatever its baseline's rules say (Patch Manager's
+    /// `InstallOverrideList`), `KB` and digits.
+    pub fn install_overrides(&self, group: &str) -> &[String] {
+        self.overrides
+            .get(&group.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `group`'s machines get offers of their own rather than their baseline's: a
+    /// window names the group, or it has an install override list.
+    pub fn has_group_policy(&self, group: &str) -> bool {
+        self.has_group_windows(group) || !self.install_overrides(group).is_empty()
     }
 
     /// Whether some window names `group` in its `PatchGroups` (its machines then get a plan

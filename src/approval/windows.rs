@@ -213,6 +213,11 @@ impl WindowPlan {
         self.windows.iter().filter(|w| w.mode == WindowMode::Gate)
     }
 
+    /// The names of the plan's `Gate` windows.
+    pub fn gate_names(&self) -> Vec<String> {
+        self.gates().map(|w| w.name.clone()).collect()
+    }
+
     /// The gate at `t`.
     pub fn gate(&self, t: DateTime<Utc>) -> GateState {
         if self.gates().next().is_none() {

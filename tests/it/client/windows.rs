@@ -88,6 +88,15 @@ fn expected_deadline(approved: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// `GET /api/v1/explain` for a machine and KB, as JSON.
+async fn explain(daemon: &Daemon, computer: &str, kb: &str) -> serde_json::Value {
+    let token = daemon.app.admin_token();
+    let path = format!("/api/v1/explain?computer={computer}&kb={kb}");
+    let (status, body) = crate::harness::http("GET", daemon.admin_addr, &path, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 /// The ground truth's scope for the baseline, approved updates held at detect-only.
 fn gated(truth: &Truth<'_>, kbs: &BTreeSet<String>) -> BTreeMap<Uuid, Action> {
     truth
@@ -125,7 +134,37 @@ async fn a_gate_window_switches_offers_at_its_boundaries_in_its_own_zone_with_de
     let before = cached.scan().await;
     assert_actions(&before.actions(), &closed);
 
+    // `explain` says why an approved update is held, and until when.
+    let held = truth
+        .top_level()
+        .into_iter()
+        .find(|d| open.get(&d.update_id) == Some(&Action::Install) && Truth::kb(d).is_some())
+        .expect("an approved update with a KB");
+    let kb = Truth::kb(held).unwrap();
+    let explained = explain(&daemon, &cached.client_id, &kb).await;
+    let update = explained["Updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["UpdateId"] == held.update_id.to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(update["Offered"], "PreDeploymentCheck", "{update}");
+    assert_eq!(update["Window"]["Open"], false, "{update}");
+    assert_eq!(update["Window"]["NextStart"], "2025-11-02T01:00:00Z", "{update}");
+
     plan_at(&daemon, "2025-11-02T01:00:00Z");
+    let explained = explain(&daemon, &cached.client_id, &kb).await;
+    let update = explained["Updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["UpdateId"] == held.update_id.to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(update["Offered"], "Install", "{update}");
+    assert_eq!(update["Window"]["Open"], true, "{update}");
+    assert_eq!(update["Deadline"], expected_deadline(created(held)), "{update}");
     let after = cached.sync_updates(&before.cached_parameters()).await.unwrap();
     let changed: BTreeMap<Uuid, Action> = after
         .changed_updates
@@ -173,5 +212,92 @@ async fn a_gate_window_switches_offers_at_its_boundaries_in_its_own_zone_with_de
     let mut summer = WindowsClient::new(daemon.client_addr);
     summer.handshake().await;
     assert_actions(&summer.scan().await.actions(), &open);
+    daemon.stop().await;
+}
+
+/// An install override list (Patch Manager's `InstallOverrideList`) for patch group Ring1:
+/// its machines install a listed KB no rule approves, never one rejected with BLOCK; machines
+/// outside the group are offered what the baseline decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_override_list_installs_what_no_rule_approves_but_never_a_blocked_kb() {
+    let catalog = synthetic(1202, 200);
+    let truth = Truth::new(&catalog);
+    let candidates: Vec<&SynthDoc> = truth
+        .top_level()
+        .into_iter()
+        .filter(|d| !d.expired && Truth::kb(d).is_some())
+        .collect();
+    // Three updates with KBs no other top-level update shares.
+    let unique: Vec<&SynthDoc> = candidates
+        .iter()
+        .copied()
+        .filter(|d| candidates.iter().filter(|o| Truth::kb(o) == Truth::kb(d)).count() == 1)
+        .take(3)
+        .collect();
+    let [approved, overridden, blocked] = unique[..] else {
+        panic!("three updates with their own KBs")
+    };
+    let kb = |d: &SynthDoc| Truth::kb(d).unwrap();
+    let lists = tempfile::tempdir().unwrap();
+    let list = lists.path().join("ring1-overrides.yaml");
+    std::fs::write(
+        &list,
+        format!(
+            "patches:\n    -\n        id: '{}'\n        title: 'not approved by any rule'\n    -   id: '{}'\n",
+            kb(overridden),
+            kb(blocked)
+        ),
+    )
+    .unwrap();
+    let text = format!(
+        r#"schema_version = 1
+default_baseline = "ring"
+
+[[patch_group]]
+name = "Ring1"
+baseline = "ring"
+install_override_list = "{}"
+
+[[baseline]]
+id = "ring"
+Name = "ring"
+OperatingSystem = "WINDOWS"
+ApprovedPatches = ["{}"]
+RejectedPatches = ["{}"]
+RejectedPatchesAction = "BLOCK"
+
+[baseline.ProxyExtensions]
+SupersededHandling = "Offer"
+"#,
+        list.display(),
+        kb(approved),
+        kb(blocked)
+    );
+    let (daemon, _data, _file) = serve(&catalog, Some(&text)).await;
+
+    let mut ring1 = WindowsClient::new(daemon.client_addr);
+    ring1.target_group = Some("Ring1".into());
+    ring1.handshake().await;
+    let offered = ring1.scan().await.actions();
+    assert_eq!(offered.get(&approved.update_id), Some(&Action::Install));
+    assert_eq!(
+        offered.get(&overridden.update_id),
+        Some(&Action::Install),
+        "the override installs it"
+    );
+    assert_eq!(
+        offered.get(&blocked.update_id),
+        Some(&Action::PreDeploymentCheck),
+        "a BLOCKed KB is never installed"
+    );
+
+    let mut other = WindowsClient::new(daemon.client_addr);
+    other.handshake().await;
+    let offered = other.scan().await.actions();
+    assert_eq!(offered.get(&approved.update_id), Some(&Action::Install));
+    assert_eq!(
+        offered.get(&overridden.update_id),
+        Some(&Action::PreDeploymentCheck)
+    );
     daemon.stop().await;
 }
