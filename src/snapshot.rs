@@ -141,30 +141,18 @@ impl Snapshot {
             .into_iter()
             .filter_map(|(id, group)| set.baseline(&id).map(|baseline| (id, group, baseline)))
             .map(|(id, group, baseline)| {
-                let plan = set.window_plan(baseline, group.as_deref());
-                if let Some(next) = plan.next_boundary(at) {
+                let policy = crate::approval::PolicyOffers::new(&set, baseline, group.as_deref(), at);
+                if let Some(next) = policy.plan().next_boundary(at) {
                     boundary = Some(boundary.map_or(next.timestamp(), |b| b.min(next.timestamp())));
                 }
-                let gate_closed = matches!(plan.gate(at), crate::approval::GateState::Closed { .. });
-                let overrides = group.as_deref().map_or(&[][..], |g| set.install_overrides(g));
                 let offers = &offers;
                 let decide = move |record: &UpdateRecord| {
-                    let Some(mut evaluation) = offers.evaluation(baseline, record) else {
+                    let Some(evaluation) = offers.evaluation(baseline, record) else {
                         return (Offer::NotSent, None);
                     };
-                    let mut offer = evaluation.decision.offer(offers.reports_unapproved());
-                    if overrides_install(overrides, baseline, record, &evaluation) {
-                        offer = Offer::Install;
-                        evaluation.approval_date.get_or_insert(at);
-                    }
-                    match offer {
-                        Offer::Install if gate_closed => (Offer::DetectOnly, None),
-                        Offer::Install => {
-                            let approved = evaluation.approval_date.unwrap_or(at);
-                            (Offer::Install, plan.deadline(approved).map(|d| d.timestamp()))
-                        }
-                        other => (other, None),
-                    }
+                    let (offer, deadline) =
+                        policy.offer(&evaluation, record.kb.as_deref(), record.is_expired());
+                    (offer, deadline.map(|d| d.timestamp()))
                 };
                 let id = match group {
                     Some(group) => policy_id(&id, Some(&group)),
@@ -516,25 +504,6 @@ fn index_files(records: &[UpdateRecord]) -> HashMap<[u8; 20], (NodeId, usize)> {
 }
 
 /// Persistent code of an action (stored in deployment rows).
-/// Patch Manager's `InstallOverrideList`: a listed KB is installed whatever the rules
-/// decided — but never an expired update, nor one explicitly rejected with `BLOCK`.
-fn overrides_install(
-    overrides: &[String],
-    baseline: &crate::approval::Baseline,
-    record: &UpdateRecord,
-    evaluation: &crate::approval::Evaluation,
-) -> bool {
-    let Some(kb) = &record.kb else {
-        return false;
-    };
-    let listed = overrides
-        .iter()
-        .any(|o| o.trim_start_matches("KB") == kb.trim_start_matches("KB"));
-    let blocked = evaluation.decision == crate::approval::Decision::ExplicitRejected
-        && baseline.rejected_patches_action == crate::approval::RejectedPatchesAction::Block;
-    listed && !blocked && !record.is_expired()
-}
-
 /// A patch group's own policy id (its windows differ from its baseline's).
 fn policy_id(baseline: &str, group: Option<&str>) -> String {
     match group {

@@ -57,4 +57,4 @@ pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};
 pub use predefined::{predefined, AWS_DEFAULT, AWS_OS, AWS_OS_APPLICATIONS};
 pub use set::{Assignment, BaselineSet, GroupRegistration};
-pub use windows::{CompiledWindow, GateState, WindowPlan};
+pub use windows::{CompiledWindow, GateState, PolicyOffers, WindowPlan};

@@ -270,6 +270,84 @@ impl WindowPlan {
     }
 }
 
+/// What one policy offers — a baseline's decisions, its patch group's install overrides, the
+/// gate and deadlines of its windows — as of one instant. The snapshot plans with it and
+/// `baseline preview` shows it, so both say the same.
+#[derive(Debug, Clone)]
+pub struct PolicyOffers<'a> {
+    baseline: &'a super::Baseline,
+    plan: WindowPlan,
+    overrides: &'a [String],
+    at: DateTime<Utc>,
+    report_unapproved: bool,
+}
+
+impl<'a> PolicyOffers<'a> {
+    /// The policy of `baseline` for machines of `group` (`None`: the baseline's own, without
+    /// group windows or overrides) in `set`, as of `at`.
+    pub fn new(
+        set: &'a super::BaselineSet,
+        baseline: &'a super::Baseline,
+        group: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> PolicyOffers<'a> {
+        PolicyOffers {
+            baseline,
+            plan: set.window_plan(baseline, group),
+            overrides: group.map_or(&[][..], |g| set.install_overrides(g)),
+            at,
+            report_unapproved: set.evaluation.report_unapproved,
+        }
+    }
+
+    /// The gate as of the policy's instant.
+    pub fn gate(&self) -> GateState {
+        self.plan.gate(self.at)
+    }
+
+    /// The windows' plan.
+    pub fn plan(&self) -> &WindowPlan {
+        &self.plan
+    }
+
+    /// The offer for an update the engine evaluated, and the install deadline: a listed
+    /// override installs (never an expired update, nor one rejected with `BLOCK`); a closed
+    /// gate holds installs at detect-only; an install carries the deadline of its approval
+    /// (an override's approval is the policy's instant).
+    pub fn offer(
+        &self,
+        evaluation: &super::Evaluation,
+        kb: Option<&str>,
+        expired: bool,
+    ) -> (super::Offer, Option<DateTime<Utc>>) {
+        use super::Offer;
+        let mut offer = evaluation.decision.offer(self.report_unapproved);
+        let mut approved = evaluation.approval_date;
+        if self.overrides_install(evaluation, kb, expired) {
+            offer = Offer::Install;
+            approved.get_or_insert(self.at);
+        }
+        match offer {
+            Offer::Install if matches!(self.gate(), GateState::Closed { .. }) => (Offer::DetectOnly, None),
+            Offer::Install => (Offer::Install, self.plan.deadline(approved.unwrap_or(self.at))),
+            other => (other, None),
+        }
+    }
+
+    fn overrides_install(&self, evaluation: &super::Evaluation, kb: Option<&str>, expired: bool) -> bool {
+        let Some(kb) = kb else {
+            return false;
+        };
+        let listed = self
+            .overrides
+            .iter()
+            .any(|o| o.trim_start_matches("KB") == kb.trim_start_matches("KB"));
+        let blocked = evaluation.decision == super::Decision::ExplicitRejected
+            && self.baseline.rejected_patches_action == super::RejectedPatchesAction::Block;
+        listed && !blocked && !expired
+    }
+}
+
 fn approval_plus_days(deadline: &Deadline, approved: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let zone = match &deadline.time_zone {
         None => Tz::UTC,

@@ -61,6 +61,10 @@ struct Row {
     approval_date: Option<String>,
     compliance_level: &'static str,
     reason: String,
+    /// What the group's machines are sent now: `Install`, `DetectOnly` or `NotSent`.
+    offer: String,
+    /// The install deadline sent with `Install`.
+    deadline: Option<String>,
 }
 
 /// Decisions of the group's baseline for every top-level update, as of `at` (default now,
@@ -94,11 +98,23 @@ pub(super) fn preview(
         Err(crate::app::AppError::Locked { .. }) => super::runtime()?.block_on(served_records(config))?,
         Err(err) => return Err(err.into()),
     };
+    let policy_group = assignment.group.filter(|g| set.has_group_policy(g));
+    let policy = crate::approval::PolicyOffers::new(&set, assignment.baseline, policy_group, now);
+    let expired: std::collections::HashSet<uuid::Uuid> = records
+        .iter()
+        .filter(|r| r.is_expired())
+        .map(|r| r.identity.update_id)
+        .collect();
     let rows: Vec<Row> = catalog_facts(&records)
         .iter()
         .map(|facts| {
             let evaluation = evaluate(facts, assignment.baseline, epoch);
+            let kb = facts.kb_number();
+            let (offer, deadline) =
+                policy.offer(&evaluation, kb.as_deref(), expired.contains(&facts.update_id));
             Row {
+                offer: format!("{offer:?}"),
+                deadline: deadline.map(|d| d.to_rfc3339()),
                 update_id: facts.update_id.to_string(),
                 kb: facts.kb_number().unwrap_or_default(),
                 title: facts.title.clone(),
@@ -119,18 +135,21 @@ pub(super) fn preview(
             assignment.baseline.id,
             epoch.to_rfc3339()
         );
+        outln!("{}", gate_line(&policy.gate(), now));
         outln!(
-            "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} TITLE / REASON",
+            "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} {:<11} {:<26} TITLE / REASON",
             "KB",
             "CLASSIFICATION",
             "SEVERITY",
             "DECISION",
             "APPROVAL DATE",
-            "LEVEL"
+            "LEVEL",
+            "OFFER",
+            "DEADLINE"
         );
         for row in &rows {
             outln!(
-                "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} {} — {}",
+                "{:<11} {:<18} {:<10} {:<20} {:<26} {:<14} {:<11} {:<26} {} — {}",
                 if row.kb.is_empty() { "-" } else { &row.kb },
                 clip(&row.classification, 18),
                 if row.severity.is_empty() {
@@ -141,6 +160,8 @@ pub(super) fn preview(
                 row.decision,
                 row.approval_date.as_deref().unwrap_or("-"),
                 row.compliance_level,
+                row.offer,
+                row.deadline.as_deref().unwrap_or("-"),
                 row.title,
                 row.reason
             );
@@ -148,6 +169,23 @@ pub(super) fn preview(
         outln!("{} updates", rows.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The maintenance-window gate as a line of the preview.
+fn gate_line(gate: &crate::approval::GateState, at: DateTime<Utc>) -> String {
+    use crate::approval::GateState;
+    match gate {
+        GateState::Ungated => "maintenance windows: no Gate window; installs are offered at any time".into(),
+        GateState::Open { window } => format!(
+            "maintenance windows: Gate window {window} is open at {}; approved updates are offered for install",
+            at.to_rfc3339()
+        ),
+        GateState::Closed { opens } => format!(
+            "maintenance windows: gate closed at {}; approved updates are sent detect-only until {}",
+            at.to_rfc3339(),
+            opens.map_or("no further window".into(), |t| t.to_rfc3339())
+        ),
+    }
 }
 
 /// `--at`: an RFC 3339 time, or a plain date meaning 00:00 UTC that day.

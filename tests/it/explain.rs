@@ -543,4 +543,11 @@ async fn the_explain_command_prints_the_answer_and_fails_on_unknown_names() {
         preview.contains("group ring1 -> baseline ring-one (evaluated at 2018-01-02T00:00:00+00:00)"),
         "{preview}"
     );
+    // No Gate window in this file: the preview says installs are not held, and lists each
+    // update's offer (an approved one as Install).
+    assert!(
+        preview.contains("maintenance windows: no Gate window"),
+        "{preview}"
+    );
+    assert!(preview.contains(" Install "), "{preview}");
 }
