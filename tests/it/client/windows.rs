@@ -88,13 +88,20 @@ fn expected_deadline(approved: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// `GET /api/v1/explain` for a machine and KB, as JSON.
-async fn explain(daemon: &Daemon, computer: &str, kb: &str) -> serde_json::Value {
+/// `GET /api/v1/explain` for a machine and KB: the JSON of the one update `update_id`.
+async fn explained_update(daemon: &Daemon, computer: &str, kb: &str, update_id: Uuid) -> serde_json::Value {
     let token = daemon.app.admin_token();
     let path = format!("/api/v1/explain?computer={computer}&kb={kb}");
     let (status, body) = crate::harness::http("GET", daemon.admin_addr, &path, Some(&token)).await;
     assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+    let explained: serde_json::Value = serde_json::from_str(&body).unwrap();
+    explained["Updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["UpdateId"] == update_id.to_string())
+        .unwrap_or_else(|| panic!("{update_id} in {explained}"))
+        .clone()
 }
 
 /// The ground truth's scope for the baseline, approved updates held at detect-only.
@@ -141,27 +148,13 @@ async fn a_gate_window_switches_offers_at_its_boundaries_in_its_own_zone_with_de
         .find(|d| open.get(&d.update_id) == Some(&Action::Install) && Truth::kb(d).is_some())
         .expect("an approved update with a KB");
     let kb = Truth::kb(held).unwrap();
-    let explained = explain(&daemon, &cached.client_id, &kb).await;
-    let update = explained["Updates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["UpdateId"] == held.update_id.to_string())
-        .unwrap()
-        .clone();
+    let update = explained_update(&daemon, &cached.client_id, &kb, held.update_id).await;
     assert_eq!(update["Offered"], "PreDeploymentCheck", "{update}");
     assert_eq!(update["Window"]["Open"], false, "{update}");
     assert_eq!(update["Window"]["NextStart"], "2025-11-02T01:00:00Z", "{update}");
 
     plan_at(&daemon, "2025-11-02T01:00:00Z");
-    let explained = explain(&daemon, &cached.client_id, &kb).await;
-    let update = explained["Updates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["UpdateId"] == held.update_id.to_string())
-        .unwrap()
-        .clone();
+    let update = explained_update(&daemon, &cached.client_id, &kb, held.update_id).await;
     assert_eq!(update["Offered"], "Install", "{update}");
     assert_eq!(update["Window"]["Open"], true, "{update}");
     assert_eq!(update["Deadline"], expected_deadline(created(held)), "{update}");
