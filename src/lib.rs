@@ -17,7 +17,7 @@
 //!   MS-WUSP messages, MS-WSUSSS requests/responses, update documents and their fragments,
 //!   compressed blobs, Xpress. Uses `model`.
 //! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
-//!   configured names → ids). Uses `model`.
+//!   configured names → ids, with other names passed in by the caller). Uses `model`.
 //! - `approval`: what a client is offered — Patch Manager baselines (document model, TOML and
 //!   AWS JSON loading with field-path errors), the pure engine, patch groups, the engine's
 //!   facts for a catalog, the `Offer`, compliance. Uses `model`.
@@ -45,7 +45,8 @@
 //!   `approval`, `fleet`, `snapshot`, `store`.
 //! - `upstream`: HTTP transport (straight or through the egress proxy), the authorized
 //!   MS-WSUSSS session with retries, the sync run, payload fetching (implements
-//!   `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
+//!   `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `approval` (the AWS
+//!   names `[sync]` may use), `store`, `content`.
 //! - `bundle`: air-gap bundles — `export` writes the documents, payloads and a SHA-256
 //!   manifest (optionally Ed25519-signed) of a scope; `import` checks a bundle whole, then
 //!   stores it resumably through the sync's document path and the cache's verified writes.

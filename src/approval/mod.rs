@@ -18,6 +18,8 @@
 //! - `groups` / `set`: which baseline a client's `TargetGroup` selects.
 //! - `compliance`: patch states and node summaries from decisions and client states.
 //! - `predefined`: the AWS predefined Windows baselines.
+//! - `sync_names`: the AWS names `[sync] products` / `classifications` may use, with the
+//!   category ids each stands for (`upstream` passes them to `catalog`).
 
 mod catalog_facts;
 mod compliance;
@@ -30,6 +32,7 @@ mod load;
 mod parse;
 mod predefined;
 mod set;
+mod sync_names;
 mod validate;
 pub mod vocabulary;
 
@@ -56,3 +59,4 @@ pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};
 pub use predefined::{predefined, AWS_DEFAULT, AWS_OS, AWS_OS_APPLICATIONS};
 pub use set::{Assignment, BaselineSet, GroupRegistration};
+pub use sync_names::sync_aliases;
