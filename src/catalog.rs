@@ -155,7 +155,7 @@ pub(crate) fn resolve_names(
                 return Err(UnknownCategory {
                     name: name.to_string(),
                     kind: kind_name(wanted),
-                    suggestions: closest(name, candidates),
+                    suggestions: crate::model::closest_names(name, candidates, SUGGESTIONS, 0.0),
                 });
             }
         }
@@ -167,37 +167,6 @@ pub(crate) fn resolve_names(
 
 /// How many names a "did you mean" lists.
 const SUGGESTIONS: usize = 3;
-
-/// The known names closest to `name`, closest first: compared without case, spaces or
-/// punctuation, so `Windows Server 2022` is next to `WindowsServer2022`.
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let plain = |text: &str| -> String {
-        text.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let wanted = plain(name);
-    let mut scored: Vec<(f64, &str)> = candidates
-        .map(|candidate| {
-            (
-                strsim::normalized_levenshtein(&wanted, &plain(candidate)),
-                candidate,
-            )
-        })
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    let mut names: Vec<String> = Vec::new();
-    for (_, candidate) in scored {
-        if names.len() == SUGGESTIONS {
-            break;
-        }
-        if !names.iter().any(|n| n == candidate) {
-            names.push(candidate.to_string());
-        }
-    }
-    names
-}
 
 /// Classification titles that resolve before any category sync (see `fallback_classification`).
 fn fallback_titles<'a>(wanted: CategoryType) -> impl Iterator<Item = &'a str> {

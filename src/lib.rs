@@ -6,7 +6,7 @@
 //! test reads every `crate::` path and fails on one that points later in this list).
 //!
 //! - `model`: plain data — update identities, indexed revisions, files, digests, deployment
-//!   actions, hex. Uses nothing.
+//!   actions, hex, "did you mean" for names. Uses nothing.
 //! - `config`: the TOML configuration, defaults, validation. Uses nothing.
 //! - `shutdown`: the one shutdown signal. Uses nothing.
 //! - `stats`: counters (atomics) for metrics. Uses nothing.
