@@ -25,8 +25,9 @@ pub(crate) const WINDOWS_IN_THIS_BUILD: &str =
 /// How many updates a warning names as examples.
 const EXAMPLES: usize = 5;
 
-/// How many catalog values a "closest values" note lists.
+/// How many catalog values a "closest values" note lists, and how alike (0–1) they must be.
 const CLOSEST: usize = 3;
+const CLOSEST_SIMILARITY: f64 = 0.5;
 
 /// What a guardrail found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -194,7 +195,7 @@ fn unmatched_in_filter(
         .map(|(index, value)| {
             let closest = match filter.key {
                 FilterKey::Product | FilterKey::ProductFamily => {
-                    crate::model::closest_names(value, values.iter().copied(), CLOSEST, 0.0)
+                    crate::model::closest_names(value, values.iter().copied(), CLOSEST, CLOSEST_SIMILARITY)
                 }
                 _ => Vec::new(),
             };
