@@ -254,3 +254,67 @@ async fn updates_properties_json_lists_the_aws_properties_the_test_kit_expects()
         );
     }
 }
+
+/// While `serve` holds the store, `baseline check --config` and `updates --properties` read
+/// the catalog through the admin API and say what they say from the store once it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_properties_go_through_the_api_while_serve_holds_the_store() {
+    let catalog = synthetic(46, 60);
+    let (data, config_path) = synced(&catalog, &baseline_for("WindowsServer2022")).await;
+    let mut config = wucache::config::Config::load(Some(&config_path)).unwrap();
+    config.server.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.listen = "127.0.0.1:0".parse().unwrap();
+    config.sync.on_start = false;
+    let daemon = wucache::daemon::Daemon::start(config).await.unwrap();
+    let text = std::fs::read_to_string(&config_path).unwrap()
+        + &format!("[admin]\nlisten = \"{}\"\n", daemon.admin_addr);
+    std::fs::write(&config_path, text).unwrap();
+    let run = |config: PathBuf| async move {
+        tokio::task::spawn_blocking(move || {
+            (
+                wucache(&["baseline", "check", "--strict"], &config),
+                wucache(&["updates", "--properties", "--json", "--group", "any"], &config),
+            )
+        })
+        .await
+        .unwrap()
+    };
+
+    let (remote_check, remote_properties) = run(config_path.clone()).await;
+    daemon.stop().await;
+    let (local_check, local_properties) = run(config_path).await;
+
+    let warnings = |output: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.contains("warning:") || line.contains("checked against"))
+            .map(str::to_string)
+            .collect()
+    };
+    let remote = warnings(&remote_check);
+    assert!(
+        remote.iter().any(|l| l.contains("the running daemon serves")),
+        "{remote:?}"
+    );
+    assert!(remote
+        .iter()
+        .any(|l| l.contains("\"WindowsServer2022\" matches no update")));
+    assert_eq!(remote_check.status.code(), Some(1));
+    let local = warnings(&local_check);
+    assert!(
+        local
+            .iter()
+            .any(|l| l.contains(&format!("the catalog in {}", data.path().display()))),
+        "{local:?}"
+    );
+    assert_eq!(remote[1..], local[1..], "the same warnings either way");
+    assert!(
+        remote_properties.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote_properties.stderr)
+    );
+    let remote: serde_json::Value = serde_json::from_slice(&remote_properties.stdout).unwrap();
+    let local: serde_json::Value = serde_json::from_slice(&local_properties.stdout).unwrap();
+    assert_eq!(remote, local);
+    assert!(!remote.as_array().unwrap().is_empty());
+}
