@@ -105,6 +105,9 @@ pub struct App {
     baselines: RwLock<Option<Arc<BaselineSet>>>,
     /// The served catalog, rebuilt at start and after each sync.
     snapshot: RwLock<Arc<Snapshot>>,
+    /// The baselines in force have not been checked against a catalog yet (they were just
+    /// loaded, or the catalog was empty): the next `load_catalog` logs the guardrails.
+    guardrails_due: AtomicBool,
     ready: AtomicBool,
 }
 
@@ -224,6 +227,7 @@ impl App {
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
             ready: AtomicBool::new(false),
+            guardrails_due: AtomicBool::new(true),
         }))
     }
 
@@ -235,10 +239,28 @@ impl App {
             None => Snapshot::build(&self.store, now)?,
         };
         let count = snapshot.records.len();
+        self.log_catalog_guardrails(&snapshot.records);
         self.set_snapshot(snapshot);
         self.ready.store(true, Ordering::SeqCst);
         self.warm_fleet();
         Ok(count)
+    }
+
+    /// Logs the catalog guardrails of the baselines in force once after they load, as soon
+    /// as the catalog has updates.
+    fn log_catalog_guardrails(&self, records: &[crate::model::UpdateRecord]) {
+        let Some(set) = self.baselines() else { return };
+        if !self.guardrails_due.load(Ordering::SeqCst) {
+            return;
+        }
+        let facts = crate::approval::catalog_facts(records);
+        if facts.is_empty() {
+            return;
+        }
+        self.guardrails_due.store(false, Ordering::SeqCst);
+        for warning in crate::approval::catalog_warnings(&set, &facts, chrono::Utc::now()) {
+            tracing::warn!(%warning, "baselines against the catalog");
+        }
     }
 
     /// Recomputes the fleet's compliance rows under the new snapshot now, so the next
@@ -304,6 +326,7 @@ impl App {
         if let Ok(mut slot) = self.baselines.write() {
             *slot = loaded;
         }
+        self.guardrails_due.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -375,6 +398,9 @@ fn load_baselines(config: &Config) -> Result<Option<Arc<BaselineSet>>, AppError>
     let loaded = load_baseline_file(std::path::Path::new(&config.baselines.file))
         .map_err(|e| AppError::Baselines(e.to_string()))?;
     for warning in &loaded.warnings {
+        tracing::warn!(%warning, "baseline file");
+    }
+    for warning in crate::approval::document_warnings(&loaded.value) {
         tracing::warn!(%warning, "baseline file");
     }
     Ok(Some(Arc::new(loaded.value)))

@@ -1,7 +1,8 @@
 //! Pure catalog rules that need more than one document: which categories an update belongs to
 //! (products and classifications from its prerequisite clauses, docs/protocol.md §9), what bundle
 //! members inherit from their bundle, and how configured product/classification names map to
-//! category ids. Uses only `model`.
+//! category ids. Uses only `model`: names from other vocabularies (the AWS product and
+//! classification names) come in as an alias table from the caller, see `Aliases`.
 
 use crate::model::{CategoryType, UpdateRecord};
 use std::collections::HashMap;
@@ -75,23 +76,50 @@ pub(crate) fn inherit_from_bundle(member: &mut UpdateRecord, bundle: &UpdateReco
     changed
 }
 
-/// A configured name that matched nothing.
+/// A configured name that matched nothing, with the closest names that would have matched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{name}` is neither a GUID nor the title of a known {kind}")]
+#[error("`{name}` is neither a GUID nor the name of a known {kind}{}", did_you_mean(.suggestions))]
 pub struct UnknownCategory {
+    /// The name as configured.
     pub name: String,
+    /// `product` or `classification`.
     pub kind: &'static str,
+    /// The closest known titles and other names, closest first (at most three).
+    pub suggestions: Vec<String>,
 }
 
-/// Resolves configured names (GUIDs, titles, or `all`) against the catalog's categories of
-/// `wanted` type. `known` lists (id, type, title) of every stored category. For
-/// classifications `all` also covers Microsoft's published list, whether synced or not.
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        return String::new();
+    }
+    let quoted: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+    format!("; did you mean {}?", quoted.join(", "))
+}
+
+/// Other names configured products and classifications may go by: (name, category type, the
+/// category ids it stands for). `catalog` has no vocabulary of its own; the caller passes it
+/// in (`upstream` passes the AWS Patch Manager names and product families that `approval`
+/// derives from the category tree), so this module still uses only `model`.
+pub(crate) type Aliases = [Alias];
+
+/// One other name: (name, category type, the category ids it stands for).
+pub(crate) type Alias = (String, CategoryType, Vec<Uuid>);
+
+/// A stored category: (id, type, title).
+pub(crate) type KnownCategory = (Uuid, CategoryType, String);
+
+/// Resolves configured names (GUIDs, titles, other names from `aliases`, or `all`) against
+/// the catalog's categories of `wanted` type. `known` lists (id, type, title) of every stored
+/// category. For classifications `all` also covers Microsoft's published list, whether synced
+/// or not. A name that matches nothing is an error listing the closest known names.
 pub(crate) fn resolve_names(
     names: &[String],
     wanted: CategoryType,
-    known: &[(Uuid, CategoryType, String)],
+    known: &[KnownCategory],
+    aliases: &Aliases,
 ) -> Result<Vec<Uuid>, UnknownCategory> {
     let of_type = || known.iter().filter(|(_, t, _)| *t == wanted);
+    let aliases_of_type = || aliases.iter().filter(|(_, t, _)| *t == wanted);
     let mut ids = Vec::new();
     for name in names {
         let name = name.trim();
@@ -106,25 +134,48 @@ pub(crate) fn resolve_names(
             }
             continue;
         }
-        let found = Uuid::parse_str(name).ok().or_else(|| {
+        let found = Uuid::parse_str(name).ok().map(|id| vec![id]).or_else(|| {
             of_type()
                 .find(|(_, _, title)| title.eq_ignore_ascii_case(name))
-                .map(|(id, _, _)| *id)
+                .map(|(id, _, _)| vec![*id])
         });
-        let found = found.or_else(|| fallback_classification(name, wanted));
+        let found = found.or_else(|| {
+            aliases_of_type()
+                .find(|(alias, _, _)| alias.eq_ignore_ascii_case(name))
+                .map(|(_, _, ids)| ids.clone())
+        });
+        let found = found.or_else(|| fallback_classification(name, wanted).map(|id| vec![id]));
         match found {
-            Some(id) => ids.push(id),
+            Some(found) => ids.extend(found),
             None => {
+                let candidates = of_type()
+                    .map(|(_, _, title)| title.as_str())
+                    .chain(aliases_of_type().map(|(alias, _, _)| alias.as_str()))
+                    .chain(fallback_titles(wanted));
                 return Err(UnknownCategory {
                     name: name.to_string(),
                     kind: kind_name(wanted),
-                })
+                    suggestions: crate::model::closest_names(name, candidates, SUGGESTIONS, 0.0),
+                });
             }
         }
     }
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+/// How many names a "did you mean" lists.
+const SUGGESTIONS: usize = 3;
+
+/// Classification titles that resolve before any category sync (see `fallback_classification`).
+fn fallback_titles<'a>(wanted: CategoryType) -> impl Iterator<Item = &'a str> {
+    let titles: &[(&str, &str)] = if wanted == CategoryType::UpdateClassification {
+        crate::model::CLASSIFICATIONS
+    } else {
+        &[]
+    };
+    titles.iter().map(|(title, _)| *title)
 }
 
 /// Classification titles resolve even before the first category sync: the GUIDs are fixed.
@@ -338,19 +389,117 @@ mod tests {
             (id(1), CategoryType::Product, "Windows 11".to_string()),
             (id(4), CategoryType::Product, "Office".to_string()),
         ];
-        let ids = resolve_names(&["windows 11".into()], CategoryType::Product, &known).unwrap();
+        let ids = resolve_names(&["windows 11".into()], CategoryType::Product, &known, &[]).unwrap();
         assert_eq!(ids, vec![id(1)]);
-        let all = resolve_names(&["all".into()], CategoryType::Product, &known).unwrap();
+        let all = resolve_names(&["all".into()], CategoryType::Product, &known, &[]).unwrap();
         assert_eq!(all, vec![id(1), id(4)]);
-        let err = resolve_names(&["Windows 95".into()], CategoryType::Product, &known).unwrap_err();
+        let err = resolve_names(&["Windows 95".into()], CategoryType::Product, &known, &[]).unwrap_err();
         assert_eq!(err.kind, "product");
         let security = resolve_names(
             &["Security Updates".into()],
             CategoryType::UpdateClassification,
             &[],
+            &[],
         )
         .unwrap();
         assert_eq!(security[0].to_string(), "0fa1201d-4330-4fa8-8ae9-b877473b6441");
+    }
+
+    /// What `upstream` passes in: AWS names and product families (here by hand).
+    fn aws_aliases() -> Vec<(String, CategoryType, Vec<Uuid>)> {
+        vec![
+            ("WindowsServer2022".into(), CategoryType::Product, vec![id(7)]),
+            ("Windows".into(), CategoryType::Product, vec![id(1), id(7)]),
+            (
+                "SecurityUpdates".into(),
+                CategoryType::UpdateClassification,
+                vec![id(2)],
+            ),
+        ]
+    }
+
+    fn server_catalog() -> Vec<(Uuid, CategoryType, String)> {
+        vec![
+            (id(1), CategoryType::Product, "Windows 11".to_string()),
+            (
+                id(7),
+                CategoryType::Product,
+                "Microsoft Server operating system-21H2".to_string(),
+            ),
+            (id(8), CategoryType::Product, "Windows Server 2019".to_string()),
+            (id(9), CategoryType::Product, "Office 2016".to_string()),
+        ]
+    }
+
+    #[test]
+    fn an_aws_product_name_resolves_to_its_wsus_product() {
+        let ids = resolve_names(
+            &["WindowsServer2022".into()],
+            CategoryType::Product,
+            &server_catalog(),
+            &aws_aliases(),
+        )
+        .unwrap();
+        assert_eq!(ids, vec![id(7)]);
+    }
+
+    #[test]
+    fn a_product_family_resolves_to_every_product_in_it() {
+        let ids = resolve_names(
+            &["windows".into(), "Office 2016".into()],
+            CategoryType::Product,
+            &server_catalog(),
+            &aws_aliases(),
+        )
+        .unwrap();
+        assert_eq!(ids, vec![id(1), id(7), id(9)]);
+    }
+
+    #[test]
+    fn aliases_of_the_other_kind_do_not_resolve() {
+        let err = resolve_names(
+            &["SecurityUpdates".into()],
+            CategoryType::Product,
+            &server_catalog(),
+            &aws_aliases(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, "product");
+        let ids = resolve_names(
+            &["SecurityUpdates".into()],
+            CategoryType::UpdateClassification,
+            &[],
+            &aws_aliases(),
+        )
+        .unwrap();
+        assert_eq!(ids, vec![id(2)]);
+    }
+
+    #[test]
+    fn an_unknown_name_suggests_the_closest_titles_and_aws_names() {
+        let err = resolve_names(
+            &["Windows Server 2022".into()],
+            CategoryType::Product,
+            &server_catalog(),
+            &aws_aliases(),
+        )
+        .unwrap_err();
+        assert_eq!(err.suggestions[0], "WindowsServer2022");
+        assert_eq!(err.suggestions[1], "Windows Server 2019");
+        assert_eq!(err.suggestions.len(), 3);
+        let message = err.to_string();
+        assert!(
+            message.starts_with("`Windows Server 2022` is neither a GUID nor the name of a known product; did you mean `WindowsServer2022`, `Windows Server 2019`"),
+            "{message}"
+        );
+        let err = resolve_names(
+            &["Security Update".into()],
+            CategoryType::UpdateClassification,
+            &[],
+            &aws_aliases(),
+        )
+        .unwrap_err();
+        assert_eq!(err.suggestions[0], "Security Updates", "{err}");
     }
 
     fn listed(local_id: i32, products: &[u128], classes: &[u128], bundled: &[u128]) -> UpdateRecord {

@@ -6,7 +6,7 @@
 //! test reads every `crate::` path and fails on one that points later in this list).
 //!
 //! - `model`: plain data — update identities, indexed revisions, files, digests, deployment
-//!   actions, hex. Uses nothing.
+//!   actions, hex, "did you mean" for names. Uses nothing.
 //! - `config`: the TOML configuration, defaults, validation. Uses nothing.
 //! - `shutdown`: the one shutdown signal. Uses nothing.
 //! - `stats`: counters (atomics) for metrics. Uses nothing.
@@ -17,7 +17,7 @@
 //!   MS-WUSP messages, MS-WSUSSS requests/responses, update documents and their fragments,
 //!   compressed blobs, Xpress. Uses `model`.
 //! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
-//!   configured names → ids). Uses `model`.
+//!   configured names → ids, with other names passed in by the caller). Uses `model`.
 //! - `approval`: what a client is offered — Patch Manager baselines (document model, TOML and
 //!   AWS JSON loading with field-path errors), the pure engine, patch groups, the engine's
 //!   facts for a catalog, the `Offer`, compliance. Uses `model`.
@@ -49,7 +49,8 @@
 //!   `compliance`.
 //! - `upstream`: HTTP transport (straight or through the egress proxy), the authorized
 //!   MS-WSUSSS session with retries, the sync run, payload fetching (implements
-//!   `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
+//!   `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `approval` (the AWS
+//!   names `[sync]` may use), `store`, `content`.
 //! - `bundle`: air-gap bundles — `export` writes the documents, payloads and a SHA-256
 //!   manifest (optionally Ed25519-signed) of a scope; `import` checks a bundle whole, then
 //!   stores it resumably through the sync's document path and the cache's verified writes.

@@ -1,5 +1,6 @@
 //! Plain data the rest of the crate speaks: update identities, the indexed view of an update
-//! revision, files and digests. No I/O and no dependencies on other modules.
+//! revision, files and digests (and the "did you mean" comparison of names). No I/O and no
+//! dependencies on other modules.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -235,6 +236,45 @@ impl UpdateRecord {
             })
             .copied()
     }
+}
+
+/// The `limit` candidates closest to `name`, closest first, at least `min_similarity` alike
+/// (0–1): compared without case, spaces or punctuation, so `Windows Server 2022` sits next to
+/// `WindowsServer2022` and `approveafterday` next to `ApproveAfterDays`. For "did you mean".
+pub(crate) fn closest_names<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    limit: usize,
+    min_similarity: f64,
+) -> Vec<String> {
+    let plain = |text: &str| -> String {
+        text.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = plain(name);
+    let mut scored: Vec<(f64, &str)> = candidates
+        .into_iter()
+        .map(|candidate| {
+            (
+                strsim::normalized_levenshtein(&wanted, &plain(candidate)),
+                candidate,
+            )
+        })
+        .filter(|(score, _)| *score >= min_similarity)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let mut names: Vec<String> = Vec::new();
+    for (_, candidate) in scored {
+        if names.len() == limit {
+            break;
+        }
+        if !names.iter().any(|known| known == candidate) {
+            names.push(candidate.to_string());
+        }
+    }
+    names
 }
 
 /// Lower-case hex of a byte string.

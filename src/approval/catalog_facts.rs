@@ -117,7 +117,7 @@ fn with_successors(top_level: &[&UpdateRecord], plain: HashMap<Uuid, UpdateFacts
 }
 
 /// Product id → the title of its product family (the category its `IsCategory` clause names).
-fn product_families(records: &[UpdateRecord]) -> HashMap<Uuid, String> {
+pub(super) fn product_families(records: &[UpdateRecord]) -> HashMap<Uuid, String> {
     let families: HashMap<Uuid, &str> = records
         .iter()
         .filter(|r| r.category_type == Some(CategoryType::ProductFamily))

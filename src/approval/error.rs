@@ -35,6 +35,15 @@ pub enum BaselineError {
         /// Why it is refused.
         problem: Problem,
     },
+    /// A refused document that also has unknown keys, which are likely the cause (a misspelt
+    /// required key reads as a missing one): the error, then each unknown key.
+    #[error("{error} — {}", join_warnings(.unknown))]
+    WithUnknownKeys {
+        /// What refused the document.
+        error: Box<BaselineError>,
+        /// The document's unknown keys, with suggestions.
+        unknown: Vec<Warning>,
+    },
     /// `aws_json_file` could not be read by the caller's reader.
     #[error("{path}: cannot read {file}: {message}")]
     File {
@@ -75,6 +84,10 @@ impl BaselineError {
                 path: join(prefix, &path),
                 message,
             },
+            BaselineError::WithUnknownKeys { error, unknown } => BaselineError::WithUnknownKeys {
+                error: Box::new(error.within(prefix)),
+                unknown: unknown.into_iter().map(|w| w.within(prefix)).collect(),
+            },
             other => other,
         }
     }
@@ -87,8 +100,30 @@ impl BaselineError {
             | BaselineError::File { path, .. } => Some(path),
             BaselineError::Json { path, .. } => (!path.is_empty()).then_some(path.as_str()),
             BaselineError::Toml { .. } => None,
+            BaselineError::WithUnknownKeys { error, .. } => error.path(),
         }
     }
+
+    /// `self`, naming the unknown keys among `warnings` beside it when there are any.
+    pub(crate) fn with_unknown_keys(self, warnings: &[Warning]) -> BaselineError {
+        let unknown: Vec<Warning> = warnings
+            .iter()
+            .filter(|w| matches!(w.kind, WarningKind::UnknownField { .. }))
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            return self;
+        }
+        BaselineError::WithUnknownKeys {
+            error: Box::new(self),
+            unknown,
+        }
+    }
+}
+
+fn join_warnings(warnings: &[Warning]) -> String {
+    let texts: Vec<String> = warnings.iter().map(Warning::to_string).collect();
+    texts.join("; ")
 }
 
 /// Why a well-typed value is refused.
@@ -307,9 +342,13 @@ impl std::fmt::Display for Warning {
 /// What a [`Warning`] is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WarningKind {
-    /// A key wucache does not know, in a place where AWS may add keys; ignored.
-    #[error("unknown field, ignored")]
-    UnknownField,
+    /// A key wucache does not know, in a place where AWS may add keys; ignored. With the
+    /// known key it probably misspells, if one is close.
+    #[error("unknown key{}", unknown_key_note(.suggestion))]
+    UnknownField {
+        /// The closest known key of the same object, if any is close.
+        suggestion: Option<String>,
+    },
     /// A filter value outside the Windows vocabulary of its key; it matches nothing.
     #[error("unknown {key} value {value:?}; values compare exactly, so it matches nothing")]
     UnknownValue {
@@ -364,12 +403,22 @@ pub enum WarningKind {
         /// Its `OperatingSystem`.
         os: String,
     },
+    /// What a guardrail found (the file alone, or the file against a synced catalog).
+    #[error(transparent)]
+    Guardrail(#[from] super::guardrails::Guardrail),
     /// A maintenance window names a patch group no baseline registers.
     #[error("patch group {group:?} is not registered to any baseline")]
     UnregisteredGroup {
         /// The group's name.
         group: String,
     },
+}
+
+fn unknown_key_note(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(key) => format!(" (did you mean {key}?)"),
+        None => ", ignored".to_string(),
+    }
 }
 
 /// A loaded value with what the loader noticed: warnings worth fixing, and AWS fields that

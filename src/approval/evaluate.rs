@@ -323,7 +323,7 @@ fn rule_matches(rule: &PatchRule, properties: &PatchProperties) -> bool {
 }
 
 /// Every filter matches (an empty group matches everything).
-fn filters_match(filters: &[PatchFilter], properties: &PatchProperties) -> bool {
+pub(super) fn filters_match(filters: &[PatchFilter], properties: &PatchProperties) -> bool {
     filters.iter().all(|filter| filter_matches(filter, properties))
 }
 

@@ -220,6 +220,8 @@ fn toml_windows(
     for (index, table) in tables.into_iter().enumerate() {
         let prefix = format!("maintenance_window[{index}]");
         let parsed = parse::raw_window(table).map_err(|error| error.within(&prefix))?;
+        let window = validate::window(parsed.raw)
+            .map_err(|error| error.with_unknown_keys(&parsed.warnings).within(&prefix))?;
         warnings.extend(parsed.warnings.into_iter().map(|w| w.within(&prefix)));
         ignored.extend(
             parsed
@@ -227,7 +229,7 @@ fn toml_windows(
                 .iter()
                 .map(|path| super::error::join(&prefix, path)),
         );
-        windows.push(validate::window(parsed.raw).map_err(|error| error.within(&prefix))?);
+        windows.push(window);
     }
     Ok(windows)
 }

@@ -16,8 +16,13 @@
 //! - `evaluate`: the decision for one update under one baseline at one time, and the
 //!   `Offer` (Install / detect-only / not sent) it becomes; `default_offer` without baselines.
 //! - `groups` / `set`: which baseline a client's `TargetGroup` selects.
+//! - `keys`: the keys a document knows where, for "did you mean" on unknown ones.
+//! - `guardrails`: warnings about a loaded file alone (window settings) and against a synced
+//!   catalog (values nothing has, OS-only rules beside application updates, supersedence gaps).
 //! - `compliance`: patch states and node summaries from decisions and client states.
 //! - `predefined`: the AWS predefined Windows baselines.
+//! - `sync_names`: the AWS names `[sync] products` / `classifications` may use, with the
+//!   category ids each stands for (`upstream` passes them to `catalog`).
 
 mod catalog_facts;
 mod compliance;
@@ -26,10 +31,13 @@ mod error;
 mod evaluate;
 mod facts;
 mod groups;
+mod guardrails;
+mod keys;
 mod load;
 mod parse;
 mod predefined;
 mod set;
+mod sync_names;
 mod validate;
 pub mod vocabulary;
 mod windows;
@@ -55,6 +63,8 @@ pub use error::{BaselineError, Loaded, Problem, Warning, WarningKind};
 pub use evaluate::{default_offer, evaluate, evaluation_epoch, DecidedBy, Decision, Evaluation, Offer};
 pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};
+pub use guardrails::{catalog_warnings, document_warnings, Guardrail};
 pub use predefined::{predefined, AWS_DEFAULT, AWS_OS, AWS_OS_APPLICATIONS};
 pub use set::{Assignment, BaselineSet, GroupRegistration};
+pub use sync_names::sync_aliases;
 pub use windows::{CompiledWindow, GateState, PolicyOffers, WindowPlan};

@@ -10,6 +10,7 @@ use super::document::{
     WindowMode,
 };
 use super::error::{join, BaselineError, Problem, Warning, WarningKind};
+use super::keys;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 
 /// AWS baseline fields accepted and ignored on Windows (read-only, Linux-only or request
 /// plumbing, §8.1).
-const IGNORED_BASELINE_FIELDS: &[&str] = &[
+pub(super) const IGNORED_BASELINE_FIELDS: &[&str] = &[
     "BaselineId",
     "CreatedDate",
     "ModifiedDate",
@@ -30,7 +31,8 @@ const IGNORED_BASELINE_FIELDS: &[&str] = &[
 ];
 
 /// AWS maintenance-window fields the proxy stores nowhere.
-const IGNORED_WINDOW_FIELDS: &[&str] = &["Description", "StartDate", "EndDate", "Tags", "ClientToken"];
+pub(super) const IGNORED_WINDOW_FIELDS: &[&str] =
+    &["Description", "StartDate", "EndDate", "Tags", "ClientToken"];
 
 /// CloudFormation resource attributes beside `Type` and `Properties`.
 const CLOUDFORMATION_ATTRIBUTES: &[&str] = &[
@@ -224,7 +226,7 @@ pub(crate) fn aws_document(
 /// Reads one baseline object (AWS keys, possibly with `ProxyExtensions`).
 pub(crate) fn raw_baseline(object: Map<String, Value>) -> Result<Parsed<RawBaseline>, BaselineError> {
     let (raw, unused) = deserialize_tracked::<RawBaseline>(Value::Object(object))?;
-    let (ignored, warnings) = sort_unused(unused, is_ignored_baseline_field);
+    let (ignored, warnings) = sort_unused(unused, is_ignored_baseline_field, keys::baseline_suggestion);
     Ok(Parsed {
         raw,
         prefix: String::new(),
@@ -236,7 +238,11 @@ pub(crate) fn raw_baseline(object: Map<String, Value>) -> Result<Parsed<RawBasel
 /// Reads one `[[maintenance_window]]` table.
 pub(crate) fn raw_window(object: Map<String, Value>) -> Result<Parsed<RawWindow>, BaselineError> {
     let (raw, unused) = deserialize_tracked::<RawWindow>(Value::Object(object))?;
-    let (ignored, warnings) = sort_unused(unused, |path| IGNORED_WINDOW_FIELDS.contains(&path));
+    let (ignored, warnings) = sort_unused(
+        unused,
+        |path| IGNORED_WINDOW_FIELDS.contains(&path),
+        keys::window_suggestion,
+    );
     Ok(Parsed {
         raw,
         prefix: String::new(),
@@ -325,7 +331,7 @@ fn cloudformation_properties(mut map: Map<String, Value>) -> Result<Located, Bas
         .keys()
         .filter(|key| !matches!(key.as_str(), "Type" | "Properties"))
         .filter(|key| !CLOUDFORMATION_ATTRIBUTES.contains(&key.as_str()))
-        .map(|key| Warning::new(key.clone(), WarningKind::UnknownField))
+        .map(|key| Warning::new(key.clone(), WarningKind::UnknownField { suggestion: None }))
         .collect();
     match map.remove("Properties") {
         Some(Value::Object(properties)) => Ok(Located::new(properties, "Properties", warnings)),
@@ -377,12 +383,20 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
-/// Splits unused paths into (ignored AWS fields, unknown-field warnings).
-fn sort_unused(unused: Vec<String>, is_ignored: impl Fn(&str) -> bool) -> (Vec<String>, Vec<Warning>) {
+/// Splits unused paths into (ignored AWS fields, unknown-field warnings with the known key
+/// `suggest` finds closest).
+fn sort_unused(
+    unused: Vec<String>,
+    is_ignored: impl Fn(&str) -> bool,
+    suggest: impl Fn(&str) -> Option<String>,
+) -> (Vec<String>, Vec<Warning>) {
     let (ignored, unknown): (Vec<String>, Vec<String>) = unused.into_iter().partition(|p| is_ignored(p));
     let warnings = unknown
         .into_iter()
-        .map(|path| Warning::new(path, WarningKind::UnknownField))
+        .map(|path| {
+            let suggestion = suggest(&path);
+            Warning::new(path, WarningKind::UnknownField { suggestion })
+        })
         .collect();
     (ignored, warnings)
 }

@@ -55,7 +55,8 @@ pub(crate) fn baseline(
     id: Option<&str>,
 ) -> Result<Loaded<Baseline>, BaselineError> {
     let mut warnings = Vec::new();
-    let value = check_baseline(parsed.raw, id, &mut warnings).map_err(|e| e.within(&parsed.prefix))?;
+    let value = check_baseline(parsed.raw, id, &mut warnings)
+        .map_err(|e| e.within(&parsed.prefix).with_unknown_keys(&parsed.warnings))?;
     let mut all = parsed.warnings;
     all.extend(warnings.into_iter().map(|warning| warning.within(&parsed.prefix)));
     Ok(Loaded {
@@ -293,7 +294,7 @@ fn warn_duplicate_keys(filters: &[PatchFilter], path: &str, warnings: &mut Vec<W
 
 /// Why a filter value would match nothing, if it looks like a mistake (§2.1, T28). Product
 /// and family names of Microsoft applications are an open set and are not checked.
-fn value_warning(key: FilterKey, value: &str) -> Option<WarningKind> {
+pub(super) fn value_warning(key: FilterKey, value: &str) -> Option<WarningKind> {
     let unknown = || WarningKind::UnknownValue {
         key: key.to_string(),
         value: value.to_string(),

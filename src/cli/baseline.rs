@@ -1,54 +1,16 @@
-//! `wucache baseline check FILE` and `wucache baseline preview --group NAME [--at] [--json]`:
-//! validate a baseline file, and show what it decides for every update of the catalog.
+//! `wucache baseline preview --group NAME [--at] [--json]`: what a baseline file decides for
+//! every update of the catalog (`baseline check` is in `check`).
 
 use crate::app::load_baseline_file;
 use crate::app::open_store;
-use crate::approval::{catalog_facts, first_title};
-use crate::approval::{evaluate, evaluation_epoch, BaselineSet, Loaded};
+use crate::approval::{catalog_facts, first_title, BaselineSet};
+use crate::approval::{evaluate, evaluation_epoch};
 use crate::config::Config;
 use crate::snapshot::DEFAULT_GROUP;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
-
-/// Loads and validates a file; prints warnings, ignored fields, or the error with its path.
-pub(super) fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    match load_baseline_file(file) {
-        Ok(loaded) => {
-            print_loaded(file, &loaded);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err) => {
-            eprintln!("{err}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn print_loaded(file: &Path, loaded: &Loaded<BaselineSet>) {
-    let set = &loaded.value;
-    outln!("{}: valid", file.display());
-    for baseline in set.baselines() {
-        outln!(
-            "  baseline {} ({} rules, {} approved, {} rejected)",
-            baseline.id,
-            baseline.rules.len(),
-            baseline.approved_patches.len(),
-            baseline.rejected_patches.len()
-        );
-    }
-    outln!("  default baseline: {}", set.default_baseline().id);
-    for (group, baseline) in set.groups().iter() {
-        outln!("  patch group {group} -> {baseline}");
-    }
-    for warning in &loaded.warnings {
-        outln!("  warning: {warning}");
-    }
-    for field in &loaded.ignored {
-        outln!("  ignored: {field}");
-    }
-}
 
 #[derive(Serialize)]
 struct Row {
@@ -221,7 +183,7 @@ fn clip(text: &str, width: usize) -> String {
 }
 
 /// The records the running daemon serves, when it holds the store.
-async fn served_records(config: &Config) -> anyhow::Result<Vec<crate::model::UpdateRecord>> {
+pub(super) async fn served_records(config: &Config) -> anyhow::Result<Vec<crate::model::UpdateRecord>> {
     let base = super::api::base_url(config, None);
     let items = super::api::get_all(config, &base, "/api/v1/updates?format=records").await?;
     Ok(serde_json::from_value(serde_json::Value::Array(items))?)

@@ -23,10 +23,12 @@ mod api;
 mod baseline;
 mod bundle;
 mod cert;
+mod check;
 mod explain;
 mod fleet;
 mod prefetch;
 mod progress;
+mod properties;
 mod stats;
 mod updates;
 
@@ -82,6 +84,22 @@ enum Command {
         /// Also show the baseline decision for this patch group (needs [baselines] file).
         #[arg(long)]
         group: Option<String>,
+        /// Each update's derived Patch Manager properties (PRODUCT, PRODUCT_FAMILY, PATCH_SET,
+        /// CLASSIFICATION, MSRC_SEVERITY), as baseline filters see them.
+        #[arg(long, conflicts_with = "all")]
+        properties: bool,
+        /// With --properties: only this KB.
+        #[arg(long, requires = "properties")]
+        kb: Option<String>,
+        /// With --properties: only updates with this derived PRODUCT.
+        #[arg(long, requires = "properties")]
+        product: Option<String>,
+        /// With --properties and --group: only this decision (APPROVED, PENDING_APPROVAL …).
+        #[arg(long, requires_all = ["properties", "group"])]
+        decision: Option<String>,
+        /// With --properties: only updates released (or revised) on or after this date.
+        #[arg(long, requires = "properties", value_name = "YYYY-MM-DD")]
+        since: Option<String>,
     },
     /// Patch Manager compliance of every machine and patch group (from the running daemon).
     Compliance {
@@ -226,7 +244,16 @@ enum BundleAction {
 #[derive(Subcommand)]
 enum BaselineAction {
     /// Validate a baseline file (TOML, or an AWS JSON export); errors name the field path.
-    Check { file: PathBuf },
+    /// With --config, also check it against that config's synced catalog.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Baseline file (default: [baselines] file of --config).
+        file: Option<PathBuf>,
+        /// Warnings fail the check too (exit 1), for CI.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Decisions for every update of the catalog, for a patch group's baseline.
     Preview {
         #[command(flatten)]
@@ -298,15 +325,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Updates {
             config,
             json,
+            group,
+            properties: true,
+            kb,
+            product,
+            decision,
+            since,
+            ..
+        } => {
+            let config = Config::load(config.config.as_deref())?;
+            let query = properties::Query {
+                group,
+                kb,
+                product,
+                decision,
+                since,
+                json,
+            };
+            properties::print(&config, &query)
+        }
+        Command::Updates {
+            config,
+            json,
             all,
             group,
+            ..
         } => {
             let config = Config::load(config.config.as_deref())?;
             updates::print(&config, json, all, group.as_deref())
         }
         Command::Baseline {
-            action: BaselineAction::Check { file },
-        } => baseline::check(&file),
+            action: BaselineAction::Check { config, file, strict },
+        } => check::check(file.as_deref(), config.config.as_deref(), strict),
         Command::Baseline {
             action:
                 BaselineAction::Preview {

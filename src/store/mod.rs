@@ -427,6 +427,14 @@ impl Store {
         decode_all(&raw_records)
     }
 
+    /// The newest revision of every stored category, whole (product families are read off
+    /// their products' prerequisites).
+    pub fn category_records(&self) -> Result<Vec<UpdateRecord>, StoreError> {
+        let mut records = self.latest_records()?;
+        records.retain(|r| r.update_type == UpdateType::Category);
+        Ok(records)
+    }
+
     /// Stored categories' types, newest revision of each.
     pub fn category_types(&self) -> Result<CategoryTypes, StoreError> {
         Ok(self
@@ -439,9 +447,8 @@ impl Store {
     /// (id, type, title) of every stored category, newest revision of each.
     pub fn categories(&self) -> Result<Vec<(Uuid, CategoryType, String)>, StoreError> {
         Ok(self
-            .latest_records()?
+            .category_records()?
             .into_iter()
-            .filter(|r| r.update_type == UpdateType::Category)
             .map(|r| {
                 (
                     r.identity.update_id,

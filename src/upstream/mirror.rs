@@ -322,23 +322,40 @@ impl<'a> Mirror<'a> {
         self.commit_anchor(MetaKey::CategoriesAnchor, list.anchor.as_deref())
     }
 
+    /// The stored categories as (id, type, title), and the AWS names (`WindowsServer2022`,
+    /// product families, `SecurityUpdates`) configured names may use besides titles and GUIDs.
+    fn category_names(&self) -> Result<(Vec<catalog::KnownCategory>, Vec<catalog::Alias>), SyncError> {
+        let records = self.store.category_records()?;
+        let aliases = crate::approval::sync_aliases(&records);
+        let known = records
+            .into_iter()
+            .map(|r| {
+                let kind = r.category_type.unwrap_or(CategoryType::Other);
+                (r.identity.update_id, kind, r.title)
+            })
+            .collect();
+        Ok((known, aliases))
+    }
+
     /// Updates of the configured products × classifications.
     async fn updates_phase(&mut self, config_data: &ConfigData) -> Result<(), SyncError> {
-        let known = self.store.categories()?;
+        let (known, aliases) = self.category_names()?;
         let sync = &self.config.sync;
-        let products =
-            catalog::resolve_names(&sync.products, CategoryType::Product, &known).map_err(|source| {
-                SyncError::Config {
-                    key: "sync.products",
-                    source,
-                }
+        let products = catalog::resolve_names(&sync.products, CategoryType::Product, &known, &aliases)
+            .map_err(|source| SyncError::Config {
+                key: "sync.products",
+                source,
             })?;
-        let classifications =
-            catalog::resolve_names(&sync.classifications, CategoryType::UpdateClassification, &known)
-                .map_err(|source| SyncError::Config {
-                    key: "sync.classifications",
-                    source,
-                })?;
+        let classifications = catalog::resolve_names(
+            &sync.classifications,
+            CategoryType::UpdateClassification,
+            &known,
+            &aliases,
+        )
+        .map_err(|source| SyncError::Config {
+            key: "sync.classifications",
+            source,
+        })?;
         self.summary.products = products.len();
         self.summary.classifications = classifications.len();
         if products.is_empty() || classifications.is_empty() {

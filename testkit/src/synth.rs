@@ -187,6 +187,13 @@ pub struct SynthDoc {
     pub kb: Option<String>,
 }
 
+impl SynthDoc {
+    /// `MsrcSeverity` as the document states it (`Critical` …), if it states one.
+    pub fn msrc_severity(&self) -> Option<&str> {
+        self.msrc_severity.as_deref()
+    }
+}
+
 /// One payload file; [`payload`] regenerates its bytes from `seed`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SynthFile {

@@ -6,6 +6,7 @@ mod bundle;
 mod campaigns;
 mod canonical;
 mod cli;
+mod cli_catalog;
 mod cli_output;
 mod client;
 mod compliance;

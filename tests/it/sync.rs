@@ -323,6 +323,57 @@ async fn only_the_configured_products_and_classifications_are_mirrored() {
     }
 }
 
+/// `[sync]` takes the names a baseline uses: a product family stands for every product in
+/// it, an AWS classification value for its classification; an unknown name fails the sync
+/// naming the closest known names.
+#[tokio::test]
+async fn a_product_family_and_an_aws_classification_select_what_they_name() {
+    let catalog = synthetic(19, 300);
+    let upstream = fake_with(&catalog).await;
+    let data = tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let mut config = config(&upstream.url(), &data);
+    config.sync.products = vec!["Windows".into()];
+    config.sync.classifications = vec!["SecurityUpdates".into()];
+
+    run_sync(&store, &config, &Quiet).await.unwrap();
+
+    // The testkit's own reading of the category tree: products whose parent is the family.
+    let windows: std::collections::HashSet<Uuid> = catalog
+        .docs
+        .iter()
+        .filter(|d| d.kind == wucache_testkit::synth::SynthKind::Product)
+        .filter(|d| {
+            let facts = wucache_testkit::facts::read_update(&d.xml).unwrap();
+            facts.category_clauses == [wucache_testkit::synth::WINDOWS_FAMILY]
+        })
+        .map(|d| d.update_id)
+        .collect();
+    let security = uuid("0fa1201d-4330-4fa8-8ae9-b877473b6441");
+    let wanted: std::collections::HashSet<(Uuid, u32)> = catalog
+        .docs
+        .iter()
+        .filter(|d| !d.kind.is_config() && d.classifications.contains(&security))
+        .filter(|d| d.products.iter().any(|p| windows.contains(p)))
+        .map(|d| (d.update_id, d.revision))
+        .collect();
+    assert!(windows.len() > 1 && !wanted.is_empty(), "{windows:?}");
+    let stored: std::collections::HashSet<(Uuid, u32)> = store
+        .all_revisions()
+        .map(Result::unwrap)
+        .filter(|r| !r.update_type.is_config())
+        .map(|r| (r.identity.update_id, r.identity.revision))
+        .collect();
+    assert_eq!(stored, wanted);
+
+    config.sync.products = vec!["WindowsServer2022".into()];
+    let err = run_sync(&store, &config, &Quiet).await.unwrap_err().to_string();
+    assert!(
+        err.contains("`WindowsServer2022` is neither a GUID nor the name of a known product; did you mean `Windows Server 2022`"),
+        "the synthetic catalog titles it as no real WSUS does: {err}"
+    );
+}
+
 #[tokio::test]
 async fn local_revision_ids_are_stable_across_restarts_and_resyncs() {
     let catalog = synthetic(20, 120);
