@@ -205,7 +205,7 @@ fn update(
         list_entry,
         approval_date: evaluation.approval_date.map(rfc3339),
         compliance_level: evaluation.compliance_level.to_string(),
-        reason: evaluation.reason().to_string(),
+        reason: override_reason(snapshot, machine, facts, evaluation.reason()),
         // The variant names are the baseline file's spelling.
         superseded_handling: format!("{:?}", decisions.baseline.extensions.superseded_handling),
         superseded_by: successors(decisions, facts, evaluation),
@@ -217,6 +217,19 @@ fn update(
 }
 
 /// The `DecidedBy` name, the rules and the list entry of the engine's basis.
+/// The engine's reason, with the install override list named when the machine's patch group
+/// lists the KB (the offer then installs whatever the rules decided, unless BLOCKed).
+fn override_reason(snapshot: &Snapshot, machine: &Machine, facts: &UpdateFacts, reason: &str) -> String {
+    let listed = facts
+        .kb_number()
+        .is_some_and(|kb| snapshot.install_override(&machine.record.requested_groups, &kb));
+    if listed {
+        format!("{reason}; listed in the patch group's install override list")
+    } else {
+        reason.to_string()
+    }
+}
+
 fn decided_by(basis: &DecidedBy) -> (&'static str, Vec<usize>, Option<String>) {
     match basis {
         DecidedBy::Expiry => ("Expiry", Vec::new(), None),

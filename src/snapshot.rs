@@ -298,6 +298,22 @@ impl Snapshot {
         Some((plan.gate(at), plan.gate_names()))
     }
 
+    /// Whether the patch group `target_groups` select lists `kb` (digits, with or without
+    /// `KB`) in its install override list.
+    pub fn install_override(&self, target_groups: &[String], kb: &str) -> bool {
+        let Some(set) = &self.baselines else {
+            return false;
+        };
+        let joined = target_groups.join(";");
+        let requested = (!joined.is_empty()).then_some(joined.as_str());
+        let kb = kb.trim_start_matches("KB");
+        set.for_target_group(requested).group.is_some_and(|g| {
+            set.install_overrides(g)
+                .iter()
+                .any(|o| o.trim_start_matches("KB") == kb)
+        })
+    }
+
     /// The patch group and baseline `target_groups` select (as `scope_for` does).
     pub fn assignment(&self, target_groups: &[String]) -> Assignment {
         let Some(set) = &self.baselines else {

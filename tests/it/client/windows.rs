@@ -284,6 +284,16 @@ SupersededHandling = "Offer"
         "a BLOCKed KB is never installed"
     );
 
+    let explained = explained_update(&daemon, &ring1.client_id, &kb(overridden), overridden.update_id).await;
+    assert_eq!(explained["Offered"], "Install", "{explained}");
+    assert!(
+        explained["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("install override list"),
+        "{explained}"
+    );
+
     let mut other = WindowsClient::new(daemon.client_addr);
     other.handshake().await;
     let offered = other.scan().await.actions();
