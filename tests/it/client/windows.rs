@@ -304,3 +304,72 @@ SupersededHandling = "Offer"
     );
     daemon.stop().await;
 }
+
+/// T09's rule through the client: `Deadline = NextMaintenanceWindow` with B2's window (02:00
+/// Berlin on the second Tuesday, plus two days): every install's deadline is that window's
+/// first start at or after the update's approval (its release date, explicitly approved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_maintenance_window_deadlines_follow_the_second_tuesday_in_berlin() {
+    let catalog = synthetic(1203, 200);
+    let truth = Truth::new(&catalog);
+    let kbs: BTreeSet<String> = truth
+        .top_level()
+        .iter()
+        .filter(|d| !d.expired)
+        .filter_map(|d| Truth::kb(d))
+        .step_by(5)
+        .take(15)
+        .collect();
+    let text = baseline(&kbs)
+        .replace(
+            "Deadline = { Mode = \"ApprovalPlusDays\", DayOffset = 3, MinutesAfterMidnight = 120, TimeZone = \"Europe/Berlin\" }",
+            "Deadline = { Mode = \"NextMaintenanceWindow\" }",
+        )
+        .replace("cron(0 2 ? * SUN *)", "cron(0 2 ? * TUE#2 *)")
+        .replace("Duration = 2", "ScheduleOffset = 2\nDuration = 4")
+        .replace("Mode = \"Gate\"", "Mode = \"Deadline\"");
+    let (daemon, _data, _file) = serve(&catalog, Some(&text)).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+    let scan = client.scan().await;
+    let installs: Vec<_> = scan
+        .seen
+        .values()
+        .filter(|s| s.action == Action::Install)
+        .collect();
+    assert!(!installs.is_empty());
+    for seen in installs {
+        let doc = truth.newest[&seen.update_id];
+        assert_eq!(
+            seen.deadline.as_deref(),
+            Some(second_tuesday_plus_two(created(doc)).as_str()),
+            "{}",
+            seen.update_id
+        );
+    }
+    daemon.stop().await;
+}
+
+/// The first "second Tuesday + 2 days, 02:00 Berlin" at or after `from`, stated by hand.
+fn second_tuesday_plus_two(from: DateTime<Utc>) -> String {
+    use chrono::Datelike;
+    let berlin = chrono_tz::Europe::Berlin;
+    let local = from.with_timezone(&berlin).date_naive();
+    let mut first = chrono::NaiveDate::from_ymd_opt(local.year(), local.month(), 1).unwrap();
+    // One month back too: an offset start early in the month may belong to last month.
+    first = first - chrono::Months::new(1);
+    loop {
+        let to_tuesday = (7 + 2 - first.weekday().num_days_from_sunday() as i64) % 7;
+        let second_tuesday = first + Duration::days(to_tuesday + 7);
+        let day = second_tuesday + Duration::days(2);
+        let start = berlin
+            .from_local_datetime(&day.and_hms_opt(2, 0, 0).unwrap())
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc);
+        if start >= from {
+            return start.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        }
+        first = first + chrono::Months::new(1);
+    }
+}
