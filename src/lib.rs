@@ -11,16 +11,18 @@
 //! - `shutdown`: the one shutdown signal. Uses nothing.
 //! - `stats`: counters (atomics) for metrics. Uses nothing.
 //! - `admission`: what the HTTP front lets in — connections overall and per address, SOAP
-//!   body memory, SOAP workers. Uses `config`.
+//!   body memory, SOAP workers, which downstream servers may sync. Uses `config`.
 //! - `gpo`: the client-side Group Policy settings as `.reg` and PowerShell text. Uses nothing.
 //! - `protocol`: wire formats, pure — XML reading and escaping, SOAP framing and faults,
-//!   MS-WUSP messages, MS-WSUSSS requests/responses, update documents and their fragments,
-//!   compressed blobs, Xpress. Uses `model`.
+//!   MS-WUSP messages, MS-WSUSSS as the downstream asks it and as the upstream answers it,
+//!   update documents and their fragments, compressed blobs (read and written), Xpress.
+//!   Uses `model`.
 //! - `catalog`: pure multi-document rules (products/classifications, bundle inheritance,
 //!   configured names → ids, with other names passed in by the caller). Uses `model`.
 //! - `approval`: what a client is offered — Patch Manager baselines (document model, TOML and
-//!   AWS JSON loading with field-path errors), the pure engine, patch groups, the engine's
-//!   facts for a catalog, the `Offer`, compliance. Uses `model`.
+//!   AWS JSON loading with field-path errors), the pure engine, patch groups, install
+//!   override lists, maintenance windows (schedules, gate, deadlines), the engine's facts for a
+//!   catalog, the `Offer` and `PolicyOffers`, compliance, guardrails. Uses `model`.
 //! - `plan`: the catalog graph, a baseline's deployments, the staged SyncUpdates algorithm;
 //!   pure. Uses `model`, `approval`.
 //! - `fleet`: what machines reported — per-machine update states folded from their events,
@@ -58,9 +60,11 @@
 //! - `app`: wiring — the shared `App` of handles built from the config; reads the baseline
 //!   file. Uses the modules above.
 //! - `worker`: the background workers (catalog load and sync loop, prefetch and clean-up,
-//!   epoch re-plan). Uses `app` and below.
+//!   epoch and window-boundary re-plan, a replica's adoption of its hub's baselines). Uses
+//!   `app` and below.
 //! - `server`: the HTTP front — listeners (plain or TLS), client routes, the MS-WUSP SOAP
-//!   services, the payload route, the admin API, metrics. Uses `app` and below.
+//!   services, the MS-WSUSSS services for downstream servers and the replica baselines
+//!   route, the payload route, the admin API, metrics. Uses `app` and below.
 //! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `content`, `app`,
 //!   `worker`, `server`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
