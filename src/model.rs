@@ -157,12 +157,16 @@ pub struct FileRef {
 impl FileRef {
     /// The extension of its WSUS content path: the file name's, lower-cased, else `cab`.
     pub fn content_extension(&self) -> String {
-        self.name
-            .rsplit_once('.')
-            .map(|(_, ext)| ext.to_ascii_lowercase())
-            .filter(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()))
-            .unwrap_or_else(|| "cab".into())
+        content_extension(&self.name)
     }
+}
+
+/// The extension of a payload's WSUS content path for its file name: lower-cased, else `cab`.
+pub fn content_extension(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .filter(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "cab".into())
 }
 
 /// The indexed view of one stored revision: everything the catalog answers without reading

@@ -143,7 +143,8 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("wucache export: warning: {warning}");
     }
     if !args.metadata_only {
-        fetch_missing(&config, &sizes, &selection).await?;
+        let source = store.meta(crate::store::MetaKey::UpstreamContent)?;
+        fetch_missing(&config, &sizes, &selection, source.as_deref()).await?;
     }
     let options = ExportOptions {
         out: &args.out,
@@ -159,15 +160,36 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Fetches the payloads of `selection` the cache lacks, as `wucache prefetch` does.
+/// Fetches the payloads of `selection` the cache lacks, as `wucache prefetch` does: from the
+/// upstream's `/Content` when it hosts payloads (`source`, a WSUS or wucache hub), else from
+/// each file's `MUUrl`.
 async fn fetch_missing(
     config: &Config,
     sizes: &HashMap<[u8; 20], u64>,
     selection: &bundle::Selection,
+    source: Option<&str>,
 ) -> anyhow::Result<()> {
     let counters = Arc::new(crate::stats::ContentCounters::default());
     let cache = open_cache_knowing(config, |sha1| sizes.get(sha1).copied(), counters)?;
-    let fetched = super::prefetch::download(config, &cache, selection.payloads().to_vec()).await;
+    let wanted = selection
+        .payloads()
+        .iter()
+        .map(|meta| match source {
+            Some(base) => crate::content::PayloadMeta {
+                url: format!(
+                    "{}{}",
+                    base.trim_end_matches('/'),
+                    crate::content::layout::url_path(
+                        &meta.sha1,
+                        &crate::model::content_extension(&meta.name)
+                    )
+                ),
+                ..meta.clone()
+            },
+            None => meta.clone(),
+        })
+        .collect();
+    let fetched = super::prefetch::download(config, &cache, wanted).await;
     cache.stop().await;
     if !fetched.interrupted && fetched.failed.is_empty() {
         return Ok(());
