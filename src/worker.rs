@@ -177,24 +177,38 @@ pub fn expire_events(app: &App) -> Result<u64, crate::store::StoreError> {
     Ok(removed)
 }
 
+/// How often the re-planner looks at the clock: a window boundary is acted on within this.
+const REPLAN_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// With baselines, approvals mature with time ("approve after N days"): the catalog is
-/// re-planned at every evaluation epoch (`snapshot_interval_minutes`) and at every
-/// maintenance-window boundary (a gate opening or reaching its cutoff).
+/// re-planned at every evaluation epoch (`snapshot_interval_minutes`) and, within
+/// `REPLAN_TICK`, at every maintenance-window boundary (a gate opening or reaching its
+/// cutoff) of the snapshot being served — whichever snapshot that is (after a sync, a reload
+/// or the start-up load).
 async fn replan_each_epoch(app: Arc<App>, shutdown: Shutdown) {
+    let mut last_plan = std::time::Instant::now();
+    // Wall-clock time of the last re-plan here: a boundary is due when it has passed and lies
+    // after it (a snapshot planned for another instant — a benchmark's, a test's — is left be).
+    let mut last_plan_at = chrono::Utc::now().timestamp();
     loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(REPLAN_TICK) => {}
+        }
         let minutes = app
             .baselines()
             .map_or(60, |set| set.evaluation.snapshot_interval_minutes.max(1));
-        // A maintenance window opening or reaching its cutoff changes offers: re-plan then too.
-        let mut wait = u64::from(minutes) * 60;
-        if let Some(boundary) = app.snapshot().next_window_boundary {
-            let until = boundary - chrono::Utc::now().timestamp() + 1;
-            wait = wait.min(until.max(1) as u64);
+        let epoch_due = last_plan.elapsed().as_secs() >= u64::from(minutes) * 60;
+        let now = chrono::Utc::now().timestamp();
+        let boundary_due = app
+            .snapshot()
+            .next_window_boundary
+            .is_some_and(|boundary| now >= boundary && boundary > last_plan_at);
+        if !(epoch_due || boundary_due) {
+            continue;
         }
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
-        }
+        last_plan = std::time::Instant::now();
+        last_plan_at = now;
         if app.baselines().is_none() || !app.is_ready() {
             continue;
         }

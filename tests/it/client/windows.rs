@@ -373,3 +373,49 @@ fn second_tuesday_plus_two(from: DateTime<Utc>) -> String {
         first = first + chrono::Months::new(1);
     }
 }
+
+/// Without a restart or any request: the daemon's own re-planner opens the gate when the
+/// window starts (an `at()` window a few seconds ahead), and clients are offered the installs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_reopens_the_gate_by_itself_when_the_window_starts() {
+    let catalog = synthetic(1204, 120);
+    let truth = Truth::new(&catalog);
+    let kbs: BTreeSet<String> = truth
+        .top_level()
+        .iter()
+        .filter(|d| !d.expired)
+        .filter_map(|d| Truth::kb(d))
+        .take(5)
+        .collect();
+    let start = Utc::now() + Duration::seconds(12);
+    let text = baseline(&kbs)
+        .replace(
+            "cron(0 2 ? * SUN *)",
+            &format!("at({})", start.format("%Y-%m-%dT%H:%M:%S")),
+        )
+        .replace("ScheduleTimezone = \"Europe/Berlin\"\n", "")
+        .replace("Cutoff = 1", "Cutoff = 0");
+    let (daemon, _data, _file) = serve(&catalog, Some(&text)).await;
+    let open = truth.scope(approving(&kbs));
+    let closed = gated(&truth, &kbs);
+    let scan = || async {
+        let mut client = WindowsClient::new(daemon.client_addr);
+        client.handshake().await;
+        client.scan().await.actions()
+    };
+    assert!(Utc::now() < start, "the daemon started before the window");
+    assert_actions(&scan().await, &closed);
+    let mut offered = BTreeMap::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if Utc::now() < start {
+            continue;
+        }
+        offered = scan().await;
+        if offered == open {
+            break;
+        }
+    }
+    assert_actions(&offered, &open);
+    daemon.stop().await;
+}
