@@ -104,6 +104,19 @@ async fn explained_update(daemon: &Daemon, computer: &str, kb: &str, update_id: 
         .clone()
 }
 
+/// The KBs of every `step`-th unexpired top-level update, `count` of them: what the test
+/// baselines approve.
+fn approved_kbs(truth: &Truth<'_>, step: usize, count: usize) -> BTreeSet<String> {
+    truth
+        .top_level()
+        .iter()
+        .filter(|d| !d.expired)
+        .filter_map(|d| Truth::kb(d))
+        .step_by(step)
+        .take(count)
+        .collect()
+}
+
 /// The ground truth's scope for the baseline, approved updates held at detect-only.
 fn gated(truth: &Truth<'_>, kbs: &BTreeSet<String>) -> BTreeMap<Uuid, Action> {
     truth
@@ -120,14 +133,7 @@ fn gated(truth: &Truth<'_>, kbs: &BTreeSet<String>) -> BTreeMap<Uuid, Action> {
 async fn a_gate_window_switches_offers_at_its_boundaries_in_its_own_zone_with_deadlines() {
     let catalog = synthetic(1201, 300);
     let truth = Truth::new(&catalog);
-    let kbs: BTreeSet<String> = truth
-        .top_level()
-        .iter()
-        .filter(|d| !d.expired)
-        .filter_map(|d| Truth::kb(d))
-        .step_by(7)
-        .take(20)
-        .collect();
+    let kbs = approved_kbs(&truth, 7, 20);
     let (daemon, _data, _file) = serve(&catalog, Some(&baseline(&kbs))).await;
     let open = truth.scope(approving(&kbs));
     let closed = gated(&truth, &kbs);
@@ -312,14 +318,7 @@ SupersededHandling = "Offer"
 async fn next_maintenance_window_deadlines_follow_the_second_tuesday_in_berlin() {
     let catalog = synthetic(1203, 200);
     let truth = Truth::new(&catalog);
-    let kbs: BTreeSet<String> = truth
-        .top_level()
-        .iter()
-        .filter(|d| !d.expired)
-        .filter_map(|d| Truth::kb(d))
-        .step_by(5)
-        .take(15)
-        .collect();
+    let kbs = approved_kbs(&truth, 5, 15);
     let text = baseline(&kbs)
         .replace(
             "Deadline = { Mode = \"ApprovalPlusDays\", DayOffset = 3, MinutesAfterMidnight = 120, TimeZone = \"Europe/Berlin\" }",
@@ -380,13 +379,7 @@ fn second_tuesday_plus_two(from: DateTime<Utc>) -> String {
 async fn the_daemon_reopens_the_gate_by_itself_when_the_window_starts() {
     let catalog = synthetic(1204, 120);
     let truth = Truth::new(&catalog);
-    let kbs: BTreeSet<String> = truth
-        .top_level()
-        .iter()
-        .filter(|d| !d.expired)
-        .filter_map(|d| Truth::kb(d))
-        .take(5)
-        .collect();
+    let kbs = approved_kbs(&truth, 1, 5);
     let start = Utc::now() + Duration::seconds(12);
     let text = baseline(&kbs)
         .replace(
