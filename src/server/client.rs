@@ -243,10 +243,11 @@ fn answer_downstream(app: &App, request: SoapRequest) -> Response<Body> {
         request.endpoint == Endpoint::DssAuth,
         &stop,
     );
-    let response = soap_response(answer.xml.clone(), answer.is_fault, request.xpress);
+    let operation = answer.metric_name();
     let outcome = if answer.is_fault { "fault" } else { "ok" };
+    let response = soap_response(answer.xml, answer.is_fault, request.xpress);
     app.soap
-        .record(answer.metric_name(), outcome, started.elapsed().as_secs_f64());
+        .record(operation, outcome, started.elapsed().as_secs_f64());
     response
 }
 
