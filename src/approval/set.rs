@@ -88,6 +88,25 @@ impl BaselineSet {
         self.baseline_or_default(self.groups.default_baseline())
     }
 
+    /// The baseline of the patch group an admin named (`default`: the default baseline); a
+    /// name no group registers is an error listing the registered ones.
+    pub fn named_group(&self, name: &str) -> Result<&Baseline, String> {
+        let assigned = self.for_target_group(Some(name));
+        if assigned.group.is_some() || name.trim().eq_ignore_ascii_case("default") {
+            return Ok(assigned.baseline);
+        }
+        let registered: Vec<&str> = self.groups.iter().map(|(group, _)| group).collect();
+        Err(format!(
+            "no patch group `{name}`; registered groups: {} (or `default` for the default baseline {})",
+            if registered.is_empty() {
+                "none".to_string()
+            } else {
+                registered.join(", ")
+            },
+            self.groups.default_baseline()
+        ))
+    }
+
     /// The baseline for a client's `TargetGroup` (`None` when client-side targeting is off).
     pub fn for_target_group(&self, target_group: Option<&str>) -> Assignment<'_> {
         let resolution = self.groups.resolve(target_group);

@@ -88,7 +88,7 @@ pub(super) fn print(config: &Config, query: &Query) -> anyhow::Result<ExitCode> 
     let judged = match (&set, &query.group) {
         (Some(set), Some(group)) => {
             let epoch = evaluation_epoch(Utc::now(), set.evaluation.snapshot_interval_minutes);
-            Some((set.for_target_group(Some(group)).baseline, epoch))
+            Some((set.named_group(group).map_err(anyhow::Error::msg)?, epoch))
         }
         _ => None,
     };

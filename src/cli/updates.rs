@@ -45,7 +45,7 @@ fn local_views(
     let set = crate::app::load_baseline_file(std::path::Path::new(&config.baselines.file))?.value;
     let epoch =
         crate::approval::evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
-    let baseline = set.for_target_group(Some(group)).baseline;
+    let baseline = set.named_group(group).map_err(anyhow::Error::msg)?;
     Ok(listing::views(&records, &titles, all, Some((baseline, epoch))))
 }
 

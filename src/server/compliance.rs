@@ -181,7 +181,10 @@ pub(super) fn updates(app: &App, query: Option<&str>) -> Response<Body> {
                 );
             };
             let epoch = evaluation_epoch(chrono::Utc::now(), set.evaluation.snapshot_interval_minutes);
-            Some((set.for_target_group(Some(&group)).baseline.clone(), epoch))
+            match set.named_group(&group) {
+                Ok(baseline) => Some((baseline.clone(), epoch)),
+                Err(message) => return json_response(StatusCode::NOT_FOUND, json!({ "error": message })),
+            }
         }
     };
     let views = listing::views(

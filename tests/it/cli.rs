@@ -508,7 +508,7 @@ async fn baseline_preview_decides_for_the_synced_catalog() {
         std::fs::read_to_string(&config).unwrap()
     );
     std::fs::write(&config, with_baselines).unwrap();
-    let (sync, preview, listed) = tokio::task::spawn_blocking(move || {
+    let (sync, preview, listed, unknown) = tokio::task::spawn_blocking(move || {
         let sync = wucache(&["sync"], &config);
         let preview = Command::new(BIN)
             .args([
@@ -529,10 +529,22 @@ async fn baseline_preview_decides_for_the_synced_catalog() {
             .arg(&config)
             .output()
             .unwrap();
-        (sync, preview, listed)
+        let unknown = Command::new(BIN)
+            .args(["updates", "--group", "Pilott", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (sync, preview, listed, unknown)
     })
     .await
     .unwrap();
+    // A group no baseline registers is an error naming the registered ones, not the default.
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no patch group `Pilott`") && stderr.contains("Pilot") && stderr.contains("Prod"),
+        "{stderr}"
+    );
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     let with_decision = listed
         .as_array()
@@ -636,6 +648,20 @@ async fn updates_go_through_the_api_while_serve_holds_the_store() {
         remote_preview.status.success(),
         "{}",
         String::from_utf8_lossy(&remote_preview.stderr)
+    );
+    // The API refuses a group no baseline registers rather than answering for the default.
+    let token = daemon.app.admin_token();
+    let (status, body) = crate::harness::http(
+        "GET",
+        daemon.admin_addr,
+        "/api/v1/updates?group=Prodd",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("no patch group `Prodd`") && body.contains("Prod"),
+        "{body}"
     );
     daemon.stop().await;
     let local = run(config_path.clone()).await;

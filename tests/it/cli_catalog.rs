@@ -273,7 +273,10 @@ async fn check_and_properties_go_through_the_api_while_serve_holds_the_store() {
         tokio::task::spawn_blocking(move || {
             (
                 wucache(&["baseline", "check", "--strict"], &config),
-                wucache(&["updates", "--properties", "--json", "--group", "any"], &config),
+                wucache(
+                    &["updates", "--properties", "--json", "--group", "default"],
+                    &config,
+                ),
             )
         })
         .await
