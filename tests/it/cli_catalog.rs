@@ -175,7 +175,7 @@ async fn updates_properties_json_lists_the_aws_properties_the_test_kit_expects()
                         "--properties",
                         "--json",
                         "--group",
-                        "any",
+                        "default",
                         "--product",
                         "windows11",
                     ],
