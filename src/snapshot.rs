@@ -264,15 +264,23 @@ impl Snapshot {
         })
     }
 
+    /// The baseline (and registered group) `target_groups` select, `None` without baselines.
+    fn assigned<'a>(
+        &'a self,
+        target_groups: &[String],
+    ) -> Option<(&'a BaselineSet, crate::approval::Assignment<'a>)> {
+        let set = self.baselines.as_deref()?;
+        let joined = target_groups.join(";");
+        let requested = (!joined.is_empty()).then_some(joined.as_str());
+        Some((set, set.for_target_group(requested)))
+    }
+
     /// The scope of a client that asked for `target_groups` (its GPO `TargetGroup`): the first
     /// registered patch group decides the baseline, else the default baseline.
     pub fn scope_for(&self, target_groups: &[String]) -> &Scope {
-        let Some(set) = &self.baselines else {
+        let Some((set, assigned)) = self.assigned(target_groups) else {
             return &self.scope;
         };
-        let joined = target_groups.join(";");
-        let requested = (!joined.is_empty()).then_some(joined.as_str());
-        let assigned = set.for_target_group(requested);
         let baseline = &assigned.baseline.id;
         if let Some(group) = assigned.group.filter(|g| set.has_group_policy(g)) {
             if let Some(scope) = self.other_scopes.get(&policy_id(baseline, Some(group))) {
@@ -288,10 +296,7 @@ impl Snapshot {
     /// The gate of the policy `target_groups` select, as of when the offers were planned
     /// (`None` without baselines), with its `Gate` windows' names.
     pub fn gate_for(&self, target_groups: &[String]) -> Option<(crate::approval::GateState, Vec<String>)> {
-        let set = self.baselines.as_ref()?;
-        let joined = target_groups.join(";");
-        let requested = (!joined.is_empty()).then_some(joined.as_str());
-        let assigned = set.for_target_group(requested);
+        let (set, assigned) = self.assigned(target_groups)?;
         let group = assigned.group.filter(|g| set.has_group_policy(g));
         let plan = set.window_plan(assigned.baseline, group);
         let at = chrono::DateTime::from_timestamp(self.built_at, 0).unwrap_or_default();
@@ -301,13 +306,11 @@ impl Snapshot {
     /// Whether the patch group `target_groups` select lists `kb` (digits, with or without
     /// `KB`) in its install override list.
     pub fn install_override(&self, target_groups: &[String], kb: &str) -> bool {
-        let Some(set) = &self.baselines else {
+        let Some((set, assigned)) = self.assigned(target_groups) else {
             return false;
         };
-        let joined = target_groups.join(";");
-        let requested = (!joined.is_empty()).then_some(joined.as_str());
         let kb = kb.trim_start_matches("KB");
-        set.for_target_group(requested).group.is_some_and(|g| {
+        assigned.group.is_some_and(|g| {
             set.install_overrides(g)
                 .iter()
                 .any(|o| o.trim_start_matches("KB") == kb)
@@ -316,15 +319,12 @@ impl Snapshot {
 
     /// The patch group and baseline `target_groups` select (as `scope_for` does).
     pub fn assignment(&self, target_groups: &[String]) -> Assignment {
-        let Some(set) = &self.baselines else {
+        let Some((_, assigned)) = self.assigned(target_groups) else {
             return Assignment {
                 group: None,
                 baseline_id: DEFAULT_GROUP.to_string(),
             };
         };
-        let joined = target_groups.join(";");
-        let requested = (!joined.is_empty()).then_some(joined.as_str());
-        let assigned = set.for_target_group(requested);
         Assignment {
             group: assigned.group.map(str::to_string),
             baseline_id: assigned.baseline.id.clone(),
@@ -465,11 +465,7 @@ pub(crate) fn payload_meta(file: &FileRef) -> PayloadMeta {
 /// (`content_source`, the upstream's base URL), else from its `MUUrl`.
 pub(crate) fn payload_meta_via(file: &FileRef, content_source: Option<&str>) -> PayloadMeta {
     let url = match content_source {
-        Some(base) => format!(
-            "{}{}",
-            base.trim_end_matches('/'),
-            crate::content::layout::url_path(&file.sha1, &file.content_extension())
-        ),
+        Some(base) => crate::content::layout::content_url(base, &file.sha1, &file.content_extension()),
         None => file.url.clone(),
     };
     PayloadMeta {

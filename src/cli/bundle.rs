@@ -176,13 +176,10 @@ async fn fetch_missing(
         .iter()
         .map(|meta| match source {
             Some(base) => crate::content::PayloadMeta {
-                url: format!(
-                    "{}{}",
-                    base.trim_end_matches('/'),
-                    crate::content::layout::url_path(
-                        &meta.sha1,
-                        &crate::model::content_extension(&meta.name)
-                    )
+                url: crate::content::layout::content_url(
+                    base,
+                    &meta.sha1,
+                    &crate::model::content_extension(&meta.name),
                 ),
                 ..meta.clone()
             },

@@ -52,6 +52,11 @@ pub fn parse_content_path(path: &str) -> Option<ContentPath> {
     })
 }
 
+/// `<base>/Content/<XX>/<SHA1HEX>.<ext>`: a payload's URL on a server laid out as WSUS is.
+pub fn content_url(base: &str, sha1: &Sha1, extension: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), url_path(sha1, extension))
+}
+
 /// The URL path WSUS clients use for a payload; the inverse of [`parse_content_path`].
 pub fn url_path(sha1: &Sha1, extension: &str) -> String {
     format!(

@@ -3,7 +3,6 @@
 
 use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
 use super::{internal, seal_cookie, Context};
-use crate::content::layout::url_path;
 use crate::model::FileRef;
 use crate::plan::NodeId;
 use crate::protocol::fragment;
@@ -137,12 +136,7 @@ fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<Strin
 /// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as
 /// WSUS lays content out (docs/protocol.md §5.4; the path is `content::layout::url_path`).
 pub(in crate::server) fn content_url(base: &str, file: &FileRef) -> String {
-    let extension = file.content_extension();
-    format!(
-        "{}{}",
-        base.trim_end_matches('/'),
-        url_path(&file.sha1, &extension)
-    )
+    crate::content::layout::content_url(base, &file.sha1, &file.content_extension())
 }
 
 fn location(base: &str, file: &FileRef) -> FileLocation {
