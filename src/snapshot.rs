@@ -5,9 +5,7 @@
 //! from start to end, so a sync never changes an answer half-way. Uses `model`,
 //! `protocol`, `approval`, `fleet`, `plan`, `store`, `content`.
 
-use crate::approval::{
-    catalog_facts, default_offer, evaluation_epoch, BaselineSet, CatalogOffers, Offer, UpdateFacts,
-};
+use crate::approval::{catalog_facts, evaluation_epoch, BaselineSet, CatalogOffers, Offer, UpdateFacts};
 use crate::content::PayloadMeta;
 use crate::fleet::Decisions;
 use crate::model::{FileRef, UpdateRecord};
@@ -96,10 +94,15 @@ impl Snapshot {
         }
     }
 
-    /// Reads the store and plans the default group's deployments as of `now` (unix seconds):
-    /// every mirrored update that is not expired is approved (no baseline file).
+    /// Reads the store and plans the default group's deployments as of `now` (unix seconds)
+    /// without a baseline file: every mirrored update that is neither expired nor superseded
+    /// by a live update is approved.
     pub fn build(store: &Store, now: i64) -> Result<Snapshot, StoreError> {
-        Snapshot::build_with(store, now, default_offer)
+        let records = store.latest_records()?;
+        let offers = CatalogOffers::without_baselines(&records);
+        let decide = move |record: &UpdateRecord| (offers.offer_without_baselines(record), None);
+        let policies: Vec<Policy<'_>> = vec![(DEFAULT_GROUP.to_string(), Box::new(decide))];
+        Snapshot::build_policies_from(store, now, records, policies, None)
     }
 
     /// `build` with another approval decision (benchmarks approve a chosen subset).

@@ -2,7 +2,10 @@
 //! catalog — product families from the category chain, successors from the other updates'
 //! supersedence lists — and the `Offer` each baseline of a set makes for them.
 
-use super::{evaluate, evaluation_epoch, Baseline, BaselineSet, Category, Offer, UpdateFacts};
+use super::evaluate::evaluate_without_baselines;
+use super::{
+    evaluate, evaluation_epoch, Baseline, BaselineSet, Category, Offer, ReportUnapproved, UpdateFacts,
+};
 use crate::model::{CategoryType, Prerequisite, UpdateRecord, UpdateType};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -13,7 +16,7 @@ use uuid::Uuid;
 pub struct CatalogOffers {
     facts: HashMap<Uuid, UpdateFacts>,
     epoch: DateTime<Utc>,
-    report_unapproved: bool,
+    report_unapproved: ReportUnapproved,
 }
 
 impl CatalogOffers {
@@ -29,12 +32,32 @@ impl CatalogOffers {
         }
     }
 
+    /// The offers without a baseline file (`offer_without_baselines`).
+    pub fn without_baselines(records: &[UpdateRecord]) -> CatalogOffers {
+        CatalogOffers {
+            facts: catalog_facts(records)
+                .into_iter()
+                .map(|f| (f.update_id, f))
+                .collect(),
+            epoch: DateTime::UNIX_EPOCH,
+            report_unapproved: ReportUnapproved::None,
+        }
+    }
+
+    /// What is offered without a baseline file: every current update for install, nothing
+    /// expired or superseded by a live update; an update that is not top-level is not sent by
+    /// itself.
+    pub fn offer_without_baselines(&self, record: &UpdateRecord) -> Offer {
+        match self.facts.get(&record.identity.update_id) {
+            Some(update) => evaluate_without_baselines(update).offer(ReportUnapproved::None),
+            None => Offer::NotSent,
+        }
+    }
+
     /// What `baseline` offers `record`; an update that is not top-level is not sent by itself.
     pub fn offer(&self, baseline: &Baseline, record: &UpdateRecord) -> Offer {
         match self.facts.get(&record.identity.update_id) {
-            Some(update) => evaluate(update, baseline, self.epoch)
-                .decision
-                .offer(self.report_unapproved),
+            Some(update) => evaluate(update, baseline, self.epoch).offer(self.report_unapproved),
             None => Offer::NotSent,
         }
     }
@@ -46,8 +69,8 @@ impl CatalogOffers {
             .map(|update| evaluate(update, baseline, self.epoch))
     }
 
-    /// Whether unapproved updates are sent detect-only (`[evaluation] report_unapproved`).
-    pub fn reports_unapproved(&self) -> bool {
+    /// Which unapproved updates are sent detect-only (`[evaluation] report_unapproved`).
+    pub fn reports_unapproved(&self) -> ReportUnapproved {
         self.report_unapproved
     }
 

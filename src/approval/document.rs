@@ -332,19 +332,72 @@ pub enum WindowMode {
     Deadline,
 }
 
-/// `[evaluation]`: how often decisions are recomputed and whether unapproved updates are sent
+/// `[evaluation]`: how often decisions are recomputed and which unapproved updates are sent
 /// detect-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvaluationSettings {
     pub(crate) snapshot_interval_minutes: u32,
-    pub(crate) report_unapproved: bool,
+    pub(crate) report_unapproved: ReportUnapproved,
 }
 
 impl Default for EvaluationSettings {
     fn default() -> Self {
         EvaluationSettings {
             snapshot_interval_minutes: 60,
-            report_unapproved: true,
+            report_unapproved: ReportUnapproved::default(),
+        }
+    }
+}
+
+/// `[evaluation] report_unapproved`: which updates a baseline does not approve are still sent
+/// detect-only (`PreDeploymentCheck`), so that machines report whether they need them. Every
+/// update sent costs every new client a share of a SyncUpdates round trip (the Windows Update
+/// agent abandons a scan after 200 of them), so by default only what compliance reads is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReportUnapproved {
+    /// `"security"` (the default): unapproved updates of the baseline's
+    /// `SecurityClassifications` that no live update supersedes — what
+    /// `AVAILABLE_SECURITY_UPDATE` counts. Rejected updates are always sent (for
+    /// `INSTALLED_REJECTED`).
+    #[default]
+    Security,
+    /// `"all"` or `true`: every unapproved update, superseded or not, as WSUS does (large
+    /// scopes; `INSTALLED_OTHER` for every classification).
+    All,
+    /// `"none"` or `false`: only rejected updates besides the approved ones.
+    None,
+}
+
+impl ReportUnapproved {
+    /// The setting's name as the baseline file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportUnapproved::Security => "security",
+            ReportUnapproved::All => "all",
+            ReportUnapproved::None => "none",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportUnapproved {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Name(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Flag(true) => Ok(ReportUnapproved::All),
+            Raw::Flag(false) => Ok(ReportUnapproved::None),
+            Raw::Name(name) => match name.as_str() {
+                "security" => Ok(ReportUnapproved::Security),
+                "all" => Ok(ReportUnapproved::All),
+                "none" => Ok(ReportUnapproved::None),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown value {other:?}: expected \"security\", \"all\", \"none\", true or false"
+                ))),
+            },
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::document::{
     Approval, Baseline, ComplianceLevel, FilterKey, MultiRuleComplianceLevel, PatchFilter, PatchId,
-    PatchRule, SupersededHandling,
+    PatchRule, ReportUnapproved, SupersededHandling,
 };
 use super::facts::{PatchProperties, UpdateFacts};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -47,18 +47,6 @@ impl Decision {
     pub fn is_approved(self) -> bool {
         matches!(self, Decision::Approved | Decision::ExplicitApproved)
     }
-
-    /// How the update is sent to a WSUS client (§3.2 table). `report_unapproved` sends
-    /// unapproved updates detect-only so that clients report whether they need them.
-    pub fn offer(self, report_unapproved: bool) -> Offer {
-        match self {
-            Decision::Approved | Decision::ExplicitApproved => Offer::Install,
-            Decision::ExplicitRejected => Offer::DetectOnly,
-            Decision::PendingApproval | Decision::NotApproved if report_unapproved => Offer::DetectOnly,
-            Decision::PendingApproval | Decision::NotApproved => Offer::NotSent,
-            Decision::ExcludedSuperseded | Decision::ExcludedExpired => Offer::NotSent,
-        }
-    }
 }
 
 impl std::fmt::Display for Decision {
@@ -78,15 +66,30 @@ pub enum Offer {
     NotSent,
 }
 
-/// The offer without a baseline file: every update the catalog mirrors is installed (the
-/// catalog holds only the configured products × classifications) and expired revisions are
-/// never sent.
-pub fn default_offer(update: &crate::model::UpdateRecord) -> Offer {
-    if update.is_expired() {
-        Offer::NotSent
+/// The decision without a baseline file: every update the catalog mirrors is approved (the
+/// catalog holds only the configured products × classifications) but for expired updates and
+/// those a live update supersedes, which are never sent.
+pub fn evaluate_without_baselines(update: &UpdateFacts) -> Evaluation {
+    let (decision, decided_by, reason) = if update.expired {
+        (
+            Decision::ExcludedExpired,
+            DecidedBy::Expiry,
+            "expired (no baseline file)".to_string(),
+        )
+    } else if let Some(successor) = update.live_successors().next() {
+        (
+            Decision::ExcludedSuperseded,
+            DecidedBy::Successor(successor.update_id),
+            format!("superseded by {} (no baseline file)", successor.label()),
+        )
     } else {
-        Offer::Install
-    }
+        (
+            Decision::Approved,
+            DecidedBy::NoBaselineFile,
+            "mirrored (no baseline file: everything current is approved)".to_string(),
+        )
+    };
+    Evaluation::new(decision, decided_by, reason)
 }
 
 /// What in the baseline (or in the update itself) made the decision, for `explain`.
@@ -121,6 +124,10 @@ pub struct Evaluation {
     /// The level a missing patch is reported at; for `PendingApproval` the pending rules' level.
     pub compliance_level: ComplianceLevel,
     pub(crate) reason: String,
+    /// The update's classification is one of the baseline's `SecurityClassifications`.
+    pub(crate) security: bool,
+    /// A live update supersedes it.
+    pub(crate) superseded: bool,
 }
 
 impl Evaluation {
@@ -131,6 +138,27 @@ impl Evaluation {
             approval_date: None,
             compliance_level: ComplianceLevel::Unspecified,
             reason,
+            security: false,
+            superseded: false,
+        }
+    }
+
+    /// How the update is sent to a WSUS client (§3.2 table): approved → `Install`; rejected →
+    /// detect-only (for `INSTALLED_REJECTED`); pending or not approved → detect-only as
+    /// `report` says (by default only security updates no live update supersedes); excluded →
+    /// not sent.
+    pub fn offer(&self, report: ReportUnapproved) -> Offer {
+        let reported = match report {
+            ReportUnapproved::All => true,
+            ReportUnapproved::Security => self.security && !self.superseded,
+            ReportUnapproved::None => false,
+        };
+        match self.decision {
+            Decision::Approved | Decision::ExplicitApproved => Offer::Install,
+            Decision::ExplicitRejected => Offer::DetectOnly,
+            Decision::PendingApproval | Decision::NotApproved if reported => Offer::DetectOnly,
+            Decision::PendingApproval | Decision::NotApproved => Offer::NotSent,
+            Decision::ExcludedSuperseded | Decision::ExcludedExpired => Offer::NotSent,
         }
     }
 
@@ -153,7 +181,10 @@ impl Evaluation {
 /// Decides `update` under `baseline` at `now` (§3.2 steps 0–8).
 pub fn evaluate(update: &UpdateFacts, baseline: &Baseline, now: DateTime<Utc>) -> Evaluation {
     let own = evaluate_ignoring_supersedence(update, baseline, now);
-    apply_supersedence(own, update, baseline, now)
+    let mut evaluation = apply_supersedence(own, update, baseline, now);
+    evaluation.security = super::compliance::is_security(update, baseline);
+    evaluation.superseded = update.live_successors().next().is_some();
+    evaluation
 }
 
 /// The start of the evaluation epoch `now` falls in: `now` rounded down to a multiple of
@@ -190,6 +221,8 @@ fn evaluate_ignoring_supersedence(
             approval_date: Some(update.release_date),
             compliance_level: baseline.approved_patches_compliance_level,
             reason: format!("listed in ApprovedPatches as {}", entry.as_str()),
+            security: false,
+            superseded: false,
         };
     }
     let properties = PatchProperties::of(update, &baseline.extensions);
@@ -285,6 +318,8 @@ fn decided(decision: Decision, candidates: &[&Candidate], mode: MultiRuleComplia
         approval_date,
         compliance_level: compliance_level.unwrap_or_default(),
         reason,
+        security: false,
+        superseded: false,
     }
 }
 
@@ -435,23 +470,35 @@ mod tests {
         );
     }
 
-    #[test]
-    fn offers_follow_the_decision_table() {
-        assert_eq!(Decision::Approved.offer(false), Offer::Install);
-        assert_eq!(Decision::ExplicitApproved.offer(false), Offer::Install);
-        assert_eq!(Decision::ExplicitRejected.offer(false), Offer::DetectOnly);
-        assert_eq!(Decision::PendingApproval.offer(true), Offer::DetectOnly);
-        assert_eq!(Decision::NotApproved.offer(false), Offer::NotSent);
-        assert_eq!(Decision::ExcludedSuperseded.offer(true), Offer::NotSent);
-        assert_eq!(Decision::ExcludedExpired.offer(true), Offer::NotSent);
+    fn decided(decision: Decision, security: bool, superseded: bool) -> Evaluation {
+        Evaluation {
+            security,
+            superseded,
+            ..Evaluation::new(decision, DecidedBy::Rules(Vec::new()), String::new())
+        }
     }
 
     #[test]
-    fn without_baselines_published_updates_are_installed_and_expired_ones_not_sent() {
-        use crate::model::{PublicationState, UpdateIdentity, UpdateRecord, UpdateType};
-        let mut update = UpdateRecord::new(UpdateIdentity::default(), UpdateType::Software);
-        assert_eq!(default_offer(&update), Offer::Install);
-        update.publication_state = PublicationState::Expired;
-        assert_eq!(default_offer(&update), Offer::NotSent);
+    fn offers_follow_the_decision_table() {
+        use ReportUnapproved::{All, None, Security};
+        let offer = |decision, report| decided(decision, false, false).offer(report);
+        assert_eq!(offer(Decision::Approved, None), Offer::Install);
+        assert_eq!(offer(Decision::ExplicitApproved, None), Offer::Install);
+        assert_eq!(offer(Decision::ExplicitRejected, None), Offer::DetectOnly);
+        assert_eq!(offer(Decision::PendingApproval, All), Offer::DetectOnly);
+        assert_eq!(offer(Decision::NotApproved, None), Offer::NotSent);
+        assert_eq!(offer(Decision::ExcludedSuperseded, All), Offer::NotSent);
+        assert_eq!(offer(Decision::ExcludedExpired, All), Offer::NotSent);
+        // The default sends unapproved updates detect-only only when compliance reads them:
+        // security classifications that no live update supersedes.
+        assert_eq!(offer(Decision::NotApproved, Security), Offer::NotSent);
+        let security = decided(Decision::NotApproved, true, false);
+        assert_eq!(security.offer(Security), Offer::DetectOnly);
+        assert_eq!(security.offer(None), Offer::NotSent);
+        let superseded = decided(Decision::PendingApproval, true, true);
+        assert_eq!(superseded.offer(Security), Offer::NotSent);
+        assert_eq!(superseded.offer(All), Offer::DetectOnly);
+        let rejected = decided(Decision::ExplicitRejected, false, true);
+        assert_eq!(rejected.offer(Security), Offer::DetectOnly);
     }
 }

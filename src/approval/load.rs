@@ -64,7 +64,7 @@ impl BaselineSet {
             .collect::<Result<Vec<_>, BaselineError>>()?;
         let evaluation = EvaluationSettings {
             snapshot_interval_minutes: raw.evaluation.snapshot_interval_minutes.unwrap_or(60),
-            report_unapproved: raw.evaluation.report_unapproved.unwrap_or(true),
+            report_unapproved: raw.evaluation.report_unapproved.unwrap_or_default(),
         };
         let (set, set_warnings) = BaselineSet::new(
             baselines,
@@ -277,7 +277,7 @@ mod tests {
                 set.evaluation.snapshot_interval_minutes,
                 set.evaluation.report_unapproved
             ),
-            (60, true)
+            (60, crate::approval::ReportUnapproved::Security)
         );
         let window = &set.maintenance_windows[0];
         assert_eq!(window.name, "prod-patch-tuesday-plus-2");

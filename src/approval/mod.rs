@@ -14,7 +14,8 @@
 //! - `catalog_facts`: `UpdateFacts` for every top-level update of a catalog (product
 //!   families from the category chain, successors from supersedence lists).
 //! - `evaluate`: the decision for one update under one baseline at one time, and the
-//!   `Offer` (Install / detect-only / not sent) it becomes; `default_offer` without baselines.
+//!   `Offer` (Install / detect-only / not sent) it becomes; `evaluate_without_baselines`
+//!   without a baseline file.
 //! - `groups` / `set`: which baseline a client's `TargetGroup` selects.
 //! - `keys`: the keys a document knows where, for "did you mean" on unknown ones.
 //! - `guardrails`: warnings about a loaded file alone (window settings) and against a synced
@@ -57,10 +58,12 @@ pub use compliance::{
 pub use document::{
     Approval, Baseline, ComplianceLevel, ComplianceStatus, Deadline, DeadlineMode, EvaluationSettings,
     FilterKey, MaintenanceWindow, MultiRuleComplianceLevel, PatchFilter, PatchId, PatchRule, ProxyExtensions,
-    RejectedPatchesAction, SupersededHandling, WindowMode,
+    RejectedPatchesAction, ReportUnapproved, SupersededHandling, WindowMode,
 };
 pub use error::{BaselineError, Loaded, Problem, Warning, WarningKind};
-pub use evaluate::{default_offer, evaluate, evaluation_epoch, DecidedBy, Decision, Evaluation, Offer};
+pub use evaluate::{
+    evaluate, evaluate_without_baselines, evaluation_epoch, DecidedBy, Decision, Evaluation, Offer,
+};
 pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};
 pub use guardrails::{catalog_warnings, document_warnings, Guardrail};

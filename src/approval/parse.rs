@@ -155,7 +155,7 @@ pub(crate) struct RawFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEvaluation {
     pub snapshot_interval_minutes: Option<u32>,
-    pub report_unapproved: Option<bool>,
+    pub report_unapproved: Option<super::document::ReportUnapproved>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -279,7 +279,7 @@ pub struct PolicyOffers<'a> {
     plan: WindowPlan,
     overrides: &'a [String],
     at: DateTime<Utc>,
-    report_unapproved: bool,
+    report_unapproved: super::ReportUnapproved,
 }
 
 impl<'a> PolicyOffers<'a> {
@@ -321,7 +321,7 @@ impl<'a> PolicyOffers<'a> {
         expired: bool,
     ) -> (super::Offer, Option<DateTime<Utc>>) {
         use super::Offer;
-        let mut offer = evaluation.decision.offer(self.report_unapproved);
+        let mut offer = evaluation.offer(self.report_unapproved);
         let mut approved = evaluation.approval_date;
         if self.overrides_install(evaluation, kb, expired) {
             offer = Offer::Install;

@@ -17,7 +17,7 @@
 
 use super::manifest::ScopeInfo;
 use super::BundleError;
-use crate::approval::{default_offer, Baseline, BaselineSet, CatalogOffers};
+use crate::approval::{Baseline, BaselineSet, CatalogOffers};
 use crate::content::PayloadMeta;
 use crate::model::{FileRef, UpdateRecord};
 use crate::plan::{self, Graph};
@@ -73,15 +73,18 @@ pub fn select(
 ) -> Result<Selection, BundleError> {
     let mut warnings = Vec::new();
     let policies = policies(scope, set, &mut warnings)?;
-    let offers = set.map(|set| CatalogOffers::new(&records, set, at));
+    let offers = match set {
+        Some(set) => CatalogOffers::new(&records, set, at),
+        None => CatalogOffers::without_baselines(&records),
+    };
     let graph = Graph::build(&records);
     let mut in_scope = vec![false; records.len()];
     let mut approved = Vec::new();
     let mut seen = HashSet::new();
     for (_, baseline) in &policies {
-        let offer = |record: &UpdateRecord| match (baseline, &offers) {
-            (Some(baseline), Some(offers)) => offers.offer(baseline, record),
-            _ => default_offer(record),
+        let offer = |record: &UpdateRecord| match baseline {
+            Some(baseline) => offers.offer(baseline, record),
+            None => offers.offer_without_baselines(record),
         };
         let planned = plan::plan(&graph, |node| offer(&records[node as usize]));
         for entry in &planned {
@@ -102,9 +105,8 @@ pub fn select(
             Scope::Group(name) | Scope::Baseline(name) => Some(name.clone()),
         },
         baselines: policies.into_iter().map(|(id, _)| id).collect(),
-        evaluated_at: offers
-            .as_ref()
-            .map_or(at, CatalogOffers::epoch)
+        evaluated_at: set
+            .map_or(at, |_| offers.epoch())
             .to_rfc3339_opts(SecondsFormat::Secs, true),
     };
     let all = *scope == Scope::All;

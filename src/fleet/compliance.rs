@@ -6,8 +6,8 @@
 
 use super::status::MachineStatus;
 use crate::approval::{
-    compliance_item_of, evaluate, is_security, predefined, summarize, Baseline, ComplianceItem,
-    ComplianceLevel, ComplianceStatus, DecidedBy, Decision, Evaluation, PatchSummary, UpdateFacts,
+    compliance_item_of, evaluate, evaluate_without_baselines, is_security, predefined, summarize, Baseline,
+    ComplianceItem, ComplianceStatus, Evaluation, PatchSummary, UpdateFacts,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -57,11 +57,11 @@ impl Decisions {
         }
     }
 
-    /// Without a baseline file every mirrored update that has not expired is approved (the
-    /// offer `approval::default_offer` makes); the carrier baseline is AWS's default, whose
-    /// only part used here is its security classifications.
+    /// Without a baseline file every mirrored update that has not expired and that no live
+    /// update supersedes is approved (`approval::evaluate_without_baselines`); the carrier
+    /// baseline is AWS's default, whose only part used here is its security classifications.
     pub fn without_baselines(facts: Arc<[UpdateFacts]>) -> Decisions {
-        let evaluations = facts.iter().map(approve_unless_expired).collect();
+        let evaluations = facts.iter().map(evaluate_without_baselines).collect();
         let baseline = predefined()
             .into_iter()
             .next()
@@ -94,29 +94,6 @@ impl MachineCompliance {
             (true, ComplianceStatus::Compliant) => "COMPLIANT",
             (true, ComplianceStatus::NonCompliant) => "NON_COMPLIANT",
         }
-    }
-}
-
-fn approve_unless_expired(update: &UpdateFacts) -> Evaluation {
-    let (decision, decided_by, reason) = if update.expired {
-        (
-            Decision::ExcludedExpired,
-            DecidedBy::Expiry,
-            "expired (no baseline file)",
-        )
-    } else {
-        (
-            Decision::Approved,
-            DecidedBy::NoBaselineFile,
-            "mirrored (no baseline file: everything is approved)",
-        )
-    };
-    Evaluation {
-        decision,
-        decided_by,
-        approval_date: None,
-        compliance_level: ComplianceLevel::Unspecified,
-        reason: reason.to_string(),
     }
 }
 

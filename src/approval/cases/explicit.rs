@@ -19,7 +19,7 @@ fn t14_explicit_approval_bypasses_global_filters_rules_and_delay() {
     let evaluation = evaluate(&kb, &b2(), now());
     assert_eq!(evaluation.decision, Decision::ExplicitApproved);
     assert_eq!(evaluation.compliance_level, ComplianceLevel::High);
-    assert_eq!(evaluation.decision.offer(REPORT_UNAPPROVED), Offer::Install);
+    assert_eq!(evaluation.offer(REPORT_UNAPPROVED), Offer::Install);
 }
 
 #[test]
@@ -39,8 +39,11 @@ fn t16_rejected_update_is_detect_only_and_installed_reports_rejected_under_block
     let kb = security_update("WindowsServer2019", "Critical", "2025-11-01").kb("KB5000002");
     let evaluation = evaluate(&kb, &b2(), now());
     assert_eq!(evaluation.decision, Decision::ExplicitRejected);
-    assert_eq!(evaluation.decision.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
-    assert_eq!(evaluation.decision.offer(false), Offer::DetectOnly);
+    assert_eq!(evaluation.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
+    assert_eq!(
+        evaluation.offer(crate::approval::ReportUnapproved::None),
+        Offer::DetectOnly
+    );
     let installed = compliance_item(&kb, &evaluation, ClientState::Installed, &b2()).unwrap();
     assert_eq!(installed.state, PatchState::InstalledRejected);
     assert_eq!(installed.compliance, ItemCompliance::NonCompliant);
@@ -56,7 +59,7 @@ fn t19_listed_as_approved_and_rejected_is_rejected_and_installed_reports_other()
     let kb = security_update("WindowsServer2019", "Critical", "2025-10-01").kb("KB5000010");
     let evaluation = evaluate(&kb, &b3(), now());
     assert_eq!(evaluation.decision, Decision::ExplicitRejected);
-    assert_ne!(evaluation.decision.offer(REPORT_UNAPPROVED), Offer::Install);
+    assert_ne!(evaluation.offer(REPORT_UNAPPROVED), Offer::Install);
     let installed = compliance_item(&kb, &evaluation, ClientState::Installed, &b3()).unwrap();
     assert_eq!(installed.state, PatchState::InstalledOther);
     assert_eq!(installed.compliance, ItemCompliance::Compliant);

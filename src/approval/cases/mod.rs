@@ -26,7 +26,7 @@ use crate::approval::facts::UpdateFacts;
 use crate::approval::testdata::{at, now, update, Build};
 use serde_json::{json, Value};
 
-const REPORT_UNAPPROVED: bool = true;
+const REPORT_UNAPPROVED: crate::approval::ReportUnapproved = crate::approval::ReportUnapproved::All;
 
 fn security_update(product: &str, severity: &str, released: &str) -> UpdateFacts {
     update(released)

@@ -21,7 +21,7 @@ fn t01_approve_after_days_counts_from_release_date() {
         Some("2025-11-18T18:00:00Z"),
         ComplianceLevel::Unspecified,
     );
-    assert_eq!(evaluation.decision.offer(REPORT_UNAPPROVED), Offer::Install);
+    assert_eq!(evaluation.offer(REPORT_UNAPPROVED), Offer::Install);
 }
 
 #[test]
@@ -34,7 +34,7 @@ fn t02_within_the_delay_is_pending_offered_detect_only_and_reported_as_available
         Some("2025-11-21T18:00:00Z"),
         ComplianceLevel::Unspecified,
     );
-    assert_eq!(evaluation.decision.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
+    assert_eq!(evaluation.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
     assert_eq!(
         state(&kb, &b1(), ClientState::NotInstalled),
         Some(PatchState::AvailableSecurityUpdate)
@@ -76,7 +76,7 @@ fn t05_severity_outside_the_rule_is_not_approved_and_reports_without_breaking_co
         None,
         ComplianceLevel::Unspecified,
     );
-    assert_eq!(evaluation.decision.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
+    assert_eq!(evaluation.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
     assert_eq!(
         state(&kb, &b1(), ClientState::NotInstalled),
         Some(PatchState::AvailableSecurityUpdate)
@@ -220,7 +220,7 @@ fn t13_global_filters_exclude_other_products() {
         "{}",
         evaluation.reason
     );
-    assert_eq!(evaluation.decision.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
+    assert_eq!(evaluation.offer(REPORT_UNAPPROVED), Offer::DetectOnly);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use super::agent::WindowsClient;
 use super::serve_synthetic;
-use super::truth::{everything_unexpired, Truth};
+use super::truth::{everything_current, Truth};
 use uuid::Uuid;
 use wucache_testkit::synth::{hex, SynthKind};
 use wucache_testkit::wua::{answers, request, Action};
@@ -13,7 +13,7 @@ use wucache_testkit::wua::{answers, request, Action};
 async fn refresh_cache_file_locations_and_category_scan_answer_as_wsus() {
     let (daemon, catalog, _data) = serve_synthetic(66, 80).await;
     let truth = Truth::new(&catalog);
-    let expected = truth.scope(everything_unexpired);
+    let expected = truth.scope(everything_current(&truth));
     let mut client = WindowsClient::new(daemon.client_addr);
     client.handshake().await;
     let result = client.scan().await;

@@ -92,3 +92,54 @@ async fn baselines_decide_each_action_and_changes_reach_cached_clients() {
     assert!(last.new_updates.is_empty() && last.changed_updates.is_empty());
     daemon.stop().await;
 }
+
+/// The `Security Updates` classification (its WSUS category id).
+const SECURITY_UPDATES: &str = "0fa1201d-4330-4fa8-8ae9-b877473b6441";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_only_current_security_updates_are_sent_detect_only() {
+    let catalog = synthetic(71, 400);
+    let truth = Truth::new(&catalog);
+    let kbs = some_kbs(&truth, 0);
+    // The baseline file names no [evaluation] and no SupersededHandling: the defaults.
+    let text = format!(
+        "schema_version = 1\ndefault_baseline = \"explicit\"\n\n[[baseline]]\nid = \"explicit\"\n\
+         Name = \"explicit\"\nOperatingSystem = \"WINDOWS\"\nApprovedPatches = [{}]\n",
+        kbs.iter()
+            .map(|kb| format!("\"{kb}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let (daemon, _data, _file) = serve(&catalog, Some(&text)).await;
+    let mut client = WindowsClient::new(daemon.client_addr);
+    client.handshake().await;
+
+    let scan = client.scan().await;
+
+    let security: Uuid = SECURITY_UPDATES.parse().unwrap();
+    let superseded = truth.superseded();
+    let expected = truth.scope(|doc| match doc.expired {
+        true => None,
+        // Explicit approval outranks supersedence (ExplicitApprovalOverridesSupersedence).
+        false if Truth::kb(doc).is_some_and(|kb| kbs.contains(&kb)) => Some(Action::Install),
+        false if superseded.contains(&doc.update_id) => None,
+        false if doc.classifications.contains(&security) => Some(Action::PreDeploymentCheck),
+        false => None,
+    });
+    assert_actions(&scan.actions(), &expected);
+    let unsent_current = truth
+        .top_level()
+        .into_iter()
+        .any(|d| !d.expired && !superseded.contains(&d.update_id) && !expected.contains_key(&d.update_id));
+    assert!(unsent_current, "current non-security updates are left out");
+    assert!(expected.values().any(|a| *a == Action::PreDeploymentCheck));
+    let superseded_security = truth
+        .top_level()
+        .into_iter()
+        .any(|d| !d.expired && superseded.contains(&d.update_id) && d.classifications.contains(&security));
+    assert!(
+        superseded_security,
+        "superseded security updates exist and are left out"
+    );
+    daemon.stop().await;
+}

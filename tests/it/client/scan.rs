@@ -5,7 +5,7 @@
 
 use super::agent::{WindowsClient, PAGE_SIZE};
 use super::serve_synthetic;
-use super::truth::{assert_actions, everything_unexpired, Truth};
+use super::truth::{assert_actions, everything_current, Truth};
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -39,16 +39,15 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
     let result = client.scan().await;
 
     // Every update sent, with the action the ground truth gives it, and nothing else.
-    let expected = truth.scope(everything_unexpired);
+    let expected = truth.scope(everything_current(&truth));
     let actions = result.actions();
     assert_eq!(actions.len(), result.seen.len(), "one revision per update");
     assert_actions(&actions, &expected);
-    let approved: BTreeSet<Uuid> = truth
-        .top_level()
-        .into_iter()
-        .filter(|d| !d.expired)
-        .map(|d| d.update_id)
-        .collect();
+    let approved = truth.current();
+    assert!(
+        truth.superseded().iter().any(|id| truth.newest.contains_key(id)),
+        "the catalog has superseded updates, which are never sent"
+    );
     assert_eq!(result.offered(), approved);
     let count = |action| expected.values().filter(|a| **a == action).count();
     assert!(

@@ -71,6 +71,26 @@ impl<'a> Truth<'a> {
             .collect()
     }
 
+    /// Updates that an unexpired top-level update's newest revision lists as superseded.
+    pub(super) fn superseded(&self) -> BTreeSet<Uuid> {
+        self.top_level()
+            .into_iter()
+            .filter(|d| !d.expired)
+            .flat_map(|d| d.superseded.iter().copied())
+            .collect()
+    }
+
+    /// What a client without a baseline file is offered for install: the top-level updates
+    /// that are neither expired nor superseded by an unexpired update.
+    pub(super) fn current(&self) -> BTreeSet<Uuid> {
+        let superseded = self.superseded();
+        self.top_level()
+            .into_iter()
+            .filter(|d| !d.expired && !superseded.contains(&d.update_id))
+            .map(|d| d.update_id)
+            .collect()
+    }
+
     /// Everything a prerequisite clause of `id` names.
     fn prerequisites(&self, id: &Uuid) -> Vec<Uuid> {
         let facts = &self.facts[id];
@@ -142,9 +162,11 @@ fn add(scope: &mut BTreeMap<Uuid, Action>, id: Uuid, action: Action) -> bool {
     }
 }
 
-/// The policy without a baseline file: every update that is not expired is approved.
-pub(super) fn everything_unexpired(doc: &SynthDoc) -> Option<Action> {
-    (!doc.expired).then_some(Action::Install)
+/// The policy without a baseline file: every update that is neither expired nor superseded by
+/// an unexpired update is approved.
+pub(super) fn everything_current<'t>(truth: &'t Truth<'_>) -> impl Fn(&SynthDoc) -> Option<Action> + 't {
+    let superseded = truth.superseded();
+    move |doc| (!doc.expired && !superseded.contains(&doc.update_id)).then_some(Action::Install)
 }
 
 /// A baseline that explicitly approves `kbs`, offers superseded updates and reports the others:

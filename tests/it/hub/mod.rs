@@ -107,7 +107,8 @@ async fn a_spoke_mirrors_the_hub_and_its_clients_download_every_byte_once_throug
     let result = client.scan().await;
     let top_level: BTreeSet<Uuid> = {
         let members: HashSet<Uuid> = catalog.docs.iter().flat_map(|d| d.bundled.clone()).collect();
-        newest(&catalog)
+        let newest = newest(&catalog);
+        let live: Vec<&&SynthDoc> = newest
             .values()
             .filter(|d| !d.expired && !members.contains(&d.update_id))
             .filter(|d| {
@@ -116,7 +117,12 @@ async fn a_spoke_mirrors_the_hub_and_its_clients_download_every_byte_once_throug
                     wucache_testkit::synth::SynthKind::Software | wucache_testkit::synth::SynthKind::Bundle
                 )
             })
+            .collect();
+        // Without baselines, what an unexpired update supersedes is not offered.
+        let superseded: HashSet<Uuid> = live.iter().flat_map(|d| d.superseded.clone()).collect();
+        live.into_iter()
             .map(|d| d.update_id)
+            .filter(|id| !superseded.contains(id))
             .collect()
     };
     assert_eq!(
