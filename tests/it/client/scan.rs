@@ -8,7 +8,6 @@ use super::serve_synthetic;
 use super::truth::{assert_actions, everything_current, Truth};
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet};
-use uuid::Uuid;
 use wucache_testkit::synth::SynthKind;
 use wucache_testkit::wua::Action;
 use wucache_testkit::xml::Element;
