@@ -105,6 +105,12 @@ pub struct App {
     baselines: RwLock<Option<Arc<BaselineSet>>>,
     /// The served catalog, rebuilt at start and after each sync.
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Metadata fragments, derived once and kept ready to write; outlives snapshots.
+    pub fragments: Arc<crate::fragments::FragmentCache>,
+    /// Bumped by every new snapshot and at shutdown: a warming thread of an older one stops.
+    warm_generation: Arc<AtomicU64>,
+    /// The thread warming the fragment cache for the newest snapshot, if one runs.
+    warming: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The baselines in force have not been checked against a catalog yet (they were just
     /// loaded, or the catalog was empty): the next `load_catalog` logs the guardrails.
     guardrails_due: AtomicBool,
@@ -207,6 +213,7 @@ impl App {
             sync_totals.restore(&kept);
         }
         let admission = crate::admission::Admission::new(&config);
+        let fragment_budget = usize::try_from(config.server.fragment_cache).unwrap_or(usize::MAX);
         Ok(Arc::new(App {
             config,
             store,
@@ -226,6 +233,9 @@ impl App {
             sync_totals,
             baselines: RwLock::new(baselines),
             snapshot: RwLock::new(Arc::new(Snapshot::empty())),
+            fragments: Arc::new(crate::fragments::FragmentCache::new(fragment_budget)),
+            warm_generation: Arc::default(),
+            warming: Mutex::new(None),
             ready: AtomicBool::new(false),
             guardrails_due: AtomicBool::new(true),
         }))
@@ -343,8 +353,56 @@ impl App {
     /// Serves `snapshot` from now on (used by `load_catalog`, and by benchmarks that plan
     /// their own approvals).
     pub fn set_snapshot(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
         if let Ok(mut slot) = self.snapshot.write() {
-            *slot = Arc::new(snapshot);
+            *slot = Arc::clone(&snapshot);
+        }
+        self.warm_fragments(snapshot);
+    }
+
+    /// Derives, on a thread of its own, the Core fragments of what `snapshot` serves that the
+    /// cache lacks, so that the first clients after a start or a sync do not pay for them;
+    /// stops when a newer snapshot comes or the daemon stops (`stop_background`).
+    fn warm_fragments(&self, snapshot: Arc<Snapshot>) {
+        let generation = self.warm_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let current = Arc::clone(&self.warm_generation);
+        let cache = Arc::clone(&self.fragments);
+        let store = self.store.clone();
+        let warm = move || {
+            let started = std::time::Instant::now();
+            let ids = snapshot.served_local_ids();
+            let derived = cache.warm(&store, ids, || current.load(Ordering::SeqCst) == generation);
+            let stats = cache.stats();
+            tracing::info!(
+                derived,
+                entries = stats.entries,
+                mib = stats.bytes >> 20,
+                ms = started.elapsed().as_millis() as u64,
+                "fragment cache warmed"
+            );
+        };
+        let spawned = std::thread::Builder::new()
+            .name("fragment-warm".into())
+            .spawn(warm);
+        let previous = match spawned {
+            Ok(handle) => self.warming.lock().ok().and_then(|mut slot| slot.replace(handle)),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not start warming the fragment cache");
+                None
+            }
+        };
+        if let Some(previous) = previous {
+            let _ = previous.join();
+        }
+    }
+
+    /// Stops the background work that holds the store outside the daemon's tasks (the
+    /// fragment cache's warming) and waits for it, so that the store can close.
+    pub fn stop_background(&self) {
+        self.warm_generation.fetch_add(1, Ordering::SeqCst);
+        let running = self.warming.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(handle) = running {
+            let _ = handle.join();
         }
     }
 

@@ -214,6 +214,10 @@ pub struct ServerConfig {
     pub soap_body_budget: u64,
     /// SOAP requests parsed and answered at once (off the async threads); 0 = one per core.
     pub soap_workers: u32,
+    /// Bytes of ready-to-write metadata fragments kept in memory (Core, Extended,
+    /// LocalizedProperties, Eula); 0 derives every fragment at every request.
+    #[serde(with = "human_size")]
+    pub fragment_cache: u64,
 }
 
 impl Default for ServerConfig {
@@ -227,6 +231,7 @@ impl Default for ServerConfig {
             max_soap_body: 4 << 20,
             soap_body_budget: 64 << 20,
             soap_workers: 0,
+            fragment_cache: 64 << 20,
         }
     }
 }

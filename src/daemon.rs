@@ -130,6 +130,8 @@ impl Daemon {
             cache.stop().await;
         }
         while self.tasks.join_next().await.is_some() {}
+        let app = Arc::clone(&self.app);
+        let _ = tokio::task::spawn_blocking(move || app.stop_background()).await;
         if let Err(err) = self.app.store.flush() {
             tracing::error!(error = %err, "flushing the catalog store at shutdown failed");
         }

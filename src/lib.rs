@@ -34,6 +34,10 @@
 //!   certificates (rcgen). Uses nothing.
 //! - `store`: the sled catalog store; the only module that names sled. Uses `model`,
 //!   `catalog`.
+//! - `fragments`: the fragment cache — Core, Extended, LocalizedProperties and Eula
+//!   fragments derived once from the stored documents and held escaped, ready to write, in one
+//!   cache bounded by bytes (CLOCK eviction) that outlives snapshots; warmed in the
+//!   background. Uses `protocol`, `store`.
 //! - `listing`: the catalog as `updates` and `/api/v1/updates` list it, with a baseline's
 //!   decisions. Uses `model`, `approval`.
 //! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
@@ -87,6 +91,7 @@ mod cookie;
 pub mod daemon;
 mod explain;
 mod fleet;
+pub mod fragments;
 mod gpo;
 mod listing;
 pub mod model;

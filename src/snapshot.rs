@@ -10,15 +10,10 @@ use crate::content::PayloadMeta;
 use crate::fleet::Decisions;
 use crate::model::{FileRef, UpdateRecord};
 use crate::plan::{self, Graph, NodeId, Scope, ScopeEntry};
-use crate::protocol::fragment;
-use crate::protocol::wusp::{Deployment, DeploymentAction, XmlText};
-use crate::protocol::xml::escape_text;
+use crate::protocol::wusp::{Deployment, DeploymentAction};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-/// Core fragments kept per snapshot (about 4 KB each, text and escaped form).
-const MAX_CACHED_CORE_FRAGMENTS: usize = 65_536;
+use std::sync::{Arc, OnceLock};
 
 /// The policy every client belongs to when no baseline file is configured.
 pub const DEFAULT_GROUP: &str = "default";
@@ -55,8 +50,6 @@ pub struct Snapshot {
     /// The next time a maintenance window opens or reaches its cutoff for some policy (unix
     /// seconds): the offers change then, so the catalog is re-planned then.
     pub next_window_boundary: Option<i64>,
-    /// Core fragments by local id (std Mutex: never held across an await).
-    core_cache: Mutex<HashMap<i32, XmlText>>,
     /// When the offers were decided (unix seconds); compliance is measured as of then.
     built_at: i64,
     /// Each baseline's decisions for compliance, by baseline id, computed on first use.
@@ -88,7 +81,6 @@ impl Snapshot {
             approved_set: Default::default(),
             content_source: None,
             next_window_boundary: None,
-            core_cache: Mutex::new(HashMap::new()),
             built_at: 0,
             decisions: OnceLock::new(),
         }
@@ -259,7 +251,6 @@ impl Snapshot {
             approved_files,
             content_source: store.meta(crate::store::MetaKey::UpstreamContent)?,
             next_window_boundary: None,
-            core_cache: Mutex::new(HashMap::new()),
             built_at: now,
             decisions: OnceLock::new(),
             records,
@@ -395,30 +386,16 @@ impl Snapshot {
             .collect()
     }
 
-    /// The Core fragment of a node with its escaped form, derived once and cached.
-    pub fn core_fragment(&self, store: &Store, node: NodeId) -> Result<XmlText, String> {
-        let local_id = self.graph.node(node).local_id;
-        if let Some(hit) = self
-            .core_cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&local_id).cloned())
-        {
-            return Ok(hit);
-        }
-        let xml = document(store, local_id)?;
-        let core = fragment::core(&xml).map_err(|e| format!("revision {local_id}: {e}"))?;
-        let escaped: Arc<str> = escape_text(&core).into();
-        let text = XmlText::with_escaped(core.into(), escaped);
-        if let Ok(mut cache) = self.core_cache.lock() {
-            // A crude bound (a few KB per entry): start over rather than grow without end when
-            // a scope holds more revisions than this.
-            if cache.len() >= MAX_CACHED_CORE_FRAGMENTS {
-                cache.clear();
-            }
-            cache.insert(local_id, text.clone());
-        }
-        Ok(text)
+    /// The local ids of every revision some policy serves, the default policy's first, each
+    /// once: what the fragment cache warms.
+    pub fn served_local_ids(&self) -> Vec<i32> {
+        let mut seen = vec![false; self.graph.len()];
+        std::iter::once(&self.scope)
+            .chain(self.other_scopes.values())
+            .flat_map(|scope| &scope.entries)
+            .filter(|entry| !std::mem::replace(&mut seen[entry.node as usize], true))
+            .map(|entry| self.graph.node(entry.node).local_id)
+            .collect()
     }
 
     /// The wire `Deployment` of a scope entry, as WSUS writes it.

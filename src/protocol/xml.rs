@@ -369,6 +369,19 @@ pub(crate) fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// The inverse of [`escape_text`] for what it writes (`&amp;`, `&lt;`, `&gt;`, `&#xD;`).
+pub(crate) fn unescape_text(escaped: &str) -> std::borrow::Cow<'_, str> {
+    if !escaped.contains('&') {
+        return escaped.into();
+    }
+    escaped
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#xD;", "\r")
+        .replace("&amp;", "&")
+        .into()
+}
+
 /// Appends `text` escaped as [`escape_text`] escapes it.
 pub(crate) fn push_escaped_text(out: &mut String, text: &str) {
     // Copy runs between special bytes whole (Core fragments are mostly markup: a byte at a

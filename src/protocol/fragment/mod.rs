@@ -27,7 +27,7 @@
 mod rules;
 mod tree;
 
-pub use rules::{core, eulas, extended, localized};
+pub use rules::{core, eulas, extended, localized, Document};
 use tree::MAX_DEPTH;
 
 /// Why no fragment could be derived. All of these mean the upstream sent a bad document.

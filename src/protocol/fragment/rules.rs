@@ -36,42 +36,76 @@ const EXTENDED_DROPPED: [&str; 11] = [
 const CORE_DEFAULT_FALSE: [&str; 2] = ["ExplicitlyDeployable", "AutoSelectOnWebSites"];
 const EXTENDED_DEFAULT_FALSE: [&str; 1] = ["PerUser"];
 
+/// A stored document parsed once, from which any of its fragments can be written: a cache
+/// that misses several kinds of one revision pays for one parse.
+pub struct Document {
+    root: Element,
+}
+
+impl Document {
+    /// Parses the `upd:Update` document.
+    pub fn parse(update_xml: &str) -> Result<Document, FragmentError> {
+        Ok(Document {
+            root: parse(update_xml)?,
+        })
+    }
+
+    /// The Core fragment, sent in SyncUpdates `UpdateInfo/Xml`.
+    pub fn core(&self) -> Result<String, FragmentError> {
+        let root = &self.root;
+        let mut out = String::new();
+        write(&mut out, root.require("UpdateIdentity")?);
+        write(&mut out, &core_properties(root.require("Properties")?));
+        write_children(&mut out, root, &["Relationships", "ApplicabilityRules"]);
+        Ok(out)
+    }
+
+    /// The Extended fragment, sent by GetExtendedUpdateInfo for `Extended`.
+    pub fn extended(&self) -> Result<String, FragmentError> {
+        let root = &self.root;
+        let mut out = String::new();
+        write(&mut out, &extended_properties(root.require("Properties")?));
+        write_children(&mut out, root, &["Files", "HandlerSpecificData"]);
+        Ok(out)
+    }
+
+    /// The LocalizedProperties fragment for the first of `languages` the document has (e.g.
+    /// ["en-US", "en"] → match "en" by exact or primary-subtag match), falling back to "en",
+    /// else None.
+    pub fn localized(&self, languages: &[&str]) -> Option<String> {
+        let all: Vec<&Element> = collection(&self.root, "LocalizedProperties").collect();
+        languages
+            .iter()
+            .chain(std::iter::once(&"en"))
+            .find_map(|wanted| pick_language(&all, wanted))
+            .map(to_fragment)
+    }
+
+    /// The Eula fragments, one per `LocalizedPropertiesCollection/EulaFile`, in document order.
+    pub fn eulas(&self) -> Vec<String> {
+        collection(&self.root, "EulaFile").map(to_fragment).collect()
+    }
+}
+
 /// The Core fragment, sent in SyncUpdates `UpdateInfo/Xml`.
 pub fn core(update_xml: &str) -> Result<String, FragmentError> {
-    let root = parse(update_xml)?;
-    let mut out = String::new();
-    write(&mut out, root.require("UpdateIdentity")?);
-    write(&mut out, &core_properties(root.require("Properties")?));
-    write_children(&mut out, &root, &["Relationships", "ApplicabilityRules"]);
-    Ok(out)
+    Document::parse(update_xml)?.core()
 }
 
 /// The Extended fragment, sent by GetExtendedUpdateInfo for `Extended`.
 pub fn extended(update_xml: &str) -> Result<String, FragmentError> {
-    let root = parse(update_xml)?;
-    let mut out = String::new();
-    write(&mut out, &extended_properties(root.require("Properties")?));
-    write_children(&mut out, &root, &["Files", "HandlerSpecificData"]);
-    Ok(out)
+    Document::parse(update_xml)?.extended()
 }
 
-/// The LocalizedProperties fragment for the first of `languages` the document has (e.g.
-/// ["en-US", "en"] → match "en" by exact or primary-subtag match), falling back to "en", else
-/// None.
+/// The LocalizedProperties fragment for the first of `languages` the document has, falling
+/// back to "en", else None (`Document::localized`).
 pub fn localized(update_xml: &str, languages: &[&str]) -> Result<Option<String>, FragmentError> {
-    let root = parse(update_xml)?;
-    let all: Vec<&Element> = collection(&root, "LocalizedProperties").collect();
-    let chosen = languages
-        .iter()
-        .chain(std::iter::once(&"en"))
-        .find_map(|wanted| pick_language(&all, wanted));
-    Ok(chosen.map(to_fragment))
+    Ok(Document::parse(update_xml)?.localized(languages))
 }
 
 /// The Eula fragments, one per `LocalizedPropertiesCollection/EulaFile`, in document order.
 pub fn eulas(update_xml: &str) -> Result<Vec<String>, FragmentError> {
-    let root = parse(update_xml)?;
-    Ok(collection(&root, "EulaFile").map(to_fragment).collect())
+    Ok(Document::parse(update_xml)?.eulas())
 }
 
 fn core_properties(properties: &Element) -> Element {

@@ -260,53 +260,73 @@ pub struct UpdateInfo {
     pub xml: XmlText,
 }
 
-/// A fragment carried as element text: the text itself, and optionally its escaped form
-/// prepared once (a Core fragment is sent to every client; escaping it per answer was a
-/// fifth of a scan's server time). Equality and `Deref` look at the text only.
+/// A fragment carried as element text: either the text itself (what a reader parsed, or a
+/// message built by hand) or its escaped form prepared once and kept ready to write (what the
+/// server's fragment cache holds: a Core fragment is sent to every client, and escaping it per
+/// answer was a fifth of a scan's server time). Equality and `text` look at the text.
 #[derive(Debug, Clone, Default)]
 pub struct XmlText {
-    text: std::sync::Arc<str>,
-    escaped: Option<std::sync::Arc<str>>,
+    value: std::sync::Arc<str>,
+    /// `value` is already escaped for element content.
+    escaped: bool,
 }
 
 impl XmlText {
     pub(crate) fn new(text: impl Into<std::sync::Arc<str>>) -> XmlText {
         XmlText {
-            text: text.into(),
-            escaped: None,
+            value: text.into(),
+            escaped: false,
         }
     }
 
-    /// `escaped` must be `text` escaped for element content.
-    pub fn with_escaped(text: std::sync::Arc<str>, escaped: std::sync::Arc<str>) -> XmlText {
+    /// A fragment already escaped for element content (`protocol::xml::escape_text`).
+    pub fn from_escaped(escaped: std::sync::Arc<str>) -> XmlText {
         XmlText {
-            text,
-            escaped: Some(escaped),
+            value: escaped,
+            escaped: true,
         }
     }
 
+    /// The escaped form, when that is what is held.
     pub(crate) fn escaped(&self) -> Option<&str> {
-        self.escaped.as_deref()
+        self.escaped.then_some(&*self.value)
     }
-}
 
-impl std::ops::Deref for XmlText {
-    type Target = str;
+    /// The text (unescaped when the escaped form is what is held).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        if self.escaped {
+            crate::protocol::xml::unescape_text(&self.value)
+        } else {
+            std::borrow::Cow::Borrowed(&self.value)
+        }
+    }
 
-    fn deref(&self) -> &str {
-        &self.text
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.value.len()
+    }
+
+    /// Nothing held.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
     }
 }
 
 impl std::fmt::Display for XmlText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(&self.text())
     }
 }
 
 impl PartialEq for XmlText {
     fn eq(&self, other: &XmlText) -> bool {
-        self.text == other.text
+        self.text() == other.text()
+    }
+}
+
+impl PartialEq<str> for XmlText {
+    fn eq(&self, other: &str) -> bool {
+        self.text() == other
     }
 }
 
@@ -397,7 +417,7 @@ pub struct GetExtendedUpdateInfo2Request {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExtendedUpdateInfo {
     /// `(revision id, fragment xml)`, one entry per fragment.
-    pub updates: Vec<(i32, String)>,
+    pub updates: Vec<(i32, XmlText)>,
     pub(crate) file_locations: Vec<FileLocation>,
     pub(crate) out_of_scope_revision_ids: Vec<i32>,
 }

@@ -3,14 +3,13 @@
 
 use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
 use super::{internal, seal_cookie, Context};
+use crate::fragments::Kind;
 use crate::model::FileRef;
 use crate::plan::NodeId;
-use crate::protocol::fragment;
 use crate::protocol::wusp::{
     ClientFault, ErrorCode, ExtendedUpdateInfo, FileLocation, GetExtendedUpdateInfo2Request,
     GetExtendedUpdateInfoRequest, GetFileLocationsRequest, GetFileLocationsResponse,
 };
-use crate::snapshot::document;
 
 pub(super) fn get_extended_update_info(
     context: &Context<'_>,
@@ -93,22 +92,29 @@ fn extended_info(
     locales: &[String],
 ) -> Result<ExtendedUpdateInfo, ClientFault> {
     let snapshot = &context.snapshot;
-    let languages: Vec<&str> = locales.iter().map(String::as_str).collect();
-    let documents = nodes
+    // Types wucache does not produce yield no fragments.
+    let kinds: Vec<Kind> = info_types
+        .iter()
+        .filter_map(|t| Kind::of_info_type(t, locales))
+        .collect();
+    let per_revision = nodes
         .iter()
         .map(|&node| {
             let local_id = snapshot.graph.node(node).local_id;
-            document(&context.app.store, local_id)
-                .map(|xml| (local_id, xml))
-                .map_err(|e| internal("update document", e))
+            context
+                .app
+                .fragments
+                .fragments(&context.app.store, local_id, &kinds)
+                .map(|fragments| (local_id, fragments))
+                .map_err(|e| internal("fragment", e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut info = ExtendedUpdateInfo::default();
     // Grouped by fragment type, then by revision, as WSUS orders them.
-    for info_type in info_types {
-        for (local_id, xml) in &documents {
-            for text in fragments(xml, info_type, &languages).map_err(|e| internal("fragment", e))? {
-                info.updates.push((*local_id, text));
+    for kind in 0..kinds.len() {
+        for (local_id, fragments) in &per_revision {
+            for text in fragments[kind].iter() {
+                info.updates.push((*local_id, text.clone()));
             }
         }
     }
@@ -120,17 +126,6 @@ fn extended_info(
         }
     }
     Ok(info)
-}
-
-/// The fragments of one type; types wucache does not produce yield none.
-fn fragments(xml: &str, info_type: &str, languages: &[&str]) -> Result<Vec<String>, fragment::FragmentError> {
-    Ok(match info_type {
-        "Core" => vec![fragment::core(xml)?],
-        "Extended" => vec![fragment::extended(xml)?],
-        "LocalizedProperties" => fragment::localized(xml, languages)?.into_iter().collect(),
-        "Eula" => fragment::eulas(xml)?,
-        _ => Vec::new(),
-    })
 }
 
 /// `<base>/Content/<XX>/<SHA1-HEX>.<ext>`: XX = the last digest byte in upper-case hex, as

@@ -188,8 +188,10 @@ fn update_infos(
         .map(|&position| {
             let entry = &scope.entries[position];
             let node = snapshot.graph.node(entry.node);
-            let xml = snapshot
-                .core_fragment(&context.app.store, entry.node)
+            let xml = context
+                .app
+                .fragments
+                .core(&context.app.store, node.local_id)
                 .map_err(|e| internal("Core fragment", e))?;
             Ok(UpdateInfo {
                 id: node.local_id,

@@ -108,6 +108,14 @@ impl Writer {
         self.element(name, |w| push_escaped_text(&mut w.out, value));
     }
 
+    /// A fragment as element text: copied when it is held escaped, escaped otherwise.
+    fn xml_text(&mut self, name: &str, value: &XmlText) {
+        match value.escaped() {
+            Some(escaped) => self.element(name, |w| w.out.push_str(escaped)),
+            None => self.text(name, &value.text()),
+        }
+    }
+
     fn opt_text(&mut self, name: &str, value: Option<&str>) {
         if let Some(value) = value {
             self.text(name, value);

@@ -162,10 +162,7 @@ fn update_info_item(w: &mut Writer, u: &UpdateInfo) {
         w.value("ID", u.id);
         write_deployment(w, &u.deployment);
         w.value("IsLeaf", u.is_leaf);
-        match u.xml.escaped() {
-            Some(escaped) => w.element("Xml", |w| w.out.push_str(escaped)),
-            None => w.text("Xml", &u.xml),
-        }
+        w.xml_text("Xml", &u.xml);
     });
 }
 
@@ -397,7 +394,7 @@ mod tests {
                 supersedence_behavior: Some("0".into()),
             }
         );
-        assert!(update.xml.starts_with(
+        assert!(update.xml.text().starts_with(
             r#"<UpdateIdentity UpdateID="dd78b8a1-0b20-45c1-add6-4da72e9364cf" RevisionNumber="202" />"#
         ));
         assert!(!info.truncated);
@@ -412,7 +409,7 @@ mod tests {
         assert!(flow
             .new_updates
             .iter()
-            .all(|u| u.xml.contains(r#"<Properties UpdateType="Detectoid" />"#)));
+            .all(|u| u.xml.text().contains(r#"<Properties UpdateType="Detectoid" />"#)));
         assert_eq!(flow.driver_sync_not_needed, Some(false));
     }
 

@@ -144,7 +144,7 @@ impl Gen {
 
     pub(super) fn extended_update_info(&mut self) -> ExtendedUpdateInfo {
         ExtendedUpdateInfo {
-            updates: self.vec(|g| (g.int(), g.string())),
+            updates: self.vec(|g| (g.int(), g.string().into())),
             file_locations: self.vec(Gen::file_location),
             out_of_scope_revision_ids: self.vec(Gen::int),
         }

@@ -75,7 +75,7 @@ fn write_updates_and_locations(w: &mut Writer, info: &ExtendedUpdateInfo) {
     w.nonempty("Updates", &info.updates, |w, (id, xml)| {
         w.element("Update", |w| {
             w.value("ID", id);
-            w.text("Xml", xml);
+            w.xml_text("Xml", xml);
         })
     });
     w.nonempty("FileLocations", &info.file_locations, file_location_item);
@@ -85,7 +85,7 @@ fn read_extended_update_info(response: &Element, result: &str) -> Parsed<Extende
     let el = required(response, result, result)?;
     Ok(ExtendedUpdateInfo {
         updates: struct_array(el, "Updates", "Update", result, |u, path| {
-            Ok((req_scalar(u, "ID", path)?, string(u, "Xml")))
+            Ok((req_scalar(u, "ID", path)?, XmlText::new(string(u, "Xml"))))
         })?,
         file_locations: struct_array(el, "FileLocations", "FileLocation", result, read_file_location)?,
         out_of_scope_revision_ids: int_array(el, "OutOfScopeRevisionIDs", result)?.unwrap_or_default(),
