@@ -1,17 +1,16 @@
 //! The fragment cache: every fragment a client can ask for — Core (SyncUpdates), Extended,
 //! LocalizedProperties for a language list, and Eula (GetExtendedUpdateInfo) — derived once
 //! from the stored document and kept escaped, ready to copy into an answer. One cache for
-//! every kind, bounded by bytes, with one eviction rule (CLOCK: an entry read since the hand
-//! last passed gets a second chance). It outlives snapshots: a revision's local id names one
-//! document forever, so its fragments never change. Uses `protocol`, `store`.
+//! every kind, bounded by bytes (`bytecache`: CLOCK eviction). It outlives snapshots: a
+//! revision's local id names one document forever, so its fragments never change. Uses
+//! `bytecache`, `protocol`, `store`.
 
+use crate::bytecache::{ByteCache, CacheStats};
 use crate::protocol::fragment::Document;
 use crate::protocol::wusp::XmlText;
 use crate::protocol::xml::escape_text;
 use crate::store::Store;
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Bytes an entry costs beyond its text: key, slot, ring position, allocation headers.
 const ENTRY_OVERHEAD: usize = 128;
@@ -70,49 +69,14 @@ pub type Fragments = Arc<[XmlText]>;
 
 /// Every fragment kind of every revision, derived once, bounded by bytes.
 pub struct FragmentCache {
-    budget: usize,
-    state: Mutex<Clock>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-/// The entries and the CLOCK hand: every key is in `ring` exactly once.
-#[derive(Default)]
-struct Clock {
-    entries: HashMap<(i32, Kind), Slot>,
-    ring: VecDeque<(i32, Kind)>,
-    bytes: usize,
-}
-
-struct Slot {
-    fragments: Fragments,
-    referenced: bool,
-    bytes: usize,
-}
-
-/// What the cache holds and how it has done, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    /// Entries (a kind of a revision).
-    pub entries: usize,
-    /// Bytes held, overhead included.
-    pub bytes: usize,
-    /// The budget in bytes.
-    pub budget: usize,
-    /// Look-ups answered from the cache.
-    pub hits: u64,
-    /// Look-ups that derived fragments from the stored document.
-    pub misses: u64,
+    entries: ByteCache<(i32, Kind), Fragments>,
 }
 
 impl FragmentCache {
     /// An empty cache holding at most `budget` bytes.
     pub fn new(budget: usize) -> FragmentCache {
         FragmentCache {
-            budget,
-            state: Mutex::new(Clock::default()),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            entries: ByteCache::new(budget),
         }
     }
 
@@ -129,12 +93,13 @@ impl FragmentCache {
     /// The fragments of each of `kinds` of revision `local_id`, in the same order. What the
     /// cache lacks is derived from one parse of the stored document.
     pub fn fragments(&self, store: &Store, local_id: i32, kinds: &[Kind]) -> Result<Vec<Fragments>, String> {
-        let mut found: Vec<Option<Fragments>> = self.lookup(local_id, kinds);
+        let mut found: Vec<Option<Fragments>> = kinds
+            .iter()
+            .map(|kind| self.entries.get(&(local_id, kind.clone())))
+            .collect();
         if found.iter().all(Option::is_some) {
-            self.hits.fetch_add(kinds.len() as u64, Ordering::Relaxed);
             return Ok(found.into_iter().flatten().collect());
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
         let xml = store
             .document(local_id)
             .map_err(|e| e.to_string())?
@@ -153,43 +118,9 @@ impl FragmentCache {
         Ok(found.into_iter().flatten().collect())
     }
 
-    fn lookup(&self, local_id: i32, kinds: &[Kind]) -> Vec<Option<Fragments>> {
-        let Ok(mut state) = self.state.lock() else {
-            return vec![None; kinds.len()];
-        };
-        kinds
-            .iter()
-            .map(|kind| {
-                let slot = state.entries.get_mut(&(local_id, kind.clone()))?;
-                slot.referenced = true;
-                Some(Arc::clone(&slot.fragments))
-            })
-            .collect()
-    }
-
     fn insert(&self, local_id: i32, kind: Kind, fragments: Fragments) {
         let bytes = ENTRY_OVERHEAD + fragments.iter().map(XmlText::len).sum::<usize>();
-        if bytes > self.budget {
-            return;
-        }
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        let key = (local_id, kind);
-        if state.entries.contains_key(&key) {
-            return;
-        }
-        while state.bytes + bytes > self.budget && state.evict_one() {}
-        state.ring.push_back(key.clone());
-        state.bytes += bytes;
-        state.entries.insert(
-            key,
-            Slot {
-                fragments,
-                referenced: false,
-                bytes,
-            },
-        );
+        self.entries.insert((local_id, kind), fragments, bytes);
     }
 
     /// Derives the Core fragments of `local_ids` not cached yet, in order, while the cache is
@@ -201,13 +132,13 @@ impl FragmentCache {
         local_ids: impl IntoIterator<Item = i32>,
         keep_going: impl Fn() -> bool,
     ) -> usize {
-        let limit = (self.budget as f64 * WARM_SHARE) as usize;
+        let limit = (self.entries.stats().budget as f64 * WARM_SHARE) as usize;
         let mut derived = 0;
         for local_id in local_ids {
             if !keep_going() || self.stats().bytes >= limit {
                 break;
             }
-            if self.lookup_quietly(local_id, &Kind::Core) {
+            if self.entries.contains(&(local_id, Kind::Core)) {
                 continue;
             }
             if self.fragments(store, local_id, &[Kind::Core]).is_ok() {
@@ -217,48 +148,9 @@ impl FragmentCache {
         derived
     }
 
-    /// Whether the entry is cached, without marking it read.
-    fn lookup_quietly(&self, local_id: i32, kind: &Kind) -> bool {
-        self.state
-            .lock()
-            .is_ok_and(|state| state.entries.contains_key(&(local_id, kind.clone())))
-    }
-
-    /// Entries, bytes and hit counts.
+    /// Entries, bytes and hit counts (a look-up per kind asked).
     pub fn stats(&self) -> CacheStats {
-        let (entries, bytes) = self
-            .state
-            .lock()
-            .map(|s| (s.entries.len(), s.bytes))
-            .unwrap_or_default();
-        CacheStats {
-            entries,
-            bytes,
-            budget: self.budget,
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
-    }
-}
-
-impl Clock {
-    /// Moves the hand one entry: a read entry loses its mark and stays, another is evicted.
-    /// Returns false when there is nothing left to evict.
-    fn evict_one(&mut self) -> bool {
-        while let Some(key) = self.ring.pop_front() {
-            let Some(slot) = self.entries.get_mut(&key) else {
-                continue;
-            };
-            if slot.referenced {
-                slot.referenced = false;
-                self.ring.push_back(key);
-                continue;
-            }
-            self.bytes -= slot.bytes;
-            self.entries.remove(&key);
-            return true;
-        }
-        false
+        self.entries.stats()
     }
 }
 

@@ -7,6 +7,8 @@
 //!
 //! - `model`: plain data — update identities, indexed revisions, files, digests, deployment
 //!   actions, hex, "did you mean" for names. Uses nothing.
+//! - `bytecache`: a cache bounded by bytes with CLOCK eviction, the one rule of every cache
+//!   of derived answer bytes. Uses nothing.
 //! - `config`: the TOML configuration, defaults, validation. Uses nothing.
 //! - `shutdown`: the one shutdown signal. Uses nothing.
 //! - `stats`: counters (atomics) for metrics. Uses nothing.
@@ -37,7 +39,7 @@
 //! - `fragments`: the fragment cache — Core, Extended, LocalizedProperties and Eula
 //!   fragments derived once from the stored documents and held escaped, ready to write, in one
 //!   cache bounded by bytes (CLOCK eviction) that outlives snapshots; warmed in the
-//!   background. Uses `protocol`, `store`.
+//!   background. Uses `bytecache`, `protocol`, `store`.
 //! - `listing`: the catalog as `updates` and `/api/v1/updates` list it, with a baseline's
 //!   decisions. Uses `model`, `approval`.
 //! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
@@ -81,6 +83,7 @@ mod admission;
 pub mod app;
 pub mod approval;
 pub mod bundle;
+pub mod bytecache;
 mod catalog;
 pub mod cert;
 pub mod cli;

@@ -88,20 +88,33 @@ pub enum XpressError {
 /// Frames `input` as an xpress body: blocks of at most [`MAX_BLOCK`] bytes, each compressed, or
 /// stored raw when compression does not shrink it. Empty input gives an empty body.
 pub fn compress(input: &[u8]) -> Vec<u8> {
+    compress_framed(input, frame)
+}
+
+/// `compress`, with each block's frame (its two sizes and its bytes, as [`frame`] writes
+/// them) appended by `frame_block`: a caller may keep the frames of blocks it has seen and
+/// append a kept one instead (the blocks are independent, so the body is the same).
+pub fn compress_framed(input: &[u8], mut frame_block: impl FnMut(&[u8], &mut Vec<u8>)) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len() / 2 + HEADER_LEN);
     for block in input.chunks(MAX_BLOCK) {
-        let packed = compress_block(block);
-        let body = if packed.len() < block.len() {
-            &packed[..]
-        } else {
-            block
-        };
-        // Both sizes are at most MAX_BLOCK, so they fit the u32 fields.
-        out.extend_from_slice(&(block.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(body);
+        frame_block(block, &mut out);
     }
     out
+}
+
+/// Appends one block of at most [`MAX_BLOCK`] bytes as it is framed: compressed, or raw when
+/// compression does not shrink it.
+pub fn frame(block: &[u8], out: &mut Vec<u8>) {
+    let packed = compress_block(block);
+    let body = if packed.len() < block.len() {
+        &packed[..]
+    } else {
+        block
+    };
+    // Both sizes are at most MAX_BLOCK, so they fit the u32 fields.
+    out.extend_from_slice(&(block.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
 }
 
 /// Decodes a whole xpress body, every block, refusing to produce more than `max_output` bytes.

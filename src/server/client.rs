@@ -372,7 +372,7 @@ fn soap_response(xml: String, is_fault: bool, xpress: bool) -> Response<Body> {
     };
     let compress = xpress && !is_fault;
     let bytes = if compress {
-        crate::protocol::xpress::compress(xml.as_bytes())
+        compress_sharing_blocks(xml.as_bytes())
     } else {
         xml.into_bytes()
     };
@@ -387,6 +387,48 @@ fn soap_response(xml: String, is_fault: bool, xpress: bool) -> Response<Body> {
         );
     }
     response
+}
+
+/// Bytes of Xpress block frames kept for answers that repeat them.
+const XPRESS_FRAME_CACHE: usize = 16 << 20;
+
+/// Xpress frames of blocks already compressed, by the block's length and two keyed hashes of
+/// its bytes: the same page of updates or batch of fragments goes to every client of a scope,
+/// and the blocks before an answer's per-client part (its cookie) are the same bytes, so
+/// each is compressed once. Process-wide: the key is the content itself.
+struct FrameCache {
+    keys: (std::hash::RandomState, std::hash::RandomState),
+    frames: crate::bytecache::ByteCache<(usize, u64, u64), Arc<[u8]>>,
+}
+
+fn frame_cache() -> &'static FrameCache {
+    static CACHE: std::sync::OnceLock<FrameCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(|| FrameCache {
+        keys: Default::default(),
+        frames: crate::bytecache::ByteCache::new(XPRESS_FRAME_CACHE),
+    })
+}
+
+/// `xpress::compress`, each block's frame taken from the frame cache when it holds it.
+fn compress_sharing_blocks(body: &[u8]) -> Vec<u8> {
+    use std::hash::BuildHasher;
+    let cache = frame_cache();
+    crate::protocol::xpress::compress_framed(body, |block, out| {
+        let key = (
+            block.len(),
+            cache.keys.0.hash_one(block),
+            cache.keys.1.hash_one(block),
+        );
+        if let Some(frame) = cache.frames.get(&key) {
+            out.extend_from_slice(&frame);
+            return;
+        }
+        let start = out.len();
+        crate::protocol::xpress::frame(block, out);
+        let frame: Arc<[u8]> = out[start..].into();
+        let bytes = frame.len() + 64;
+        cache.frames.insert(key, frame, bytes);
+    })
 }
 
 #[cfg(test)]
@@ -406,5 +448,33 @@ mod client_gone_tests {
         let flag = Arc::clone(&answered.flag);
         answered.disarm();
         assert!(!flag.load(Ordering::Relaxed), "answered: nothing to stop");
+    }
+}
+
+#[cfg(test)]
+mod frame_cache_tests {
+    use super::*;
+    use crate::protocol::xpress;
+
+    #[test]
+    fn shared_frames_give_the_same_body_as_compressing_afresh() {
+        // Three blocks: two alike, then a short different tail (a per-client cookie).
+        let page: String = (0..9_000)
+            .map(|i| format!("<UpdateInfo><ID>{}</ID></UpdateInfo>", i % 700))
+            .collect();
+        let mut body = page.clone();
+        body.push_str("<NewCookie>first</NewCookie>");
+        let first = compress_sharing_blocks(body.as_bytes());
+        assert_eq!(first, xpress::compress(body.as_bytes()));
+        let hits = frame_cache().frames.stats().hits;
+        let mut other = page;
+        other.push_str("<NewCookie>second client</NewCookie>");
+        let second = compress_sharing_blocks(other.as_bytes());
+        assert_eq!(second, xpress::compress(other.as_bytes()));
+        assert_eq!(xpress::decompress(&second, 1 << 24).unwrap(), other.as_bytes());
+        assert!(
+            frame_cache().frames.stats().hits >= hits + 3,
+            "the blocks before the cookie came from the cache"
+        );
     }
 }
