@@ -108,26 +108,38 @@ pub(super) fn register_computer(
 }
 
 /// SyncUpdates needs a registered client (`IsRegistrationRequired` is true).
-pub(super) fn require_registered(context: &Context<'_>, state: &AccessState) -> Result<(), ClientFault> {
-    let registered = context
+/// The client's computer record, when it registered.
+pub(super) fn require_registered(
+    context: &Context<'_>,
+    state: &AccessState,
+) -> Result<ComputerRecord, ClientFault> {
+    context
         .app
         .store
         .computer(&state.client_id)
         .ok()
         .flatten()
         .and_then(|json| serde_json::from_str::<ComputerRecord>(&json).ok())
-        .is_some_and(|r| r.registered);
-    if registered {
-        Ok(())
-    } else {
-        Err(ClientFault::new(ErrorCode::RegistrationRequired, ""))
-    }
+        .filter(|r| r.registered)
+        .ok_or_else(|| ClientFault::new(ErrorCode::RegistrationRequired, ""))
 }
 
-pub(super) fn note_sync(context: &Context<'_>, state: &AccessState) {
-    let mut record = load(context, &state.client_id);
-    record.last_sync = now_text(context);
+/// Notes the time of a SyncUpdates call in the computer record, at most once a minute: a
+/// scan is tens of calls, and one store write per call was bookkeeping nobody reads at that
+/// precision.
+pub(super) fn note_sync(context: &Context<'_>, mut record: ComputerRecord) {
+    let now = now_text(context);
+    if same_minute(&record.last_sync, &now) {
+        return;
+    }
+    record.last_sync = now;
     let _ = save(context, &record);
+}
+
+/// Whether two RFC 3339 times (as `now_text` writes them) fall in the same minute.
+fn same_minute(a: &str, b: &str) -> bool {
+    const MINUTE: usize = "2026-01-01T00:00".len();
+    a.len() >= MINUTE && b.len() >= MINUTE && a[..MINUTE] == b[..MINUTE]
 }
 
 /// Events taken from one ReportEventBatch; the rest are dropped (counted). Windows sends a

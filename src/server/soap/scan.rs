@@ -79,13 +79,13 @@ pub(super) fn sync_updates(
     request: &SyncUpdatesRequest,
 ) -> Result<SyncInfo, ClientFault> {
     let state = require_cookie(context, request.cookie.as_ref())?;
-    super::report::require_registered(context, &state)?;
+    let computer = super::report::require_registered(context, &state)?;
     let parameters = request
         .parameters
         .as_ref()
         .ok_or_else(|| ClientFault::new(ErrorCode::InvalidParameters, "parameters"))?;
     validate(parameters)?;
-    super::report::note_sync(context, &state);
+    super::report::note_sync(context, computer);
     if parameters.skip_software_sync {
         return Ok(driver_pass(context, &state, parameters));
     }
