@@ -104,6 +104,9 @@ pub struct Element {
     pub children: Vec<Element>,
     /// Text content, entities resolved, concatenated across the element's text nodes.
     pub text: String,
+    /// Its `<int>` children as numbers, when it had no other children and was read by
+    /// [`parse_request_until`] (then `children` is empty).
+    pub ints: Vec<i32>,
 }
 
 impl Element {
@@ -169,68 +172,193 @@ pub fn parse_until(
     limits: &Limits,
     stop: &dyn Fn() -> Option<&'static str>,
 ) -> Result<Element, XmlError> {
-    let mut reader = Reader::from_str(text);
-    reader.config_mut().trim_text(false);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut elements = 0usize;
-    let mut events = 0usize;
-    loop {
-        events += 1;
-        if events % STOP_CHECK_EVERY == 0 {
-            if let Some(why) = stop() {
-                return Err(XmlError::Abandoned(why));
-            }
+    Parser::new(limits, false).run(text, stop)
+}
+
+/// `parse_until` for client requests: an element whose children are all plain `<int>`
+/// elements (no attributes, a 32-bit integer as text) keeps them as numbers (`Element::ints`)
+/// instead of one element each — a SyncUpdates call re-sends every id the client has cached,
+/// tens of thousands. Anything else among the children turns them back into elements, in
+/// order, so readers see the same document either way. Limits count every `<int>` as an
+/// element.
+pub fn parse_request_until(
+    text: &str,
+    limits: &Limits,
+    stop: &dyn Fn() -> Option<&'static str>,
+) -> Result<Element, XmlError> {
+    Parser::new(limits, true).run(text, stop)
+}
+
+/// An open element, or an `<int>` child read as text only, to become a number.
+enum Frame {
+    /// The element, and whether its children so far are all kept as numbers.
+    Element(Element, bool),
+    /// The text of a plain `<int>`.
+    Int(String),
+}
+
+struct Parser<'l> {
+    limits: &'l Limits,
+    compact_ints: bool,
+    stack: Vec<Frame>,
+    elements: usize,
+    /// One text buffer reused by every `<int>` read as a number.
+    spare: String,
+}
+
+impl<'l> Parser<'l> {
+    fn new(limits: &'l Limits, compact_ints: bool) -> Parser<'l> {
+        Parser {
+            limits,
+            compact_ints,
+            stack: Vec::new(),
+            elements: 0,
+            spare: String::new(),
         }
-        let event = reader
-            .read_event()
-            .map_err(|e| XmlError::Malformed(format!("at byte {}: {e}", reader.buffer_position())))?;
-        match event {
-            Event::Start(start) => {
-                elements = count_element(elements, stack.len(), limits)?;
-                stack.push(open(&start, limits)?);
-            }
-            Event::Empty(start) => {
-                elements = count_element(elements, stack.len(), limits)?;
-                let element = open(&start, limits)?;
-                if let Some(root) = attach(&mut stack, element) {
-                    return finish(&mut reader, root);
+    }
+
+    fn run(mut self, text: &str, stop: &dyn Fn() -> Option<&'static str>) -> Result<Element, XmlError> {
+        let mut reader = Reader::from_str(text);
+        reader.config_mut().trim_text(false);
+        let mut events = 0usize;
+        loop {
+            events += 1;
+            if events % STOP_CHECK_EVERY == 0 {
+                if let Some(why) = stop() {
+                    return Err(XmlError::Abandoned(why));
                 }
             }
-            Event::End(_) => {
-                let element = stack
-                    .pop()
-                    .ok_or_else(|| XmlError::Malformed("stray end tag".into()))?;
-                if let Some(root) = attach(&mut stack, element) {
-                    return finish(&mut reader, root);
+            let event = reader
+                .read_event()
+                .map_err(|e| XmlError::Malformed(format!("at byte {}: {e}", reader.buffer_position())))?;
+            let closed = match event {
+                Event::Start(start) => {
+                    self.open(&start)?;
+                    None
                 }
-            }
-            Event::Text(text) => {
-                if let Some(top) = stack.last_mut() {
+                Event::Empty(start) => {
+                    self.open(&start)?;
+                    self.close()?
+                }
+                Event::End(_) => self.close()?,
+                Event::Text(text) => {
                     let decoded = text.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
-                    append_text(top, &decoded, limits)?;
+                    self.text(&decoded)?;
+                    None
                 }
-            }
-            Event::GeneralRef(reference) => {
-                let resolved = resolve_reference(&reference)?;
-                if let Some(top) = stack.last_mut() {
-                    append_text(top, resolved.encode_utf8(&mut [0; 4]), limits)?;
+                Event::GeneralRef(reference) => {
+                    let resolved = resolve_reference(&reference)?;
+                    self.text(resolved.encode_utf8(&mut [0; 4]))?;
+                    None
                 }
-            }
-            Event::CData(data) => {
-                if let Some(top) = stack.last_mut() {
-                    append_text(top, &String::from_utf8_lossy(&data), limits)?;
+                Event::CData(data) => {
+                    self.text(&String::from_utf8_lossy(&data))?;
+                    None
                 }
+                Event::DocType(_) => return Err(XmlError::Doctype),
+                Event::Eof => {
+                    return Err(if self.stack.is_empty() {
+                        XmlError::Empty
+                    } else {
+                        XmlError::Malformed("document ends inside an element".into())
+                    })
+                }
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => None,
+            };
+            if let Some(root) = closed {
+                return finish(&mut reader, root);
             }
-            Event::DocType(_) => return Err(XmlError::Doctype),
-            Event::Eof => {
-                return Err(if stack.is_empty() {
-                    XmlError::Empty
-                } else {
-                    XmlError::Malformed("document ends inside an element".into())
-                })
-            }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
+    }
+
+    fn open(&mut self, start: &BytesStart<'_>) -> Result<(), XmlError> {
+        self.elements = count_element(self.elements, self.stack.len(), self.limits)?;
+        let plain_int = self.compact_ints
+            && start.local_name().as_ref() == b"int"
+            && start.attributes().next().is_none()
+            && matches!(self.stack.last(), Some(Frame::Element(_, true)));
+        if plain_int {
+            let mut text = std::mem::take(&mut self.spare);
+            text.clear();
+            self.stack.push(Frame::Int(text));
+            return Ok(());
+        }
+        // An element inside an `<int>`: that one is an element after all.
+        if let Some(Frame::Int(_)) = self.stack.last() {
+            if let Some(Frame::Int(text)) = self.stack.pop() {
+                self.materialize_parent_ints();
+                self.stack.push(Frame::Element(int_element(text), false));
+            }
+        }
+        self.stack.push(Frame::Element(open(start, self.limits)?, true));
+        Ok(())
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), XmlError> {
+        match self.stack.last_mut() {
+            Some(Frame::Element(top, _)) => append_text(top, text, self.limits),
+            Some(Frame::Int(buffer)) => {
+                if buffer.len() + text.len() > self.limits.text {
+                    return Err(XmlError::TextTooLong("int".into(), self.limits.text));
+                }
+                buffer.push_str(text);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the open element; returns it when it was the root.
+    fn close(&mut self) -> Result<Option<Element>, XmlError> {
+        let frame = self
+            .stack
+            .pop()
+            .ok_or_else(|| XmlError::Malformed("stray end tag".into()))?;
+        let element = match frame {
+            Frame::Int(text) => match (self.stack.last_mut(), text.trim().parse::<i32>()) {
+                (Some(Frame::Element(parent, true)), Ok(value)) => {
+                    parent.ints.push(value);
+                    self.spare = text;
+                    return Ok(None);
+                }
+                _ => int_element(text),
+            },
+            Frame::Element(element, _) => element,
+        };
+        self.materialize_parent_ints();
+        match self.stack.last_mut() {
+            Some(Frame::Element(parent, _)) => {
+                parent.children.push(element);
+                Ok(None)
+            }
+            Some(Frame::Int(_)) => Err(XmlError::Malformed("element inside a number".into())),
+            None => Ok(Some(element)),
+        }
+    }
+
+    /// The open element gets a child that is not a plain number: the numbers it kept become
+    /// `<int>` elements again, in order, and it keeps no more.
+    fn materialize_parent_ints(&mut self) {
+        if let Some(Frame::Element(parent, compact)) = self.stack.last_mut() {
+            if *compact {
+                *compact = false;
+                let ints = std::mem::take(&mut parent.ints);
+                let mut children = ints
+                    .iter()
+                    .map(|v| int_element(v.to_string()))
+                    .collect::<Vec<_>>();
+                children.append(&mut parent.children);
+                parent.children = children;
+            }
+        }
+    }
+}
+
+fn int_element(text: String) -> Element {
+    Element {
+        name: "int".into(),
+        text,
+        ..Element::default()
     }
 }
 
@@ -283,17 +411,6 @@ fn append_text(element: &mut Element, text: &str, limits: &Limits) -> Result<(),
     Ok(())
 }
 
-/// Pushes a finished element into its parent; returns it when it was the root.
-fn attach(stack: &mut [Element], element: Element) -> Option<Element> {
-    match stack.last_mut() {
-        Some(parent) => {
-            parent.children.push(element);
-            None
-        }
-        None => Some(element),
-    }
-}
-
 /// After the root closes only whitespace, comments and PIs may follow.
 fn finish(reader: &mut Reader<&[u8]>, root: Element) -> Result<Element, XmlError> {
     loop {
@@ -343,8 +460,7 @@ fn open(start: &BytesStart<'_>, limits: &Limits) -> Result<Element, XmlError> {
     Ok(Element {
         name,
         attrs,
-        children: Vec::new(),
-        text: String::new(),
+        ..Element::default()
     })
 }
 
@@ -424,6 +540,90 @@ pub(crate) fn push_escaped_attribute(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request as `parse_request_until` reads it, with every kept number turned back into
+    /// an `<int>` element (numbers go first: they are kept only while nothing else came).
+    fn requested(text: &str, limits: &Limits) -> Result<Element, XmlError> {
+        fn expand(mut element: Element) -> Element {
+            let ints = std::mem::take(&mut element.ints);
+            let mut children: Vec<Element> = ints
+                .into_iter()
+                .map(|v| Element {
+                    name: "int".into(),
+                    text: v.to_string(),
+                    ..Element::default()
+                })
+                .collect();
+            children.extend(element.children.drain(..).map(expand));
+            element.children = children;
+            element
+        }
+        parse_request_until(text, limits, &|| None).map(expand)
+    }
+
+    #[test]
+    fn requests_keep_plain_int_arrays_as_numbers_and_read_the_same_otherwise() {
+        let ids: String = (0..500).map(|i| format!("<int>{}</int>\n", i * 7 - 3)).collect();
+        let text = format!("<E><p><Ids>{ids}</Ids><n>x</n><Other></Other></p></E>");
+        let parsed = parse_request_until(&text, &Limits::CLIENT_REQUEST, &|| None).unwrap();
+        let array = parsed.path(&["p", "Ids"]).unwrap();
+        assert!(array.children.is_empty());
+        assert_eq!(array.ints, (0..500).map(|i| i * 7 - 3).collect::<Vec<i32>>());
+        assert_eq!(
+            requested(&text, &Limits::CLIENT_REQUEST)
+                .unwrap()
+                .path(&["p", "Ids"])
+                .unwrap()
+                .children
+                .len(),
+            500
+        );
+        for odd in [
+            "<a><int>1</int><x/><int>2</int></a>",
+            "<a><int>1</int><int>abc</int><int>3</int></a>",
+            "<a><int>1</int><int> 2 </int><int><y>3</y></int><int>4</int></a>",
+            "<a><int>1</int><int a=\"b\">2</int></a>",
+            "<a><int>1</int><int/><int>99999999999</int></a>",
+            "<a><int>&#49;2</int><int><![CDATA[7]]></int>text</a>",
+            "<a><x><int>5</int></x><int>6</int></a>",
+        ] {
+            let generic = parse_with(odd, &Limits::CLIENT_REQUEST).unwrap();
+            let numbers = parse_request_until(odd, &Limits::CLIENT_REQUEST, &|| None).unwrap();
+            let same = requested(odd, &Limits::CLIENT_REQUEST).unwrap();
+            // Whitespace around a kept number is not kept: compare trimmed texts.
+            let trim = |e: &Element| format!("{e:?}").replace(" 2 ", "2");
+            assert_eq!(trim(&same), trim(&generic), "{odd}");
+            assert!(
+                numbers.children.iter().all(|c| c.name != "int") || numbers.ints.is_empty(),
+                "{odd}"
+            );
+        }
+    }
+
+    #[test]
+    fn kept_numbers_count_against_the_limits() {
+        let ids: String = (0..100).map(|i| format!("<int>{i}</int>")).collect();
+        let text = format!("<a>{ids}</a>");
+        let limits = Limits {
+            elements: 50,
+            ..Limits::CLIENT_REQUEST
+        };
+        assert_eq!(
+            parse_request_until(&text, &limits, &|| None),
+            Err(XmlError::TooLarge(50))
+        );
+        let long = format!("<a><int>{}1</int></a>", " ".repeat(100));
+        let limits = Limits {
+            text: 50,
+            ..Limits::CLIENT_REQUEST
+        };
+        assert!(matches!(
+            parse_request_until(&long, &limits, &|| None),
+            Err(XmlError::TextTooLong(..))
+        ));
+        assert!(parse_request_until("<a><int>1</int></b>", &Limits::CLIENT_REQUEST, &|| None).is_err());
+        assert!(parse_request_until("<a><int>1</a>", &Limits::CLIENT_REQUEST, &|| None).is_err());
+    }
 
     #[test]
     fn prefixes_are_dropped_and_text_unescaped() {

@@ -126,8 +126,8 @@ pub fn parse_request_until(
 
 /// The first element inside `Envelope/Body`.
 fn body_element(body: &str, stop: &dyn Fn() -> Option<&'static str>) -> Result<Element, ClientFault> {
-    let root =
-        xml::parse_until(body, &xml::Limits::CLIENT_REQUEST, stop).map_err(|e| invalid(e.to_string()))?;
+    let root = xml::parse_request_until(body, &xml::Limits::CLIENT_REQUEST, stop)
+        .map_err(|e| invalid(e.to_string()))?;
     if root.name != "Envelope" {
         return Err(invalid(format!(
             "not a SOAP envelope: root element `{}`",

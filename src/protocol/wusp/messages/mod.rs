@@ -281,7 +281,10 @@ fn req_string(el: &Element, name: &str, path: &str) -> Parsed<String> {
 fn int_array(el: &Element, name: &str, path: &str) -> Parsed<Option<Vec<i32>>> {
     let path = join(path, name);
     child(el, name)
-        .map(|array| scalar_items(array, "int", &path))
+        .map(|array| match array.children.is_empty() {
+            true => Ok(array.ints.clone()),
+            false => scalar_items(array, "int", &path),
+        })
         .transpose()
 }
 
