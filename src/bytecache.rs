@@ -4,7 +4,7 @@
 //! never held across an await or while deriving a value). Uses nothing.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -23,6 +23,87 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+/// A fast keyed hash for cache keys and cached content: 8 bytes a step, multiply and rotate,
+/// then mixed; the key is random per process. Not a defence against an adversary who sees
+/// hash values (none is ever shown), and many times quicker than SipHash on 64 KiB blocks,
+/// which were a twentieth of a scan's server time.
+#[derive(Debug, Clone, Copy)]
+pub struct FastHash {
+    seed: u64,
+}
+
+impl FastHash {
+    /// A hash with a random key.
+    pub fn random() -> FastHash {
+        FastHash { seed: rand::random() }
+    }
+
+    /// The hash of `bytes`.
+    pub fn hash_bytes(&self, bytes: &[u8]) -> u64 {
+        let mut hasher = FastHasher(self.seed);
+        hasher.write(bytes);
+        hasher.finish()
+    }
+}
+
+impl Default for FastHash {
+    fn default() -> Self {
+        FastHash::random()
+    }
+}
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.seed)
+    }
+}
+
+/// The state of one [`FastHash`].
+pub struct FastHasher(u64);
+
+const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(MULTIPLIER);
+        }
+        let mut tail = [0u8; 8];
+        let rest = words.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.0 =
+            (self.0.rotate_left(23) ^ u64::from_le_bytes(tail) ^ bytes.len() as u64).wrapping_mul(MULTIPLIER);
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(23) ^ value).wrapping_mul(MULTIPLIER);
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_i32(&mut self, value: i32) {
+        self.write_u64(u64::from(value as u32));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h
+    }
+}
+
 /// Keys to values of a known size, at most `budget` bytes in all.
 pub struct ByteCache<K, V> {
     budget: usize,
@@ -33,7 +114,7 @@ pub struct ByteCache<K, V> {
 
 /// The entries and the hand: every key is in `ring` exactly once.
 struct Clock<K, V> {
-    entries: HashMap<K, Slot<V>>,
+    entries: HashMap<K, Slot<V>, FastHash>,
     ring: VecDeque<K>,
     bytes: usize,
 }
@@ -50,7 +131,7 @@ impl<K: Hash + Eq + Clone, V: Clone> ByteCache<K, V> {
         ByteCache {
             budget,
             state: Mutex::new(Clock {
-                entries: HashMap::new(),
+                entries: HashMap::with_hasher(FastHash::random()),
                 ring: VecDeque::new(),
                 bytes: 0,
             }),
@@ -158,6 +239,18 @@ mod tests {
         assert_eq!((stats.entries, stats.bytes, stats.hits), (3, 30, 1));
         assert_eq!(cache.get(&2), None);
         assert_eq!(cache.stats().misses, 1);
+    }
+
+    #[test]
+    fn fast_hashes_tell_neighbouring_blocks_apart_and_depend_on_their_key() {
+        let hash = FastHash { seed: 7 };
+        let block: Vec<u8> = (0..65_535u32).map(|i| (i % 251) as u8).collect();
+        let mut other = block.clone();
+        other[40_000] ^= 1;
+        assert_ne!(hash.hash_bytes(&block), hash.hash_bytes(&other));
+        assert_ne!(hash.hash_bytes(&block[..100]), hash.hash_bytes(&block[..101]));
+        assert_eq!(hash.hash_bytes(&block), FastHash { seed: 7 }.hash_bytes(&block));
+        assert_ne!(hash.hash_bytes(&block), FastHash { seed: 8 }.hash_bytes(&block));
     }
 
     #[test]

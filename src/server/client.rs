@@ -397,7 +397,7 @@ const XPRESS_FRAME_CACHE: usize = 16 << 20;
 /// and the blocks before an answer's per-client part (its cookie) are the same bytes, so
 /// each is compressed once. Process-wide: the key is the content itself.
 struct FrameCache {
-    keys: (std::hash::RandomState, std::hash::RandomState),
+    keys: (crate::bytecache::FastHash, crate::bytecache::FastHash),
     frames: crate::bytecache::ByteCache<(usize, u64, u64), Arc<[u8]>>,
 }
 
@@ -411,13 +411,12 @@ fn frame_cache() -> &'static FrameCache {
 
 /// `xpress::compress`, each block's frame taken from the frame cache when it holds it.
 fn compress_sharing_blocks(body: &[u8]) -> Vec<u8> {
-    use std::hash::BuildHasher;
     let cache = frame_cache();
     crate::protocol::xpress::compress_framed(body, |block, out| {
         let key = (
             block.len(),
-            cache.keys.0.hash_one(block),
-            cache.keys.1.hash_one(block),
+            cache.keys.0.hash_bytes(block),
+            cache.keys.1.hash_bytes(block),
         );
         if let Some(frame) = cache.frames.get(&key) {
             out.extend_from_slice(&frame);

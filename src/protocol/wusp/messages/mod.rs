@@ -66,8 +66,13 @@ struct Writer {
 impl Writer {
     /// ClientWebService and the Windows client: `<X/>`.
     fn client() -> Writer {
+        Writer::client_sized(0)
+    }
+
+    /// `client`, with room for `capacity` bytes (a big answer then grows without copies).
+    fn client_sized(capacity: usize) -> Writer {
         Writer {
-            out: String::new(),
+            out: String::with_capacity(capacity),
             empty_tag: "/>",
         }
     }

@@ -205,7 +205,9 @@ fn read_sync_info(response: &Element, result: &str) -> Parsed<SyncInfo> {
 }
 
 pub(crate) fn build_sync_updates_response(info: &SyncInfo) -> String {
-    Writer::client().root("SyncUpdatesResponse", CLIENT_NS, |w| {
+    let items = info.new_updates.iter().chain(&info.changed_updates);
+    let capacity = items.map(|u| u.xml.len() + 512).sum::<usize>() + 4096;
+    Writer::client_sized(capacity).root("SyncUpdatesResponse", CLIENT_NS, |w| {
         write_sync_info(w, "SyncUpdatesResult", info)
     })
 }

@@ -92,8 +92,14 @@ fn read_extended_update_info(response: &Element, result: &str) -> Parsed<Extende
     })
 }
 
+/// Room for an answer's fragments and file locations, so that it is written without copies.
+fn extended_capacity(info: &ExtendedUpdateInfo) -> usize {
+    let fragments: usize = info.updates.iter().map(|(_, xml)| xml.len() + 64).sum();
+    fragments + info.file_locations.len() * 256 + 4096
+}
+
 pub(crate) fn build_get_extended_update_info_response(info: &ExtendedUpdateInfo) -> String {
-    Writer::client().root("GetExtendedUpdateInfoResponse", CLIENT_NS, |w| {
+    Writer::client_sized(extended_capacity(info)).root("GetExtendedUpdateInfoResponse", CLIENT_NS, |w| {
         w.element("GetExtendedUpdateInfoResult", |w| {
             write_updates_and_locations(w, info);
             w.nonempty("OutOfScopeRevisionIDs", &info.out_of_scope_revision_ids, int_item);
