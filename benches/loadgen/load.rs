@@ -85,6 +85,24 @@ pub(crate) async fn step(fleet: &Arc<Fleet>, settings: Settings, plan: Plan, dae
     }
 }
 
+/// Waits, at most `max`, until processes other than the daemon and this one leave the cores
+/// alone (under a fifth of a core over two seconds), so a step does not measure someone
+/// else's build. Returns the time waited.
+pub(crate) async fn wait_for_quiet(daemon: u32, max: Duration) -> Duration {
+    let started = Instant::now();
+    let window = Duration::from_secs(2);
+    while started.elapsed() < max {
+        let before = (pid_cpu(daemon) + own_cpu(), machine_cpu());
+        tokio::time::sleep(window).await;
+        let ours = (pid_cpu(daemon) + own_cpu()).saturating_sub(before.0);
+        let others = machine_cpu().saturating_sub(before.1).saturating_sub(ours);
+        if others.as_secs_f64() < 0.2 * window.as_secs_f64() {
+            break;
+        }
+    }
+    started.elapsed().saturating_sub(window)
+}
+
 /// Collects finished sessions until none is left or the deadline passes.
 async fn drain(tasks: &mut JoinSet<Record>, deadline: Instant) -> (Vec<Record>, usize) {
     let mut records = Vec::new();

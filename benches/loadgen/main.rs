@@ -44,6 +44,9 @@
 //!   `WUCACHE_LOADGEN_DRAIN` — seconds a step waits for its sessions (default 120);
 //!   `WUCACHE_LOADGEN_TRIP_LIMIT` — software round trips after which a scan is given up
 //!   (default 1,000; over 200 is reported, as the real agent abandons there).
+//! - `WUCACHE_LOADGEN_QUIET_WAIT` — seconds to wait at most before each step until other
+//!   processes use under a fifth of a core (default 600, quick 0; the cores are shared, and
+//!   a step that ran beside other work shows it in its `others %` column).
 //! - `WUCACHE_LOADGEN_NEEDED` — updates listed as needed (`U=`) in event 156, at most
 //!   (default 500, the first of those offered for install; 0 = all of them).
 //!
@@ -108,6 +111,8 @@ struct Knobs {
     drain: Duration,
     trip_limit: usize,
     needed: usize,
+    /// Longest wait before a step for other processes to leave the cores.
+    quiet_wait: Duration,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -155,6 +160,12 @@ impl Knobs {
             timeout: Duration::from_secs_f64(number("WUCACHE_LOADGEN_TIMEOUT", 30.0)),
             drain: Duration::from_secs_f64(number("WUCACHE_LOADGEN_DRAIN", 120.0)),
             trip_limit: number("WUCACHE_LOADGEN_TRIP_LIMIT", 1_000.0) as usize,
+            quiet_wait: Duration::from_secs_f64(
+                env("WUCACHE_LOADGEN_QUIET_WAIT")
+                    .and_then(|v| v.trim().parse().ok())
+                    .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                    .unwrap_or(if quick { 0.0 } else { 600.0 }),
+            ),
             needed: env("WUCACHE_LOADGEN_NEEDED")
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(500),
@@ -188,6 +199,10 @@ impl Knobs {
         vars.push(format!("WUCACHE_LOADGEN_DRAIN={}", self.drain.as_secs_f64()));
         vars.push(format!("WUCACHE_LOADGEN_TRIP_LIMIT={}", self.trip_limit));
         vars.push(format!("WUCACHE_LOADGEN_NEEDED={}", self.needed));
+        vars.push(format!(
+            "WUCACHE_LOADGEN_QUIET_WAIT={}",
+            self.quiet_wait.as_secs_f64()
+        ));
         if self.quick {
             vars.push("WUCACHE_LOADGEN_QUICK=1".into());
         }
@@ -305,6 +320,13 @@ fn search(
             seconds,
             drain: knobs.drain,
         };
+        let waited = generator.block_on(load::wait_for_quiet(daemon.id(), knobs.quiet_wait));
+        if waited > Duration::from_secs(1) {
+            println!(
+                "  (waited {:.0} s for other processes to leave the cores)",
+                waited.as_secs_f64()
+            );
+        }
         let step = generator.block_on(load::step(fleet, settings, plan, daemon.id()));
         let summary = Summary::of(step.records.iter());
         print_step(&step, &summary);

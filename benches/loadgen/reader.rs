@@ -66,6 +66,9 @@ pub(crate) fn extended_info(xml: &str) -> Result<Extended, Failure> {
 enum Open {
     /// Collect its text (unescaped) for `close`.
     Text,
+    /// Take its whole content as text in one piece, unescaped (an escaped document such as a
+    /// Core fragment: one slice instead of an event per entity).
+    Raw,
     /// Skip it and everything inside, unread.
     Skip,
     /// Walk into it.
@@ -107,6 +110,15 @@ fn walk(xml: &str, response: &str, visit: &mut impl Visit) -> Result<(), Failure
                     match visit.open(&path[3..]) {
                         Open::Text => collecting = true,
                         Open::Walk => {}
+                        Open::Raw => {
+                            let raw = reader
+                                .read_text(start.name())
+                                .map_err(|e| undecodable(format!("XML: {e}")))?;
+                            let text = quick_xml::escape::unescape(&raw)
+                                .map_err(|e| undecodable(format!("XML: {e}")))?;
+                            visit.close(&path[3..], &text)?;
+                            path.pop();
+                        }
                         Open::Skip => {
                             reader
                                 .read_to_end(start.name())
@@ -294,7 +306,7 @@ impl Visit for PageReader {
             }
             ["SyncUpdatesResult", "NewUpdates" | "ChangedUpdates", "UpdateInfo", "Xml"] => {
                 if self.wants_core() {
-                    Open::Text
+                    Open::Raw
                 } else {
                     Open::Skip
                 }
