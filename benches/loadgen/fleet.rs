@@ -67,6 +67,7 @@ type Slot = Option<Machine>;
 pub(crate) struct Fleet {
     slots: Vec<Mutex<Slot>>,
     next: Mutex<usize>,
+    next_returning: Mutex<usize>,
     lists: Interner<i32>,
     guids: Interner<Uuid>,
 }
@@ -81,6 +82,7 @@ impl Fleet {
         Fleet {
             slots: (0..machines).map(|i| Mutex::new(Some(Machine::new(i)))).collect(),
             next: Mutex::new(0),
+            next_returning: Mutex::new(0),
             lists: Interner::default(),
             guids: Interner::default(),
         }
@@ -90,16 +92,23 @@ impl Fleet {
         self.slots.len()
     }
 
-    /// The next idle machine in turn, or `None` when every machine is in a session.
-    pub(crate) fn take(self: &Arc<Self>) -> Option<Lease> {
-        let mut next = lock(&self.next);
+    /// The next idle machine in turn — with `returning`, the next idle one that has finished a
+    /// scan before (its own turn order) — or `None` when there is none.
+    pub(crate) fn take(self: &Arc<Self>, returning: bool) -> Option<Lease> {
+        let cursor = if returning {
+            &self.next_returning
+        } else {
+            &self.next
+        };
+        let mut next = lock(cursor);
         for _ in 0..self.slots.len() {
             let index = *next;
             *next = (index + 1) % self.slots.len();
-            if let Some(machine) = lock(&self.slots[index]).take() {
+            let mut slot = lock(&self.slots[index]);
+            if slot.as_ref().is_some_and(|m| !returning || m.memory.is_some()) {
                 return Some(Lease {
                     fleet: Arc::clone(self),
-                    machine: Some(machine),
+                    machine: slot.take(),
                 });
             }
         }

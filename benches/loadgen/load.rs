@@ -40,6 +40,8 @@ pub(crate) struct Plan {
     pub(crate) rate: f64,
     pub(crate) seconds: f64,
     pub(crate) drain: Duration,
+    /// Only machines that have scanned before (returning clients).
+    pub(crate) returning: bool,
 }
 
 /// Runs one step against the daemon with process id `daemon`.
@@ -56,7 +58,7 @@ pub(crate) async fn step(fleet: &Arc<Fleet>, settings: Settings, plan: Plan, dae
         }
         tokio::time::sleep_until(due).await;
         max_lag = max_lag.max(Instant::now().duration_since(due));
-        let Some(mut lease) = fleet.take() else {
+        let Some(mut lease) = fleet.take(plan.returning) else {
             skipped += 1;
             continue;
         };
@@ -85,18 +87,19 @@ pub(crate) async fn step(fleet: &Arc<Fleet>, settings: Settings, plan: Plan, dae
     }
 }
 
-/// Waits, at most `max`, until processes other than the daemon and this one leave the cores
-/// alone (under a fifth of a core over two seconds), so a step does not measure someone
-/// else's build. Returns the time waited.
-pub(crate) async fn wait_for_quiet(daemon: u32, max: Duration) -> Duration {
+/// Waits, at most `max`, until the cores are quiet — other processes and the daemon together
+/// under a fifth of a core over two seconds — so a step neither measures someone else's build
+/// nor the daemon still busy with the sessions a previous step cut off. Returns the time
+/// waited.
+pub(crate) async fn wait_for_quiet(max: Duration) -> Duration {
     let started = Instant::now();
     let window = Duration::from_secs(2);
     while started.elapsed() < max {
-        let before = (pid_cpu(daemon) + own_cpu(), machine_cpu());
+        let before = (own_cpu(), machine_cpu());
         tokio::time::sleep(window).await;
-        let ours = (pid_cpu(daemon) + own_cpu()).saturating_sub(before.0);
-        let others = machine_cpu().saturating_sub(before.1).saturating_sub(ours);
-        if others.as_secs_f64() < 0.2 * window.as_secs_f64() {
+        let own = own_cpu().saturating_sub(before.0);
+        let rest = machine_cpu().saturating_sub(before.1).saturating_sub(own);
+        if rest.as_secs_f64() < 0.2 * window.as_secs_f64() {
             break;
         }
     }

@@ -18,11 +18,13 @@
 //! One warm-up session (a machine outside the fleet) comes first, then a step search: one
 //! step per arrival rate, each for a fixed time, rates growing by a factor while SyncUpdates
 //! p99 stays at or under the target and no session fails (then one bisection step between
-//! the last passing and the first failing rate); every step's row is printed. Reported: the
-//! daemon's CPU (utime + stime of `/proc/<pid>/stat`) per session and in total, this process's
-//! own CPU, the daemon's RSS at `/ready` and its peak (`VmHWM`), errors by kind, latency
-//! p50/p99/p999 per operation, SyncUpdates round trips and UpdateInfos per first scan, and
-//! the highest rate that passed.
+//! the last passing and the first failing rate); every step's row is printed. Then one step
+//! of returning clients only (machines that have scanned) at the highest passing rate, for
+//! the cost of the delta scans a settled fleet runs. Reported: the daemon's CPU (utime +
+//! stime of `/proc/<pid>/stat`) per session and in total, this process's own CPU, the
+//! daemon's RSS at `/ready` and its peak (`VmHWM`), errors by kind, latency p50/p99/p999 per
+//! operation, SyncUpdates round trips and UpdateInfos per first scan, and the highest rate
+//! that passed.
 //!
 //! Scenarios: (a) 3,000 updates, no baseline file (everything approved); (b) ~50k revisions
 //! (49,950 updates), no baseline file; (c) the same catalog with a baseline approving ~2,000
@@ -45,8 +47,9 @@
 //!   `WUCACHE_LOADGEN_TRIP_LIMIT` — software round trips after which a scan is given up
 //!   (default 1,000; over 200 is reported, as the real agent abandons there).
 //! - `WUCACHE_LOADGEN_QUIET_WAIT` — seconds to wait at most before each step until other
-//!   processes use under a fifth of a core (default 600, quick 0; the cores are shared, and
+//!   processes and the daemon use under a fifth of a core (default 600, quick 0; the cores are shared, and
 //!   a step that ran beside other work shows it in its `others %` column).
+//! - `WUCACHE_LOADGEN_RETURNING` — `0` leaves out the step of returning clients.
 //! - `WUCACHE_LOADGEN_NEEDED` — updates listed as needed (`U=`) in event 156, at most
 //!   (default 500, the first of those offered for install; 0 = all of them).
 //!
@@ -111,6 +114,8 @@ struct Knobs {
     drain: Duration,
     trip_limit: usize,
     needed: usize,
+    /// Run a step of returning clients after the search.
+    returning: bool,
     /// Longest wait before a step for other processes to leave the cores.
     quiet_wait: Duration,
 }
@@ -166,6 +171,7 @@ impl Knobs {
                     .filter(|v: &f64| v.is_finite() && *v >= 0.0)
                     .unwrap_or(if quick { 0.0 } else { 600.0 }),
             ),
+            returning: env("WUCACHE_LOADGEN_RETURNING").is_none_or(|v| v != "0"),
             needed: env("WUCACHE_LOADGEN_NEEDED")
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(500),
@@ -203,6 +209,9 @@ impl Knobs {
             "WUCACHE_LOADGEN_QUIET_WAIT={}",
             self.quiet_wait.as_secs_f64()
         ));
+        if !self.returning {
+            vars.push("WUCACHE_LOADGEN_RETURNING=0".into());
+        }
         if self.quick {
             vars.push("WUCACHE_LOADGEN_QUICK=1".into());
         }
@@ -299,7 +308,15 @@ fn passes(knobs: &Knobs, step: &Step, summary: &Summary) -> bool {
         && hard_errors(step, summary) == 0
 }
 
-/// The step search (or the fixed rates), each step's row printed as it ends.
+/// A step that ran: whether it passed, and whether it was the returning clients' step.
+struct Ran {
+    step: Step,
+    passed: bool,
+    returning: bool,
+}
+
+/// The step search (or the fixed rates), then one step of returning clients at the highest
+/// passing rate; each step's row printed as it ends.
 fn search(
     generator: &Runtime,
     knobs: &Knobs,
@@ -307,39 +324,56 @@ fn search(
     daemon: &Daemon,
     fleet: &Arc<Fleet>,
     settings: Settings,
-) -> Vec<(Step, bool)> {
+) -> Vec<Ran> {
     let seconds = knobs.step_seconds.unwrap_or(scenario.step_seconds);
     println!(
         "  steps ({seconds} s of arrivals each; SU = SyncUpdates ms; daemon/gen ms = CPU per finished session; daemon %, others % = share of the 2 cores, others = every other process on the machine):"
     );
     print_step_header();
     let mut steps = Vec::new();
-    let mut run = |rate: f64| {
+    let mut run = |rate: f64, returning: bool| {
         let plan = Plan {
             rate,
             seconds,
             drain: knobs.drain,
+            returning,
         };
-        let waited = generator.block_on(load::wait_for_quiet(daemon.id(), knobs.quiet_wait));
+        let waited = generator.block_on(load::wait_for_quiet(knobs.quiet_wait));
         if waited > Duration::from_secs(1) {
             println!(
-                "  (waited {:.0} s for other processes to leave the cores)",
+                "  (waited {:.0} s for the cores to be quiet)",
                 waited.as_secs_f64()
             );
         }
         let step = generator.block_on(load::step(fleet, settings, plan, daemon.id()));
         let summary = Summary::of(step.records.iter());
         print_step(&step, &summary);
-        let ok = passes(knobs, &step, &summary);
-        steps.push((step, ok));
-        ok
-    };
-    if let Some(rates) = &knobs.rates {
-        rates.iter().for_each(|rate| {
-            run(*rate);
+        let passed = passes(knobs, &step, &summary);
+        steps.push(Ran {
+            step,
+            passed,
+            returning,
         });
-        return steps;
+        passed
+    };
+    let best = match &knobs.rates {
+        Some(rates) => rates
+            .iter()
+            .copied()
+            .filter(|rate| run(*rate, false))
+            .reduce(f64::max),
+        None => step_search(knobs, scenario, |rate| run(rate, false)),
+    };
+    if let Some(rate) = best.filter(|_| knobs.returning && fleet.known() > 0) {
+        println!("  returning clients only (machines that have scanned: cached cookie and ids), at {rate:.2} sessions/s:");
+        run(rate, true);
     }
+    steps
+}
+
+/// Rates growing by the factor while steps pass (falling while they fail), then one step
+/// between the last passing and the first failing rate; the highest passing rate.
+fn step_search(knobs: &Knobs, scenario: Scenario, mut run: impl FnMut(f64) -> bool) -> Option<f64> {
     let factor = knobs.factor;
     let mut rate = knobs.start_rate.unwrap_or(scenario.start_rate);
     let (mut best, mut worst) = (None::<f64>, None::<f64>);
@@ -359,39 +393,48 @@ fn search(
         }
     }
     if let (Some(low), Some(high)) = (best, worst) {
-        if high > low {
-            run((low * high).sqrt());
+        let middle = (low * high).sqrt();
+        if high > low && run(middle) {
+            best = Some(middle);
         }
     }
-    steps
+    best
 }
 
 /// The scenario's summary: the best step's table, first-scan figures, errors, memory.
-fn finish(knobs: &Knobs, daemon: &Daemon, fleet: &Fleet, steps: &[(Step, bool)], generator_cpu: Duration) {
-    let best = steps
-        .iter()
-        .filter(|(_, ok)| *ok)
-        .max_by(|a, b| a.0.rate.total_cmp(&b.0.rate));
+fn finish(knobs: &Knobs, daemon: &Daemon, fleet: &Fleet, steps: &[Ran], generator_cpu: Duration) {
+    let searched = || steps.iter().filter(|r| !r.returning);
+    let best = searched()
+        .filter(|r| r.passed)
+        .max_by(|a, b| a.step.rate.total_cmp(&b.step.rate));
     match best {
-        Some((step, _)) => println!(
+        Some(ran) => println!(
             "  highest arrival rate with SyncUpdates p99 <= {} ms and no failed session: {:.2} sessions/s",
-            knobs.p99_ms, step.rate
+            knobs.p99_ms, ran.step.rate
         ),
         None => println!(
             "  no step kept SyncUpdates p99 <= {} ms without failed sessions",
             knobs.p99_ms
         ),
     }
-    let shown = best.or_else(|| steps.iter().min_by(|a, b| a.0.rate.total_cmp(&b.0.rate)));
-    if let Some((step, _)) = shown {
-        let summary = Summary::of(step.records.iter());
-        println!("  latency per operation at {:.2} sessions/s:", step.rate);
+    let shown = best.or_else(|| searched().min_by(|a, b| a.step.rate.total_cmp(&b.step.rate)));
+    for ran in shown.into_iter().chain(steps.iter().filter(|r| r.returning)) {
+        let summary = Summary::of(ran.step.records.iter());
+        let who = if ran.returning {
+            "returning clients"
+        } else {
+            "sessions"
+        };
+        println!(
+            "  latency per operation at {:.2} sessions/s ({who}):",
+            ran.step.rate
+        );
         print_ops(&summary);
     }
-    let all = Summary::of(steps.iter().flat_map(|(s, _)| s.records.iter()));
-    let sessions = steps.iter().map(|(s, _)| s.records.len()).sum::<usize>().max(1);
-    let daemon_cpu: Duration = steps.iter().map(|(s, _)| s.daemon_cpu).sum();
-    let step_generator_cpu: Duration = steps.iter().map(|(s, _)| s.generator_cpu).sum();
+    let all = Summary::of(steps.iter().flat_map(|r| r.step.records.iter()));
+    let sessions = searched().map(|r| r.step.records.len()).sum::<usize>().max(1);
+    let daemon_cpu: Duration = searched().map(|r| r.step.daemon_cpu).sum();
+    let step_generator_cpu: Duration = searched().map(|r| r.step.generator_cpu).sum();
     println!(
         "  all steps: {} sessions ({} first scans, {} returning; {} of {} machines have scanned), {} completed",
         all.first + all.returning,
@@ -416,7 +459,7 @@ fn finish(knobs: &Knobs, daemon: &Daemon, fleet: &Fleet, steps: &[(Step, bool)],
         );
     }
     println!(
-        "  CPU over all steps: daemon {:.1} s ({:.1} ms per session), generator {:.1} s ({:.1} ms per session; {:.1} s with set-up and warm-up)",
+        "  CPU over the search steps: daemon {:.1} s ({:.1} ms per session), generator {:.1} s ({:.1} ms per session; {:.1} s over the scenario with set-up and warm-up)",
         daemon_cpu.as_secs_f64(),
         ms(daemon_cpu) / sessions as f64,
         step_generator_cpu.as_secs_f64(),
@@ -429,9 +472,9 @@ fn finish(knobs: &Knobs, daemon: &Daemon, fleet: &Fleet, steps: &[(Step, bool)],
         daemon.peak_rss_kib() as f64 / 1024.0
     );
     let mut errors = report::Errors::new();
-    for (step, _) in steps {
-        let summary = Summary::of(step.records.iter());
-        for (kind, (n, example)) in step_errors(step, &summary) {
+    for ran in steps {
+        let summary = Summary::of(ran.step.records.iter());
+        for (kind, (n, example)) in step_errors(&ran.step, &summary) {
             errors.entry(kind).or_insert((0, example)).0 += n;
         }
     }

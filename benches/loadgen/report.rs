@@ -186,11 +186,11 @@ fn share(cpu: Duration, step: &Step) -> f64 {
     100.0 * cpu.as_secs_f64() / step.wall.as_secs_f64().max(1e-9) / 2.0
 }
 
-/// Latency per operation.
+/// Latency per operation, and the time spent waiting for each operation's answers.
 pub(crate) fn print_ops(summary: &Summary) {
     println!(
-        "    {:<24} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "operation", "calls", "p50 ms", "p99 ms", "p999 ms", "max ms"
+        "    {:<24} {:>8} {:>9} {:>9} {:>9} {:>9} {:>12}",
+        "operation", "calls", "p50 ms", "p99 ms", "p999 ms", "max ms", "sum s"
     );
     for op in Op::ALL {
         let times = summary.op(op);
@@ -199,13 +199,14 @@ pub(crate) fn print_ops(summary: &Summary) {
         }
         let at = |q: f64| ms(quantile(times, q));
         println!(
-            "    {:<24} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            "    {:<24} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>12.2}",
             op.name(),
             times.len(),
             at(0.50),
             at(0.99),
             at(0.999),
-            times.last().map_or(0.0, |d| ms(*d))
+            times.last().map_or(0.0, |d| ms(*d)),
+            times.iter().sum::<Duration>().as_secs_f64()
         );
     }
 }
