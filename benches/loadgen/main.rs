@@ -47,8 +47,9 @@
 //!   `WUCACHE_LOADGEN_TRIP_LIMIT` — software round trips after which a scan is given up
 //!   (default 1,000; over 200 is reported, as the real agent abandons there).
 //! - `WUCACHE_LOADGEN_QUIET_WAIT` — seconds to wait at most before each step until other
-//!   processes and the daemon use under a fifth of a core (default 600, quick 0; the cores are shared, and
-//!   a step that ran beside other work shows it in its `others %` column).
+//!   processes and the daemon use under a fifth of a core (default 120, quick 0). The cores
+//!   are shared: a step that ran beside other work shows it in its `others %` column, and
+//!   running the benchmark under `nice -n -10` keeps other builds from skewing it.
 //! - `WUCACHE_LOADGEN_RETURNING` — `0` leaves out the step of returning clients.
 //! - `WUCACHE_LOADGEN_NEEDED` — updates listed as needed (`U=`) in event 156, at most
 //!   (default 500, the first of those offered for install; 0 = all of them).
@@ -169,7 +170,7 @@ impl Knobs {
                 env("WUCACHE_LOADGEN_QUIET_WAIT")
                     .and_then(|v| v.trim().parse().ok())
                     .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-                    .unwrap_or(if quick { 0.0 } else { 600.0 }),
+                    .unwrap_or(if quick { 0.0 } else { 120.0 }),
             ),
             returning: env("WUCACHE_LOADGEN_RETURNING").is_none_or(|v| v != "0"),
             needed: env("WUCACHE_LOADGEN_NEEDED")

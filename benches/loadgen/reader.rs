@@ -5,7 +5,7 @@
 //! answer is read by the test kit too, for its `ErrorCode`.
 
 use crate::wire::Failure;
-use quick_xml::events::{BytesRef, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -85,82 +85,104 @@ fn undecodable(what: impl std::fmt::Display) -> Failure {
     Failure::Undecodable(what.to_string())
 }
 
+fn xml_error(error: impl std::fmt::Display) -> Failure {
+    undecodable(format!("XML: {error}"))
+}
+
 /// Walks a SOAP 1.1 answer: `Envelope/Body/<response>`, or a `Fault`, which becomes
 /// [`Failure::Fault`] with the `ErrorCode` the test kit reads from it.
 fn walk(xml: &str, response: &str, visit: &mut impl Visit) -> Result<(), Failure> {
     if !xml.contains(reply::SOAP_NS) {
         return Err(undecodable("no SOAP 1.1 namespace"));
     }
-    let mut reader = Reader::from_str(xml);
-    let mut path: Vec<String> = Vec::new();
-    let mut text = String::new();
-    let mut collecting = false;
+    let mut walker = Walker {
+        xml,
+        response,
+        reader: Reader::from_str(xml),
+        path: Vec::new(),
+        text: String::new(),
+        collecting: false,
+    };
     loop {
-        match reader
-            .read_event()
-            .map_err(|e| undecodable(format!("XML: {e}")))?
-        {
-            Event::Start(start) => {
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                check_frame(xml, &path, &name, response)?;
-                path.push(name);
-                text.clear();
-                collecting = false;
-                if path.len() > 3 {
-                    match visit.open(&path[3..]) {
-                        Open::Text => collecting = true,
-                        Open::Walk => {}
-                        Open::Raw => {
-                            let raw = reader
-                                .read_text(start.name())
-                                .map_err(|e| undecodable(format!("XML: {e}")))?;
-                            let text = quick_xml::escape::unescape(&raw)
-                                .map_err(|e| undecodable(format!("XML: {e}")))?;
-                            visit.close(&path[3..], &text)?;
-                            path.pop();
-                        }
-                        Open::Skip => {
-                            reader
-                                .read_to_end(start.name())
-                                .map_err(|e| undecodable(format!("XML: {e}")))?;
-                            path.pop();
-                        }
-                    }
-                }
+        match walker.reader.read_event().map_err(xml_error)? {
+            Event::Start(start) => walker.start(&start, visit)?,
+            Event::Empty(start) => walker.empty(&start, visit)?,
+            Event::End(_) => walker.end(visit)?,
+            Event::Text(part) if walker.collecting => {
+                walker.text.push_str(&part.xml10_content().map_err(xml_error)?)
             }
-            Event::Empty(start) => {
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                check_frame(xml, &path, &name, response)?;
-                path.push(name);
-                if path.len() > 3 {
-                    visit.open(&path[3..]);
-                    visit.close(&path[3..], "")?;
-                }
-                path.pop();
-            }
-            Event::End(_) => {
-                if path.len() > 3 {
-                    let own = if collecting { text.as_str() } else { "" };
-                    visit.close(&path[3..], own)?;
-                }
-                collecting = false;
-                path.pop();
-            }
-            Event::Text(part) if collecting => {
-                let part = part
-                    .xml10_content()
-                    .map_err(|e| undecodable(format!("XML: {e}")))?;
-                text.push_str(&part);
-            }
-            Event::GeneralRef(reference) if collecting => text.push_str(&resolve(&reference)?),
+            Event::GeneralRef(reference) if walker.collecting => walker.text.push_str(&resolve(&reference)?),
             Event::Eof => break,
             _ => {}
         }
     }
-    if path.is_empty() {
+    if walker.path.is_empty() {
         Ok(())
     } else {
         Err(undecodable("answer ends inside an element"))
+    }
+}
+
+/// The walk's state: the path of local names from `Envelope` down, and the text of the
+/// element being collected.
+struct Walker<'a> {
+    xml: &'a str,
+    response: &'a str,
+    reader: Reader<&'a [u8]>,
+    path: Vec<String>,
+    text: String,
+    collecting: bool,
+}
+
+impl Walker<'_> {
+    /// Enters an element; elements below the response element are the visitor's.
+    fn enter(&mut self, start: &BytesStart<'_>) -> Result<bool, Failure> {
+        let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+        check_frame(self.xml, &self.path, &name, self.response)?;
+        self.path.push(name);
+        Ok(self.path.len() > 3)
+    }
+
+    fn start(&mut self, start: &BytesStart<'_>, visit: &mut impl Visit) -> Result<(), Failure> {
+        self.text.clear();
+        self.collecting = false;
+        if !self.enter(start)? {
+            return Ok(());
+        }
+        match visit.open(&self.path[3..]) {
+            Open::Walk => {}
+            Open::Text => self.collecting = true,
+            Open::Raw => {
+                let raw = self.reader.read_text(start.name()).map_err(xml_error)?;
+                let text = quick_xml::escape::unescape(&raw).map_err(xml_error)?;
+                visit.close(&self.path[3..], &text)?;
+                self.path.pop();
+            }
+            Open::Skip => {
+                self.reader.read_to_end(start.name()).map_err(xml_error)?;
+                self.path.pop();
+            }
+        }
+        Ok(())
+    }
+
+    fn empty(&mut self, start: &BytesStart<'_>, visit: &mut impl Visit) -> Result<(), Failure> {
+        if self.enter(start)? {
+            visit.open(&self.path[3..]);
+            visit.close(&self.path[3..], "")?;
+        }
+        self.path.pop();
+        Ok(())
+    }
+
+    fn end(&mut self, visit: &mut impl Visit) -> Result<(), Failure> {
+        if self.path.len() > 3 {
+            let own = if self.collecting { self.text.as_str() } else { "" };
+            visit.close(&self.path[3..], own)?;
+        }
+        self.collecting = false;
+        self.path.pop();
+        Ok(())
     }
 }
 
@@ -388,7 +410,7 @@ fn core_identities(xml: &str) -> Result<(Uuid, Vec<Uuid>), Failure> {
     Ok((own, bundled))
 }
 
-fn update_id_of(start: &quick_xml::events::BytesStart<'_>) -> Result<Uuid, String> {
+fn update_id_of(start: &BytesStart<'_>) -> Result<Uuid, String> {
     for attr in start.attributes() {
         let attr = attr.map_err(|e| e.to_string())?;
         if attr.key.local_name().as_ref() == b"UpdateID" {
