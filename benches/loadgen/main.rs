@@ -452,6 +452,12 @@ fn finish(knobs: &Knobs, daemon: &Daemon, fleet: &Fleet, steps: &[Ran], generato
         spread(&all.first_offered),
         spread(&all.first_batches)
     );
+    println!(
+        "  connections reopened within a session: {}; answers without xpress: {} of {} calls",
+        all.reconnects,
+        all.identity_answers,
+        all.latencies.iter().map(Vec::len).sum::<usize>()
+    );
     if all.returning > 0 {
         println!(
             "  returning scans: round trips {}; UpdateInfos {}",

@@ -35,6 +35,10 @@ pub(crate) struct Summary {
     /// The same for completed returning scans.
     pub(crate) returning_trips: Vec<usize>,
     pub(crate) returning_infos: Vec<usize>,
+    /// TCP connections opened beyond one per session (the server closed a kept-alive one).
+    pub(crate) reconnects: usize,
+    /// Answers that came without xpress, though every request offered it.
+    pub(crate) identity_answers: usize,
 }
 
 impl Summary {
@@ -52,6 +56,8 @@ impl Summary {
             first_batches: Vec::new(),
             returning_trips: Vec::new(),
             returning_infos: Vec::new(),
+            reconnects: 0,
+            identity_answers: 0,
         };
         for record in records {
             summary.add(record);
@@ -64,6 +70,8 @@ impl Summary {
     }
 
     fn add(&mut self, record: &Record) {
+        self.reconnects += record.connections.saturating_sub(1);
+        self.identity_answers += record.identity_answers;
         for (op, time) in &record.calls {
             let index = Op::ALL.iter().position(|o| o == op).unwrap_or(0);
             self.latencies[index].push(*time);

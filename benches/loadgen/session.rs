@@ -88,6 +88,10 @@ pub(crate) struct Record {
     /// Revisions offered for install (updates and bundle members) and their extended-info batches.
     pub(crate) offered: usize,
     pub(crate) extended_batches: usize,
+    /// TCP connections the session opened (1 when keep-alive held).
+    pub(crate) connections: usize,
+    /// Answers that came without `Content-Encoding: xpress`.
+    pub(crate) identity_answers: usize,
 }
 
 /// Settings every session shares.
@@ -113,7 +117,9 @@ pub(crate) async fn run(machine: &mut Machine, fleet: Arc<Fleet>, settings: Sett
         settings,
         connection: None,
     };
-    match session.go(machine).await {
+    let outcome = session.go(machine).await;
+    session.record.connections = session.connection.as_ref().map_or(0, |c| c.opened);
+    match outcome {
         Ok(memory) => {
             session.record.completed = true;
             machine.memory = Some(memory);
@@ -173,6 +179,7 @@ impl Session {
         let connection = self.connection.as_mut().expect("opened first");
         let answer = connection.post(request).await?;
         self.record.calls.push((op, answer.elapsed));
+        self.record.identity_answers += usize::from(!answer.xpress);
         Ok(answer)
     }
 

@@ -66,6 +66,8 @@ impl Failure {
 /// the last body byte.
 pub(crate) struct Answer {
     pub(crate) status: u16,
+    /// The answer came `Content-Encoding: xpress`.
+    pub(crate) xpress: bool,
     pub(crate) body: String,
     pub(crate) elapsed: Duration,
 }
@@ -73,6 +75,8 @@ pub(crate) struct Answer {
 /// A keep-alive connection from one machine's address.
 pub(crate) struct Connection {
     sender: SendRequest<Full<Bytes>>,
+    /// TCP connections opened so far (1 while the server keeps the first alive).
+    pub(crate) opened: usize,
     source: Ipv4Addr,
     server: SocketAddr,
     host: String,
@@ -89,6 +93,7 @@ impl Connection {
         let sender = handshake(source, server, timeout).await?;
         Ok(Connection {
             sender,
+            opened: 1,
             source,
             server,
             host: server.to_string(),
@@ -101,6 +106,7 @@ impl Connection {
     pub(crate) async fn post(&mut self, request: &Request) -> Result<Answer, Failure> {
         if self.sender.is_closed() || self.sender.ready().await.is_err() {
             self.sender = handshake(self.source, self.server, self.timeout).await?;
+            self.opened += 1;
         }
         let outgoing = self.request(request)?;
         let started = Instant::now();
@@ -125,6 +131,7 @@ impl Connection {
         let elapsed = started.elapsed();
         Ok(Answer {
             status,
+            xpress: encoded,
             body: decode(&raw, encoded)?,
             elapsed,
         })
