@@ -75,7 +75,8 @@ use daemon::{commit, own_cpu, Daemon, Setup};
 use fleet::{Fleet, Machine};
 use load::{Plan, Step};
 use report::{
-    hard_errors, print_errors, print_ops, print_step, print_step_header, spread, step_errors, Summary,
+    hard_errors, print_by_ids, print_errors, print_ops, print_step, print_step_header, spread, step_errors,
+    Summary,
 };
 use scenario::Scenario;
 use session::Settings;
@@ -431,6 +432,7 @@ fn finish(knobs: &Knobs, daemon: &Daemon, fleet: &Fleet, steps: &[Ran], generato
             ran.step.rate
         );
         print_ops(&summary);
+        print_by_ids(&summary);
     }
     let all = Summary::of(steps.iter().flat_map(|r| r.step.records.iter()));
     let sessions = searched().map(|r| r.step.records.len()).sum::<usize>().max(1);

@@ -9,6 +9,16 @@ use crate::wire::Failure;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Buckets of cached revision ids a software SyncUpdates call sent: lower bound, label.
+const ID_BUCKETS: [(usize, &str); 6] = [
+    (0, "0-999"),
+    (1_000, "1k-4.9k"),
+    (5_000, "5k-9.9k"),
+    (10_000, "10k-19.9k"),
+    (20_000, "20k-39.9k"),
+    (40_000, "40k+"),
+];
+
 /// Errors by kind: how many, and one example.
 pub(crate) type Errors = BTreeMap<String, (usize, String)>;
 
@@ -35,6 +45,8 @@ pub(crate) struct Summary {
     /// The same for completed returning scans.
     pub(crate) returning_trips: Vec<usize>,
     pub(crate) returning_infos: Vec<usize>,
+    /// Software SyncUpdates times by the cached ids the call sent, sorted, per [`ID_BUCKETS`].
+    pub(crate) by_ids: Vec<Vec<Duration>>,
     /// TCP connections opened beyond one per session (the server closed a kept-alive one).
     pub(crate) reconnects: usize,
     /// Answers that came without xpress, though every request offered it.
@@ -56,22 +68,25 @@ impl Summary {
             first_batches: Vec::new(),
             returning_trips: Vec::new(),
             returning_infos: Vec::new(),
+            by_ids: vec![Vec::new(); ID_BUCKETS.len()],
             reconnects: 0,
             identity_answers: 0,
         };
         for record in records {
             summary.add(record);
         }
-        summary
-            .latencies
-            .iter_mut()
-            .for_each(|times| times.sort_unstable());
+        let lists = summary.latencies.iter_mut().chain(summary.by_ids.iter_mut());
+        lists.for_each(|times| times.sort_unstable());
         summary
     }
 
     fn add(&mut self, record: &Record) {
         self.reconnects += record.connections.saturating_sub(1);
         self.identity_answers += record.identity_answers;
+        for (ids, time) in &record.software_pages {
+            let bucket = ID_BUCKETS.iter().rposition(|(low, _)| ids >= low).unwrap_or(0);
+            self.by_ids[bucket].push(*time);
+        }
         for (op, time) in &record.calls {
             let index = Op::ALL.iter().position(|o| o == op).unwrap_or(0);
             self.latencies[index].push(*time);
@@ -217,6 +232,24 @@ pub(crate) fn print_ops(summary: &Summary) {
             times.iter().sum::<Duration>().as_secs_f64()
         );
     }
+}
+
+/// Software SyncUpdates latency (p50, p99, calls) by the cached ids each call sent: how a
+/// call's cost grows as a scan goes on.
+pub(crate) fn print_by_ids(summary: &Summary) {
+    let cells: Vec<String> = ID_BUCKETS
+        .iter()
+        .zip(&summary.by_ids)
+        .filter(|(_, times)| !times.is_empty())
+        .map(|((_, label), times)| {
+            let at = |q: f64| ms(quantile(times, q));
+            format!("{label} ids {:.1}/{:.1} ms ({})", at(0.5), at(0.99), times.len())
+        })
+        .collect();
+    println!(
+        "    software SyncUpdates p50/p99 by cached ids sent: {}",
+        cells.join("; ")
+    );
 }
 
 pub(crate) fn print_errors(errors: &Errors) {

@@ -88,6 +88,8 @@ pub(crate) struct Record {
     /// Revisions offered for install (updates and bundle members) and their extended-info batches.
     pub(crate) offered: usize,
     pub(crate) extended_batches: usize,
+    /// Each software SyncUpdates call: cached ids sent, and its time.
+    pub(crate) software_pages: Vec<(usize, Duration)>,
     /// TCP connections the session opened (1 when keep-alive held).
     pub(crate) connections: usize,
     /// Answers that came without `Content-Encoding: xpress`.
@@ -291,6 +293,10 @@ impl Session {
                 ..SyncParams::default()
             };
             let page = self.sync_updates(memory, &params).await?;
+            if let Some((_, time)) = self.record.calls.last() {
+                let ids = scan.installed.len() + scan.other.len();
+                self.record.software_pages.push((ids, *time));
+            }
             self.record.trips += 1;
             self.record.update_infos += page.updates.len();
             let more = page.truncated || page.updates.iter().any(|u| !u.is_leaf);
