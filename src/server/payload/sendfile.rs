@@ -1,8 +1,9 @@
 //! Plain-HTTP client connections, payload hits first: while a connection asks for committed
 //! payloads (GET or HEAD, whole, one range or several, with their validators — the answers
 //! `respond` builds), this path writes the response head itself and moves the file's bytes
-//! from the page cache to the socket with sendfile(2), on the blocking pool (a cold file never
-//! holds up an async worker), with no copy through user space. The first request it does not
+//! from the page cache to the socket with sendfile(2), with no copy through user space: on the
+//! async worker when they are in memory, on the blocking pool when they must come from disk
+//! (so a cold file does not hold up a worker; see `in_memory`). The first request it does not
 //! take (`wire` declines it, or the route would answer it otherwise: not found, a miss, a HEAD
 //! from the catalog, a file gone since) hands the connection, with the bytes read so far, to
 //! hyper for the rest of its life (`Handoff`). TLS connections never come here.
@@ -37,6 +38,8 @@ const MAX_HEAD: usize = 16 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most bytes one sendfile(2) call is asked for.
 const MAX_SENDFILE: usize = 1 << 30;
+/// Bytes sent from an async worker per check that they are in memory.
+const WINDOW: u64 = 1 << 20;
 
 /// A connection this path gave up: the bytes it read and did not answer, then the socket.
 pub(crate) struct Handoff {
@@ -180,9 +183,9 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8], more: bool) -> io::Resu
     Ok(())
 }
 
-/// Sends `length` bytes of `file` from `offset`: sendfile(2) on the blocking pool until the
-/// socket is full, then waits here until it has room again. A file that ends early (it shrank
-/// after it was opened) ends the connection, never with wrong bytes.
+/// Sends `length` bytes of `file` from `offset`, a window at a time: from this worker when
+/// the window is in memory, else from the blocking pool (which brings it in). A file that
+/// ends early (it shrank after it was opened) ends the connection, never with wrong bytes.
 async fn send_file(
     stream: &Arc<TcpStream>,
     file: &Arc<std::fs::File>,
@@ -191,10 +194,12 @@ async fn send_file(
     size: u64,
 ) -> io::Result<()> {
     while length > 0 {
-        within_send_timeout(has_room(stream)).await?;
-        let (socket, from) = (Arc::clone(stream), Arc::clone(file));
-        let sending = tokio::task::spawn_blocking(move || sendfile_some(&socket, &from, offset, length));
-        let sent = sending.await.map_err(io::Error::other)??;
+        let window = length.min(WINDOW);
+        let sent = if in_memory(file, offset, window) {
+            send_from_memory(stream, file, offset, window).await?
+        } else {
+            send_from_disk(stream, file, offset, length).await?
+        };
         if sent.end_of_file {
             return Err(truncated(file, size));
         }
@@ -204,14 +209,65 @@ async fn send_file(
     Ok(())
 }
 
-/// What one hand-off to the blocking pool sent.
+/// Whether the window's bytes are in the page cache, as far as a one-byte RWF_NOWAIT read at
+/// each end tells (it fails rather than wait for the disk). Pages come in by readahead and
+/// leave by LRU in runs, so a window cached at both ends is cached through, or nearly: at
+/// worst the worker waits for a few pages. A file system without RWF_NOWAIT says no.
+fn in_memory(file: &std::fs::File, offset: u64, window: u64) -> bool {
+    use rustix::io::{preadv2, ReadWriteFlags};
+    let mut byte = [0u8; 1];
+    [offset, offset + window - 1].into_iter().all(|at| {
+        let mut buffers = [io::IoSliceMut::new(&mut byte)];
+        preadv2(file, &mut buffers, at, ReadWriteFlags::NOWAIT).is_ok_and(|n| n == 1)
+    })
+}
+
+/// sendfile(2) on this worker, once the socket has room.
+async fn send_from_memory(
+    stream: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    window: u64,
+) -> io::Result<Sent> {
+    loop {
+        within_send_timeout(stream.writable()).await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            match sendfile_some(stream, file, offset, window)? {
+                Sent {
+                    bytes: 0,
+                    end_of_file: false,
+                } => Err(io::ErrorKind::WouldBlock.into()),
+                sent => Ok(sent),
+            }
+        });
+        match sent {
+            Err(err) if retry(&err) => {}
+            sent => return sent,
+        }
+    }
+}
+
+/// sendfile(2) on the blocking pool until the socket is full, once it has room.
+async fn send_from_disk(
+    stream: &Arc<TcpStream>,
+    file: &Arc<std::fs::File>,
+    offset: u64,
+    length: u64,
+) -> io::Result<Sent> {
+    within_send_timeout(has_room(stream)).await?;
+    let (socket, from) = (Arc::clone(stream), Arc::clone(file));
+    let sending = tokio::task::spawn_blocking(move || sendfile_some(&socket, &from, offset, length));
+    sending.await.map_err(io::Error::other)?
+}
+
+/// What one sendfile_some sent.
 struct Sent {
     bytes: u64,
     /// The file ended before the bytes asked for.
     end_of_file: bool,
 }
 
-/// Blocking: sendfile(2) until `length` bytes went or the (non-blocking) socket is full.
+/// sendfile(2) until `length` bytes went or the (non-blocking) socket is full.
 fn sendfile_some(socket: &TcpStream, file: &std::fs::File, offset: u64, length: u64) -> io::Result<Sent> {
     let mut sent = 0;
     while sent < length {
@@ -322,5 +378,31 @@ impl AsyncWrite for Handoff {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn in_memory_tells_cached_windows_from_dropped_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payload");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(&vec![7u8; 3 * WINDOW as usize]).unwrap();
+        file.sync_all().unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        assert!(in_memory(&file, 0, WINDOW), "just written");
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        // (A probe that fails starts readahead there, so each window is probed cold once.)
+        assert!(!in_memory(&file, WINDOW, WINDOW), "dropped from the page cache");
+        let mut byte = [0u8; 1];
+        for at in [WINDOW, 2 * WINDOW - 1] {
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut byte, at).unwrap();
+        }
+        assert!(in_memory(&file, WINDOW, WINDOW), "both ends read back");
+        assert!(!in_memory(&file, 3 * WINDOW - 1, 2), "past the end");
     }
 }

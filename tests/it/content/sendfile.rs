@@ -392,6 +392,37 @@ async fn a_file_evicted_while_it_is_sent_arrives_whole_and_is_fetched_again_afte
     daemon.stop().await;
 }
 
+/// Drops a committed file's pages from the page cache (it is clean: committed files are
+/// synced before they are renamed into place).
+fn drop_from_page_cache(data: &std::path::Path, file: &SynthFile) {
+    let hex = hex(&file.sha1).to_uppercase();
+    let committed = std::fs::File::open(data.join("content").join(&hex[38..]).join(hex)).unwrap();
+    rustix::fs::fadvise(&committed, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_no_longer_in_the_page_cache_is_sent_from_disk_byte_for_byte() {
+    let (upstream, catalog) = upstream_with_payloads(137, 120, 16_000_000).await;
+    let (daemon, data) = serve(&upstream, |_| {}).await;
+    let file = large_files(&catalog, 1_000_000).remove(0);
+    let path = content_path(&file);
+    assert_eq!(get(daemon.client_addr, &path, None).await.status, 200);
+    let mut conn = Conn::open(daemon.client_addr).await;
+    drop_from_page_cache(data.path(), &file);
+    let whole = conn.ask("GET", &path, "").await;
+    assert_eq!(whole.status, 200);
+    assert!(whole.body == synth::payload(&file), "the whole file from disk");
+    drop_from_page_cache(data.path(), &file);
+    let (first, last) = (3 << 20, (5 << 20) + 12_345);
+    assert_slice(
+        &conn.ask("GET", &path, &range(first, last)).await,
+        &file,
+        first,
+        last,
+    );
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_an_idle_keep_alive_connection() {
     let (upstream, catalog) = upstream_with_payloads(133, 30, 400_000).await;
