@@ -200,7 +200,7 @@ fn reply_to(
     served: &Served,
     method: &Method,
 ) -> Result<Reply, ServeError> {
-    let shape = shape(request, served, &new_boundary());
+    let shape = shape(request, served, &boundary_for(request));
     Ok(Reply {
         head: build(&shape, served)?,
         body: if method == Method::HEAD {
@@ -216,7 +216,8 @@ fn reply_to(
 /// Answers a HEAD for a file that is not committed from what the catalog says of it: the
 /// status and headers a GET would get (no `Last-Modified`), and no transfer.
 pub fn head_uncommitted(served: &Served, headers: &HeaderMap) -> Answer {
-    let shape = shape(&requested_range(headers, served), served, &new_boundary());
+    let request = requested_range(headers, served);
+    let shape = shape(&request, served, &boundary_for(&request));
     match build(&shape, served) {
         Ok(head) => Answer::without_body(head.map(|()| empty())),
         Err(err) => Answer::without_body(error(err.status())),
@@ -377,6 +378,14 @@ fn multipart(ranges: &[ByteRange], size: u64, boundary: &str) -> Vec<Segment> {
     }
     segments.push(Segment::Bytes(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
     segments
+}
+
+/// The multipart boundary of an answer: fresh for several ranges, none for the rest.
+fn boundary_for(request: &RangeRequest) -> String {
+    match request {
+        RangeRequest::Multi(_) => new_boundary(),
+        _ => String::new(),
+    }
 }
 
 /// A fresh multipart boundary; random, so payload bytes cannot plausibly contain it.
