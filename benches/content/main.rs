@@ -21,10 +21,15 @@
 //! WUCACHE_BENCH_ROUNDS=1 WUCACHE_BENCH_COLD_MB=20 WUCACHE_BENCH_COLD_CLIENTS=20 cargo bench
 //! --bench content`. Also `WUCACHE_BENCH_FILES` (distinct cached files, default 4).
 //!
+//! Independent measurement: `cargo bench --bench content -- wrk` has wrk drive the same
+//! pattern against `wucache serve` as a process of its own and nginx (see `wrk`).
+//!
 //! The files: `served` (the catalog with the benchmark's files, the daemon, the warm cache),
 //! `load` (the Delivery Optimization client: connections, ranged GETs and their checks, one
 //! round of load), `warm` (warm rounds against wucache and nginx), `cold` (the cold miss),
-//! `nginx` (the nginx comparison server); this file the knobs, the runtimes and the summary.
+//! `nginx` (the nginx comparison server), `wrk` and `process` (the wrk mode and `wucache
+//! serve` as a child process, with `do_ranges.lua`, wrk's script); this file the knobs, the
+//! runtimes and the summary.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -32,8 +37,10 @@ mod support;
 mod cold;
 mod load;
 mod nginx;
+mod process;
 mod served;
 mod warm;
+mod wrk;
 
 use cold::{cold_miss, print_cold, Cold};
 use nginx::start_nginx;
@@ -47,6 +54,10 @@ use warm::{warm_load, Totals, Warm};
 const UPSTREAM_THREADS: &str = "fake-upstream";
 
 fn main() {
+    if std::env::args().skip(1).any(|arg| arg == "wrk") {
+        wrk::main();
+        return;
+    }
     let knobs = Knobs::from_env();
     println!("wucache content benchmark (wucache, fake upstream and load generator in one process;");
     println!("nginx in its own processes; all on this machine's 2 shared cores, loopback)");

@@ -20,18 +20,23 @@ pub(crate) struct Nginx {
 
 /// Starts nginx on the warm files, or says why not.
 pub(crate) fn start_nginx(bench: &Bench) -> Option<Nginx> {
+    let files: Vec<(String, PathBuf)> = bench
+        .warm
+        .iter()
+        .map(|t| (t.path.clone(), bench.committed(t)))
+        .collect();
+    start_nginx_on(&files)
+}
+
+/// Starts nginx serving each `(URL path, committed file)`, or says why not.
+pub(crate) fn start_nginx_on(files: &[(String, PathBuf)]) -> Option<Nginx> {
     let binary = std::env::var("WUCACHE_BENCH_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".into());
     println!();
     if !Path::new(&binary).exists() {
         println!("nginx: {binary} not found, nginx rows skipped (install: apt-get install -y nginx)");
         return None;
     }
-    let files: Vec<(String, PathBuf)> = bench
-        .warm
-        .iter()
-        .map(|t| (t.path.clone(), bench.committed(t)))
-        .collect();
-    match Nginx::start(&binary, &files) {
+    match Nginx::start(&binary, files) {
         Ok(nginx) => {
             println!(
                 "nginx: {} ({}), 2 workers, sendfile on, on {} serving the same files (hard links)",

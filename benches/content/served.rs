@@ -34,7 +34,7 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    fn new(file: SynthFile) -> Target {
+    pub(crate) fn new(file: SynthFile) -> Target {
         let ext = file.name.rsplit('.').next().unwrap_or("exe").to_string();
         let path = wucache::content::layout::url_path(&file.sha1, &ext);
         Target { file, path }
@@ -96,7 +96,7 @@ impl Bench {
 /// A small synthetic catalog in which one file each of that many standalone, published,
 /// latest-revision updates is replaced by a file of the given size (same name). The
 /// document's `Digest`, `Size` and SHA-256 are rewritten to match.
-fn catalog_with_files(base_url: &str, sizes: &[u64]) -> (SynthCatalog, Vec<SynthFile>) {
+pub(crate) fn catalog_with_files(base_url: &str, sizes: &[u64]) -> (SynthCatalog, Vec<SynthFile>) {
     let mut catalog = synth::generate(&SynthOptions {
         seed: 2026,
         updates: 40 + 4 * sizes.len(),

@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Time a client has to send a request's headers (also bounds idle keep-alive).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time in-flight requests get to finish after shutdown is signalled.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,7 +50,9 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts connections until shutdown, then drains them; with `tls`, each connection is
-/// TLS (the handshake runs in the connection's own task). A connection past the listener's
+/// TLS (the handshake runs in the connection's own task). Plain client connections go to
+/// `payload::serve_plain` first, which answers payload hits with sendfile and hands the
+/// connection to hyper at the first other request. A connection past the listener's
 /// limits (`[server] max_connections`, `max_connections_per_ip`, shared by the HTTP and HTTPS
 /// client listeners; 64 for the admin listener) is closed at once; accept errors (out of file
 /// descriptors, say) back off and are logged at most once per `ACCEPT_LOG_EVERY`.
@@ -93,21 +95,24 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = Arc::clone(&app);
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(scheme);
-            let app = Arc::clone(&app);
-            async move { Ok::<_, std::convert::Infallible>(route(role, app, request, peer).await) }
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(tls::Stream::new(stream, tls.as_ref())), service);
-        let watched = graceful.watch(connection);
+        let (app, tls, shutdown) = (Arc::clone(&app), tls.clone(), shutdown.clone());
+        // Drain waits for the watcher: held while sendfile serves, then watching hyper.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _place = place;
-            if let Err(err) = watched.await {
-                tracing::debug!(error = %err, "connection ended with an error");
+            let http = Http {
+                role,
+                scheme,
+                app,
+                peer,
+            };
+            match tls {
+                None if role == Role::Client => {
+                    if let Some(rest) = payload::serve_plain(stream, &http.app, peer, &shutdown).await {
+                        http.serve(rest, watcher).await;
+                    }
+                }
+                tls => http.serve(tls::Stream::new(stream, tls.as_ref()), watcher).await,
             }
         });
     }
@@ -119,6 +124,42 @@ pub async fn serve(
             ?role,
             "connections still open after the drain timeout; closing them"
         );
+    }
+}
+
+/// One connection's hyper side: its listener's routes.
+struct Http {
+    role: Role,
+    scheme: Scheme,
+    app: Arc<App>,
+    peer: SocketAddr,
+}
+
+impl Http {
+    /// Serves HTTP/1.1 on `io` until the connection ends, shutting down gracefully when
+    /// `watcher` says so.
+    async fn serve<I>(self, io: I, watcher: hyper_util::server::graceful::Watcher)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Http {
+            role,
+            scheme,
+            app,
+            peer,
+        } = self;
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(scheme);
+            let app = Arc::clone(&app);
+            async move { Ok::<_, std::convert::Infallible>(route(role, app, request, peer).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(io), service);
+        if let Err(err) = watcher.watch(connection).await {
+            tracing::debug!(error = %err, "connection ended with an error");
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::respond::ServeError;
 use crate::content::range::ByteRange;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -39,8 +39,9 @@ impl Segment {
 }
 
 /// A body that sends its segments in order, reading file runs chunk by chunk with
-/// positional reads on the blocking pool — one copy from the page cache per byte, no seek
-/// state, and one hand-off per 1 MiB (Delivery Optimization's whole range). A file that
+/// positional reads on the blocking pool — one copy from the page cache per byte (into
+/// memory that is not zeroed first), no seek state, and one hand-off per 1 MiB (Delivery
+/// Optimization's whole range). Plain-HTTP hits do not come here: `sendfile` sends them. A file that
 /// turns out shorter than promised ends the body with an error, never with wrong bytes.
 pub(super) struct FileBody {
     file: Arc<std::fs::File>,
@@ -126,12 +127,19 @@ impl FileBody {
     }
 }
 
-/// Exactly `want` bytes at `offset`, or `UnexpectedEof`.
+/// Exactly `want` bytes at `offset` (`want > 0`), or `UnexpectedEof`; read straight into
+/// fresh memory, which is not zeroed first.
 fn read_exact_at(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Bytes> {
-    use std::os::unix::fs::FileExt;
-    let mut buffer = BytesMut::zeroed(want);
-    file.read_exact_at(&mut buffer, offset)?;
-    Ok(buffer.freeze())
+    let mut buffer = Vec::with_capacity(want);
+    while buffer.len() < want {
+        let at = offset + buffer.len() as u64;
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buffer), at) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(Bytes::from(buffer))
 }
 
 impl hyper::body::Body for FileBody {

@@ -7,15 +7,21 @@
 //! away leaves its transfer (cancelled once every client has, unless prefetch wants the
 //! file). The route returns an `Outcome`; `finish` alone turns it into a status and counters.
 //! `respond` builds the HTTP answer for a file, `file_body` streams it, `held` keeps a
-//! client's place in a transfer while a range of it streams.
+//! client's place in a transfer while a range of it streams. On plain-HTTP connections,
+//! `sendfile` answers hits itself (`hit`, with `wire` for the request and response heads)
+//! and hands anything else to hyper and `route`.
 
 mod file_body;
 mod held;
 pub mod respond;
+mod sendfile;
+mod wire;
+
+pub(crate) use self::sendfile::serve as serve_plain;
 
 use self::respond::{
-    error, head_uncommitted, method_not_allowed, not_found, respond, respond_range_in_progress, single_range,
-    Answer, Served,
+    answer, error, head_uncommitted, method_not_allowed, not_found, open_committed,
+    respond_range_in_progress, single_range, Answer, Reply, Served,
 };
 use super::body::Body;
 use crate::app::App;
@@ -58,15 +64,45 @@ pub(super) async fn route(app: &App, request: &Request<Incoming>, peer: std::net
     let outcome = outcome(app, request, peer).await;
     let kind = outcome.kind();
     let response = finish(outcome, &app.counters);
-    tracing::debug!(
-        method = %request.method(),
-        path = request.uri().path(),
-        range = request.headers().get(hyper::header::RANGE).and_then(|v| v.to_str().ok()),
-        status = response.status().as_u16(),
-        outcome = kind,
-        "payload request"
+    log(
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+        response.status(),
+        kind,
     );
     response
+}
+
+/// The sendfile path's route: a GET or HEAD of a committed payload this peer may have, opened
+/// and counted as a hit. `None` leaves the request to `route` (not a payload, not this
+/// peer's, not committed, the cache closed, the file gone or unreadable since).
+fn hit(app: &App, head: &wire::Head, peer: std::net::IpAddr) -> Option<Reply> {
+    let (meta, _) = payload_for(app, &head.path, peer)?;
+    let (path, _) = app.content.get()?.committed(&meta.sha1)?;
+    let (file, served) = open_committed(&path, &meta.sha1, meta.size).ok()?;
+    let reply = respond::reply(file, &served, &head.method, &head.headers).ok()?;
+    count_hit(&app.counters, reply.body_bytes());
+    log(
+        &head.method,
+        &head.path,
+        &head.headers,
+        reply.head.status(),
+        "hit",
+    );
+    Some(reply)
+}
+
+/// The access-log line of a payload request, at debug.
+fn log(method: &Method, path: &str, headers: &hyper::HeaderMap, status: StatusCode, outcome: &str) {
+    tracing::debug!(
+        %method,
+        path,
+        range = headers.get(hyper::header::RANGE).and_then(|v| v.to_str().ok()),
+        status = status.as_u16(),
+        outcome,
+        "payload request"
+    );
 }
 
 impl Outcome {
@@ -88,8 +124,7 @@ impl Outcome {
 fn finish(outcome: Outcome, counters: &C) -> Response<Body> {
     match outcome {
         Outcome::Hit(answer) => {
-            C::add(&counters.hits, 1);
-            C::add(&counters.bytes_from_cache, answer.body_bytes);
+            count_hit(counters, answer.body_bytes);
             answer.response
         }
         Outcome::Miss(answer) => {
@@ -119,17 +154,27 @@ fn finish(outcome: Outcome, counters: &C) -> Response<Body> {
     }
 }
 
+/// A hit's counters, whichever path served it.
+fn count_hit(counters: &C, body_bytes: u64) {
+    C::add(&counters.hits, 1);
+    C::add(&counters.bytes_from_cache, body_bytes);
+}
+
+/// The catalog's payload at a URL path, if this peer may have it, and whether it is approved.
 /// Unapproved payloads are served with `[content] serve_unapproved`, and to a downstream
 /// server that authorized from this address (its content sync follows its own approvals).
-async fn outcome(app: &App, request: &Request<Incoming>, peer: std::net::IpAddr) -> Outcome {
-    let payload = layout::parse_content_path(request.uri().path())
+fn payload_for(app: &App, path: &str, peer: std::net::IpAddr) -> Option<(PayloadMeta, bool)> {
+    layout::parse_content_path(path)
         .and_then(|path| app.snapshot().payload(&path.sha1))
         .filter(|(_, approved)| {
             *approved
                 || app.config.content.serve_unapproved
                 || app.admission.downstream.may_fetch_any_payload(peer)
-        });
-    let Some((meta, approved)) = payload else {
+        })
+}
+
+async fn outcome(app: &App, request: &Request<Incoming>, peer: std::net::IpAddr) -> Outcome {
+    let Some((meta, approved)) = payload_for(app, request.uri().path(), peer) else {
         return Outcome::NotFound;
     };
     let method = request.method();
@@ -150,12 +195,10 @@ async fn outcome(app: &App, request: &Request<Incoming>, peer: std::net::IpAddr)
             Err(outcome) => return outcome,
         },
     };
-    let modified = tokio::fs::metadata(&path)
-        .await
-        .and_then(|m| m.modified())
-        .unwrap_or(std::time::UNIX_EPOCH);
-    let served = Served::new(&meta.sha1, meta.size, modified);
-    let answer = respond(&path, &served, request.method(), request.headers()).await;
+    let answer = match open_committed(&path, &meta.sha1, meta.size) {
+        Ok((file, served)) => answer(file, &served, method, request.headers()),
+        Err(err) => respond::failed(&path, &err),
+    };
     if hit {
         Outcome::Hit(answer)
     } else {

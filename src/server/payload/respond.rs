@@ -40,6 +40,9 @@ pub enum ServeError {
         /// Bytes the file has now.
         actual: u64,
     },
+    /// A response header could not be built (a bug): 500.
+    #[error("invalid payload response header")]
+    Header(#[source] hyper::http::Error),
 }
 
 impl ServeError {
@@ -47,7 +50,9 @@ impl ServeError {
     pub fn status(&self) -> StatusCode {
         match self {
             ServeError::Missing(_) => StatusCode::NOT_FOUND,
-            ServeError::Unreadable(_) | ServeError::Truncated { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ServeError::Unreadable(_) | ServeError::Truncated { .. } | ServeError::Header(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -113,35 +118,110 @@ pub async fn respond(path: &Path, served: &Served, method: &Method, headers: &He
     if method != Method::GET && method != Method::HEAD {
         return Answer::without_body(method_not_allowed());
     }
-    let request = requested_range(headers, served);
-    let shape = shape(&request, served, &new_boundary());
-    let file = match open(path, served.size).await {
-        Ok(file) => file,
-        Err(err) => {
-            tracing::error!(path = %path.display(), error = ?err, "cannot serve payload");
-            return Answer::without_body(error(err.status()));
-        }
-    };
-    with_body(&shape, served, file, method)
+    match open(path, served.size).await {
+        Ok(file) => answer(file, served, method, headers),
+        Err(err) => failed(path, &err),
+    }
 }
 
-/// The response for `shape` with the file as its body (none for HEAD).
-fn with_body(shape: &Shape, served: &Served, file: std::fs::File, method: &Method) -> Answer {
-    if method == Method::HEAD {
-        return Answer::without_body(build(shape, served, empty()));
+/// Opens a committed file: the file, and what answers say about it (size and ETag from the
+/// catalog, `Last-Modified` from the file). Runs on the caller's thread: `Cache::committed`
+/// has just looked the path up, so opening it reads no disk.
+pub fn open_committed(path: &Path, sha1: &Sha1, size: u64) -> Result<(std::fs::File, Served), ServeError> {
+    let (file, metadata) = open_checked(path, size)?;
+    let modified = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
+    Ok((file, Served::new(sha1, size, modified)))
+}
+
+/// The answer to a GET or HEAD for an open file `served` describes; its body reads the file
+/// as it is sent.
+pub fn answer(file: std::fs::File, served: &Served, method: &Method, headers: &HeaderMap) -> Answer {
+    match reply(file, served, method, headers) {
+        Ok(reply) => reply.into_answer(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot serve payload");
+            Answer::without_body(error(err.status()))
+        }
     }
-    let body = FileBody::new(file, served.size, shape.segments.clone()).boxed();
-    Answer {
-        response: build(shape, served, body),
-        body_bytes: shape.content_length(),
+}
+
+/// The error answer for a file that could not be opened.
+pub(super) fn failed(path: &Path, err: &ServeError) -> Answer {
+    tracing::error!(path = %path.display(), error = ?err, "cannot serve payload");
+    Answer::without_body(error(err.status()))
+}
+
+/// What an answer sends, decided before any byte is: the status and headers, and the body
+/// as literal bytes and runs of the open file (nothing for HEAD). `into_answer` makes it a
+/// hyper response; `sendfile` writes it to the socket itself.
+pub(super) struct Reply {
+    pub(super) head: Response<()>,
+    pub(super) body: Vec<Segment>,
+    pub(super) file: std::fs::File,
+    /// The committed size: a file found shorter while sending is an error, never wrong bytes.
+    pub(super) size: u64,
+}
+
+impl Reply {
+    /// Bytes the body sends.
+    pub(super) fn body_bytes(&self) -> u64 {
+        self.body.iter().map(Segment::length).sum()
     }
+
+    /// The reply as a hyper response streaming the file.
+    pub(super) fn into_answer(self) -> Answer {
+        let body_bytes = self.body_bytes();
+        let body = if self.body.is_empty() {
+            empty()
+        } else {
+            FileBody::new(self.file, self.size, self.body).boxed()
+        };
+        Answer {
+            response: self.head.map(|()| body),
+            body_bytes,
+        }
+    }
+}
+
+/// The reply to a GET or HEAD for an open file `served` describes.
+pub(super) fn reply(
+    file: std::fs::File,
+    served: &Served,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Reply, ServeError> {
+    reply_to(&requested_range(headers, served), file, served, method)
+}
+
+/// The reply for a range decision.
+fn reply_to(
+    request: &RangeRequest,
+    file: std::fs::File,
+    served: &Served,
+    method: &Method,
+) -> Result<Reply, ServeError> {
+    let shape = shape(request, served, &boundary_for(request));
+    Ok(Reply {
+        head: build(&shape, served)?,
+        body: if method == Method::HEAD {
+            Vec::new()
+        } else {
+            shape.segments
+        },
+        file,
+        size: served.size,
+    })
 }
 
 /// Answers a HEAD for a file that is not committed from what the catalog says of it: the
 /// status and headers a GET would get (no `Last-Modified`), and no transfer.
 pub fn head_uncommitted(served: &Served, headers: &HeaderMap) -> Answer {
-    let shape = shape(&requested_range(headers, served), served, &new_boundary());
-    Answer::without_body(build(&shape, served, empty()))
+    let request = requested_range(headers, served);
+    let shape = shape(&request, served, &boundary_for(&request));
+    match build(&shape, served) {
+        Ok(head) => Answer::without_body(head.map(|()| empty())),
+        Err(err) => Answer::without_body(error(err.status())),
+    }
 }
 
 /// The single closed range a request asks for, if that is what it asks for (`None` for a
@@ -164,9 +244,12 @@ pub async fn respond_range_in_progress(
     if method != Method::GET && method != Method::HEAD {
         return Answer::without_body(method_not_allowed());
     }
-    let shape = shape(&RangeRequest::Single(range), served, &new_boundary());
-    match open(path, range.end + 1).await {
-        Ok(file) => with_body(&shape, served, file, method),
+    let reply = match open(path, range.end + 1).await {
+        Ok(file) => reply_to(&RangeRequest::Single(range), file, served, method),
+        Err(err) => Err(err),
+    };
+    match reply {
+        Ok(reply) => reply.into_answer(),
         Err(err) => Answer::without_body(error(err.status())),
     }
 }
@@ -297,6 +380,14 @@ fn multipart(ranges: &[ByteRange], size: u64, boundary: &str) -> Vec<Segment> {
     segments
 }
 
+/// The multipart boundary of an answer: fresh for several ranges, none for the rest.
+fn boundary_for(request: &RangeRequest) -> String {
+    match request {
+        RangeRequest::Multi(_) => new_boundary(),
+        _ => String::new(),
+    }
+}
+
 /// A fresh multipart boundary; random, so payload bytes cannot plausibly contain it.
 fn new_boundary() -> String {
     format!("wucache-{}", uuid::Uuid::new_v4().simple())
@@ -305,27 +396,30 @@ fn new_boundary() -> String {
 /// Opens the file and checks it still holds the committed size (one blocking hand-off).
 async fn open(path: &Path, size: u64) -> Result<std::fs::File, ServeError> {
     let path = path.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || -> Result<std::fs::File, ServeError> {
-        let file = std::fs::File::open(&path).map_err(|err| match err.kind() {
-            io::ErrorKind::NotFound => ServeError::Missing(err),
-            _ => ServeError::Unreadable(err),
-        })?;
-        let actual = file.metadata().map_err(ServeError::Unreadable)?.len();
-        if actual < size {
-            return Err(ServeError::Truncated {
-                expected: size,
-                actual,
-            });
-        }
-        Ok(file)
-    });
+    let opened = tokio::task::spawn_blocking(move || open_checked(&path, size).map(|(file, _)| file));
     opened
         .await
         .unwrap_or_else(|err| Err(ServeError::Unreadable(io::Error::other(err))))
 }
 
-/// Puts the headers on a body.
-fn build(shape: &Shape, served: &Served, body: Body) -> Response<Body> {
+/// Opens the file (blocking) and checks it still holds `size` bytes.
+fn open_checked(path: &Path, size: u64) -> Result<(std::fs::File, std::fs::Metadata), ServeError> {
+    let file = std::fs::File::open(path).map_err(|err| match err.kind() {
+        io::ErrorKind::NotFound => ServeError::Missing(err),
+        _ => ServeError::Unreadable(err),
+    })?;
+    let metadata = file.metadata().map_err(ServeError::Unreadable)?;
+    if metadata.len() < size {
+        return Err(ServeError::Truncated {
+            expected: size,
+            actual: metadata.len(),
+        });
+    }
+    Ok((file, metadata))
+}
+
+/// The status and headers of an answer.
+fn build(shape: &Shape, served: &Served) -> Result<Response<()>, ServeError> {
     let mut builder = Response::builder()
         .status(shape.status)
         .header(ACCEPT_RANGES, "bytes")
@@ -338,10 +432,7 @@ fn build(shape: &Shape, served: &Served, body: Body) -> Response<Body> {
     if let Some(content_range) = &shape.content_range {
         builder = builder.header(CONTENT_RANGE, content_range);
     }
-    builder.body(body).unwrap_or_else(|err| {
-        tracing::error!(error = %err, "invalid payload response header");
-        error(StatusCode::INTERNAL_SERVER_ERROR)
-    })
+    builder.body(()).map_err(ServeError::Header)
 }
 #[cfg(test)]
 mod tests {
@@ -828,6 +919,45 @@ mod tests {
     }
 
     #[test]
+    fn open_committed_dates_the_answer_from_the_file_and_checks_its_size() {
+        let fixture = fixture(1000);
+        let (_, served) = open_committed(&fixture.path, &SHA1, 1000).unwrap();
+        let modified = std::fs::metadata(&fixture.path).unwrap().modified().unwrap();
+        assert_eq!(served, Served::new(&SHA1, 1000, modified));
+        let short = open_committed(&fixture.path, &SHA1, 1001).unwrap_err();
+        assert!(matches!(
+            short,
+            ServeError::Truncated {
+                expected: 1001,
+                actual: 1000
+            }
+        ));
+        let gone = open_committed(&fixture.path.with_file_name("gone"), &SHA1, 1).unwrap_err();
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_reply_is_the_answer_s_head_and_body_segments() {
+        let fixture = fixture(1000);
+        let open = || std::fs::File::open(&fixture.path).unwrap();
+        let ranged = headers(&[("range", "bytes=10-19")]);
+        let get = reply(open(), &fixture.served, &Method::GET, &ranged).unwrap();
+        assert_eq!(get.head.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(get.head.headers()["content-range"], "bytes 10-19/1000");
+        assert_eq!(
+            get.body,
+            vec![Segment::File {
+                offset: 10,
+                length: 10
+            }]
+        );
+        assert_eq!(get.body_bytes(), 10);
+        let head = reply(open(), &fixture.served, &Method::HEAD, &ranged).unwrap();
+        assert_eq!(head.head.headers(), get.head.headers());
+        assert!(head.body.is_empty(), "HEAD sends no body");
+    }
+
+    #[test]
     fn error_statuses() {
         let io = || io::Error::other("x");
         assert_eq!(ServeError::Missing(io()).status(), StatusCode::NOT_FOUND);
@@ -841,6 +971,11 @@ mod tests {
                 actual: 1
             }
             .status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let header = Response::builder().header("etag", "\n").body(()).unwrap_err();
+        assert_eq!(
+            ServeError::Header(header).status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
     }

@@ -6,6 +6,7 @@ mod eviction;
 mod misses;
 mod prefetch;
 mod ranges;
+mod sendfile;
 mod serving;
 mod stats;
 
