@@ -1,43 +1,89 @@
 //! Catalog benchmark (prints figures; asserts nothing): import rate of `wucache sync` from
 //! the local fake upstream for 10k and 100k synthetic revisions, peak RSS and store size
-//! afterwards, and `wucache serve` start-up time to `/ready` on the 100k store.
+//! afterwards, and `wucache serve` on each synced store: start-up time to `/ready` and the
+//! daemon's resident memory then (`VmRSS` and `VmHWM` of the child, read from outside).
+//! On the largest store it then registers a fleet (10,000 machines by default, half of them
+//! in a patch group with its own baseline) and starts `serve` again with a baseline file:
+//! `/ready` and memory then, and once the fleet's compliance has been computed.
 //!
-//! Run: `cargo bench --bench catalog` (set `WUCACHE_BENCH_SIZES=10000` for a quick run).
+//! Run: `cargo bench --bench catalog` (set `WUCACHE_BENCH_SIZES=10000` for a quick run,
+//! `WUCACHE_BENCH_MACHINES=0` to skip the fleet, `WUCACHE_BENCH_BIN` to measure another
+//! build's `wucache` binary with this benchmark, `WUCACHE_BENCH_KEEP=1` to keep the synced
+//! data folders for profiling `serve` on them).
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use support::setup::{free_port, synthetic_upstream, terminate};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use support::serve::{log_line, start_serve, ServeStart};
+use support::setup::{free_port, knob, synthetic_upstream};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wucache");
+/// Updates each seeded machine has reported a state for.
+const UPDATES_PER_MACHINE: usize = 300;
 
 fn main() {
     let sizes: Vec<usize> = std::env::var("WUCACHE_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000]);
+    let machines = knob("WUCACHE_BENCH_MACHINES", 10_000);
+    let bin = binary();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     println!("wucache catalog benchmark (fake upstream on loopback, same machine; 2 cores shared)");
+    println!("binary: {}", bin.display());
     println!(
-        "{:>10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>14}",
-        "updates", "revisions", "seconds", "revisions/s", "peak RSS MiB", "store MiB", "ready after ms"
+        "{:>8} {:>9} {:>8} {:>11} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "updates",
+        "revisions",
+        "seconds",
+        "revisions/s",
+        "sync peak",
+        "store",
+        "ready ms",
+        "RSS ready",
+        "peak ready"
     );
+    let largest = sizes.iter().copied().max().unwrap_or(0);
     for size in sizes {
-        let row = run_size(&runtime, size);
+        let (row, store) = run_size(&runtime, &bin, size);
         println!(
-            "{:>10} {:>10} {:>10.2} {:>12.0} {:>12.1} {:>12.1} {:>14.0}",
-            size, row.revisions, row.seconds, row.rate, row.peak_rss_mib, row.store_mib, row.ready_ms
+            "{:>8} {:>9} {:>8.2} {:>11.0} {:>5.1} MiB {:>5.1} MiB {:>9.0} {:>6.1} MiB {:>6.1} MiB",
+            size,
+            row.revisions,
+            row.seconds,
+            row.rate,
+            row.peak_rss_mib,
+            row.store_mib,
+            row.serve.ready_ms,
+            row.serve.rss_ready_mib,
+            row.serve.peak_ready_mib
         );
+        if let Some(line) = log_line(&row.serve.log, "catalog snapshot built") {
+            println!("    serve: {line}");
+        }
+        if size == largest && machines > 0 {
+            with_fleet(&bin, &store, machines);
+        }
+        if knob("WUCACHE_BENCH_KEEP", 0) == 1 {
+            println!("    kept: {}", store.dir.keep().display());
+        }
     }
-    println!("targets: >= 2,000 revisions/s, <= 256 MiB RSS, <= 1,000 ms to /ready with 100k revisions");
+    println!(
+        "targets (issue #13): >= 15,000 revisions/s at 100k, <= 500 ms to /ready and <= 256 MiB RSS with 100k revisions (also with 10k machines)"
+    );
+}
+
+/// `WUCACHE_BENCH_BIN`, else the binary built with this benchmark.
+fn binary() -> PathBuf {
+    std::env::var_os("WUCACHE_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wucache")))
 }
 
 struct Row {
@@ -46,17 +92,22 @@ struct Row {
     rate: f64,
     peak_rss_mib: f64,
     store_mib: f64,
-    ready_ms: f64,
+    serve: ServeStart,
 }
 
-fn run_size(runtime: &tokio::runtime::Runtime, size: usize) -> Row {
+/// A synced store, kept for the fleet run.
+struct Synced {
+    dir: tempfile::TempDir,
+}
+
+fn run_size(runtime: &tokio::runtime::Runtime, bin: &Path, size: usize) -> (Row, Synced) {
     let (_, upstream) = runtime.block_on(synthetic_upstream(size));
     let dir = tempfile::tempdir().unwrap();
     let admin = free_port();
-    let config = write_config(dir.path(), &upstream.url(), admin);
+    let config = write_config(dir.path(), &upstream.url(), admin, None);
 
     let started = Instant::now();
-    let output = Command::new(BIN)
+    let output = Command::new(bin)
         .args(["sync", "--config"])
         .arg(&config)
         .output()
@@ -71,70 +122,73 @@ fn run_size(runtime: &tokio::runtime::Runtime, size: usize) -> Row {
     let revisions = number_after(&summary, "documents, ").unwrap_or(0.0) as usize;
     let peak_rss_mib = number_after(&summary, "memory:").unwrap_or(0.0);
     let store_mib = dir_size(&dir.path().join("data")) as f64 / 1048576.0;
-    let ready_ms = time_to_ready(&config, admin);
     runtime.block_on(upstream.stop());
-    Row {
+    let serve = start_serve(bin, &config, admin, None);
+    let row = Row {
         revisions,
         seconds,
         rate: revisions as f64 / seconds,
         peak_rss_mib,
         store_mib,
-        ready_ms,
+        serve,
+    };
+    (row, Synced { dir })
+}
+
+/// Registers `machines` machines in the synced store and starts `serve` with two patch
+/// groups' baselines: `/ready`, then the fleet's compliance computed after it.
+fn with_fleet(bin: &Path, synced: &Synced, machines: usize) {
+    let data = synced.dir.path().join("data");
+    {
+        let store = wucache::store::Store::open(&data).expect("store");
+        let software: Vec<uuid::Uuid> = store
+            .latest_records()
+            .expect("records")
+            .into_iter()
+            .filter(|r| !r.update_type.is_config())
+            .map(|r| r.identity.update_id)
+            .collect();
+        support::fleet::seed(&store, machines, &software, UPDATES_PER_MACHINE);
+        store.flush().expect("flush");
+    }
+    let baselines = support::fleet::write_baselines(synced.dir.path());
+    let admin = free_port();
+    let config = write_config(synced.dir.path(), "http://127.0.0.1:9", admin, Some(&baselines));
+    let run = start_serve(bin, &config, admin, Some("fleet compliance recomputed"));
+    println!(
+        "  with {machines} machines ({UPDATES_PER_MACHINE} update states each) and 2 patch groups' baselines: \
+         ready after {:.0} ms, RSS {:.1} MiB (peak {:.1} MiB) at /ready",
+        run.ready_ms, run.rss_ready_mib, run.peak_ready_mib
+    );
+    if let Some(line) = log_line(&run.log, "catalog snapshot built") {
+        println!("    serve: {line}");
+    }
+    match (run.after_line, log_line(&run.log, "fleet compliance recomputed")) {
+        (Some((rss, peak)), Some(line)) => {
+            println!("    then RSS {rss:.1} MiB (peak {peak:.1} MiB) once {line}")
+        }
+        _ => println!("    the fleet's compliance was not recomputed within two minutes"),
     }
 }
 
-fn write_config(dir: &Path, upstream: &str, admin: SocketAddr) -> std::path::PathBuf {
-    let path = dir.join("wucache.toml");
-    let text = format!(
+fn write_config(dir: &Path, upstream: &str, admin: SocketAddr, baselines: Option<&Path>) -> PathBuf {
+    let name = if baselines.is_some() {
+        "fleet.toml"
+    } else {
+        "wucache.toml"
+    };
+    let path = dir.join(name);
+    let mut text = format!(
         "[server]\nhttp_listen = \"127.0.0.1:0\"\n[admin]\nlisten = \"{admin}\"\n[upstream]\nserver = \"{upstream}\"\n\
          [sync]\non_start = false\nproducts = [\"all\"]\nclassifications = [\"all\"]\nlanguages = []\n\
          [storage]\ndata_dir = \"{}\"\n",
         dir.join("data").display()
     );
+    if let Some(file) = baselines {
+        text.push_str(&format!("[baselines]\nfile = \"{}\"\n", file.display()));
+    }
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Starts `serve` on the synced store and measures the time until `/ready` answers 200.
-fn time_to_ready(config: &Path, admin: SocketAddr) -> f64 {
-    let started = Instant::now();
-    let log_path = config.with_extension("serve.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut elapsed = f64::NAN;
-    while started.elapsed() < Duration::from_secs(60) {
-        if ready(admin) {
-            elapsed = started.elapsed().as_secs_f64() * 1000.0;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    terminate(&mut child);
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    if let Some(line) = log.lines().find(|l| l.contains("catalog snapshot built")) {
-        println!("    serve: {}", line.split("INFO").nth(1).unwrap_or(line).trim());
-    }
-    elapsed
-}
-
-fn ready(admin: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&admin, Duration::from_millis(100)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /ready HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200")
 }
 
 /// The first number after `marker` in `text`.

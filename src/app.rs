@@ -249,9 +249,11 @@ impl App {
             None => Snapshot::build(&self.store, now)?,
         };
         let count = snapshot.records.len();
-        self.log_catalog_guardrails(&snapshot.records);
         self.set_snapshot(snapshot);
         self.ready.store(true, Ordering::SeqCst);
+        // Neither the guardrail warnings nor the fleet's compliance rows change an answer
+        // to a client: they come after `/ready`.
+        self.log_catalog_guardrails(&self.snapshot().records);
         self.warm_fleet();
         Ok(count)
     }

@@ -6,7 +6,9 @@
 //! `snapshot`, `store`.
 
 use crate::approval::{ComplianceLevel, ComplianceStatus, PatchProperties, PatchSummary};
-use crate::fleet::{machine_compliance, ComputerRecord, GroupState, MachineCompliance, MachineStatus};
+use crate::fleet::{
+    machine_compliance, machine_summary, ComputerRecord, GroupState, MachineCompliance, MachineStatus,
+};
 use crate::snapshot::{Assignment, Snapshot, DEFAULT_GROUP};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -92,10 +94,7 @@ impl FleetCache {
             .unwrap_or_default();
         let mut rows = self.rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if !Weak::ptr_eq(&rows.snapshot, &Arc::downgrade(snapshot)) {
-            rows.machines = machines(store, snapshot, None)?
-                .into_iter()
-                .map(|m| (m.record.client_id.clone(), light(m)))
-                .collect();
+            rows.machines = light_machines(store, snapshot)?;
             rows.snapshot = Arc::downgrade(snapshot);
         } else {
             for client_id in dirty {
@@ -118,7 +117,7 @@ fn refresh(
         .and_then(|json| serde_json::from_str::<ComputerRecord>(&json).ok());
     match record {
         Some(record) => {
-            machines.insert(client_id.to_string(), light(machine(store, snapshot, record)?));
+            machines.insert(client_id.to_string(), light_machine(store, snapshot, record)?);
         }
         None => {
             machines.remove(client_id);
@@ -127,53 +126,61 @@ fn refresh(
     Ok(())
 }
 
-/// A machine without what the fleet report does not show: its items and status lists.
-fn light(mut machine: Machine) -> Machine {
-    machine.compliance.items = Vec::new();
-    machine.status = MachineStatus {
-        status_at: machine.status.status_at,
-        ..MachineStatus::default()
-    };
-    machine
-}
-
-/// Every stored computer (in `group` only, when given; names compare without case), read
-/// from the store.
-pub(crate) fn machines(
-    store: &Store,
-    snapshot: &Snapshot,
-    group: Option<&str>,
-) -> Result<Vec<Machine>, StoreError> {
-    let mut machines = Vec::new();
-    for json in store.computers()? {
-        let Ok(record) = serde_json::from_str::<ComputerRecord>(&json) else {
-            continue;
-        };
-        let machine = machine(store, snapshot, record)?;
-        if group.is_none_or(|g| machine.group_name().eq_ignore_ascii_case(g)) {
-            machines.push(machine);
-        }
+/// Every stored computer as the fleet report shows it, by client id (see `light_machine`).
+fn light_machines(store: &Store, snapshot: &Snapshot) -> Result<BTreeMap<String, Machine>, StoreError> {
+    let mut machines = BTreeMap::new();
+    for record in computer_records(store)? {
+        machines.insert(record.client_id.clone(), light_machine(store, snapshot, record)?);
     }
     Ok(machines)
 }
 
-/// One computer by client id or (case-insensitive) DNS name.
+/// A machine without what the fleet report does not show: its summary is counted without
+/// its items (`fleet::machine_summary`), and its status keeps only when it was reported.
+fn light_machine(store: &Store, snapshot: &Snapshot, record: ComputerRecord) -> Result<Machine, StoreError> {
+    let status = machine_status(store, &record.client_id)?;
+    let assignment = snapshot.assignment(&record.requested_groups);
+    let compliance = match snapshot.decisions(&assignment.baseline_id) {
+        Some(decisions) => machine_summary(&status, &decisions),
+        None => machine_summary(&MachineStatus::default(), &empty_decisions()),
+    };
+    Ok(Machine {
+        record,
+        status: MachineStatus {
+            status_at: status.status_at,
+            ..MachineStatus::default()
+        },
+        assignment,
+        compliance,
+    })
+}
+
+/// Every stored computer's record that reads (an unreadable one is left out).
+fn computer_records(store: &Store) -> Result<Vec<ComputerRecord>, StoreError> {
+    Ok(store
+        .computers()?
+        .iter()
+        .filter_map(|json| serde_json::from_str::<ComputerRecord>(json).ok())
+        .collect())
+}
+
+/// One computer by client id or (case-insensitive) DNS name, with its compliance items.
 pub(crate) fn find(store: &Store, snapshot: &Snapshot, key: &str) -> Result<Option<Machine>, StoreError> {
-    if let Some(json) = store.computer(key)? {
-        if let Ok(record) = serde_json::from_str::<ComputerRecord>(&json) {
-            return machine(store, snapshot, record).map(Some);
-        }
-    }
-    Ok(machines(store, snapshot, None)?
-        .into_iter()
-        .find(|m| m.record.dns_name.eq_ignore_ascii_case(key)))
+    let record = match store.computer(key)? {
+        Some(json) => serde_json::from_str::<ComputerRecord>(&json).ok(),
+        None => None,
+    };
+    let record = match record {
+        Some(record) => Some(record),
+        None => computer_records(store)?
+            .into_iter()
+            .find(|r| r.dns_name.eq_ignore_ascii_case(key)),
+    };
+    record.map(|record| machine(store, snapshot, record)).transpose()
 }
 
 fn machine(store: &Store, snapshot: &Snapshot, record: ComputerRecord) -> Result<Machine, StoreError> {
-    let status: MachineStatus = store
-        .status(&record.client_id)?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
+    let status = machine_status(store, &record.client_id)?;
     let assignment = snapshot.assignment(&record.requested_groups);
     let compliance = match snapshot.decisions(&assignment.baseline_id) {
         Some(decisions) => machine_compliance(&status, &decisions),
@@ -185,6 +192,13 @@ fn machine(store: &Store, snapshot: &Snapshot, record: ComputerRecord) -> Result
         assignment,
         compliance,
     })
+}
+
+fn machine_status(store: &Store, client_id: &str) -> Result<MachineStatus, StoreError> {
+    Ok(store
+        .status(client_id)?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default())
 }
 
 fn empty_decisions() -> crate::fleet::Decisions {

@@ -11,7 +11,7 @@ use crate::approval::{
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -101,35 +101,81 @@ impl MachineCompliance {
 /// machine names (an unapproved update it does not name yields no item). Costs the approved
 /// count plus the machine's lists, not the catalog size.
 pub(crate) fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
-    let named = status
+    let named = named_positions(status, decisions)
+        .into_iter()
+        .filter(|&i| !decisions.evaluations[i].decision.is_approved())
+        .collect::<Vec<usize>>();
+    let items: Vec<MachineItem> = decisions
+        .approved
+        .iter()
+        .chain(&named)
+        .filter_map(|&i| item_at(status, decisions, i))
+        .collect();
+    let summary = summarize(items.iter().map(|m| &m.item));
+    MachineCompliance {
+        reported: is_reported(status),
+        items,
+        summary,
+    }
+}
+
+/// `machine_compliance` without its items, costing only the machine's own lists: an
+/// approved update the machine does not name is `NOT_APPLICABLE` when it has reported a
+/// status (it was not found applicable) and has no item before that, so those are counted,
+/// not walked — the fleet report sums 10,000 machines over a catalog of 50,000 approved
+/// updates this way.
+pub(crate) fn machine_summary(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
+    let named = named_positions(status, decisions);
+    let items: Vec<MachineItem> = named
+        .iter()
+        .filter_map(|&i| item_at(status, decisions, i))
+        .collect();
+    let mut summary = summarize(items.iter().map(|m| &m.item));
+    if status.status_at.is_some() {
+        let named_approved = named
+            .iter()
+            .filter(|&&i| decisions.evaluations[i].decision.is_approved())
+            .count();
+        let not_named = decisions.approved.len() - named_approved;
+        summary.not_applicable += u32::try_from(not_named).unwrap_or(u32::MAX);
+    }
+    MachineCompliance {
+        reported: is_reported(status),
+        items: Vec::new(),
+        summary,
+    }
+}
+
+/// Positions (in `decisions`) of the updates the machine names: needed, installed, pending
+/// reboot or failed; each once, in order.
+fn named_positions(status: &MachineStatus, decisions: &Decisions) -> Vec<usize> {
+    let mut named: Vec<usize> = status
         .needed
         .iter()
         .chain(&status.installed)
         .chain(status.pending_reboot.keys())
         .chain(status.failed.keys())
         .filter_map(|id| decisions.positions.get(id).copied())
-        .filter(|&i| !decisions.evaluations[i].decision.is_approved())
-        .collect::<BTreeSet<usize>>();
-    let items: Vec<MachineItem> = decisions
-        .approved
-        .iter()
-        .chain(&named)
-        .filter_map(|&i| {
-            let (facts, evaluation) = (&decisions.facts[i], &decisions.evaluations[i]);
-            let client = status.state_of(&facts.update_id);
-            let security = decisions.security[i];
-            compliance_item_of(security, evaluation, client, &decisions.baseline).map(|item| MachineItem {
-                update_id: facts.update_id,
-                item,
-            })
-        })
         .collect();
-    let summary = summarize(items.iter().map(|m| &m.item));
-    MachineCompliance {
-        reported: status.status_at.is_some() || !status.failed.is_empty(),
-        items,
-        summary,
-    }
+    named.sort_unstable();
+    named.dedup();
+    named
+}
+
+/// The compliance item of the update at position `i` on this machine, if it has one.
+fn item_at(status: &MachineStatus, decisions: &Decisions, i: usize) -> Option<MachineItem> {
+    let (facts, evaluation) = (&decisions.facts[i], &decisions.evaluations[i]);
+    let client = status.state_of(&facts.update_id);
+    compliance_item_of(decisions.security[i], evaluation, client, &decisions.baseline).map(|item| {
+        MachineItem {
+            update_id: facts.update_id,
+            item,
+        }
+    })
+}
+
+fn is_reported(status: &MachineStatus) -> bool {
+    status.status_at.is_some() || !status.failed.is_empty()
 }
 
 /// `DescribePatchGroupState`: how many machines of a group have at least one item of each

@@ -139,17 +139,35 @@ fn mszip_block(chunk: &[u8]) -> Vec<u8> {
     out
 }
 
-/// UTF-16LE (BOM optional) to a `String`.
+/// UTF-16LE (BOM optional) to a `String`. Update documents are almost all ASCII: a run of
+/// ASCII code units is copied a byte each, anything else decoded as UTF-16.
 pub fn utf16le_to_string(raw: &[u8]) -> Result<String, BlobError> {
     if raw.len() % 2 != 0 {
         return Err(BlobError::NotUtf16);
     }
-    let units: Vec<u16> = raw
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .collect();
-    let units = units.strip_prefix(&[0xFEFF]).unwrap_or(&units);
-    String::from_utf16(units).map_err(|_| BlobError::NotUtf16)
+    let raw = raw.strip_prefix(&[0xFF, 0xFE]).unwrap_or(raw);
+    let mut out = String::with_capacity(raw.len() / 2);
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let ascii = rest
+            .chunks_exact(2)
+            .take_while(|pair| pair[1] == 0 && pair[0] < 0x80)
+            .count();
+        out.extend(rest[..ascii * 2].iter().step_by(2).map(|&b| char::from(b)));
+        rest = &rest[ascii * 2..];
+        let other = rest
+            .chunks_exact(2)
+            .take_while(|pair| pair[1] != 0 || pair[0] >= 0x80)
+            .count();
+        let units = rest[..other * 2]
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]));
+        for c in char::decode_utf16(units) {
+            out.push(c.map_err(|_| BlobError::NotUtf16)?);
+        }
+        rest = &rest[other * 2..];
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -220,5 +238,16 @@ mod tests {
         assert_eq!(utf16le_to_string(&[b'a', 0]).unwrap(), "a");
         assert_eq!(utf16le_to_string(&[0xFF, 0xFE, b'a', 0]).unwrap(), "a");
         assert!(utf16le_to_string(b"a").is_err());
+    }
+
+    #[test]
+    fn utf16_decodes_as_std_does_across_ascii_and_other_runs() {
+        for text in ["", "plain", "Größe – ü€ <x/>", "a😀b", "😀", "é", "tail é"] {
+            let raw: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            assert_eq!(utf16le_to_string(&raw).unwrap(), text);
+        }
+        // An unpaired surrogate after ASCII, and one alone.
+        assert!(utf16le_to_string(&[b'a', 0, 0x00, 0xD8]).is_err());
+        assert!(utf16le_to_string(&[0x00, 0xDC]).is_err());
     }
 }

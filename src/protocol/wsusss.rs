@@ -107,11 +107,17 @@ pub(crate) enum Blob {
 }
 
 impl Blob {
-    /// The update document text, decompressing if needed.
+    /// The update document text, decompressing if needed (tests read answers twice).
+    #[cfg(test)]
     pub(crate) fn document(&self) -> Result<String, String> {
+        self.clone().into_document()
+    }
+
+    /// The update document text, decompressing if needed.
+    pub(crate) fn into_document(self) -> Result<String, String> {
         match self {
-            Blob::Plain(text) => Ok(text.clone()),
-            Blob::Compressed(bytes) => blob::decode_compressed(bytes).map_err(|e| e.to_string()),
+            Blob::Plain(text) => Ok(text),
+            Blob::Compressed(bytes) => blob::decode_compressed(&bytes).map_err(|e| e.to_string()),
             Blob::Missing => Err("neither XmlUpdateBlob nor XmlUpdateBlobCompressed".into()),
         }
     }

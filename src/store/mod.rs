@@ -412,19 +412,50 @@ impl Store {
             ids.push(u32_from(&raw)?);
         }
         ids.sort_unstable();
-        // One ordered pass over the revisions tree beats a B-tree lookup per update; the
-        // values are then decoded on every core (decoding is most of a 100k start-up).
-        let mut wanted = ids.into_iter().peekable();
-        let mut raw_records = Vec::with_capacity(wanted.len());
-        for item in self.revisions.iter() {
+        // Reading the revisions tree (sled pulls its pages from the log) and decoding the
+        // records are most of a 100k start-up: each thread walks its own stretch of local
+        // ids, decoding as it goes, so both cores work and no raw copy of the catalog waits.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        if threads < 2 || ids.len() < 4096 {
+            return self.records_with_ids(&ids);
+        }
+        let parts: Vec<Result<Vec<UpdateRecord>, StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(ids.len().div_ceil(threads))
+                .map(|part| scope.spawn(move || self.records_with_ids(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(StoreError::Corrupt("record reader panicked".into())))
+                })
+                .collect()
+        });
+        let mut records = Vec::with_capacity(ids.len());
+        for part in parts {
+            records.extend(part?);
+        }
+        Ok(records)
+    }
+
+    /// The revisions with these local ids (sorted, present), in one ordered pass over their
+    /// stretch of the revisions tree: cheaper than a B-tree look-up each.
+    fn records_with_ids(&self, ids: &[u32]) -> Result<Vec<UpdateRecord>, StoreError> {
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(Vec::new());
+        };
+        let mut wanted = ids.iter().copied().peekable();
+        let mut records = Vec::with_capacity(ids.len());
+        for item in self.revisions.range(first.to_be_bytes()..=last.to_be_bytes()) {
             let Some(&next) = wanted.peek() else { break };
             let (key, raw) = item?;
             if u32_from(&key)? == next {
-                raw_records.push(raw);
+                records.push(decode(&raw)?);
                 wanted.next();
             }
         }
-        decode_all(&raw_records)
+        Ok(records)
     }
 
     /// The newest revision of every stored category, whole (product families are read off
@@ -761,33 +792,6 @@ fn u32_from(raw: &[u8]) -> Result<u32, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("expected 4 bytes, found {}", raw.len())))
 }
 
-/// Decodes records on up to four threads, keeping their order.
-fn decode_all(raw: &[sled::IVec]) -> Result<Vec<UpdateRecord>, StoreError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    if threads < 2 || raw.len() < 4096 {
-        return raw.iter().map(|r| decode(r)).collect();
-    }
-    let chunk = raw.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<UpdateRecord>, StoreError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = raw
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|r| decode(r)).collect()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(StoreError::Corrupt("record decoder panicked".into())))
-            })
-            .collect()
-    });
-    let mut records = Vec::with_capacity(raw.len());
-    for part in parts {
-        records.extend(part?);
-    }
-    Ok(records)
-}
-
 fn u64_from(raw: &[u8]) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(raw)
         .map(u64::from_be_bytes)
@@ -795,10 +799,11 @@ fn u64_from(raw: &[u8]) -> Result<u64, StoreError> {
 }
 
 fn encode(record: &UpdateRecord) -> Vec<u8> {
-    let mut out = vec![RECORD_FORMAT];
+    // Room for a typical record, so that serialising does not grow the buffer step by step.
+    let mut out = Vec::with_capacity(512);
+    out.push(RECORD_FORMAT);
     // Serialising plain data into a Vec cannot fail.
-    out.extend(postcard::to_stdvec(record).unwrap_or_default());
-    out
+    postcard::to_extend(record, out).unwrap_or_else(|_| vec![RECORD_FORMAT])
 }
 
 fn decode(raw: &[u8]) -> Result<UpdateRecord, StoreError> {

@@ -5,11 +5,12 @@
 //! found by bisection and skipped; an unreadable document is skipped and reported. Anchors
 //! are saved only after their phase's data is durable.
 
+use super::ingest::{Ingest, IngestError, Stored};
 use super::session::{RetryPolicy, Session, UpstreamError};
 use super::transport::Transport;
 use crate::catalog::{self, CategoryTypes, UnknownCategory};
 use crate::config::Config;
-use crate::model::{CategoryType, UpdateIdentity, UpdateRecord, UpdateType};
+use crate::model::{CategoryType, UpdateIdentity, UpdateRecord};
 use crate::protocol::update_xml;
 use crate::protocol::wsusss::{self, ConfigData, Filter, RevisionIdList, UpdateData};
 use crate::store::{MetaKey, Store, StoreError};
@@ -38,6 +39,9 @@ pub enum SyncError {
         /// What the file system said.
         source: std::io::Error,
     },
+    /// A worker of the sync panicked (a bug).
+    #[error("{0}")]
+    Panicked(String),
     /// A configured product or classification names no known category.
     #[error("config key `{key}`: {source}")]
     Config {
@@ -46,6 +50,15 @@ pub enum SyncError {
         /// The name that matched nothing.
         source: UnknownCategory,
     },
+}
+
+impl From<IngestError> for SyncError {
+    fn from(err: IngestError) -> Self {
+        match err {
+            IngestError::Store(err) => SyncError::Store(err),
+            IngestError::Panicked(_) => SyncError::Panicked(err.to_string()),
+        }
+    }
 }
 
 impl From<UpstreamError> for SyncError {
@@ -459,13 +472,39 @@ impl<'a> Mirror<'a> {
             missing = wanted.len(),
             "fetching revisions"
         );
+        let mut ingest = Ingest::start(self.store.clone(), types.clone());
+        let mut fetched = Ok(());
         for chunk in wanted.chunks(self.batch) {
-            let data = self.fetch_batch(chunk).await?;
-            self.store_batch(data, types)?;
-            self.progress.advance(chunk.len() as u64);
+            let data = match self.fetch_batch(chunk).await {
+                Ok(data) => data,
+                Err(err) => {
+                    fetched = Err(err);
+                    break;
+                }
+            };
+            self.summary.documents_fetched += data.updates.len();
+            if !ingest.send(chunk.len(), data).await {
+                break;
+            }
+            for stored in ingest.stored_so_far() {
+                self.count_stored(stored);
+            }
         }
+        let ingested = ingest.finish(|stored| self.count_stored(stored)).await;
+        fetched?;
+        ingested?;
         self.store.flush()?;
         Ok(())
+    }
+
+    /// Counts a stored batch into the summary and the progress.
+    fn count_stored(&mut self, stored: Stored) {
+        self.summary.new_revisions += stored.new;
+        self.summary.unreadable.extend(stored.unreadable);
+        for change in stored.changes {
+            self.record_change(change);
+        }
+        self.progress.advance(stored.requested as u64);
     }
 
     /// GetUpdateData for `ids`. One id the upstream cannot serve faults the whole call, so a
@@ -500,60 +539,6 @@ impl<'a> Mirror<'a> {
             }
         }
         Ok(merged)
-    }
-
-    /// Parses and stores one batch; unreadable documents are reported and skipped.
-    fn store_batch(&mut self, data: UpdateData, types: &CategoryTypes) -> Result<(), SyncError> {
-        self.summary.documents_fetched += data.updates.len();
-        let urls: HashMap<[u8; 20], String> = data.file_urls.into_iter().collect();
-        let mut items = Vec::with_capacity(data.updates.len());
-        for update in data.updates {
-            let read = update
-                .blob
-                .document()
-                .and_then(|xml| Ok((catalog_record(&xml, update.identity, types, &urls)?, xml)));
-            match read {
-                Ok(item) => items.push(item),
-                Err(detail) => {
-                    tracing::warn!(revision = %update.identity, error = %detail, "update document unreadable; skipped until the next sync");
-                    self.summary.unreadable.push(update.identity.to_string());
-                }
-            }
-        }
-        let changes = self.classify_changes(&items)?;
-        let (_, new) = self.store.put_batch_counted(&items)?;
-        self.summary.new_revisions += new;
-        for change in changes {
-            self.record_change(change);
-        }
-        Ok(())
-    }
-
-    /// What each software or driver revision of a batch is to the catalog, read before the
-    /// batch is stored: an update's first revision, a later one, or one that expires it.
-    fn classify_changes(&self, items: &[(UpdateRecord, String)]) -> Result<Vec<SyncChange>, SyncError> {
-        let mut changes = Vec::new();
-        let mut in_batch = HashSet::new();
-        for (record, _) in items {
-            if !matches!(record.update_type, UpdateType::Software | UpdateType::Driver) {
-                continue;
-            }
-            let id = record.identity.update_id;
-            let known = !in_batch.insert(id) || self.store.knows_update(&id)?;
-            let change = match (record.is_expired(), known) {
-                (true, _) => "expired",
-                (false, true) => "revised",
-                (false, false) => "new",
-            };
-            changes.push(SyncChange {
-                update_id: record.identity.update_id,
-                revision: record.identity.revision,
-                change: change.to_string(),
-                kb: record.kb.clone(),
-                title: record.title.clone(),
-            });
-        }
-        Ok(changes)
     }
 
     fn record_change(&mut self, change: SyncChange) {

@@ -2,6 +2,7 @@
 //! MS-WSUSSS session, and the sync run that mirrors metadata into the store, and payload
 //! fetching (`payload` implements `content::Fetch`). Uses `model`, `config`, `protocol`, `catalog`, `store`, `content`.
 
+mod ingest;
 pub mod mirror;
 pub mod payload;
 pub mod proxy;

@@ -240,3 +240,41 @@ fn only_approved_and_named_updates_are_visited_and_nothing_is_missed() {
         assert_eq!(fast, every_update(&status, &decisions));
     }
 }
+
+#[test]
+fn the_summary_without_items_equals_the_summary_of_the_items() {
+    use rand::{Rng, SeedableRng};
+    let decisions = decisions();
+    let ids: Vec<uuid::Uuid> = decisions.facts.iter().map(|f| f.update_id).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for round in 0..400 {
+        let mut lists: [Vec<String>; 3] = Default::default();
+        for id in &ids {
+            let pick = rng.gen_range(0..6);
+            if pick < 3 {
+                lists[pick].push(id.to_string());
+            }
+        }
+        let misc = ["U", "V", "W"]
+            .iter()
+            .zip(&lists)
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(tag, l)| format!("{tag}={}", l.join(";")))
+            .collect();
+        let mut events = Vec::new();
+        // A quarter of the machines only ever reported a failure (no status list yet).
+        if round % 4 != 0 {
+            events.push(report(156, misc, uuid::Uuid::nil()));
+        }
+        for _ in 0..rng.gen_range(0..3) {
+            events.push(report(182, Vec::new(), ids[rng.gen_range(0..ids.len())]));
+        }
+        let mut status = MachineStatus::default();
+        status.apply_all(&events);
+        let whole = machine_compliance(&status, &decisions);
+        let counted = machine_summary(&status, &decisions);
+        assert_eq!(counted.summary, whole.summary, "round {round}");
+        assert_eq!(counted.reported, whole.reported, "round {round}");
+        assert!(counted.items.is_empty());
+    }
+}

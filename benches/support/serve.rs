@@ -1,0 +1,88 @@
+//! Starting `wucache serve` as a child process and watching it from outside: the time until
+//! the admin listener's `/ready` answers 200, the child's memory then (`VmRSS`, `VmHWM` of
+//! `/proc/<pid>/status`), and optionally once a line has appeared in its log.
+
+use super::proc_stats::status_kib;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one start of `serve` measured.
+#[derive(Debug, Default)]
+pub(crate) struct ServeStart {
+    /// From spawning the process until `/ready` answered 200 (NaN: never within a minute).
+    pub(crate) ready_ms: f64,
+    /// Resident memory when `/ready` first answered 200, in MiB.
+    pub(crate) rss_ready_mib: f64,
+    /// Peak resident memory until then, in MiB.
+    pub(crate) peak_ready_mib: f64,
+    /// Resident and peak memory once the awaited log line appeared (if one was asked for).
+    pub(crate) after_line: Option<(f64, f64)>,
+    /// The daemon's log (stderr).
+    pub(crate) log: String,
+}
+
+/// Starts `bin serve --config config`, waits for `/ready` on `admin`, then (when `line` is
+/// given) for a log line containing it, and stops the daemon with SIGTERM.
+pub(crate) fn start_serve(bin: &Path, config: &Path, admin: SocketAddr, line: Option<&str>) -> ServeStart {
+    let log_path = config.with_extension("serve.log");
+    let log = std::fs::File::create(&log_path).expect("serve log");
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn serve");
+    let status = format!("/proc/{}/status", child.id());
+    let mib = |key: &str| status_kib(&status, key) as f64 / 1024.0;
+    let mut run = ServeStart {
+        ready_ms: f64::NAN,
+        ..ServeStart::default()
+    };
+    while started.elapsed() < Duration::from_secs(60) {
+        if ready(admin) {
+            run.ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+            run.rss_ready_mib = mib("VmRSS:");
+            run.peak_ready_mib = mib("VmHWM:");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if let Some(line) = line {
+        while started.elapsed() < Duration::from_secs(120) {
+            if std::fs::read_to_string(&log_path).is_ok_and(|log| log.contains(line)) {
+                run.after_line = Some((mib("VmRSS:"), mib("VmHWM:")));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    super::setup::terminate(&mut child);
+    run.log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    run
+}
+
+/// `GET /ready` on a fresh connection answered 200.
+fn ready(admin: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&admin, Duration::from_millis(100)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /ready HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200")
+}
+
+/// The text after the level of the first log line containing `marker`.
+pub(crate) fn log_line<'a>(log: &'a str, marker: &str) -> Option<&'a str> {
+    let line = log.lines().find(|l| l.contains(marker))?;
+    Some(line.split("INFO").nth(1).unwrap_or(line).trim())
+}
