@@ -34,6 +34,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use uuid::Uuid;
 
+/// sled's page cache unless the caller bounds it otherwise: a sync's random look-ups
+/// (identities, latest) stay cached while it writes documents.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 const RECORD_FORMAT: u8 = 1;
@@ -169,7 +173,13 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir`, refusing a schema it does not know.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = open_db(dir)?;
+        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// `open` with sled's page cache bounded to `cache_bytes` (what it keeps of the trees in
+    /// memory, beyond the operating system's file cache).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let db = open_db(dir, cache_bytes)?;
         let store = Store {
             meta: db.open_tree("meta")?,
             revisions: db.open_tree("revisions")?,
@@ -569,7 +579,8 @@ impl Store {
 
     /// Gives each planned deployment of `group` its persistent identity: an unchanged action
     /// keeps its id and sequence number; a new or changed one gets a fresh id, the next
-    /// sequence number and `today` as its change date. Input and output are in the same order.
+    /// sequence number and `today` as its change date. Input and output are in the same order;
+    /// `planned` names each update once (as a plan does).
     ///
     /// A group's deployments are one value (read and written whole: per-row keys cost a
     /// B-tree operation each, most of a second at 100k updates). Ids and the sequence number
@@ -602,10 +613,8 @@ impl Store {
             }
             self.deployments.insert(group.as_bytes(), encode_table(&table))?;
         }
-        Ok(planned
-            .iter()
-            .filter_map(|(id, _)| table.get(id).cloned())
-            .collect())
+        // Each update is planned once: its row moves out of the table rather than being copied.
+        Ok(planned.iter().filter_map(|(id, _)| table.remove(id)).collect())
     }
 
     fn deployment_table(&self, group: &str) -> Result<HashMap<Uuid, DeploymentRow>, StoreError> {
@@ -687,16 +696,16 @@ fn decode_table(raw: &[u8]) -> Result<HashMap<Uuid, DeploymentRow>, StoreError> 
 /// (`catalog/snap.*`) is a cache of its log: when it is damaged, it is moved aside (to
 /// `catalog/damaged/`) and the store opened again from the log alone; when that fails too,
 /// the error says what to do.
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let path = dir.join("catalog");
-    match open_db_waiting(&path) {
+    match open_db_waiting(&path, cache_bytes) {
         Err(StoreError::Sled(sled::Error::Corruption { .. })) => {
             let moved = move_snapshots_aside(&path)?;
             if moved.is_empty() {
                 return Err(damaged(&path, "its log is damaged"));
             }
             tracing::warn!(store = %path.display(), moved = ?moved, "catalog store snapshot damaged: moved aside, rebuilding from the log");
-            match open_db_waiting(&path) {
+            match open_db_waiting(&path, cache_bytes) {
                 Err(StoreError::Sled(sled::Error::Corruption { .. })) => {
                     Err(damaged(&path, "it is damaged beyond its snapshot"))
                 }
@@ -738,12 +747,12 @@ fn move_snapshots_aside(path: &Path) -> Result<Vec<String>, StoreError> {
     Ok(moved)
 }
 
-fn open_db_waiting(path: &Path) -> Result<sled::Db, StoreError> {
+fn open_db_waiting(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let opened = sled::Config::new()
             .path(path)
-            .cache_capacity(64 << 20)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(1000))
             .open();
         match opened {
