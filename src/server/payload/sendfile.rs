@@ -51,22 +51,23 @@ pub(crate) struct Handoff {
 /// it over for hyper to go on with, `None` when it is done (closed by either side, timed out,
 /// shut down, failed).
 pub(crate) async fn serve(
-    stream: TcpStream,
+    mut stream: TcpStream,
     app: &App,
     peer: SocketAddr,
     shutdown: &Shutdown,
 ) -> Option<Handoff> {
-    let stream = Arc::new(stream);
     let mut read = BytesMut::with_capacity(4096);
     let mut clock = Clock::default();
+    let stopping = shutdown.wait();
+    tokio::pin!(stopping);
     loop {
-        let head = match next_head(&stream, &mut read, shutdown).await {
+        let head = match next_head(&mut stream, &mut read, stopping.as_mut()).await {
             Next::Head(head) => head,
-            Next::Hyper => return handoff(stream, read),
+            Next::Hyper => return Some(Handoff { read, stream }),
             Next::Close => return None,
         };
         let Some(reply) = super::hit(app, &head, peer.ip()) else {
-            return handoff(stream, read);
+            return Some(Handoff { read, stream });
         };
         read.advance(head.length);
         let close = head.close || shutdown.is_triggered();
@@ -75,7 +76,7 @@ pub(crate) async fn serve(
             return None;
         }
         if close {
-            let _ = rustix::net::shutdown(&*stream, rustix::net::Shutdown::Write);
+            let _ = rustix::net::shutdown(&stream, rustix::net::Shutdown::Write);
             return None;
         }
     }
@@ -89,8 +90,12 @@ enum Next {
 }
 
 /// Reads until the buffer holds a whole request head (within `HEADER_TIMEOUT`); an idle
-/// connection is closed on shutdown.
-async fn next_head(stream: &TcpStream, read: &mut BytesMut, shutdown: &Shutdown) -> Next {
+/// connection is closed when `stopping` (shutdown) completes.
+async fn next_head(
+    stream: &mut TcpStream,
+    read: &mut BytesMut,
+    mut stopping: Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Next {
     let deadline = tokio::time::Instant::now() + HEADER_TIMEOUT;
     loop {
         match wire::parse(read) {
@@ -105,27 +110,17 @@ async fn next_head(stream: &TcpStream, read: &mut BytesMut, shutdown: &Shutdown)
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return Next::Close,
             },
-            _ = shutdown.wait(), if idle => return Next::Close,
+            () = &mut stopping, if idle => return Next::Close,
         }
     }
 }
 
-/// Reads what the socket has (0 when the client closed).
-async fn read_more(stream: &TcpStream, read: &mut BytesMut) -> io::Result<usize> {
+/// Reads what the socket has (0 when the client closed). A short read tells tokio the socket
+/// is drained, so the next wait goes to epoll without a read that finds nothing.
+async fn read_more(stream: &mut TcpStream, read: &mut BytesMut) -> io::Result<usize> {
+    use tokio::io::AsyncReadExt;
     read.reserve(4096);
-    loop {
-        stream.readable().await?;
-        match stream.try_read_buf(read) {
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            got => return got,
-        }
-    }
-}
-
-fn handoff(stream: Arc<TcpStream>, read: BytesMut) -> Option<Handoff> {
-    // No send is in flight between requests, so this is the only handle left.
-    let stream = Arc::into_inner(stream)?;
-    Some(Handoff { read, stream })
+    stream.read_buf(read).await
 }
 
 /// The `Date` of a connection's responses, formatted once a second.
@@ -148,7 +143,7 @@ impl Clock {
 }
 
 /// Writes a reply: its head, then its body, runs of the file by sendfile(2).
-async fn send(stream: &Arc<TcpStream>, reply: Reply, date: &str, close: bool) -> io::Result<()> {
+async fn send(stream: &TcpStream, reply: Reply, date: &str, close: bool) -> io::Result<()> {
     let head = wire::response_head(&reply.head, date, close);
     let mut segments = reply.body.into_iter().peekable();
     write_all(stream, &head, segments.peek().is_some()).await?;
@@ -187,7 +182,7 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8], more: bool) -> io::Resu
 /// the window is in memory, else from the blocking pool (which brings it in). A file that
 /// ends early (it shrank after it was opened) ends the connection, never with wrong bytes.
 async fn send_file(
-    stream: &Arc<TcpStream>,
+    stream: &TcpStream,
     file: &Arc<std::fs::File>,
     mut offset: u64,
     mut length: u64,
@@ -247,15 +242,17 @@ async fn send_from_memory(
     }
 }
 
-/// sendfile(2) on the blocking pool until the socket is full, once it has room.
+/// sendfile(2) on the blocking pool until the socket is full, once it has room; the pool's
+/// thread sends on a duplicate of the socket's descriptor.
 async fn send_from_disk(
-    stream: &Arc<TcpStream>,
+    stream: &TcpStream,
     file: &Arc<std::fs::File>,
     offset: u64,
     length: u64,
 ) -> io::Result<Sent> {
+    use std::os::fd::AsFd;
     within_send_timeout(has_room(stream)).await?;
-    let (socket, from) = (Arc::clone(stream), Arc::clone(file));
+    let (socket, from) = (stream.as_fd().try_clone_to_owned()?, Arc::clone(file));
     let sending = tokio::task::spawn_blocking(move || sendfile_some(&socket, &from, offset, length));
     sending.await.map_err(io::Error::other)?
 }
@@ -268,12 +265,17 @@ struct Sent {
 }
 
 /// sendfile(2) until `length` bytes went or the (non-blocking) socket is full.
-fn sendfile_some(socket: &TcpStream, file: &std::fs::File, offset: u64, length: u64) -> io::Result<Sent> {
+fn sendfile_some(
+    socket: impl std::os::fd::AsFd,
+    file: &std::fs::File,
+    offset: u64,
+    length: u64,
+) -> io::Result<Sent> {
     let mut sent = 0;
     while sent < length {
         let mut at = offset + sent;
         let count = usize::try_from(length - sent).map_or(MAX_SENDFILE, |n| n.min(MAX_SENDFILE));
-        match rustix::fs::sendfile(socket, file, Some(&mut at), count) {
+        match rustix::fs::sendfile(&socket, file, Some(&mut at), count) {
             Ok(0) => {
                 return Ok(Sent {
                     bytes: sent,
