@@ -19,6 +19,13 @@ const ENTRY_OVERHEAD: usize = 128;
 /// clients ask beyond the Core fragments.
 const WARM_SHARE: f64 = 0.8;
 
+/// Languages of a request's `locales` that choose a LocalizedProperties fragment (Windows
+/// sends two: `en-US`, `en`); the rest are ignored, so a request cannot make keys of any size.
+const MAX_LOCALES: usize = 8;
+
+/// Longest language tag kept (a BCP 47 tag as Windows uses them is far shorter).
+const MAX_LOCALE_LEN: usize = 35;
+
 /// A fragment kind of one revision, as a client names it in `infoTypes`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -40,7 +47,7 @@ impl Kind {
         Some(match info_type {
             "Core" => Kind::Core,
             "Extended" => Kind::Extended,
-            "LocalizedProperties" => Kind::Localized(locales.join(",").into()),
+            "LocalizedProperties" => Kind::Localized(language_key(locales).into()),
             "Eula" => Kind::Eula,
             _ => return None,
         })
@@ -62,6 +69,24 @@ impl Kind {
             .map(|text| XmlText::from_escaped(escape_text(text).into()))
             .collect())
     }
+}
+
+/// The first [`MAX_LOCALES`] languages, each cut to [`MAX_LOCALE_LEN`] bytes (on a character
+/// boundary), joined with `,`.
+fn language_key(locales: &[String]) -> String {
+    let cut = |tag: &str| -> String {
+        let mut end = tag.len().min(MAX_LOCALE_LEN);
+        while !tag.is_char_boundary(end) {
+            end -= 1;
+        }
+        tag[..end].replace(',', "")
+    };
+    locales
+        .iter()
+        .take(MAX_LOCALES)
+        .map(|l| cut(l))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The fragments of one kind of one revision.
@@ -119,7 +144,11 @@ impl FragmentCache {
     }
 
     fn insert(&self, local_id: i32, kind: Kind, fragments: Fragments) {
-        let bytes = ENTRY_OVERHEAD + fragments.iter().map(XmlText::len).sum::<usize>();
+        let key_bytes = match &kind {
+            Kind::Localized(languages) => languages.len(),
+            _ => 0,
+        };
+        let bytes = ENTRY_OVERHEAD + key_bytes + fragments.iter().map(XmlText::len).sum::<usize>();
         self.entries.insert((local_id, kind), fragments, bytes);
     }
 

@@ -117,6 +117,18 @@ fn warming_derives_core_fragments_up_to_its_share_and_stops_when_told() {
     );
 }
 
+#[test]
+fn a_request_cannot_make_language_keys_of_any_size() {
+    let mut locales: Vec<String> = (0..1_000).map(|i| format!("x{i}")).collect();
+    locales.insert(0, "en-".repeat(10_000));
+    let Some(Kind::Localized(key)) = Kind::of_info_type("LocalizedProperties", &locales) else {
+        panic!("a LocalizedProperties kind");
+    };
+    assert!(key.len() <= MAX_LOCALES * (MAX_LOCALE_LEN + 1), "{}", key.len());
+    assert!(key.starts_with("en-en-"));
+    assert_eq!(key.split(',').count(), MAX_LOCALES);
+}
+
 fn cache_len(store: &Store, local_id: i32) -> usize {
     FragmentCache::new(1 << 20).core(store, local_id).unwrap().len()
 }
