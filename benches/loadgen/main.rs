@@ -18,7 +18,9 @@
 //! One warm-up session (a machine outside the fleet) comes first, then a step search: one
 //! step per arrival rate, each for a fixed time, rates growing by a factor while SyncUpdates
 //! p99 stays at or under the target and no session fails (then one bisection step between
-//! the last passing and the first failing rate); every step's row is printed. Then one step
+//! the last passing and the first failing rate); every step's row is printed. A step lasts
+//! long enough for three arrivals at least; a failing step during which other processes
+//! took over a quarter of the cores is run once more. Then one step
 //! of returning clients only (machines that have scanned) at the highest passing rate, for
 //! the cost of the delta scans a settled fleet runs. Reported: the daemon's CPU (utime +
 //! stime of `/proc/<pid>/stat`) per session and in total, this process's own CPU, the
@@ -336,27 +338,25 @@ fn search(
     let mut run = |rate: f64, returning: bool| {
         let plan = Plan {
             rate,
-            seconds,
+            // At least three arrivals, so a low rate still measures more than one session.
+            seconds: seconds.max(3.0 / rate),
             drain: knobs.drain,
             returning,
         };
-        let waited = generator.block_on(load::wait_for_quiet(knobs.quiet_wait));
-        if waited > Duration::from_secs(1) {
-            println!(
-                "  (waited {:.0} s for the cores to be quiet)",
-                waited.as_secs_f64()
-            );
+        for attempt in 0..2 {
+            let (step, passed) = run_step(generator, knobs, daemon, fleet, settings, plan);
+            let disturbed = step.others_cpu.as_secs_f64() > DISTURBED * 2.0 * step.wall.as_secs_f64();
+            steps.push(Ran {
+                step,
+                passed,
+                returning,
+            });
+            if passed || !disturbed || attempt == 1 {
+                return passed;
+            }
+            println!("  (other processes took over a quarter of the cores: the step again)");
         }
-        let step = generator.block_on(load::step(fleet, settings, plan, daemon.id()));
-        let summary = Summary::of(step.records.iter());
-        print_step(&step, &summary);
-        let passed = passes(knobs, &step, &summary);
-        steps.push(Ran {
-            step,
-            passed,
-            returning,
-        });
-        passed
+        false
     };
     let best = match &knobs.rates {
         Some(rates) => rates
@@ -371,6 +371,32 @@ fn search(
         run(rate, true);
     }
     steps
+}
+
+/// Other processes' share of the two cores over which a failing step is repeated once.
+const DISTURBED: f64 = 0.25;
+
+/// One step after the cores are quiet; its row printed; whether it passed.
+fn run_step(
+    generator: &Runtime,
+    knobs: &Knobs,
+    daemon: &Daemon,
+    fleet: &Arc<Fleet>,
+    settings: Settings,
+    plan: Plan,
+) -> (Step, bool) {
+    let waited = generator.block_on(load::wait_for_quiet(knobs.quiet_wait));
+    if waited > Duration::from_secs(1) {
+        println!(
+            "  (waited {:.0} s for the cores to be quiet)",
+            waited.as_secs_f64()
+        );
+    }
+    let step = generator.block_on(load::step(fleet, settings, plan, daemon.id()));
+    let summary = Summary::of(step.records.iter());
+    print_step(&step, &summary);
+    let passed = passes(knobs, &step, &summary);
+    (step, passed)
 }
 
 /// Rates growing by the factor while steps pass (falling while they fail), then one step
