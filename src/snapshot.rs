@@ -225,7 +225,7 @@ impl Snapshot {
                     .into_iter()
                     .filter(|sha1| seen.insert(*sha1)),
             );
-            scopes.insert(id.clone(), Scope::new(entries));
+            scopes.insert(id.clone(), Scope::new(entries, &graph));
         }
         let default_id = policies
             .first()

@@ -48,6 +48,39 @@ pub struct Graph {
     /// beats a hash map on the hot path (thousands of lookups per SyncUpdates call).
     by_local: Vec<NodeId>,
     by_update: HashMap<Uuid, NodeId>,
+    /// Every node's prerequisite clauses in one array, for the per-call check:
+    /// `prerequisites[starts[n]..starts[n + 1]]` holds node `n`'s clauses, each as its
+    /// length followed by its alternatives.
+    prerequisites: Vec<NodeId>,
+    starts: Vec<u32>,
+}
+
+/// A set of nodes as bits: what a SyncUpdates call says is installed or cached.
+#[derive(Debug, Clone)]
+pub struct NodeSet {
+    words: Vec<u64>,
+}
+
+impl NodeSet {
+    /// An empty set for a graph of `len` nodes.
+    pub fn new(len: usize) -> NodeSet {
+        NodeSet {
+            words: vec![0; len.div_ceil(64)],
+        }
+    }
+
+    /// Adds `node`; false when it was already there.
+    pub fn insert(&mut self, node: NodeId) -> bool {
+        let (word, bit) = (node as usize / 64, 1u64 << (node % 64));
+        let fresh = self.words[word] & bit == 0;
+        self.words[word] |= bit;
+        fresh
+    }
+
+    /// Whether `node` is in the set.
+    pub fn contains(&self, node: NodeId) -> bool {
+        self.words[node as usize / 64] & (1u64 << (node % 64)) != 0
+    }
 }
 
 impl Graph {
@@ -61,11 +94,28 @@ impl Graph {
         let mut nodes: Vec<Node> = latest.iter().map(|r| node(r, &by_update)).collect();
         mark_referenced(&mut nodes);
         let by_local = local_index(&nodes);
+        let (prerequisites, starts) = flat_clauses(&nodes);
         Graph {
             nodes,
             by_local,
             by_update,
+            prerequisites,
+            starts,
         }
+    }
+
+    /// Every prerequisite clause of `node` has at least one alternative in `installed`.
+    pub fn prerequisites_met(&self, node: NodeId, installed: &NodeSet) -> bool {
+        let range = self.starts[node as usize] as usize..self.starts[node as usize + 1] as usize;
+        let mut clauses = &self.prerequisites[range];
+        while let Some((&count, rest)) = clauses.split_first() {
+            let (alternatives, next) = rest.split_at(count as usize);
+            if !alternatives.iter().any(|alt| installed.contains(*alt)) {
+                return false;
+            }
+            clauses = next;
+        }
+        true
     }
 
     pub(crate) fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
@@ -89,6 +139,21 @@ impl Graph {
 }
 
 const NO_NODE: NodeId = NodeId::MAX;
+
+/// The clauses of every node, flattened (see `Graph::prerequisites`).
+fn flat_clauses(nodes: &[Node]) -> (Vec<NodeId>, Vec<u32>) {
+    let mut flat = Vec::new();
+    let mut starts = Vec::with_capacity(nodes.len() + 1);
+    for node in nodes {
+        starts.push(flat.len() as u32);
+        for clause in &node.clauses {
+            flat.push(clause.len() as NodeId);
+            flat.extend_from_slice(clause);
+        }
+    }
+    starts.push(flat.len() as u32);
+    (flat, starts)
+}
 
 fn local_index(nodes: &[Node]) -> Vec<NodeId> {
     let max = nodes

@@ -9,7 +9,8 @@
 use super::graph::{Graph, NodeId};
 use crate::approval::Offer;
 use crate::model::DeploymentAction;
-use std::collections::{HashMap, VecDeque};
+use crate::model::UpdateType;
+use std::collections::VecDeque;
 
 /// One planned deployment, before it has a persistent id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,28 +106,45 @@ pub struct ScopeEntry {
 pub struct Scope {
     /// The deployments; `position` finds a node's.
     pub entries: Vec<ScopeEntry>,
-    by_node: HashMap<NodeId, usize>,
+    /// Position in `entries` by node (`NOT_IN_SCOPE` when absent): an array, since every
+    /// SyncUpdates call looks up each id the client has cached.
+    by_node: Vec<u32>,
     pub(crate) max_seq: i64,
+    /// Some entry is a driver (the driver pass has something to offer).
+    pub has_drivers: bool,
 }
 
+const NOT_IN_SCOPE: u32 = u32::MAX;
+
 impl Scope {
-    pub(crate) fn new(entries: Vec<ScopeEntry>) -> Scope {
-        let by_node = entries.iter().enumerate().map(|(i, e)| (e.node, i)).collect();
+    /// The scope of these deployments of `graph`'s nodes.
+    pub fn new(entries: Vec<ScopeEntry>, graph: &Graph) -> Scope {
+        let mut by_node = vec![NOT_IN_SCOPE; graph.len()];
+        for (i, entry) in entries.iter().enumerate() {
+            by_node[entry.node as usize] = i as u32;
+        }
         let max_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0);
+        let has_drivers = entries
+            .iter()
+            .any(|e| graph.node(e.node).update_type == UpdateType::Driver);
         Scope {
             entries,
             by_node,
             max_seq,
+            has_drivers,
         }
     }
 
     pub(crate) fn get(&self, node: NodeId) -> Option<&ScopeEntry> {
-        self.by_node.get(&node).map(|&i| &self.entries[i])
+        self.position(node).map(|i| &self.entries[i])
     }
 
     /// Index in `entries` of the node's deployment, if the node is in scope.
     pub fn position(&self, node: NodeId) -> Option<usize> {
-        self.by_node.get(&node).copied()
+        match self.by_node.get(node as usize) {
+            Some(&i) if i != NOT_IN_SCOPE => Some(i as usize),
+            _ => None,
+        }
     }
 }
 

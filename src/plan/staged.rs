@@ -4,7 +4,7 @@
 //! A prerequisite is satisfied only by `InstalledNonLeafUpdateIDs` — never by "other cached"
 //! ids — so delivery proceeds level by level, as on a real WSUS.
 
-use super::graph::{Graph, NodeId};
+use super::graph::{Graph, NodeId, NodeSet};
 use super::scope::Scope;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -42,76 +42,87 @@ pub struct Answer {
     pub watermark: i64,
 }
 
-/// Answers one software-pass SyncUpdates call. Sets are arrays indexed by node: a call
-/// carries thousands of ids and walks the whole scope.
+/// Answers one software-pass SyncUpdates call. The client re-sends every id it has cached
+/// on every call, so the per-id work is a bit test and a prerequisite check over flat
+/// arrays; the scope walk stops at the page's end when no deployment changed since the
+/// cookie's watermark (then cached entries cannot be "changed").
 pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Answer {
-    let mut installed = vec![false; graph.len()];
+    let mut installed = NodeSet::new(graph.len());
     for node in request
         .installed_non_leaf
         .iter()
         .filter_map(|id| graph.by_local_id(*id))
     {
-        installed[node as usize] = true;
-    }
-    let mut cached = vec![false; graph.len()];
-    let mut cached_ids: Vec<i32> = request
-        .installed_non_leaf
-        .iter()
-        .chain(request.other_cached)
-        .copied()
-        .collect();
-    cached_ids.sort_unstable();
-    cached_ids.dedup();
-    for node in cached_ids.iter().filter_map(|id| graph.by_local_id(*id)) {
-        cached[node as usize] = true;
+        installed.insert(node);
     }
     let filtered = (!request.filter_categories.is_empty())
         .then(|| filtered_nodes(graph, scope, request.filter_categories));
     let in_filter = |node: NodeId| filtered.as_ref().is_none_or(|set| set.contains(&node));
-
     let mut answer = Answer {
         watermark: scope.max_seq.max(request.watermark),
         ..Answer::default()
     };
-    let mut needed = vec![false; graph.len()];
-    let mut deployed_elsewhere = vec![false; graph.len()];
+    let cached = classify_cached(graph, scope, request, &installed, &in_filter, &mut answer);
+    let changes_possible = scope.max_seq > request.watermark;
+    let page_size = request.page_size.max(1);
     for (position, entry) in scope.entries.iter().enumerate() {
-        let node = entry.node as usize;
-        if !prerequisites_met(graph, entry.node, &installed) {
-            continue;
-        }
-        if !in_filter(entry.node) {
-            deployed_elsewhere[node] = true;
-            continue;
-        }
-        needed[node] = true;
-        if !cached[node] {
-            if answer.new.len() < request.page_size.max(1) {
-                answer.new.push(position);
-            } else {
-                answer.truncated = true;
+        if cached.contains(entry.node) {
+            if changes_possible
+                && entry.seq > request.watermark
+                && graph.prerequisites_met(entry.node, &installed)
+                && in_filter(entry.node)
+            {
+                answer.changed.push(position);
             }
-        } else if entry.seq > request.watermark {
-            answer.changed.push(position);
+            continue;
         }
-    }
-    for id in cached_ids {
-        match graph.by_local_id(id) {
-            Some(node) if needed[node as usize] => {}
-            Some(node) if deployed_elsewhere[node as usize] => answer.deployed_out_of_scope.push(id),
-            _ => answer.out_of_scope.push(id),
+        if !graph.prerequisites_met(entry.node, &installed) || !in_filter(entry.node) {
+            continue;
+        }
+        if answer.new.len() < page_size {
+            answer.new.push(position);
+        } else {
+            answer.truncated = true;
+            if !changes_possible {
+                break;
+            }
         }
     }
     answer
 }
 
-/// Every clause has at least one alternative the client reported installed.
-fn prerequisites_met(graph: &Graph, node: NodeId, installed: &[bool]) -> bool {
-    graph
-        .node(node)
-        .clauses
-        .iter()
-        .all(|clause| clause.iter().any(|alt| installed[*alt as usize]))
+/// Sorts the client's cached ids (installed non-leaf and other cached, each counted once)
+/// into still needed, deployed but outside a category filter, and out of scope; returns
+/// them as a set of nodes.
+fn classify_cached(
+    graph: &Graph,
+    scope: &Scope,
+    request: &Request<'_>,
+    installed: &NodeSet,
+    in_filter: &impl Fn(NodeId) -> bool,
+    answer: &mut Answer,
+) -> NodeSet {
+    let mut cached = NodeSet::new(graph.len());
+    let mut unknown: Vec<i32> = Vec::new();
+    for &id in request.installed_non_leaf.iter().chain(request.other_cached) {
+        let Some(node) = graph.by_local_id(id) else {
+            unknown.push(id);
+            continue;
+        };
+        if !cached.insert(node) {
+            continue;
+        }
+        if scope.position(node).is_none() || !graph.prerequisites_met(node, installed) {
+            answer.out_of_scope.push(id);
+        } else if !in_filter(node) {
+            answer.deployed_out_of_scope.push(id);
+        }
+    }
+    answer.out_of_scope.extend(unknown);
+    answer.out_of_scope.sort_unstable();
+    answer.out_of_scope.dedup();
+    answer.deployed_out_of_scope.sort_unstable();
+    cached
 }
 
 /// A category-filtered scan's scope: scope entries belonging to the filter categories, the
@@ -208,7 +219,8 @@ mod tests {
                 deadline: None,
             })
             .collect();
-        (graph, Scope::new(entries))
+        let scope = Scope::new(entries, &graph);
+        (graph, scope)
     }
 
     fn ids(graph: &Graph, scope: &Scope, positions: &[usize]) -> Vec<i32> {
@@ -270,7 +282,7 @@ mod tests {
         let (graph, mut scope) = fixture();
         let position = scope.position(graph.by_update_id(&id(7)).unwrap()).unwrap();
         scope.entries[position].seq = 5;
-        let scope = Scope::new(scope.entries);
+        let scope = Scope::new(scope.entries, &graph);
         let installed = [101, 102, 105, 106];
         let other = [103, 104, 107];
         let request = |watermark| Request {
@@ -291,6 +303,54 @@ mod tests {
         let answer = sync_software(&graph, &scope, &request(5));
         assert!(answer.changed.is_empty());
         assert_eq!(answer.watermark, 5);
+    }
+
+    #[test]
+    fn a_full_page_still_reports_changes_beyond_it_and_duplicates_count_once() {
+        let (graph, mut scope) = fixture();
+        let position = scope.position(graph.by_update_id(&id(7)).unwrap()).unwrap();
+        scope.entries[position].seq = 5;
+        let scope = Scope::new(scope.entries, &graph);
+        // 107 is cached (and listed twice); 103 and 104 are new: a page of one truncates
+        // before the walk reaches 107, whose deployment changed after watermark 1.
+        let installed = [101, 102, 105, 106];
+        let other = [107, 107, 999, 999];
+        let answer = sync_software(
+            &graph,
+            &scope,
+            &Request {
+                installed_non_leaf: &installed,
+                other_cached: &other,
+                watermark: 1,
+                filter_categories: &[],
+                page_size: 1,
+            },
+        );
+        assert_eq!(ids(&graph, &scope, &answer.new), vec![103]);
+        assert!(answer.truncated);
+        assert_eq!(ids(&graph, &scope, &answer.changed), vec![107]);
+        assert_eq!(answer.out_of_scope, vec![999]);
+    }
+
+    #[test]
+    fn a_cached_update_whose_prerequisite_is_gone_is_out_of_scope() {
+        let (graph, scope) = fixture();
+        // Detectoid 105 no longer reported installed: bundle 103 and member 104 drop out.
+        let installed = [101, 102, 106];
+        let other = [103, 104, 105, 107];
+        let answer = sync_software(
+            &graph,
+            &scope,
+            &Request {
+                installed_non_leaf: &installed,
+                other_cached: &other,
+                watermark: 1,
+                filter_categories: &[],
+                page_size: 50,
+            },
+        );
+        assert_eq!(answer.out_of_scope, vec![103, 104]);
+        assert!(answer.new.is_empty() && !answer.truncated);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::auth::require_cookie;
 use super::{internal, seal_cookie, Context};
 use crate::cookie::AccessState;
-use crate::model::{CategoryType, UpdateType};
+use crate::model::CategoryType;
 use crate::plan::staged::{self, MAX_INSTALLED_NON_LEAF, PAGE_SIZE};
 use crate::protocol::wusp::{
     ClientFault, ErrorCode, RefreshCacheRequest, RefreshCacheResult, StartCategoryScanRequest,
@@ -144,7 +144,7 @@ fn software_pass(
         deployed_out_of_scope_revision_ids: (parameters.need_two_group_out_of_scope
             && !answer.deployed_out_of_scope.is_empty())
         .then_some(answer.deployed_out_of_scope),
-        driver_sync_not_needed: Some(category_scan || !has_drivers(snapshot, scope)),
+        driver_sync_not_needed: Some(category_scan || !scope.has_drivers),
     })
 }
 
@@ -201,13 +201,6 @@ fn update_infos(
             })
         })
         .collect()
-}
-
-fn has_drivers(snapshot: &Snapshot, scope: &crate::plan::Scope) -> bool {
-    scope
-        .entries
-        .iter()
-        .any(|e| snapshot.graph.node(e.node).update_type == UpdateType::Driver)
 }
 
 /// No driver catalog: nothing new, every cached driver id out of scope.
