@@ -37,13 +37,6 @@ impl FastHash {
     pub fn random() -> FastHash {
         FastHash { seed: rand::random() }
     }
-
-    /// The hash of `bytes`.
-    pub fn hash_bytes(&self, bytes: &[u8]) -> u64 {
-        let mut hasher = FastHasher(self.seed);
-        hasher.write(bytes);
-        hasher.finish()
-    }
 }
 
 impl Default for FastHash {
@@ -247,10 +240,10 @@ mod tests {
         let block: Vec<u8> = (0..65_535u32).map(|i| (i % 251) as u8).collect();
         let mut other = block.clone();
         other[40_000] ^= 1;
-        assert_ne!(hash.hash_bytes(&block), hash.hash_bytes(&other));
-        assert_ne!(hash.hash_bytes(&block[..100]), hash.hash_bytes(&block[..101]));
-        assert_eq!(hash.hash_bytes(&block), FastHash { seed: 7 }.hash_bytes(&block));
-        assert_ne!(hash.hash_bytes(&block), FastHash { seed: 8 }.hash_bytes(&block));
+        assert_ne!(hash.hash_one(&block), hash.hash_one(&other));
+        assert_ne!(hash.hash_one(&block[..100]), hash.hash_one(&block[..101]));
+        assert_eq!(hash.hash_one(&block), FastHash { seed: 7 }.hash_one(&block));
+        assert_ne!(hash.hash_one(&block), FastHash { seed: 8 }.hash_one(&block));
     }
 
     #[test]
