@@ -41,8 +41,9 @@ impl Limits {
     /// Requests from Windows clients. Windows 11's nest 8 levels, put at most 5 attributes on an
     /// element, and send ids one element each: 100,000 elements is ten times the cached ids of a
     /// machine scanning a full WSUS catalog. No field a client sends is longer than a few
-    /// hundred bytes; 64 KiB leaves room for a long `MiscData` while keeping one request's
-    /// tree within ~25 MB.
+    /// hundred bytes but the update lists of a reported event's `MiscData`, which get a
+    /// [`LongText`] of their own (`wusp::envelope::REPORTED_UPDATE_LIST`); 64 KiB bounds
+    /// every other element.
     pub const CLIENT_REQUEST: Limits = Limits {
         depth: 32,
         elements: 100_000,
