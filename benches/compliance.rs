@@ -14,11 +14,12 @@
 
 mod support;
 
-use rand::{Rng, SeedableRng};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::fleet;
+use support::serve::{await_ready, spawn_serve};
 use support::setup::{config, free_port, knob, mirror, runtime, synthetic_upstream, terminate};
 use support::timings::{ms, quantile, sorted};
 use uuid::Uuid;
@@ -44,21 +45,19 @@ fn main() {
             .filter(|r| !r.update_type.is_config())
             .map(|r| r.identity.update_id)
             .collect();
-        seed_fleet(&store, machines, &ids);
+        fleet::seed(&store, machines, &ids, ids.len());
         store.flush().unwrap();
         ids
     };
-    let baselines = write_baselines(data.path());
+    let baselines = fleet::write_baselines(data.path());
     let admin = free_port();
     let config_path = write_config(data.path(), admin, &baselines);
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(admin);
+    let started = Instant::now();
+    let log = data.path().join("serve.log");
+    let mut child = spawn_serve(Path::new(BIN), &config_path, &log);
+    if let Err(why) = await_ready(&mut child, admin, started, Duration::from_secs(60)) {
+        panic!("serve {why}");
+    }
     let token = std::fs::read_to_string(data.path().join("admin.token")).unwrap();
     let token = token.trim();
     let rss_before = rss_mib(child.id());
@@ -72,7 +71,7 @@ fn main() {
         "{:<44} {:>9} {:>9} {:>9} {:>11}",
         "request", "p50 ms", "p99 ms", "max ms", "answer KiB"
     );
-    let one = format!("/api/v1/computers/{}", client_id(machines / 2));
+    let one = format!("/api/v1/computers/{}", fleet::client_id(machines / 2));
     for path in [
         // The default page (1,000 machines) and the largest one (every machine here).
         "/api/v1/compliance",
@@ -104,75 +103,6 @@ fn main() {
     terminate(&mut child);
 }
 
-fn client_id(n: usize) -> String {
-    Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 + n as u128).to_string()
-}
-
-/// Every machine registered, half in Ring1; each reported a status: about a tenth of the
-/// updates needed, two thirds installed, a few failed.
-fn seed_fleet(store: &wucache::store::Store, machines: usize, updates: &[Uuid]) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
-    for n in 0..machines {
-        let id = client_id(n);
-        let groups = if n % 2 == 0 { "[\"Ring1\"]" } else { "[]" };
-        let record = format!(
-            "{{\"client_id\":\"{id}\",\"dns_name\":\"pc-{n:05}.corp.example\",\"requested_groups\":{groups},\
-             \"registered\":true,\"last_report\":\"2026-12-01T10:00:00+00:00\"}}"
-        );
-        store.put_computer(&id, &record).unwrap();
-        let (mut needed, mut installed, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-        for update in updates {
-            match rng.gen_range(0..100) {
-                0..=9 => needed.push(format!("\"{update}\"")),
-                10..=11 => failed.push(format!(
-                    "\"{update}\":{{\"hresult\":-2145099769,\"at\":1764583200000}}"
-                )),
-                12..=78 => installed.push(format!("\"{update}\"")),
-                _ => {}
-            }
-        }
-        let status = format!(
-            "{{\"status_at\":1764583200000,\"needed\":[{}],\"installed\":[{}],\"failed\":{{{}}}}}",
-            needed.join(","),
-            installed.join(","),
-            failed.join(",")
-        );
-        store.put_status(&id, &status).unwrap();
-    }
-}
-
-/// Everyone: every update approved after 7 days; Ring1: security and critical updates at once.
-fn write_baselines(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("baselines.toml");
-    let text = r#"schema_version = 1
-default_baseline = "everyone"
-
-[[patch_group]]
-name = "Ring1"
-baseline = "ring-one"
-
-[[baseline]]
-id = "everyone"
-Name = "everyone"
-OperatingSystem = "WINDOWS"
-[[baseline.ApprovalRules.PatchRules]]
-ApproveAfterDays = 7
-ComplianceLevel = "HIGH"
-PatchFilterGroup = { PatchFilters = [{ Key = "PRODUCT", Values = ["*"] }] }
-
-[[baseline]]
-id = "ring-one"
-Name = "ring-one"
-OperatingSystem = "WINDOWS"
-[[baseline.ApprovalRules.PatchRules]]
-ApproveAfterDays = 0
-ComplianceLevel = "CRITICAL"
-PatchFilterGroup = { PatchFilters = [{ Key = "CLASSIFICATION", Values = ["SecurityUpdates", "CriticalUpdates"] }] }
-"#;
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn write_config(dir: &std::path::Path, admin: SocketAddr, baselines: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("serve.toml");
     let text = format!(
@@ -184,17 +114,6 @@ fn write_config(dir: &std::path::Path, admin: SocketAddr, baselines: &std::path:
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn wait_ready(admin: SocketAddr) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(60) {
-        if get(admin, None, "/ready").0 == 200 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("serve never became ready");
 }
 
 fn measure(admin: SocketAddr, token: &str, path: &str, requests: usize) -> (Vec<Duration>, usize) {

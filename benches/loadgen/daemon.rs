@@ -5,11 +5,11 @@
 //! time and memory read from `/proc/<pid>/`.
 
 use crate::support::proc_stats::status_kib;
+use crate::support::serve::{await_ready, spawn_serve};
 use crate::support::setup::{free_port, terminate};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -112,31 +112,15 @@ impl Daemon {
     pub(crate) fn start(setup: &Setup) -> Daemon {
         let log = setup.dir.path().join("serve.log");
         let started = Instant::now();
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&setup.config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn wucache serve");
         let mut daemon = Daemon {
-            child,
+            child: spawn_serve(Path::new(BIN), &setup.config, &log),
             client: setup.client,
             ready_after: Duration::ZERO,
             rss_at_ready_kib: 0,
             log,
         };
-        while !ready(setup.admin) {
-            let exited = daemon.child.try_wait().ok().flatten();
-            assert!(exited.is_none(), "serve exited: {}", daemon.log_tail());
-            assert!(
-                started.elapsed() < READY_TIMEOUT,
-                "serve not ready: {}",
-                daemon.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        daemon.ready_after = started.elapsed();
+        let ready = await_ready(&mut daemon.child, setup.admin, started, READY_TIMEOUT);
+        daemon.ready_after = ready.unwrap_or_else(|why| panic!("serve {why}: {}", daemon.log_tail()));
         daemon.rss_at_ready_kib = daemon.status_kib("VmRSS:");
         daemon
     }
@@ -220,20 +204,6 @@ fn stat_cpu(path: &str) -> Duration {
         .filter_map(|f| f.parse::<u64>().ok())
         .sum();
     Duration::from_millis(ticks * 10)
-}
-
-fn ready(admin: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&admin, Duration::from_millis(100)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /ready HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200")
 }
 
 /// Where the worktree's commit is read from.

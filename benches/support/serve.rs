@@ -1,12 +1,13 @@
 //! Starting `wucache serve` as a child process and watching it from outside: the time until
 //! the admin listener's `/ready` answers 200, the child's memory then (`VmRSS`, `VmHWM` of
-//! `/proc/<pid>/status`), and optionally once a line has appeared in its log.
+//! `/proc/<pid>/status`), and optionally once a line has appeared in its log. `spawn_serve` and
+//! `await_ready` are the two steps for benchmarks that keep the daemon running.
 
 use super::proc_stats::status_kib;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What one start of `serve` measured.
@@ -28,29 +29,18 @@ pub(crate) struct ServeStart {
 /// given) for a log line containing it, and stops the daemon with SIGTERM.
 pub(crate) fn start_serve(bin: &Path, config: &Path, admin: SocketAddr, line: Option<&str>) -> ServeStart {
     let log_path = config.with_extension("serve.log");
-    let log = std::fs::File::create(&log_path).expect("serve log");
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn serve");
+    let mut child = spawn_serve(bin, config, &log_path);
     let status = format!("/proc/{}/status", child.id());
     let mib = |key: &str| status_kib(&status, key) as f64 / 1024.0;
     let mut run = ServeStart {
         ready_ms: f64::NAN,
         ..ServeStart::default()
     };
-    while started.elapsed() < Duration::from_secs(60) {
-        if ready(admin) {
-            run.ready_ms = started.elapsed().as_secs_f64() * 1000.0;
-            run.rss_ready_mib = mib("VmRSS:");
-            run.peak_ready_mib = mib("VmHWM:");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    if let Ok(after) = await_ready(&mut child, admin, started, Duration::from_secs(60)) {
+        run.ready_ms = after.as_secs_f64() * 1000.0;
+        run.rss_ready_mib = mib("VmRSS:");
+        run.peak_ready_mib = mib("VmHWM:");
     }
     if let Some(line) = line {
         while started.elapsed() < Duration::from_secs(120) {
@@ -64,6 +54,39 @@ pub(crate) fn start_serve(bin: &Path, config: &Path, admin: SocketAddr, line: Op
     super::setup::terminate(&mut child);
     run.log = std::fs::read_to_string(&log_path).unwrap_or_default();
     run
+}
+
+/// Spawns `bin serve --config config`, its log (stderr) written to `log`.
+pub(crate) fn spawn_serve(bin: &Path, config: &Path, log: &Path) -> Child {
+    Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("serve log"))
+        .spawn()
+        .expect("spawn serve")
+}
+
+/// Asks `/ready` on `admin` every 2 ms until it answers 200: the time since `started` then.
+/// Gives up, saying why, when the child exits or `timeout` has passed since `started`.
+pub(crate) fn await_ready(
+    child: &mut Child,
+    admin: SocketAddr,
+    started: Instant,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    loop {
+        if ready(admin) {
+            return Ok(started.elapsed());
+        }
+        if let Ok(Some(exit)) = child.try_wait() {
+            return Err(format!("exited ({exit}) before it was ready"));
+        }
+        if started.elapsed() > timeout {
+            return Err(format!("not ready within {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// `GET /ready` on a fresh connection answered 200.

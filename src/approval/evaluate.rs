@@ -80,7 +80,10 @@ pub fn evaluate_without_baselines(update: &UpdateFacts) -> Evaluation {
         (
             Decision::ExcludedSuperseded,
             DecidedBy::Successor(successor.update_id),
-            format!("superseded by {} (no baseline file)", successor.label()),
+            format!(
+                "superseded by {} (no baseline file)",
+                successor.label_beside(update)
+            ),
         )
     } else {
         (
@@ -401,12 +404,17 @@ fn apply_supersedence(
     }
     match extensions.superseded_handling {
         SupersededHandling::Offer => own,
-        SupersededHandling::Exclude => superseded(first, format!("superseded by {}", first.label())),
+        SupersededHandling::Exclude => {
+            superseded(first, format!("superseded by {}", first.label_beside(update)))
+        }
         SupersededHandling::OfferUntilSuccessorApproved if own.decision.is_approved() => {
             match approved_successor(update, baseline, now) {
                 Some(successor) => superseded(
                     successor,
-                    format!("superseded by {}, which is approved", successor.label()),
+                    format!(
+                        "superseded by {}, which is approved",
+                        successor.label_beside(update)
+                    ),
                 ),
                 None => own,
             }
@@ -467,6 +475,23 @@ mod tests {
         assert_eq!(
             approval_time(Approval::UntilDate(date), at("2025-11-11T00:00:00Z")),
             None
+        );
+    }
+
+    #[test]
+    fn a_successor_with_the_same_kb_is_named_by_its_title() {
+        let definition = |id: u128, version: &str| UpdateFacts {
+            kb: Some("2267602".into()),
+            title: format!("Security Intelligence Update - KB2267602 (Version {version})"),
+            ..UpdateFacts::new(Uuid::from_u128(id), at("2025-11-01T00:00:00Z"))
+        };
+        let old = UpdateFacts {
+            superseded_by: vec![definition(2, "1.401.200.0")],
+            ..definition(1, "1.401.100.0")
+        };
+        assert_eq!(
+            evaluate_without_baselines(&old).reason(),
+            "superseded by KB2267602 \"Security Intelligence Update - KB2267602 (Version 1.401.200.0)\" (no baseline file)"
         );
     }
 

@@ -142,6 +142,22 @@ impl UpdateFacts {
         self.kb_number().unwrap_or_else(|| self.update_id.to_string())
     }
 
+    /// How a message names this update beside `other` (its successor, say): by label, unless
+    /// both labels are the same (every definition update carries KB2267602) — then by label
+    /// and title, or by label and id when the titles are the same too.
+    pub(crate) fn label_beside(&self, other: &UpdateFacts) -> String {
+        let label = self.label();
+        if label != other.label() {
+            label
+        } else if !self.title.is_empty() && self.title != other.title {
+            format!("{label} {:?}", self.title)
+        } else if label == self.update_id.to_string() {
+            label
+        } else {
+            format!("{label} ({})", self.update_id)
+        }
+    }
+
     /// Superseding updates that are not expired.
     pub(crate) fn live_successors(&self) -> impl Iterator<Item = &UpdateFacts> {
         self.superseded_by.iter().filter(|successor| !successor.expired)

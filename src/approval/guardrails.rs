@@ -300,8 +300,8 @@ fn supersedence_gap(baseline: &Baseline, catalog: &[&UpdateFacts], epoch: DateTi
                 .unwrap_or_default();
             Some(format!(
                 "{} superseded by {} ({}{until})",
-                update.label(),
-                successor.label(),
+                update.label_beside(successor),
+                successor.label_beside(update),
                 evaluation.decision
             ))
         })
@@ -501,6 +501,48 @@ mod tests {
                     "KB5000200 superseded by KB5000300 (PENDING_APPROVAL until 2025-11-25T00:00:00Z)".into()
                 ]
             }]
+        );
+    }
+
+    /// Two definition updates: both carry KB2267602, their titles differ in the version.
+    fn definition_pair(old_title: &str, new_title: &str) -> Vec<UpdateFacts> {
+        let definition = |id: u128, title: &str, released: &str| UpdateFacts {
+            update_id: uuid::Uuid::from_u128(id),
+            title: title.into(),
+            release_date: at(released),
+            ..os_update("KB2267602", "WindowsServer2022")
+        };
+        let new = definition(0x2, new_title, "2025-11-18");
+        let old = definition(0x1, old_title, "2025-10-20").superseded_by(new.clone());
+        vec![old, new]
+    }
+
+    #[test]
+    fn a_gap_between_updates_of_one_kb_names_them_by_title_or_else_by_id() {
+        const OLD: &str =
+            "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602 (Version 1.401.100.0)";
+        const NEW: &str =
+            "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602 (Version 1.401.200.0)";
+        let pending = " (PENDING_APPROVAL until 2025-11-25T00:00:00Z)";
+        let b1 = one_rule(B1_RULE);
+        let by_title = catalog_warnings(&b1, &definition_pair(OLD, NEW), now());
+        let by_id = catalog_warnings(&b1, &definition_pair(NEW, NEW), now());
+        let example = |warnings: &[Warning]| match gaps(warnings)[..] {
+            [Guardrail::SupersedenceGap { examples, .. }] => examples.clone(),
+            ref other => panic!("one gap, not {other:?}"),
+        };
+        assert_eq!(
+            example(&by_title),
+            [format!(
+                "KB2267602 \"{OLD}\" superseded by KB2267602 \"{NEW}\"{pending}"
+            )]
+        );
+        assert_eq!(
+            example(&by_id),
+            [format!(
+                "KB2267602 (00000000-0000-0000-0000-000000000001) superseded by \
+                 KB2267602 (00000000-0000-0000-0000-000000000002){pending}"
+            )]
         );
     }
 

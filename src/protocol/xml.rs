@@ -41,14 +41,26 @@ impl Limits {
     /// Requests from Windows clients. Windows 11's nest 8 levels, put at most 5 attributes on an
     /// element, and send ids one element each: 100,000 elements is ten times the cached ids of a
     /// machine scanning a full WSUS catalog. No field a client sends is longer than a few
-    /// hundred bytes; 64 KiB leaves room for a long `MiscData` while keeping one request's
-    /// tree within ~25 MB.
+    /// hundred bytes but the update lists of a reported event's `MiscData`, which get a
+    /// [`LongText`] of their own (`wusp::envelope::REPORTED_UPDATE_LIST`); 64 KiB bounds
+    /// every other element.
     pub const CLIENT_REQUEST: Limits = Limits {
         depth: 32,
         elements: 100_000,
         attributes: 32,
         text: 64 << 10,
     };
+}
+
+/// An exception to [`Limits::text`] for the elements at the end of one path of local names:
+/// they may hold up to `text` bytes. The path is checked only once an element's text passes
+/// the usual limit, so elements elsewhere cost nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LongText {
+    /// Local names from an ancestor down to the element, e.g. `["MiscData", "string"]`.
+    pub path: &'static [&'static str],
+    /// Bytes of text (resolved) the element may hold.
+    pub text: usize,
 }
 
 /// Why XML could not be read, or lacks what a message needs.
@@ -172,7 +184,7 @@ pub fn parse_until(
     limits: &Limits,
     stop: &dyn Fn() -> Option<&'static str>,
 ) -> Result<Element, XmlError> {
-    Parser::new(limits, false).run(text, stop)
+    Parser::new(limits, false, None).run(text, stop)
 }
 
 /// `parse_until` for client requests: an element whose children are all plain `<int>`
@@ -186,7 +198,18 @@ pub fn parse_request_until(
     limits: &Limits,
     stop: &dyn Fn() -> Option<&'static str>,
 ) -> Result<Element, XmlError> {
-    Parser::new(limits, true).run(text, stop)
+    Parser::new(limits, true, None).run(text, stop)
+}
+
+/// `parse_request_until`, letting the elements at the end of `long.path` hold up to
+/// `long.text` bytes of text (every other element stays within `limits.text`).
+pub fn parse_request_with_long_text(
+    text: &str,
+    limits: &Limits,
+    long: &LongText,
+    stop: &dyn Fn() -> Option<&'static str>,
+) -> Result<Element, XmlError> {
+    Parser::new(limits, true, Some(long)).run(text, stop)
 }
 
 /// An open element, or an `<int>` child read as text only, to become a number.
@@ -199,6 +222,7 @@ enum Frame {
 
 struct Parser<'l> {
     limits: &'l Limits,
+    long_text: Option<&'l LongText>,
     compact_ints: bool,
     stack: Vec<Frame>,
     elements: usize,
@@ -209,9 +233,10 @@ struct Parser<'l> {
 }
 
 impl<'l> Parser<'l> {
-    fn new(limits: &'l Limits, compact_ints: bool) -> Parser<'l> {
+    fn new(limits: &'l Limits, compact_ints: bool, long_text: Option<&'l LongText>) -> Parser<'l> {
         Parser {
             limits,
+            long_text,
             compact_ints,
             stack: Vec::new(),
             elements: 0,
@@ -304,8 +329,9 @@ impl<'l> Parser<'l> {
     }
 
     fn text(&mut self, text: &str) -> Result<(), XmlError> {
+        let limit = self.text_limit(text.len());
         match self.stack.last_mut() {
-            Some(Frame::Element(top, _)) => append_text(top, text, self.limits),
+            Some(Frame::Element(top, _)) => append_text(top, text, limit),
             Some(Frame::Int(buffer)) => {
                 if buffer.len() + text.len() > self.limits.text {
                     return Err(XmlError::TextTooLong("int".into(), self.limits.text));
@@ -314,6 +340,32 @@ impl<'l> Parser<'l> {
                 Ok(())
             }
             None => Ok(()),
+        }
+    }
+
+    /// The text the open element may hold: `limits.text`, or the long-text allowance once
+    /// `more` bytes would take it past that and the open elements end with the allowed path.
+    fn text_limit(&self, more: usize) -> usize {
+        let usual = self.limits.text;
+        let Some(long) = self.long_text else {
+            return usual;
+        };
+        let held = match self.stack.last() {
+            Some(Frame::Element(top, _)) => top.text.len(),
+            _ => return usual,
+        };
+        if held + more <= usual || self.stack.len() < long.path.len() {
+            return usual;
+        }
+        let open = &self.stack[self.stack.len() - long.path.len()..];
+        let on_path = open
+            .iter()
+            .zip(long.path)
+            .all(|(frame, name)| matches!(frame, Frame::Element(element, _) if element.name == *name));
+        if on_path {
+            long.text.max(usual)
+        } else {
+            usual
         }
     }
 
@@ -341,7 +393,7 @@ impl<'l> Parser<'l> {
             self.elements += 1;
             if space > 0 {
                 let blank = std::str::from_utf8(&rest[at..at + space]).unwrap_or_default();
-                append_text(parent, blank, self.limits)?;
+                append_text(parent, blank, self.limits.text)?;
             }
             parent.ints.push(value);
             at += space + length;
@@ -467,9 +519,9 @@ fn count_element(count: usize, open: usize, limits: &Limits) -> Result<usize, Xm
     Ok(count + 1)
 }
 
-fn append_text(element: &mut Element, text: &str, limits: &Limits) -> Result<(), XmlError> {
-    if element.text.len() + text.len() > limits.text {
-        return Err(XmlError::TextTooLong(element.name.clone(), limits.text));
+fn append_text(element: &mut Element, text: &str, limit: usize) -> Result<(), XmlError> {
+    if element.text.len() + text.len() > limit {
+        return Err(XmlError::TextTooLong(element.name.clone(), limit));
     }
     element.text.push_str(text);
     Ok(())
@@ -858,6 +910,53 @@ mod tests {
         assert_eq!(
             parse_with(&long_attribute, &limits),
             Err(XmlError::TextTooLong("r".into(), limits.text))
+        );
+    }
+
+    #[test]
+    fn long_text_is_allowed_only_at_the_end_of_its_path_and_only_up_to_its_bound() {
+        let limits = Limits {
+            text: 10,
+            ..Limits::CLIENT_REQUEST
+        };
+        let long = LongText {
+            path: &["List", "item"],
+            text: 30,
+        };
+        let read = |document: &str| parse_request_with_long_text(document, &limits, &long, &|| None);
+        let item = |text: &str| format!("<r><List><item>{text}</item></List></r>");
+        let fits = read(&item(&"x".repeat(30))).unwrap();
+        assert_eq!(fits.path(&["List", "item"]).unwrap().text.len(), 30);
+        let split = format!("{}&amp;{}", "x".repeat(9), "y".repeat(20));
+        assert_eq!(
+            read(&item(&split))
+                .unwrap()
+                .path(&["List", "item"])
+                .unwrap()
+                .text
+                .len(),
+            30
+        );
+        for over in [item(&"x".repeat(31)), item(&format!("{split}z"))] {
+            assert_eq!(read(&over), Err(XmlError::TextTooLong("item".into(), 30)));
+        }
+        // Elsewhere the usual limit holds: another parent, the parent itself, a child of item.
+        let eleven = "x".repeat(11);
+        for (document, name) in [
+            (format!("<r><Other><item>{eleven}</item></Other></r>"), "item"),
+            (format!("<r><List>{eleven}</List></r>"), "List"),
+            (item(&format!("<sub>{eleven}</sub>")), "sub"),
+            (format!("<item>{eleven}</item>"), "item"),
+        ] {
+            assert_eq!(read(&document), Err(XmlError::TextTooLong(name.into(), 10)));
+        }
+        // Attributes are not element text.
+        let attribute = format!("<r><List><item k=\"{eleven}\"/></List></r>");
+        assert_eq!(read(&attribute), Err(XmlError::TextTooLong("item".into(), 10)));
+        // Without the allowance the path is nothing special.
+        assert_eq!(
+            parse_request_until(&item(&eleven), &limits, &|| None),
+            Err(XmlError::TextTooLong("item".into(), 10))
         );
     }
 

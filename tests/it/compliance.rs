@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 use wucache::daemon::Daemon;
 use wucache_testkit::synth::{SynthCatalog, SynthDoc};
-use wucache_testkit::wua::report::Event;
+use wucache_testkit::wua::report::{report_event_batch, Event};
 
 /// The WSUS "Security Updates" classification.
 const SECURITY_UPDATES: Uuid = uuid::uuid!("0fa1201d-4330-4fa8-8ae9-b877473b6441");
@@ -321,4 +321,104 @@ async fn reported_states_become_machine_and_group_compliance() {
     assert!(table.contains("PATCH GROUP"), "{table}");
     let one: Value = serde_json::from_str(&one).unwrap();
     assert_eq!(one["Patches"][0]["State"], "FAILED");
+}
+
+/// `count` update ids no catalog has, distinct per `tag`.
+fn filler(tag: u128, count: usize) -> Vec<Uuid> {
+    (0..count as u128)
+        .map(|n| Uuid::from_u128((tag << 96) + n))
+        .collect()
+}
+
+/// The machine's row of `/api/v1/compliance`.
+async fn instance_state(daemon: &Daemon, client_id: &str) -> Value {
+    let token = daemon.app.admin_token();
+    let (code, body) = http("GET", daemon.admin_addr, "/api/v1/compliance", Some(&token)).await;
+    assert_eq!(code, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    let states = report["InstancePatchStates"].as_array().unwrap();
+    let state = states.iter().find(|s| s["InstanceId"] == client_id);
+    state.expect("the machine's row").clone()
+}
+
+/// How many ids the machine's folded status holds as needed and as installed.
+fn folded_sizes(daemon: &Daemon, client_id: &str) -> (usize, usize) {
+    let json = daemon.app.store.status(client_id).unwrap().expect("a status");
+    let status: Value = serde_json::from_str(&json).unwrap();
+    let len = |key: &str| status[key].as_array().map_or(0, Vec::len);
+    (len("needed"), len("installed"))
+}
+
+/// A machine may name 64,000 updates in one `MiscData` list (event 156's `U=`, 37 bytes an
+/// id; the per-element limit of client requests, 64 KiB, used to fault every report of a
+/// machine missing more than 1,771): such a report, with 40,000 installed beside, fits the
+/// default body limit and is folded whole. One id more gets the Reporting service's
+/// InvalidParameters fault for the whole batch, and what the machine reported before stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_may_list_64000_updates_and_one_more_is_refused_whole() {
+    let catalog = synthetic(91, 300);
+    let (a, b) = two_plain_updates(&catalog);
+    let upstream = fake_with(&catalog).await;
+    let data = tempfile::tempdir().unwrap();
+    let file = baselines(&[kb(&a), kb(&b)], &[]);
+    let daemon = serve_with_baselines(&upstream.url(), &data, &file).await;
+    let machine = client(&daemon, None).await;
+    let id = machine.client_id.clone();
+    let cookie = machine.cookie.clone().unwrap();
+
+    let needed = [filler(0xA, 63_999), vec![a.update_id]].concat();
+    let installed = [filler(0xB, 39_999), vec![b.update_id]].concat();
+    let mut report = Event::new(&id, "2026-10-04T15:05:00Z", 156);
+    report.misc_data = status(&machine, &needed, &installed).misc_data;
+    let scan = Event::new(&id, "2026-10-04T15:04:00Z", 147);
+    let request = report_event_batch(&cookie, "2026-10-04T15:07:00Z", &[scan, report]);
+    assert!(
+        request.body.len() > 3_800_000 && request.body.len() < 4 << 20,
+        "within the default max_soap_body: {}",
+        request.body.len()
+    );
+    let answer = machine.exchange(&request, false).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        &answer.body[..answer.body.len().min(2000)]
+    );
+    assert!(answer
+        .body
+        .contains("<ReportEventBatchResult>true</ReportEventBatchResult>"));
+    assert_eq!(folded_sizes(&daemon, &id), (64_000, 40_000));
+    let state = instance_state(&daemon, &id).await;
+    assert_eq!(counts(&state), [1, 1, 0, 0], "{state}");
+    assert_eq!(state["ComplianceStatus"], "NON_COMPLIANT");
+    let events_before = daemon.app.store.client_events(&id).unwrap().len();
+    assert_eq!(events_before, 2);
+
+    // Later: A and B installed, and 64,001 ids needed.
+    let mut over = Event::new(&id, "2026-10-04T16:05:00Z", 156);
+    over.misc_data = status(&machine, &filler(0xC, 64_001), &[a.update_id, b.update_id]).misc_data;
+    let later_scan = Event::new(&id, "2026-10-04T16:04:00Z", 147);
+    let request = report_event_batch(&cookie, "2026-10-04T16:07:00Z", &[later_scan, over]);
+    let answer = machine.exchange(&request, false).await;
+    assert_eq!(answer.status, 500);
+    for part in [
+        "<faultcode>soap:Client</faultcode>",
+        "<ErrorCode>InvalidParameters</ErrorCode>",
+        "<Message>XML element `string` has more than 2368002 bytes of text</Message>",
+        "<Method>\"http://www.microsoft.com/SoftwareDistribution/ReportEventBatch\"</Method>",
+    ] {
+        assert!(answer.body.contains(part), "{part} in {}", answer.body);
+    }
+    assert_eq!(folded_sizes(&daemon, &id), (64_000, 40_000));
+    assert_eq!(daemon.app.store.client_events(&id).unwrap().len(), events_before);
+    assert_eq!(counts(&instance_state(&daemon, &id).await), [1, 1, 0, 0]);
+
+    // A report within the bounds goes on being folded.
+    let mut fixed = Event::new(&id, "2026-10-04T17:05:00Z", 156);
+    fixed.misc_data = status(&machine, &[], &[a.update_id, b.update_id]).misc_data;
+    send(&machine, &[fixed]).await;
+    assert_eq!(folded_sizes(&daemon, &id), (0, 2));
+    let state = instance_state(&daemon, &id).await;
+    assert_eq!(counts(&state), [2, 0, 0, 0], "{state}");
+    assert_eq!(state["ComplianceStatus"], "COMPLIANT");
 }

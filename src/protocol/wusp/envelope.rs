@@ -124,9 +124,32 @@ pub fn parse_request_until(
     Ok((op, element))
 }
 
+/// Update ids one `MiscData` list of a reported event may name. Event 156 lists a machine's
+/// needed (`U=`), installed (`V=`) and pending-reboot (`W=`) updates; one scan evaluates at
+/// most 40,000 (the agent gives up after 200 SyncUpdates pages of 200), so this is room for
+/// any machine, with the usual per-element limit still bounding everything else.
+pub const MAX_LISTED_UPDATES: usize = 64_000;
+
+/// The one place a client request may hold more than `Limits::CLIENT_REQUEST.text`: a
+/// reported event's `MiscData` string, where the update lists are upper-case GUIDs joined
+/// with `;` after the tag (docs/protocol.md §6.1), 37 bytes an id. The usual 64 KiB held 1,771
+/// ids, and a machine missing more could never report.
+pub const REPORTED_UPDATE_LIST: xml::LongText = xml::LongText {
+    path: &[
+        "ReportEventBatch",
+        "eventBatch",
+        "ReportingEvent",
+        "ExtendedData",
+        "MiscData",
+        "string",
+    ],
+    text: "U=".len() + MAX_LISTED_UPDATES * "01234567-89AB-CDEF-0123-456789ABCDEF;".len(),
+};
+
 /// The first element inside `Envelope/Body`.
 fn body_element(body: &str, stop: &dyn Fn() -> Option<&'static str>) -> Result<Element, ClientFault> {
-    let root = xml::parse_request_until(body, &xml::Limits::CLIENT_REQUEST, stop)
+    let limits = &xml::Limits::CLIENT_REQUEST;
+    let root = xml::parse_request_with_long_text(body, limits, &REPORTED_UPDATE_LIST, stop)
         .map_err(|e| invalid(e.to_string()))?;
     if root.name != "Envelope" {
         return Err(invalid(format!(
@@ -160,7 +183,8 @@ fn reconcile(action: Operation, body_op: Operation) -> Result<Operation, ClientF
     }
 }
 
-fn operation_of_action(header: &str) -> Option<Operation> {
+/// The operation a SOAPAction header names, if any (quoted or not, any letter case).
+pub fn operation_of_action(header: &str) -> Option<Operation> {
     let action = unquote(header);
     Operation::ALL
         .into_iter()
@@ -477,6 +501,54 @@ mod tests {
         let deep = "<a>".repeat(200) + &"</a>".repeat(200);
         let body = request(&format!("<GetConfig xmlns=\"{CLIENT_NS}\">{deep}</GetConfig>"));
         assert!(message(parse_request(&body, None)).contains("deeper"));
+    }
+
+    /// A ReportEventBatch whose one event lists `ids` update ids under `U=` in `MiscData`, as
+    /// Windows writes the list (upper case, `;` between).
+    fn report_listing(ids: usize) -> String {
+        let list: Vec<String> = (0..ids)
+            .map(|n| Uuid::from_u128(0xA000_0000_0000_0000_0000_0000_0000_0000 + n as u128))
+            .map(|id| id.to_string().to_uppercase())
+            .collect();
+        request(&format!(
+            "<ReportEventBatch xmlns=\"{REPORTING_NS}\"><eventBatch><ReportingEvent><ExtendedData>\
+             <MiscData><string>G=1507.2601.30012.0</string><string>U={}</string></MiscData>\
+             </ExtendedData></ReportingEvent></eventBatch></ReportEventBatch>",
+            list.join(";")
+        ))
+    }
+
+    #[test]
+    fn a_reported_list_of_64000_update_ids_is_read_and_one_more_is_refused() {
+        let (op, element) = parse_request(&report_listing(64_000), None).unwrap();
+        assert_eq!(op, Operation::ReportEventBatch);
+        let misc = element
+            .path(&["eventBatch", "ReportingEvent", "ExtendedData", "MiscData"])
+            .unwrap();
+        let list = &misc.children[1].text;
+        assert_eq!(list.len(), 2 + 64_000 * 37 - 1);
+        assert_eq!(list.split(';').count(), 64_000);
+        let over = message(parse_request(&report_listing(64_001), None));
+        assert_eq!(over, "XML element `string` has more than 2368002 bytes of text");
+    }
+
+    #[test]
+    fn only_a_reported_events_misc_data_may_hold_the_long_list() {
+        let long = "x".repeat((64 << 10) + 1);
+        let misc = format!("<MiscData><string>{long}</string></MiscData>");
+        let event = format!("<ReportingEvent><ExtendedData>{misc}</ExtendedData></ReportingEvent>");
+        for operation in [
+            format!("<GetConfig xmlns=\"{CLIENT_NS}\"><eventBatch>{event}</eventBatch></GetConfig>"),
+            format!("<ReportEventBatch xmlns=\"{REPORTING_NS}\"><eventBatch>{misc}</eventBatch></ReportEventBatch>"),
+            format!(
+                "<ReportEventBatch xmlns=\"{REPORTING_NS}\"><eventBatch><ReportingEvent><ExtendedData>\
+                 <ReplacementStrings><string>{long}</string></ReplacementStrings>\
+                 </ExtendedData></ReportingEvent></eventBatch></ReportEventBatch>"
+            ),
+        ] {
+            let message = message(parse_request(&request(&operation), None));
+            assert_eq!(message, "XML element `string` has more than 65536 bytes of text");
+        }
     }
 
     #[test]

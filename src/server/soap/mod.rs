@@ -80,7 +80,7 @@ pub(crate) fn answer(
         Err(fault) => {
             tracing::info!(code = fault.code.as_str(), message = %fault.message, "unreadable SOAP request answered with a fault");
             return Answer {
-                xml: fault_body(None, &fault),
+                xml: fault_body(named_operation(soap_action, service), &fault),
                 is_fault: true,
                 operation: None,
             };
@@ -98,6 +98,17 @@ pub(crate) fn answer(
         is_fault,
         operation: Some(operation),
     }
+}
+
+/// The operation a request's SOAPAction names, when its body cannot be read: its fault then
+/// takes that operation's shape (a ReportEventBatch too large to read gets the Reporting
+/// service's fault). Not when the action names another service's operation than the one
+/// posted to.
+fn named_operation(soap_action: Option<&str>, service: Option<envelope::Service>) -> Option<Operation> {
+    let operation = envelope::operation_of_action(soap_action?)?;
+    service
+        .is_none_or(|service| operation.service() == service)
+        .then_some(operation)
 }
 
 fn fault_body(operation: Option<Operation>, fault: &ClientFault) -> String {
