@@ -107,6 +107,15 @@ impl FragmentCache {
 
     /// The Core fragment of revision `local_id`.
     pub fn core(&self, store: &Store, local_id: i32) -> Result<XmlText, String> {
+        // The hot path (every UpdateInfo of every SyncUpdates page): one lookup, no lists.
+        if let Some(core) = self
+            .entries
+            .get(&(local_id, Kind::Core))
+            .as_deref()
+            .and_then(|f| f.first())
+        {
+            return Ok(core.clone());
+        }
         let fragments = self.fragments(store, local_id, &[Kind::Core])?;
         fragments
             .first()

@@ -6,11 +6,12 @@
 //! even for products without updates (category-filtered scans start from it). An update's
 //! own deployment beats `Bundle`, which beats `Evaluate`. Pure.
 
-use super::graph::{Graph, NodeId};
+use super::graph::{Graph, NodeId, NodeSet};
 use crate::approval::Offer;
 use crate::model::DeploymentAction;
 use crate::model::UpdateType;
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 /// One planned deployment, before it has a persistent id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +113,59 @@ pub struct Scope {
     pub(crate) max_seq: i64,
     /// Some entry is a driver (the driver pass has something to offer).
     pub has_drivers: bool,
+    /// Recent installed non-leaf lists and the entries whose prerequisites each meets.
+    pub(crate) met: MetCache,
+}
+
+/// How many installed lists [`MetCache`] remembers: a fleet's machines move through the same
+/// few stages, and a client sending random lists costs one scope walk per call, no more.
+const MET_CACHE_LISTS: usize = 16;
+
+/// The entries of a scope whose prerequisites an installed non-leaf list meets, for the most
+/// recent lists (sorted, deduplicated), newest last.
+#[derive(Debug, Default)]
+pub(crate) struct MetCache(Mutex<Vec<(Vec<i32>, Arc<NodeSet>)>>);
+
+impl Clone for MetCache {
+    fn clone(&self) -> Self {
+        MetCache::default()
+    }
+}
+
+impl MetCache {
+    /// Lists held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Vec<i32>, Arc<NodeSet>)>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The set for `installed` (sorted, deduplicated), computed by `compute` when not held.
+    pub(crate) fn get_or_compute(
+        &self,
+        installed: Vec<i32>,
+        compute: impl FnOnce() -> NodeSet,
+    ) -> Arc<NodeSet> {
+        {
+            let mut lists = self.lock();
+            if let Some(at) = lists.iter().position(|(key, _)| *key == installed) {
+                let hit = lists.remove(at);
+                let met = Arc::clone(&hit.1);
+                lists.push(hit);
+                return met;
+            }
+        }
+        let met = Arc::new(compute());
+        let mut lists = self.lock();
+        if lists.len() >= MET_CACHE_LISTS {
+            lists.remove(0);
+        }
+        lists.push((installed, Arc::clone(&met)));
+        met
+    }
 }
 
 const NOT_IN_SCOPE: u32 = u32::MAX;
@@ -132,6 +186,7 @@ impl Scope {
             by_node,
             max_seq,
             has_drivers,
+            met: MetCache::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 use super::graph::{Graph, NodeId, NodeSet};
 use super::scope::Scope;
 use std::collections::HashSet;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// WSUS rejects more installed non-leaf ids than this (InvalidParameters).
@@ -43,18 +44,11 @@ pub struct Answer {
 }
 
 /// Answers one software-pass SyncUpdates call. The client re-sends every id it has cached
-/// on every call, so the per-id work is a bit test and a prerequisite check over flat
-/// arrays; the scope walk stops at the page's end when no deployment changed since the
+/// on every call, so the per-id work is two bit tests (prerequisites met comes from the
+/// scope's cache of installed lists); the scope walk stops at the page's end when no deployment changed since the
 /// cookie's watermark (then cached entries cannot be "changed").
 pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Answer {
-    let mut installed = NodeSet::new(graph.len());
-    for node in request
-        .installed_non_leaf
-        .iter()
-        .filter_map(|id| graph.by_local_id(*id))
-    {
-        installed.insert(node);
-    }
+    let met = prerequisites_met(graph, scope, request.installed_non_leaf);
     let filtered = (!request.filter_categories.is_empty())
         .then(|| filtered_nodes(graph, scope, request.filter_categories));
     let in_filter = |node: NodeId| filtered.as_ref().is_none_or(|set| set.contains(&node));
@@ -62,21 +56,21 @@ pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Ans
         watermark: scope.max_seq.max(request.watermark),
         ..Answer::default()
     };
-    let cached = classify_cached(graph, scope, request, &installed, &in_filter, &mut answer);
+    let cached = classify_cached(graph, scope, request, &met, &in_filter, &mut answer);
     let changes_possible = scope.max_seq > request.watermark;
     let page_size = request.page_size.max(1);
     for (position, entry) in scope.entries.iter().enumerate() {
         if cached.contains(entry.node) {
             if changes_possible
                 && entry.seq > request.watermark
-                && graph.prerequisites_met(entry.node, &installed)
+                && met.contains(entry.node)
                 && in_filter(entry.node)
             {
                 answer.changed.push(position);
             }
             continue;
         }
-        if !graph.prerequisites_met(entry.node, &installed) || !in_filter(entry.node) {
+        if !met.contains(entry.node) || !in_filter(entry.node) {
             continue;
         }
         if answer.new.len() < page_size {
@@ -91,6 +85,28 @@ pub fn sync_software(graph: &Graph, scope: &Scope, request: &Request<'_>) -> Ans
     answer
 }
 
+/// The scope entries whose every prerequisite clause has an alternative among the installed
+/// non-leaf ids: computed once per distinct list and kept with the scope, since a fleet's
+/// clients send the same few lists call after call.
+fn prerequisites_met(graph: &Graph, scope: &Scope, installed_non_leaf: &[i32]) -> Arc<NodeSet> {
+    let mut key = installed_non_leaf.to_vec();
+    key.sort_unstable();
+    key.dedup();
+    scope.met.get_or_compute(key, || {
+        let mut installed = NodeSet::new(graph.len());
+        for node in installed_non_leaf.iter().filter_map(|id| graph.by_local_id(*id)) {
+            installed.insert(node);
+        }
+        let mut met = NodeSet::new(graph.len());
+        for entry in &scope.entries {
+            if graph.prerequisites_met(entry.node, &installed) {
+                met.insert(entry.node);
+            }
+        }
+        met
+    })
+}
+
 /// Sorts the client's cached ids (installed non-leaf and other cached, each counted once)
 /// into still needed, deployed but outside a category filter, and out of scope; returns
 /// them as a set of nodes.
@@ -98,7 +114,7 @@ fn classify_cached(
     graph: &Graph,
     scope: &Scope,
     request: &Request<'_>,
-    installed: &NodeSet,
+    met: &NodeSet,
     in_filter: &impl Fn(NodeId) -> bool,
     answer: &mut Answer,
 ) -> NodeSet {
@@ -112,7 +128,7 @@ fn classify_cached(
         if !cached.insert(node) {
             continue;
         }
-        if scope.position(node).is_none() || !graph.prerequisites_met(node, installed) {
+        if scope.position(node).is_none() || !met.contains(node) {
             answer.out_of_scope.push(id);
         } else if !in_filter(node) {
             answer.deployed_out_of_scope.push(id);
@@ -351,6 +367,24 @@ mod tests {
         );
         assert_eq!(answer.out_of_scope, vec![103, 104]);
         assert!(answer.new.is_empty() && !answer.truncated);
+    }
+
+    #[test]
+    fn prerequisite_sets_are_kept_per_installed_list_and_bounded() {
+        let (graph, scope) = fixture();
+        let first = prerequisites_met(&graph, &scope, &[105, 101, 102]);
+        let same = prerequisites_met(&graph, &scope, &[101, 102, 105, 105]);
+        assert!(Arc::ptr_eq(&first, &same), "order and repeats do not matter");
+        let bundle = graph.by_local_id(103).unwrap();
+        assert!(first.contains(bundle));
+        assert!(!prerequisites_met(&graph, &scope, &[101, 102]).contains(bundle));
+        for n in 0..20 {
+            prerequisites_met(&graph, &scope, &[1_000 + n]);
+        }
+        assert_eq!(scope.met.len(), 16, "only the most recent lists are kept");
+        let again = prerequisites_met(&graph, &scope, &[101, 102, 105]);
+        assert!(!Arc::ptr_eq(&first, &again), "the oldest list was evicted");
+        assert!(again.contains(bundle));
     }
 
     #[test]

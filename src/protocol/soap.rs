@@ -46,9 +46,17 @@ pub enum SoapError {
 
 /// Wraps an operation element (already serialised) in a SOAP 1.1 envelope.
 pub fn envelope(operation: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"{SOAP11_ENVELOPE_NS}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"><soap:Body>{operation}</soap:Body></soap:Envelope>"
-    )
+    let mut out = String::with_capacity(operation.len() + 320);
+    for piece in [
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"",
+        SOAP11_ENVELOPE_NS,
+        "\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"><soap:Body>",
+        operation,
+        "</soap:Body></soap:Envelope>",
+    ] {
+        out.push_str(piece);
+    }
+    out
 }
 
 /// Parses a response and returns the first element of its body, or the fault it carries.

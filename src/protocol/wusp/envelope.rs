@@ -215,9 +215,20 @@ pub fn response(op: Operation, operation_xml: &str) -> String {
     if op.service().is_asmx() {
         return soap::envelope(operation_xml);
     }
-    format!(
-        "<s:Envelope xmlns:s=\"{SOAP11_ENVELOPE_NS}\"><s:Body {XSI_XSD}>{operation_xml}</s:Body></s:Envelope>"
-    )
+    // Pushed rather than formatted: a page of updates is hundreds of KiB, copied once here.
+    let mut out = String::with_capacity(operation_xml.len() + 256);
+    for piece in [
+        "<s:Envelope xmlns:s=\"",
+        SOAP11_ENVELOPE_NS,
+        "\"><s:Body ",
+        XSI_XSD,
+        ">",
+        operation_xml,
+        "</s:Body></s:Envelope>",
+    ] {
+        out.push_str(piece);
+    }
+    out
 }
 
 /// A SOAP 1.1 fault as WSUS sends it (docs/protocol.md §1.4): `faultcode` Client or Server,
