@@ -52,6 +52,9 @@ pub struct Snapshot {
     pub next_window_boundary: Option<i64>,
     /// When the offers were decided (unix seconds); compliance is measured as of then.
     built_at: i64,
+    /// Unique per snapshot built in this process: answers cached by what determines them
+    /// name the snapshot they came from.
+    pub serial: u64,
     /// Each baseline's decisions for compliance, by baseline id, computed on first use.
     decisions: OnceLock<HashMap<String, Arc<Decisions>>>,
 }
@@ -62,6 +65,11 @@ pub struct Assignment {
     /// The registered patch group, `None` when the client fell to the default baseline.
     pub group: Option<String>,
     pub(crate) baseline_id: String,
+}
+
+fn next_serial() -> u64 {
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Snapshot {
@@ -82,6 +90,7 @@ impl Snapshot {
             content_source: None,
             next_window_boundary: None,
             built_at: 0,
+            serial: next_serial(),
             decisions: OnceLock::new(),
         }
     }
@@ -252,6 +261,7 @@ impl Snapshot {
             content_source: store.meta(crate::store::MetaKey::UpstreamContent)?,
             next_window_boundary: None,
             built_at: now,
+            serial: next_serial(),
             decisions: OnceLock::new(),
             records,
             graph,

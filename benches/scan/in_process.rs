@@ -30,6 +30,7 @@ fn serve_call(app: &App, action: &str, body: &str) -> String {
         content_base: "http://bench".into(),
         now: unix_now(),
         peer: None,
+        xpress: false,
     };
     let (xml, is_fault) = wucache::server::soap::handle(&context, body, Some(action));
     assert!(!is_fault, "the server answered a fault: {xml}");

@@ -206,6 +206,7 @@ fn answer_soap(app: &App, request: SoapRequest) -> Response<Body> {
         content_base: request.content_base,
         now: chrono::Utc::now().timestamp(),
         peer: Some(request.peer.ip()),
+        xpress: request.xpress,
     };
     let started = std::time::Instant::now();
     let stop = || reader_stop(&request.gone, started);
@@ -216,7 +217,7 @@ fn answer_soap(app: &App, request: SoapRequest) -> Response<Body> {
         Some(service),
         &stop,
     );
-    let response = soap_response(answer.xml, answer.is_fault, request.xpress);
+    let response = soap_response(answer.xml, answer.compressed, answer.is_fault, request.xpress);
     let operation = answer.operation.map_or("unreadable", |op| op.name());
     let outcome = if answer.is_fault { "fault" } else { "ok" };
     app.soap
@@ -245,7 +246,7 @@ fn answer_downstream(app: &App, request: SoapRequest) -> Response<Body> {
     );
     let operation = answer.metric_name();
     let outcome = if answer.is_fault { "fault" } else { "ok" };
-    let response = soap_response(answer.xml, answer.is_fault, request.xpress);
+    let response = soap_response(answer.xml, None, answer.is_fault, request.xpress);
     app.soap
         .record(operation, outcome, started.elapsed().as_secs_f64());
     response
@@ -364,17 +365,17 @@ fn content_base(app: &App, request: &Request<Incoming>) -> String {
 
 /// A SOAP answer: HTTP 500 for faults (never compressed, so the code stays readable in
 /// logs), Xpress-compressed when the client offered it.
-fn soap_response(xml: String, is_fault: bool, xpress: bool) -> Response<Body> {
+fn soap_response(xml: String, compressed: Option<Vec<u8>>, is_fault: bool, xpress: bool) -> Response<Body> {
     let status = if is_fault {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
     };
     let compress = xpress && !is_fault;
-    let bytes = if compress {
-        compress_sharing_blocks(xml.as_bytes())
-    } else {
-        xml.into_bytes()
+    let bytes = match compressed {
+        Some(bytes) => bytes,
+        None if compress => super::xpress::compress_sharing_blocks(xml.as_bytes()),
+        None => xml.into_bytes(),
     };
     let mut response = Response::new(full(bytes));
     *response.status_mut() = status;
@@ -387,70 +388,6 @@ fn soap_response(xml: String, is_fault: bool, xpress: bool) -> Response<Body> {
         );
     }
     response
-}
-
-/// Bytes of Xpress block frames kept for answers that repeat them.
-const XPRESS_FRAME_CACHE: usize = 16 << 20;
-
-/// Xpress frames of blocks already compressed, by the block's length and a 128-bit hash of its
-/// bytes under a random secret: the same page of updates or batch of fragments goes to every
-/// client of a scope, so each block is compressed once. Process-wide: the key is the content
-/// itself.
-struct FrameCache {
-    secret: Box<[u8]>,
-    frames: crate::bytecache::ByteCache<(usize, u128), Arc<[u8]>>,
-}
-
-/// Bytes of the frame-key secret: the size of xxh3's own default secret (at least 136).
-const FRAME_KEY_SECRET: usize = 192;
-
-fn frame_cache() -> &'static FrameCache {
-    static CACHE: std::sync::OnceLock<FrameCache> = std::sync::OnceLock::new();
-    CACHE.get_or_init(|| FrameCache {
-        secret: (0..FRAME_KEY_SECRET).map(|_| rand::random::<u8>()).collect(),
-        frames: crate::bytecache::ByteCache::new(XPRESS_FRAME_CACHE),
-    })
-}
-
-/// The one part of an answer that differs from client to client: its cookie. Fragments and
-/// other text are escaped, so the tag cannot occur inside them.
-fn private_range(body: &[u8]) -> Option<std::ops::Range<usize>> {
-    const OPEN: &[u8] = b"<NewCookie>";
-    const CLOSE: &[u8] = b"</NewCookie>";
-    let start = memchr::memmem::rfind(body, OPEN)?;
-    let end = start + memchr::memmem::find(&body[start..], CLOSE)? + CLOSE.len();
-    Some(start..end)
-}
-
-/// `xpress::compress` with the cookie in a block of its own, so the blocks around it are the
-/// same bytes for every client of a scope and their frames come from the frame cache.
-fn compress_sharing_blocks(body: &[u8]) -> Vec<u8> {
-    let cache = frame_cache();
-    let private = private_range(body).unwrap_or(body.len()..body.len());
-    let mut out = Vec::with_capacity(body.len() / 4 + 64);
-    let shared = |piece: &[u8], out: &mut Vec<u8>| {
-        for block in piece.chunks(crate::protocol::xpress::MAX_BLOCK) {
-            let key = (
-                block.len(),
-                xxhash_rust::xxh3::xxh3_128_with_secret(block, &cache.secret),
-            );
-            if let Some(frame) = cache.frames.get(&key) {
-                out.extend_from_slice(&frame);
-                continue;
-            }
-            let start = out.len();
-            crate::protocol::xpress::frame(block, out);
-            let frame: Arc<[u8]> = out[start..].into();
-            let bytes = frame.len() + 64;
-            cache.frames.insert(key, frame, bytes);
-        }
-    };
-    shared(&body[..private.start], &mut out);
-    for block in body[private.clone()].chunks(crate::protocol::xpress::MAX_BLOCK) {
-        crate::protocol::xpress::frame(block, &mut out);
-    }
-    shared(&body[private.end..], &mut out);
-    out
 }
 
 #[cfg(test)]
@@ -470,60 +407,5 @@ mod client_gone_tests {
         let flag = Arc::clone(&answered.flag);
         answered.disarm();
         assert!(!flag.load(Ordering::Relaxed), "answered: nothing to stop");
-    }
-}
-
-#[cfg(test)]
-mod frame_cache_tests {
-    use super::*;
-    use crate::protocol::xpress;
-
-    #[test]
-    fn the_cookie_gets_a_block_of_its_own_and_the_rest_comes_from_the_cache() {
-        // Two clients, the same page of updates, different cookies; a shared tail after them.
-        let page: String = (0..9_000)
-            .map(|i| format!("<UpdateInfo><ID>{}</ID></UpdateInfo>", i % 700))
-            .collect();
-        let answer = |cookie: &str| {
-            format!("{page}<NewCookie><EncryptedData>{cookie}</EncryptedData></NewCookie><DriverSyncNotNeeded>false</DriverSyncNotNeeded>")
-        };
-        let (first, second) = (answer("first"), answer("second client"));
-        let hits = frame_cache().frames.stats().hits;
-        let misses = frame_cache().frames.stats().misses;
-        let one = compress_sharing_blocks(first.as_bytes());
-        let two = compress_sharing_blocks(second.as_bytes());
-        assert_eq!(xpress::decompress(&one, 1 << 24).unwrap(), first.as_bytes());
-        assert_eq!(xpress::decompress(&two, 1 << 24).unwrap(), second.as_bytes());
-        // The page's full blocks, its partial last block and the tail all hit the second time.
-        let full = page.len() / xpress::MAX_BLOCK;
-        assert!(frame_cache().frames.stats().hits >= hits + full as u64 + 2);
-        assert!(frame_cache().frames.stats().misses >= misses + full as u64 + 2);
-        let cookie = "<NewCookie><EncryptedData>second client</EncryptedData></NewCookie>".len();
-        let mut expected = vec![xpress::MAX_BLOCK; full];
-        expected.extend([
-            page.len() % xpress::MAX_BLOCK,
-            cookie,
-            second.len() - page.len() - cookie,
-        ]);
-        assert_eq!(block_sizes(&two), expected, "the cookie is a block alone");
-    }
-
-    #[test]
-    fn an_answer_without_a_cookie_is_framed_in_full_blocks() {
-        let body: String = (0..20_000).map(|i| format!("<int>{i}</int>")).collect();
-        let framed = compress_sharing_blocks(body.as_bytes());
-        assert_eq!(framed, xpress::compress(body.as_bytes()));
-    }
-
-    /// The original sizes of an xpress body's blocks, read from their headers.
-    fn block_sizes(framed: &[u8]) -> Vec<usize> {
-        let mut sizes = Vec::new();
-        let mut at = 0;
-        while at < framed.len() {
-            let word = |i: usize| u32::from_le_bytes(framed[i..i + 4].try_into().unwrap()) as usize;
-            sizes.push(word(at));
-            at += 8 + word(at + 4);
-        }
-        sizes
     }
 }

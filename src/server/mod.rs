@@ -15,6 +15,7 @@ pub mod payload;
 pub mod soap;
 mod stats;
 mod tls;
+mod xpress;
 
 pub use body::Body;
 pub use tls::{Acceptor, Scheme};

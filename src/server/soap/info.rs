@@ -1,6 +1,7 @@
 //! GetExtendedUpdateInfo, GetExtendedUpdateInfo2 and GetFileLocations (docs/protocol.md §2.8–§2.10,
 //! §5): fragments of in-scope revisions, and WSUS-style content URLs for their files.
 
+use super::super::xpress::AnswerKey;
 use super::auth::{require_cookie, MAX_EXTENDED_UPDATES};
 use super::{internal, seal_cookie, Context};
 use crate::fragments::Kind;
@@ -39,6 +40,27 @@ pub(super) fn get_extended_update_info(
     let mut info = extended_info(context, &nodes, &request.info_types, &request.locales)?;
     info.out_of_scope_revision_ids = out_of_scope;
     Ok(info)
+}
+
+/// The key a GetExtendedUpdateInfo answer is kept under: everything its bytes depend on —
+/// the snapshot, the client's scope, the ids in order, the info types, the locales and the
+/// content base of file URLs. `None` when the cookie does not open (the call then faults).
+pub(super) fn answer_key(context: &Context<'_>, request: &GetExtendedUpdateInfoRequest) -> Option<u128> {
+    let state = require_cookie(context, request.cookie.as_ref()).ok()?;
+    let scope = context.snapshot.scope_for(&state.target_groups);
+    let mut key = AnswerKey::new("GetExtendedUpdateInfo", context.snapshot.serial);
+    key.number(std::ptr::from_ref(scope) as usize as u64)
+        .numbers(&request.revision_ids)
+        .number(request.info_types.len() as u64);
+    for info_type in &request.info_types {
+        key.text(info_type);
+    }
+    key.number(request.locales.len() as u64);
+    for locale in &request.locales {
+        key.text(locale);
+    }
+    key.text(&context.content_base);
+    Some(key.finish())
 }
 
 /// The same by (UpdateID, RevisionNumber); identities not in scope are simply left out.

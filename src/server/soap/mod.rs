@@ -32,6 +32,9 @@ pub struct Context<'a> {
     pub now: i64,
     /// The address the request came from (recorded with the computer), when known.
     pub peer: Option<std::net::IpAddr>,
+    /// The client takes Xpress answers: the big ones are then kept compressed, by what
+    /// determines them, and the next client asking the same is sent them with its own cookie.
+    pub xpress: bool,
 }
 
 /// Answers one SOAP request body: the response envelope, or a fault envelope. The bool is
@@ -43,8 +46,10 @@ pub fn handle(context: &Context<'_>, body: &str, soap_action: Option<&str>) -> (
 
 /// A SOAP answer and what it answered.
 pub(crate) struct Answer {
-    /// The response or fault envelope.
+    /// The response or fault envelope; empty when `compressed` holds the answer.
     pub(crate) xml: String,
+    /// The answer already Xpress-compressed (only when the context says the client takes it).
+    pub(crate) compressed: Option<Vec<u8>>,
     /// A fault (sent with HTTP 500).
     pub(crate) is_fault: bool,
     /// The operation asked for; `None` when the request could not be read.
@@ -81,29 +86,45 @@ pub(crate) fn answer(
             tracing::info!(code = fault.code.as_str(), message = %fault.message, "unreadable SOAP request answered with a fault");
             return Answer {
                 xml: fault_body(named_operation(soap_action, service), &fault),
+                compressed: None,
                 is_fault: true,
                 operation: None,
             };
         }
     };
-    let (xml, is_fault) = match dispatch(context, operation, &element) {
-        Ok(xml) => (envelope::response(operation, &xml), false),
+    let (xml, compressed, is_fault) = match dispatch(context, operation, &element) {
+        Ok(Reply::Xml(xml)) => (envelope::response(operation, &xml), None, false),
+        Ok(Reply::Keep(xml, key)) => {
+            let xml = envelope::response(operation, &xml);
+            if context.xpress {
+                let compressed = super::xpress::compress_and_keep(xml.as_bytes(), key);
+                (String::new(), Some(compressed), false)
+            } else {
+                (xml, None, false)
+            }
+        }
+        Ok(Reply::Compressed(bytes)) => (String::new(), Some(bytes), false),
         Err(fault) => {
             tracing::info!(?operation, code = fault.code.as_str(), message = %fault.message, "fault answered");
-            (fault_body(Some(operation), &fault), true)
+            (fault_body(Some(operation), &fault), None, true)
         }
     };
     Answer {
         xml,
+        compressed,
         is_fault,
         operation: Some(operation),
     }
 }
 
-/// The operation a request's SOAPAction names, when its body cannot be read: its fault then
-/// takes that operation's shape (a ReportEventBatch too large to read gets the Reporting
-/// service's fault). Not when the action names another service's operation than the one
-/// posted to.
+/// What a handler answered: the operation's XML, the same to keep compressed under a key
+/// (see `Context::xpress`), or an answer taken from that cache.
+enum Reply {
+    Xml(String),
+    Keep(String, u128),
+    Compressed(Vec<u8>),
+}
+
 fn named_operation(soap_action: Option<&str>, service: Option<envelope::Service>) -> Option<Operation> {
     let operation = envelope::operation_of_action(soap_action?)?;
     service
@@ -115,78 +136,95 @@ fn fault_body(operation: Option<Operation>, fault: &ClientFault) -> String {
     envelope::fault(operation, fault, uuid::Uuid::new_v4(), None)
 }
 
-fn dispatch(context: &Context<'_>, operation: Operation, element: &Element) -> Result<String, ClientFault> {
+fn dispatch(context: &Context<'_>, operation: Operation, element: &Element) -> Result<Reply, ClientFault> {
     match operation {
         Operation::GetConfig => {
             let request = msg::parse_get_config_request(element)?;
-            Ok(msg::build_get_config_response(&auth::get_config(
+            Ok(Reply::Xml(msg::build_get_config_response(&auth::get_config(
                 context, &request,
-            )))
+            ))))
         }
         Operation::GetAuthorizationCookie => {
             let request = msg::parse_get_authorization_cookie_request(element)?;
-            Ok(msg::build_get_authorization_cookie_response(
+            Ok(Reply::Xml(msg::build_get_authorization_cookie_response(
                 &auth::get_authorization_cookie(context, &request)?,
-            ))
+            )))
         }
         Operation::GetCookie => {
             let request = msg::parse_get_cookie_request(element)?;
-            Ok(msg::build_get_cookie_response(&auth::get_cookie(
+            Ok(Reply::Xml(msg::build_get_cookie_response(&auth::get_cookie(
                 context, &request,
-            )?))
+            )?)))
         }
         Operation::RegisterComputer => {
             let request = msg::parse_register_computer_request(element)?;
             report::register_computer(context, &request)?;
-            Ok(msg::build_register_computer_response(&()))
+            Ok(Reply::Xml(msg::build_register_computer_response(&())))
         }
         Operation::StartCategoryScan => {
             let request = msg::parse_start_category_scan_request(element)?;
-            Ok(msg::build_start_category_scan_response(
+            Ok(Reply::Xml(msg::build_start_category_scan_response(
                 &scan::start_category_scan(context, &request)?,
-            ))
+            )))
         }
         Operation::SyncUpdates => {
             let request = msg::parse_sync_updates_request(element)?;
-            Ok(msg::build_sync_updates_response(&scan::sync_updates(
-                context, &request,
-            )?))
+            Ok(match scan::sync_updates(context, &request)? {
+                scan::Synced::Built(info, None) => Reply::Xml(msg::build_sync_updates_response(&info)),
+                scan::Synced::Built(info, Some(key)) => {
+                    Reply::Keep(msg::build_sync_updates_response(&info), key)
+                }
+                scan::Synced::Kept(shared, cookie) => {
+                    Reply::Compressed(shared.with_cookie(msg::new_cookie_element(&cookie).as_bytes()))
+                }
+            })
         }
         Operation::SyncPrinterCatalog => {
             let request = msg::parse_sync_printer_catalog_request(element)?;
-            Ok(msg::build_sync_printer_catalog_response(
+            Ok(Reply::Xml(msg::build_sync_printer_catalog_response(
                 &scan::sync_printer_catalog(context, &request)?,
-            ))
+            )))
         }
         Operation::RefreshCache => {
             let request = msg::parse_refresh_cache_request(element)?;
-            Ok(msg::build_refresh_cache_response(&scan::refresh_cache(
-                context, &request,
-            )?))
+            Ok(Reply::Xml(msg::build_refresh_cache_response(
+                &scan::refresh_cache(context, &request)?,
+            )))
         }
         Operation::GetExtendedUpdateInfo => {
             let request = msg::parse_get_extended_update_info_request(element)?;
-            Ok(msg::build_get_extended_update_info_response(
-                &info::get_extended_update_info(context, &request)?,
-            ))
+            let key = context
+                .xpress
+                .then(|| info::answer_key(context, &request))
+                .flatten();
+            if let Some(shared) = key.and_then(super::xpress::cached_answer) {
+                return Ok(Reply::Compressed(shared.with_cookie(b"")));
+            }
+            let xml = msg::build_get_extended_update_info_response(&info::get_extended_update_info(
+                context, &request,
+            )?);
+            Ok(match key {
+                Some(key) => Reply::Keep(xml, key),
+                None => Reply::Xml(xml),
+            })
         }
         Operation::GetExtendedUpdateInfo2 => {
             let request = msg::parse_get_extended_update_info2_request(element)?;
-            Ok(msg::build_get_extended_update_info2_response(
+            Ok(Reply::Xml(msg::build_get_extended_update_info2_response(
                 &info::get_extended_update_info2(context, &request)?,
-            ))
+            )))
         }
         Operation::GetFileLocations => {
             let request = msg::parse_get_file_locations_request(element)?;
-            Ok(msg::build_get_file_locations_response(&info::get_file_locations(
-                context, &request,
-            )?))
+            Ok(Reply::Xml(msg::build_get_file_locations_response(
+                &info::get_file_locations(context, &request)?,
+            )))
         }
         Operation::ReportEventBatch => {
             let request = msg::parse_report_event_batch_request(element)?;
-            Ok(msg::build_report_event_batch_response(
+            Ok(Reply::Xml(msg::build_report_event_batch_response(
                 &report::report_event_batch(context, &request)?,
-            ))
+            )))
         }
     }
 }

@@ -1,18 +1,20 @@
 //! StartCategoryScan, SyncUpdates, SyncPrinterCatalog and RefreshCache (docs/protocol.md §2.5–§2.7,
 //! §4): the staged algorithm of `plan::staged` turned into wire answers.
 
+use super::super::xpress::{cached_answer, AnswerKey, SharedAnswer};
 use super::auth::require_cookie;
 use super::{internal, seal_cookie, Context};
 use crate::cookie::AccessState;
 use crate::model::CategoryType;
 use crate::plan::staged::{self, MAX_INSTALLED_NON_LEAF, PAGE_SIZE};
 use crate::protocol::wusp::{
-    ClientFault, ErrorCode, RefreshCacheRequest, RefreshCacheResult, StartCategoryScanRequest,
+    ClientFault, Cookie, ErrorCode, RefreshCacheRequest, RefreshCacheResult, StartCategoryScanRequest,
     StartCategoryScanResponse, SyncInfo, SyncPrinterCatalogRequest, SyncUpdateParameters, SyncUpdatesRequest,
     UpdateInfo,
 };
 use crate::snapshot::Snapshot;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// StartCategoryScan rejects this many categories or more (WSUS, Spec-PB <52>).
@@ -74,10 +76,17 @@ fn preferred_of_group(ids: &[Uuid], kind_of: impl Fn(&Uuid) -> Option<CategoryTy
 
 /// One SyncUpdates page: the software pass runs the staged algorithm; the driver pass
 /// answers "no drivers" (wucache holds no driver catalog yet).
+/// A SyncUpdates answer: built (with the key to keep it under when the client takes Xpress),
+/// or the same answer kept compressed from an earlier client, with this client's cookie.
+pub(super) enum Synced {
+    Built(SyncInfo, Option<u128>),
+    Kept(Arc<SharedAnswer>, Cookie),
+}
+
 pub(super) fn sync_updates(
     context: &Context<'_>,
     request: &SyncUpdatesRequest,
-) -> Result<SyncInfo, ClientFault> {
+) -> Result<Synced, ClientFault> {
     let state = require_cookie(context, request.cookie.as_ref())?;
     let computer = super::report::require_registered(context, &state)?;
     let parameters = request
@@ -87,7 +96,7 @@ pub(super) fn sync_updates(
     validate(parameters)?;
     super::report::note_sync(context, computer);
     if parameters.skip_software_sync {
-        return Ok(driver_pass(context, &state, parameters));
+        return Ok(Synced::Built(driver_pass(context, &state, parameters), None));
     }
     software_pass(context, &state, parameters)
 }
@@ -116,7 +125,7 @@ fn software_pass(
     context: &Context<'_>,
     state: &AccessState,
     parameters: &SyncUpdateParameters,
-) -> Result<SyncInfo, ClientFault> {
+) -> Result<Synced, ClientFault> {
     let snapshot = &context.snapshot;
     let empty = Vec::new();
     let request = staged::Request {
@@ -134,18 +143,37 @@ fn software_pass(
         watermark: answer.watermark,
         ..state.clone()
     };
-    Ok(SyncInfo {
+    let new_cookie = seal_cookie(context, &next);
+    let deployed_out_of_scope = (parameters.need_two_group_out_of_scope
+        && !answer.deployed_out_of_scope.is_empty())
+    .then_some(answer.deployed_out_of_scope.clone());
+    let driver_sync_not_needed = category_scan || !scope.has_drivers;
+    let key = context.xpress.then(|| {
+        let mut key = AnswerKey::new("SyncUpdates", snapshot.serial);
+        key.number(std::ptr::from_ref(scope) as usize as u64)
+            .positions(&answer.new)
+            .positions(&answer.changed)
+            .numbers(&answer.out_of_scope)
+            .number(u64::from(answer.truncated))
+            .number(u64::from(driver_sync_not_needed))
+            .numbers(deployed_out_of_scope.as_deref().unwrap_or(&[]))
+            .number(u64::from(deployed_out_of_scope.is_some()));
+        key.finish()
+    });
+    if let Some(kept) = key.and_then(cached_answer) {
+        return Ok(Synced::Kept(kept, new_cookie));
+    }
+    let info = SyncInfo {
         new_updates: update_infos(context, scope, &answer.new)?,
         out_of_scope_revision_ids: answer.out_of_scope,
         changed_updates: update_infos(context, scope, &answer.changed)?,
         truncated: answer.truncated,
-        new_cookie: seal_cookie(context, &next),
+        new_cookie,
         // WSUS leaves the element out when the list is empty, even when asked.
-        deployed_out_of_scope_revision_ids: (parameters.need_two_group_out_of_scope
-            && !answer.deployed_out_of_scope.is_empty())
-        .then_some(answer.deployed_out_of_scope),
-        driver_sync_not_needed: Some(category_scan || !scope.has_drivers),
-    })
+        deployed_out_of_scope_revision_ids: deployed_out_of_scope,
+        driver_sync_not_needed: Some(driver_sync_not_needed),
+    };
+    Ok(Synced::Built(info, key))
 }
 
 /// A line per SyncUpdates call at debug, and one at info when the call ends a scan (its

@@ -124,6 +124,7 @@ async fn an_expired_cookie_answers_cookie_expired() {
         content_base: "http://wucache".into(),
         now: chrono::Utc::now().timestamp() + 7200,
         peer: None,
+        xpress: false,
     };
 
     let (answer, is_fault) = wucache::server::soap::handle(&in_two_hours, &built.body, Some(&built.action));

@@ -92,6 +92,7 @@ impl Server {
             content_base: "http://wucache.test".into(),
             now: chrono::Utc::now().timestamp(),
             peer: Some([127, 0, 0, 1].into()),
+            xpress: false,
         };
         handle(&context, body, action)
     }

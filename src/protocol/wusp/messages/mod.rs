@@ -168,6 +168,14 @@ fn write_cookie(w: &mut Writer, name: &str, cookie: &Cookie) {
     });
 }
 
+/// A SyncUpdates answer's `NewCookie` element, byte for byte as the answer writes it: the
+/// one part of a page of updates that differs from client to client.
+pub fn new_cookie_element(cookie: &Cookie) -> String {
+    let mut w = Writer::client();
+    write_cookie(&mut w, "NewCookie", cookie);
+    w.out
+}
+
 fn write_opt_cookie(w: &mut Writer, cookie: &Option<Cookie>) {
     if let Some(cookie) = cookie {
         write_cookie(w, "cookie", cookie);
