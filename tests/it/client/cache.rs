@@ -7,7 +7,7 @@ use super::serve_synthetic;
 use super::truth::{everything_current, Truth};
 use uuid::Uuid;
 use wucache_testkit::synth::{hex, SynthKind};
-use wucache_testkit::wua::{answers, request, Action};
+use wucache_testkit::wua::{answers, request, Action, SyncParams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_cache_file_locations_and_category_scan_answer_as_wsus() {
@@ -102,5 +102,47 @@ async fn xpress_answers_decode_to_the_plain_answers() {
         client.exchange(&config, false).await,
     );
     assert_eq!((packed.xpress, &packed.body), (true, &plain.body));
+    daemon.stop().await;
+}
+
+/// The answer without its `NewCookie` element (the one part that differs between clients).
+fn without_cookie(body: &str) -> String {
+    let start = body.find("<NewCookie>").expect("a NewCookie");
+    let end = body.find("</NewCookie>").expect("its end") + "</NewCookie>".len();
+    format!("{}{}", &body[..start], &body[end..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_client_is_sent_the_kept_answers_with_a_cookie_of_its_own() {
+    let (daemon, _catalog, _data) = serve_synthetic(68, 300).await;
+    let mut first = WindowsClient::new(daemon.client_addr);
+    first.handshake().await;
+    let scanned = first.scan().await;
+    let mut second = WindowsClient::new(daemon.client_addr);
+    second.handshake().await;
+    // The second client's first call is the first client's: its xpress answer is the kept one.
+    let params = SyncParams {
+        need_two_group_out_of_scope: true,
+        ..SyncParams::default()
+    };
+    let call = request::sync_updates(second.cookie.as_ref(), &params);
+    let kept = second.exchange(&call, true).await;
+    let built = second.exchange(&call, false).await;
+    assert!(kept.xpress && !built.xpress);
+    assert_eq!(without_cookie(&kept.body), without_cookie(&built.body));
+    let cookie = |body: &str| {
+        let start = body.find("<EncryptedData>").unwrap();
+        body[start..body[start..].find("</EncryptedData>").unwrap() + start].to_string()
+    };
+    assert_ne!(
+        cookie(&kept.body),
+        cookie(&built.body),
+        "each answer seals its own cookie"
+    );
+    // The rest of its scan, on kept answers, ends with what the first client got.
+    let rescanned = second.scan().await;
+    let ids = |result: &super::agent::ScanResult| result.seen.keys().copied().collect::<Vec<i32>>();
+    assert_eq!(ids(&rescanned), ids(&scanned));
+    assert!(!rescanned.seen.is_empty());
     daemon.stop().await;
 }
