@@ -454,19 +454,20 @@ impl<'l> Parser<'l> {
 fn plain_int(bytes: &[u8]) -> Option<(i32, usize)> {
     let inner = bytes.strip_prefix(b"<int>")?;
     let negative = inner.first() == Some(&b'-');
-    let digits = inner[usize::from(negative)..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if digits == 0 || digits > 10 {
+    let start = usize::from(negative);
+    // Digits accumulated as they are scanned (no UTF-8 check or `parse` per number): at most
+    // 11 are read, so the i64 cannot overflow, and more than 10 is refused.
+    let mut value: i64 = 0;
+    let mut end = start;
+    while let Some(digit) = inner.get(end).filter(|b| b.is_ascii_digit() && end - start <= 10) {
+        value = value * 10 + i64::from(digit - b'0');
+        end += 1;
+    }
+    let digits = end - start;
+    if digits == 0 || digits > 10 || !inner[end..].starts_with(b"</int>") {
         return None;
     }
-    let end = usize::from(negative) + digits;
-    if !inner[end..].starts_with(b"</int>") {
-        return None;
-    }
-    let text = std::str::from_utf8(&inner[..end]).ok()?;
-    let value = text.parse::<i32>().ok()?;
+    let value = i32::try_from(if negative { -value } else { value }).ok()?;
     Some((value, 5 + end + 6))
 }
 
@@ -958,6 +959,27 @@ mod tests {
             parse_request_until(&item(&eleven), &limits, &|| None),
             Err(XmlError::TextTooLong("item".into(), 10))
         );
+    }
+
+    #[test]
+    fn plain_numbers_are_read_within_i32_and_ten_digits() {
+        let read = |text: &str| plain_int(text.as_bytes());
+        assert_eq!(read("<int>2147483647</int>"), Some((i32::MAX, 21)));
+        assert_eq!(read("<int>-2147483648</int>x"), Some((i32::MIN, 22)));
+        assert_eq!(read("<int>0000000012</int>"), Some((12, 21)));
+        assert_eq!(read("<int>-0</int>"), Some((0, 13)));
+        for refused in [
+            "<int>2147483648</int>",
+            "<int>-2147483649</int>",
+            "<int>00000000012</int>",
+            "<int></int>",
+            "<int>-</int>",
+            "<int>12</in>",
+            "<int>1 </int>",
+            "<int> 1</int>",
+        ] {
+            assert_eq!(read(refused), None, "{refused}");
+        }
     }
 
     #[test]
