@@ -108,18 +108,15 @@ impl FragmentCache {
     /// The Core fragment of revision `local_id`.
     pub fn core(&self, store: &Store, local_id: i32) -> Result<XmlText, String> {
         // The hot path (every UpdateInfo of every SyncUpdates page): one lookup, no lists.
-        if let Some(core) = self
-            .entries
-            .get(&(local_id, Kind::Core))
-            .as_deref()
-            .and_then(|f| f.first())
-        {
-            return Ok(core.clone());
-        }
-        let fragments = self.fragments(store, local_id, &[Kind::Core])?;
+        let cached = self.entries.get(&(local_id, Kind::Core));
+        let fragments = match cached {
+            Some(fragments) => fragments,
+            None => self
+                .fill(store, local_id, &[Kind::Core], vec![None])?
+                .swap_remove(0),
+        };
         fragments
             .first()
-            .and_then(|core| core.first())
             .cloned()
             .ok_or_else(|| format!("revision {local_id} has no Core fragment"))
     }
@@ -127,10 +124,21 @@ impl FragmentCache {
     /// The fragments of each of `kinds` of revision `local_id`, in the same order. What the
     /// cache lacks is derived from one parse of the stored document.
     pub fn fragments(&self, store: &Store, local_id: i32, kinds: &[Kind]) -> Result<Vec<Fragments>, String> {
-        let mut found: Vec<Option<Fragments>> = kinds
+        let found: Vec<Option<Fragments>> = kinds
             .iter()
             .map(|kind| self.entries.get(&(local_id, kind.clone())))
             .collect();
+        self.fill(store, local_id, kinds, found)
+    }
+
+    /// `found` (one slot per kind) with its empty slots derived and cached.
+    fn fill(
+        &self,
+        store: &Store,
+        local_id: i32,
+        kinds: &[Kind],
+        mut found: Vec<Option<Fragments>>,
+    ) -> Result<Vec<Fragments>, String> {
         if found.iter().all(Option::is_some) {
             return Ok(found.into_iter().flatten().collect());
         }

@@ -9,6 +9,7 @@ use super::{
 use crate::model::{CategoryType, Prerequisite, UpdateRecord, UpdateType};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// What a catalog's top-level updates are offered under the baselines of one set, as of one
@@ -119,19 +120,24 @@ pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
 }
 
 /// Adds each update's successors (one level: the updates whose `SupersededUpdates` name it).
-fn with_successors(top_level: &[&UpdateRecord], plain: HashMap<Uuid, UpdateFacts>) -> Vec<UpdateFacts> {
-    let mut successors: HashMap<Uuid, Vec<UpdateFacts>> = HashMap::new();
-    for record in top_level {
-        let Some(successor) = plain.get(&record.identity.update_id) else {
+/// A successor is shared by every update it supersedes, and each update's facts move into the
+/// result: a catalog's facts are held once, whatever its supersedence.
+fn with_successors(top_level: &[&UpdateRecord], mut plain: HashMap<Uuid, UpdateFacts>) -> Vec<UpdateFacts> {
+    let mut shared: HashMap<Uuid, Arc<UpdateFacts>> = HashMap::new();
+    let mut successors: HashMap<Uuid, Vec<Arc<UpdateFacts>>> = HashMap::new();
+    for record in top_level.iter().filter(|r| !r.superseded.is_empty()) {
+        let id = record.identity.update_id;
+        let Some(successor) = plain.get(&id) else {
             continue;
         };
+        let successor = Arc::clone(shared.entry(id).or_insert_with(|| Arc::new(successor.clone())));
         for old in &record.superseded {
-            successors.entry(*old).or_default().push(successor.clone());
+            successors.entry(*old).or_default().push(Arc::clone(&successor));
         }
     }
     top_level
         .iter()
-        .filter_map(|r| plain.get(&r.identity.update_id).cloned())
+        .filter_map(|r| plain.remove(&r.identity.update_id))
         .map(|mut facts| {
             facts.superseded_by = successors.remove(&facts.update_id).unwrap_or_default();
             facts

@@ -486,7 +486,7 @@ mod tests {
             ..UpdateFacts::new(Uuid::from_u128(id), at("2025-11-01T00:00:00Z"))
         };
         let old = UpdateFacts {
-            superseded_by: vec![definition(2, "1.401.200.0")],
+            superseded_by: vec![std::sync::Arc::new(definition(2, "1.401.200.0"))],
             ..definition(1, "1.401.100.0")
         };
         assert_eq!(

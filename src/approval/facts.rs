@@ -61,7 +61,7 @@ pub struct UpdateFacts {
     /// Updates that supersede this one. Expired ones are ignored; their own `superseded_by`
     /// is never consulted (successors are judged without their supersedence), so callers
     /// may leave it empty.
-    pub superseded_by: Vec<UpdateFacts>,
+    pub superseded_by: Vec<std::sync::Arc<UpdateFacts>>,
 }
 
 /// A catalog record that cannot be turned into facts.
@@ -160,7 +160,10 @@ impl UpdateFacts {
 
     /// Superseding updates that are not expired.
     pub(crate) fn live_successors(&self) -> impl Iterator<Item = &UpdateFacts> {
-        self.superseded_by.iter().filter(|successor| !successor.expired)
+        self.superseded_by
+            .iter()
+            .map(|successor| &**successor)
+            .filter(|successor| !successor.expired)
     }
 }
 

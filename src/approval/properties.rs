@@ -185,7 +185,7 @@ impl Gen {
         };
         for _ in 0..successors {
             let successor = self.plain_update();
-            update.superseded_by.push(successor);
+            update.superseded_by.push(std::sync::Arc::new(successor));
         }
         update
     }

@@ -104,7 +104,7 @@ impl Build for UpdateFacts {
     }
 
     fn superseded_by(mut self, successor: UpdateFacts) -> Self {
-        self.superseded_by.push(successor);
+        self.superseded_by.push(std::sync::Arc::new(successor));
         self
     }
 
