@@ -90,7 +90,7 @@ impl Snapshot {
     /// without a baseline file: every mirrored update that is neither expired nor superseded
     /// by a live update is approved.
     pub fn build(store: &Store, now: i64) -> Result<Snapshot, StoreError> {
-        let records = store.latest_records()?;
+        let records = store.load_latest()?;
         let offers = CatalogOffers::without_baselines(&records);
         let decide = move |record: &UpdateRecord| (offers.offer_without_baselines(record), None);
         let policies: Vec<Policy<'_>> = vec![(DEFAULT_GROUP.to_string(), Box::new(decide))];
@@ -117,7 +117,7 @@ impl Snapshot {
         now: i64,
         set: Arc<BaselineSet>,
     ) -> Result<Snapshot, StoreError> {
-        let records = store.latest_records()?;
+        let records = store.load_latest()?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
         let offers = CatalogOffers::new(&records, &set, at);
         let mut ids: Vec<(String, Option<String>)> = vec![(set.default_baseline().id.clone(), None)];
@@ -171,7 +171,7 @@ impl Snapshot {
         policies: Vec<Policy<'_>>,
         baselines: Option<Arc<BaselineSet>>,
     ) -> Result<Snapshot, StoreError> {
-        let records = store.latest_records()?;
+        let records = store.load_latest()?;
         Snapshot::build_policies_from(store, now, records, policies, baselines)
     }
 
