@@ -141,6 +141,18 @@ pub(super) fn read(path: &Path, expected: Stamp) -> Result<Vec<u8>, Unusable> {
     Ok(bytes)
 }
 
+/// Whether the image on disk is of `expected`, whole: its header is read first, so a stale
+/// image is told without reading the rest.
+pub(super) fn is_current(path: &Path, expected: Stamp) -> bool {
+    let mut header = [0u8; HEADER];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    let stamp = Stamp {
+        catalog_id: be_u64(&header[8..16]),
+        generation: be_u64(&header[16..24]),
+    };
+    read.is_ok() && &header[..MAGIC.len()] == MAGIC && stamp == expected && self::read(path, expected).is_ok()
+}
+
 /// The image's bytes, their framing and checksum checked, and the stamp they carry (for a
 /// caller that reads the image before it can ask the store for its own stamp).
 pub(super) fn read_any(path: &Path) -> Result<(Stamp, Vec<u8>), Unusable> {
@@ -282,6 +294,24 @@ mod tests {
                 "byte {at}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_whole_image_of_the_same_state_is_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = written(dir.path(), &[b"one", b"two"]);
+        assert!(is_current(&path, STAMP));
+        let later = Stamp {
+            generation: 43,
+            ..STAMP
+        };
+        assert!(!is_current(&path, later));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.pop();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(!is_current(&path, STAMP), "truncated");
+        std::fs::remove_file(&path).unwrap();
+        assert!(!is_current(&path, STAMP), "missing");
     }
 
     #[test]

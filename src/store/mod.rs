@@ -506,7 +506,7 @@ impl Store {
     pub fn save_latest_image(&self) -> Result<Option<usize>, StoreError> {
         let stamp = self.stamp()?;
         let path = image::path(&self.dir);
-        if image::read(&path, stamp).is_ok() {
+        if image::is_current(&path, stamp) {
             return Ok(None);
         }
         let ids = self.latest_ids()?;
