@@ -183,15 +183,20 @@ pub struct Store {
     prefetched: std::sync::Arc<std::sync::Mutex<Option<Prefetch>>>,
 }
 
-/// A thread reading the latest-records image: its stamp and records, or why it is unusable.
-type Prefetch = std::thread::JoinHandle<Result<(image::Stamp, Vec<UpdateRecord>), image::Unusable>>;
+/// An image read and decoded: the store state it claims, its records, and how long reading
+/// and decoding took.
+type ReadImage = (image::Stamp, Vec<UpdateRecord>, std::time::Duration);
+
+/// A thread reading the latest-records image, or why it is unusable.
+type Prefetch = std::thread::JoinHandle<Result<ReadImage, image::Unusable>>;
 
 /// Reads, checks and decodes an image whatever store state it claims.
-fn read_image(path: &Path) -> Result<(image::Stamp, Vec<UpdateRecord>), image::Unusable> {
+fn read_image(path: &Path) -> Result<ReadImage, image::Unusable> {
+    let started = std::time::Instant::now();
     let (stamp, bytes) = image::read_any(path)?;
     let records =
         decode_all(&image::records(&bytes)?).map_err(|e| image::Unusable::Corrupt(e.to_string()))?;
-    Ok((stamp, records))
+    Ok((stamp, records, started.elapsed()))
 }
 
 impl Store {
@@ -480,12 +485,14 @@ impl Store {
                 .unwrap_or_else(|_| Err(image::Unusable::Corrupt("the image reader panicked".into()))),
             None => read_image(&path),
         };
-        let read = read.and_then(|(found, records)| image::check_stamp(found, expected).map(|()| records));
+        let read = read
+            .and_then(|(found, records, took)| image::check_stamp(found, expected).map(|()| (records, took)));
         match read {
-            Ok(records) => {
+            Ok((records, took)) => {
                 tracing::info!(
                     records = records.len(),
-                    ms = started.elapsed().as_millis() as u64,
+                    read_ms = took.as_millis() as u64,
+                    waited_ms = started.elapsed().as_millis() as u64,
                     "catalog read from its image"
                 );
                 return Ok(records);
