@@ -1,8 +1,9 @@
 //! Catalog benchmark (prints figures; asserts nothing): import rate of `wucache sync` from
 //! the local fake upstream for 10k and 100k synthetic revisions, peak RSS and store size
-//! afterwards, and `wucache serve` on each synced store: start-up time to `/ready` and the
-//! daemon's resident memory then (`VmRSS` and `VmHWM` of the child, read from outside).
-//! On the largest store it then registers a fleet (10,000 machines by default, half of them
+//! afterwards (and the sync's log line about the catalog image it wrote), and `wucache serve`
+//! on each synced store: start-up time to `/ready` (with its log lines about the catalog
+//! image and the snapshot) and the daemon's resident memory then (`VmRSS` and `VmHWM` of the
+//! child, read from outside). On the largest store it then registers a fleet (10,000 machines by default, half of them
 //! in a patch group with its own baseline) and starts `serve` again with a baseline file:
 //! `/ready` and memory then, and once the fleet's compliance has been computed.
 //!
@@ -64,8 +65,17 @@ fn main() {
             row.serve.rss_ready_mib,
             row.serve.peak_ready_mib
         );
-        if let Some(line) = log_line(&row.serve.log, "catalog snapshot built") {
-            println!("    serve: {line}");
+        if let Some(line) = log_line(&row.sync_log, "catalog image written") {
+            println!("    sync: {line}");
+        }
+        for marker in [
+            "catalog read from its image",
+            "catalog image not used",
+            "catalog snapshot built",
+        ] {
+            if let Some(line) = log_line(&row.serve.log, marker) {
+                println!("    serve: {line}");
+            }
         }
         if size == largest && machines > 0 {
             with_fleet(&bin, &store, machines);
@@ -92,6 +102,8 @@ struct Row {
     rate: f64,
     peak_rss_mib: f64,
     store_mib: f64,
+    /// The sync's log (stderr).
+    sync_log: String,
     serve: ServeStart,
 }
 
@@ -130,6 +142,7 @@ fn run_size(runtime: &tokio::runtime::Runtime, bin: &Path, size: usize) -> (Row,
         rate: revisions as f64 / seconds,
         peak_rss_mib,
         store_mib,
+        sync_log: String::from_utf8_lossy(&output.stderr).into_owned(),
         serve,
     };
     (row, Synced { dir })

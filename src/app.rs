@@ -193,7 +193,7 @@ impl App {
     /// Opens the store and the admin token; the catalog is loaded by `load_catalog`.
     pub fn open(config: Config) -> Result<Arc<App>, AppError> {
         check_upstream(&config)?;
-        let store = open_store_with_cache(&config.storage.data_dir, SERVE_CACHE_BYTES)?;
+        let store = open_store_with_cache(&config.storage.data_dir, SERVE_CACHE_BYTES, true)?;
         let admin_token = load_or_create_token(&config.token_path())?;
         let cookie_key = load_or_create_key(&config.storage.data_dir.join("cookie.key"))?;
         let tls_cert = load_tls_cert(&config)?;
@@ -584,7 +584,7 @@ pub fn open_cache_knowing(
 
 /// Opens the store, turning a held lock into advice.
 pub fn open_store(data_dir: &Path) -> Result<Store, AppError> {
-    open_store_with_cache(data_dir, crate::store::DEFAULT_CACHE_BYTES)
+    open_store_with_cache(data_dir, crate::store::DEFAULT_CACHE_BYTES, false)
 }
 
 /// sled's page cache in `serve`: the served snapshot holds what clients are answered from, so
@@ -592,13 +592,19 @@ pub fn open_store(data_dir: &Path) -> Result<Store, AppError> {
 /// whole revisions tree once; the operating system still caches the file).
 const SERVE_CACHE_BYTES: u64 = 24 << 20;
 
-/// `open_store` with sled's page cache bounded to `cache_bytes`.
-fn open_store_with_cache(data_dir: &Path, cache_bytes: u64) -> Result<Store, AppError> {
+/// `open_store` with sled's page cache bounded to `cache_bytes`; `serving`: the catalog image
+/// is read while the store opens (the daemon loads its catalog right after).
+fn open_store_with_cache(data_dir: &Path, cache_bytes: u64, serving: bool) -> Result<Store, AppError> {
     std::fs::create_dir_all(data_dir).map_err(|source| AppError::Io {
         path: data_dir.display().to_string(),
         source,
     })?;
-    Store::open_with_cache(data_dir, cache_bytes).map_err(|err| match err {
+    let opened = if serving {
+        Store::open_prefetching(data_dir, cache_bytes)
+    } else {
+        Store::open_with_cache(data_dir, cache_bytes)
+    };
+    opened.map_err(|err| match err {
         StoreError::Locked => AppError::Locked {
             path: data_dir.display().to_string(),
         },

@@ -19,13 +19,15 @@
 //!   hundred are kept.
 //!
 //! `clients` holds the per-client records (computers, statuses, events), `history` the
-//! sync history.
+//! sync history, `image` the latest-records image beside the trees (`catalog/latest.image`:
+//! what `serve` loads at start-up, checked against the store's generation).
 //!
 //! A batch of revisions lands in one transaction, so a crash leaves each batch whole or
 //! absent; anchors are written by the caller only after `flush` has made the data durable.
 
 mod clients;
 mod history;
+mod image;
 
 use crate::catalog::CategoryTypes;
 use crate::model::{CategoryType, UpdateIdentity, UpdateRecord, UpdateType};
@@ -51,6 +53,9 @@ const NEXT_DEPLOYMENT_KEY: &[u8] = b"next_deployment_id";
 const DEPLOYMENT_SEQ_KEY: &[u8] = b"deployment_seq";
 const CATALOG_ID_KEY: &[u8] = b"catalog_id";
 const CREATED_KEY: &[u8] = b"created";
+/// A random value replaced in the same transaction as every write to `revisions` or `latest`:
+/// an image written at one generation is stale at any other.
+const GENERATION_KEY: &[u8] = b"generation";
 
 /// Why the catalog store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,9 @@ pub enum StoreError {
     /// A value on disk cannot be decoded; the message says which.
     #[error("catalog store is corrupt: {0}")]
     Corrupt(String),
+    /// The latest-records image could not be written.
+    #[error("writing the catalog image: {0}")]
+    Image(#[from] std::io::Error),
     /// Every positive int32 local revision id has been handed out.
     #[error("catalog store has used every local revision id (int32)")]
     IdsExhausted,
@@ -168,12 +176,48 @@ pub struct Store {
     syncs: sled::Tree,
     /// Computers stored (sled's `len` walks the tree).
     computer_count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// sled's folder, `<data_dir>/catalog`, where the latest-records image lives too.
+    dir: std::sync::Arc<Path>,
+    /// The latest-records image being read and decoded while sled opens (`open_prefetching`),
+    /// taken by the first `load_latest`.
+    prefetched: std::sync::Arc<std::sync::Mutex<Option<Prefetch>>>,
+}
+
+/// An image read and decoded: the store state it claims, its records, and how long reading
+/// and decoding took.
+type ReadImage = (image::Stamp, Vec<UpdateRecord>, std::time::Duration);
+
+/// A thread reading the latest-records image, or why it is unusable.
+type Prefetch = std::thread::JoinHandle<Result<ReadImage, image::Unusable>>;
+
+/// Reads, checks and decodes an image whatever store state it claims.
+fn read_image(path: &Path) -> Result<ReadImage, image::Unusable> {
+    let started = std::time::Instant::now();
+    let (stamp, bytes) = image::read_any(path)?;
+    let records =
+        decode_all(&image::records(&bytes)?).map_err(|e| image::Unusable::Corrupt(e.to_string()))?;
+    Ok((stamp, records, started.elapsed()))
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, refusing a schema it does not know.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// `open_with_cache` that also starts reading the latest-records image on a thread of its
+    /// own, so that decoding it overlaps sled's recovery of its log (`serve`'s start-up).
+    pub fn open_prefetching(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let path = image::path(&dir.join("catalog"));
+        let prefetch = std::thread::Builder::new()
+            .name("catalog-image".into())
+            .spawn(move || read_image(&path))
+            .ok();
+        let store = Store::open_with_cache(dir, cache_bytes)?;
+        if let Ok(mut slot) = store.prefetched.lock() {
+            *slot = prefetch;
+        }
+        Ok(store)
     }
 
     /// `open` with sled's page cache bounded to `cache_bytes` (what it keeps of the trees in
@@ -193,6 +237,8 @@ impl Store {
             statuses: db.open_tree("statuses")?,
             syncs: db.open_tree("syncs")?,
             computer_count: Default::default(),
+            dir: dir.join("catalog").into(),
+            prefetched: Default::default(),
             db,
         };
         store.check_schema(dir)?;
@@ -345,6 +391,7 @@ impl Store {
                 ids.push(local as i32);
             }
             meta.insert(NEXT_ID_KEY, &next.to_be_bytes())?;
+            meta.insert(GENERATION_KEY, &rand::random::<u64>().to_be_bytes())?;
             meta.insert(REVISION_COUNT_KEY, &revision_count.to_be_bytes())?;
             meta.insert(UPDATE_COUNT_KEY, &update_count.to_be_bytes())?;
             Ok((ids, new_revisions))
@@ -355,17 +402,27 @@ impl Store {
         })
     }
 
-    /// Rewrites the index entry of a stored revision (its document is unchanged).
-    pub fn update_record(&self, record: &UpdateRecord) -> Result<(), StoreError> {
-        let key = (record.local_id as u32).to_be_bytes();
-        if !self.revisions.contains_key(key)? {
-            return Err(StoreError::Corrupt(format!(
-                "no revision with local id {}",
-                record.local_id
-            )));
-        }
-        self.revisions.insert(key, encode(record))?;
-        Ok(())
+    /// Rewrites the index entries of stored revisions (their documents are unchanged), all
+    /// in one transaction with a new generation.
+    pub fn update_records(&self, records: &[UpdateRecord]) -> Result<(), StoreError> {
+        let result = (&self.meta, &self.revisions).transaction(|(meta, revisions)| {
+            for record in records {
+                let key = (record.local_id as u32).to_be_bytes();
+                if revisions.get(key)?.is_none() {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(format!(
+                        "no revision with local id {}",
+                        record.local_id
+                    ))));
+                }
+                revisions.insert(&key, encode(record))?;
+            }
+            meta.insert(GENERATION_KEY, &rand::random::<u64>().to_be_bytes())?;
+            Ok(())
+        });
+        result.map_err(|err| match err {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
     }
 
     pub(crate) fn get(&self, local_id: i32) -> Result<Option<UpdateRecord>, StoreError> {
@@ -414,14 +471,109 @@ impl Store {
             .map(|item| item.map_err(StoreError::from).and_then(|(_, raw)| decode(&raw)))
     }
 
-    /// The newest revision of every update, in local-id order.
-    pub fn latest_records(&self) -> Result<Vec<UpdateRecord>, StoreError> {
+    /// The newest revision of every update, in local-id order, from the latest-records image
+    /// when it matches the store (one file read and decoded on every core), else from the
+    /// trees, saying why the image was not used. `serve` loads its catalog through this.
+    pub fn load_latest(&self) -> Result<Vec<UpdateRecord>, StoreError> {
+        let started = std::time::Instant::now();
+        let path = image::path(&self.dir);
+        let expected = self.stamp()?;
+        let prefetched = self.prefetched.lock().ok().and_then(|mut slot| slot.take());
+        let read = match prefetched {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(image::Unusable::Corrupt("the image reader panicked".into()))),
+            None => read_image(&path),
+        };
+        let read = read
+            .and_then(|(found, records, took)| image::check_stamp(found, expected).map(|()| (records, took)));
+        match read {
+            Ok((records, took)) => {
+                tracing::info!(
+                    records = records.len(),
+                    read_ms = took.as_millis() as u64,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "catalog read from its image"
+                );
+                return Ok(records);
+            }
+            Err(why @ (image::Unusable::Missing | image::Unusable::Stale { .. })) => {
+                tracing::info!(image = %path.display(), reason = %why, "catalog image not used: reading every record from the store")
+            }
+            Err(why) => {
+                tracing::warn!(image = %path.display(), reason = %why, "catalog image not used: reading every record from the store")
+            }
+        }
+        self.latest_records()
+    }
+
+    /// Writes the latest-records image for the store as it is now, unless the one on disk
+    /// already matches it; returns how many records were written (`None`: it was current).
+    /// Streams the revisions tree into the file, so the catalog is never in memory whole.
+    pub fn save_latest_image(&self) -> Result<Option<usize>, StoreError> {
+        let stamp = self.stamp()?;
+        let path = image::path(&self.dir);
+        if image::is_current(&path, stamp) {
+            return Ok(None);
+        }
+        let ids = self.latest_ids()?;
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(Some(image::write(
+                &path,
+                stamp,
+                std::iter::empty::<Result<Vec<u8>, StoreError>>(),
+            )?));
+        };
+        let mut wanted = ids.iter().copied().peekable();
+        let raw = self
+            .revisions
+            .range(first.to_be_bytes()..=last.to_be_bytes())
+            .map(|item| -> Result<Option<sled::IVec>, StoreError> {
+                let (key, raw) = item?;
+                if wanted.peek() == Some(&u32_from(&key)?) {
+                    wanted.next();
+                    Ok(Some(raw))
+                } else {
+                    Ok(None)
+                }
+            })
+            .filter_map(Result::transpose);
+        let written = image::write(&path, stamp, raw)?;
+        if written != ids.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} latest revisions listed, {written} found",
+                ids.len()
+            )));
+        }
+        Ok(Some(written))
+    }
+
+    /// The store state an image must match: catalog id and generation.
+    fn stamp(&self) -> Result<image::Stamp, StoreError> {
+        let generation = match self.meta.get(GENERATION_KEY)? {
+            Some(raw) => u64_from(&raw)?,
+            None => 0,
+        };
+        Ok(image::Stamp {
+            catalog_id: self.catalog_id()?,
+            generation,
+        })
+    }
+
+    /// Local ids of every update's newest revision, sorted.
+    fn latest_ids(&self) -> Result<Vec<u32>, StoreError> {
         let mut ids = Vec::new();
         for item in self.latest.iter() {
             let (_, raw) = item?;
             ids.push(u32_from(&raw)?);
         }
         ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The newest revision of every update, in local-id order.
+    pub fn latest_records(&self) -> Result<Vec<UpdateRecord>, StoreError> {
+        let ids = self.latest_ids()?;
         // Reading the revisions tree (sled pulls its pages from the log) and decoding the
         // records are most of a 100k start-up: each thread walks its own stretch of local
         // ids, decoding as it goes, so both cores work and no raw copy of the catalog waits.
@@ -827,6 +979,32 @@ fn decode(raw: &[u8]) -> Result<UpdateRecord, StoreError> {
     }
 }
 
+/// Decodes records on every core (up to four threads), keeping their order.
+fn decode_all(raw: &[&[u8]]) -> Result<Vec<UpdateRecord>, StoreError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    if threads < 2 || raw.len() < 4096 {
+        return raw.iter().map(|r| decode(r)).collect();
+    }
+    let parts: Vec<Result<Vec<UpdateRecord>, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = raw
+            .chunks(raw.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().map(|r| decode(r)).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StoreError::Corrupt("record decoder panicked".into())))
+            })
+            .collect()
+    });
+    let mut records = Vec::with_capacity(raw.len());
+    for part in parts {
+        records.extend(part?);
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,6 +1144,159 @@ mod tests {
             }
         );
         assert_eq!(store.latest_records().unwrap().len(), 1);
+    }
+
+    fn titles(records: &[UpdateRecord]) -> Vec<String> {
+        records.iter().map(|r| r.title.clone()).collect()
+    }
+
+    /// A store at state A with its image saved, then moved on to state B (one more update).
+    fn store_moved_past_its_image(dir: &Path) -> (Store, Vec<UpdateRecord>) {
+        let store = Store::open(dir).unwrap();
+        let batch: Vec<_> = (1..=50).map(|i| (record(i, 1), String::new())).collect();
+        store.put_batch(&batch).unwrap();
+        assert_eq!(store.save_latest_image().unwrap(), Some(50));
+        let at_a = store.load_latest().unwrap();
+        store.put_batch(&[(record(51, 1), String::new())]).unwrap();
+        (store, at_a)
+    }
+
+    /// Writes the records of state A as an image claiming the store's current state B.
+    fn forge_image(store: &Store, records: &[UpdateRecord]) -> std::path::PathBuf {
+        let path = image::path(&store.dir);
+        let raw = records.iter().map(|r| Ok::<_, std::io::Error>(encode(r)));
+        image::write(&path, store.stamp().unwrap(), raw).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_image_loads_what_the_trees_hold_and_is_rewritten_only_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_batch(&[(record(1, 100), String::new())]).unwrap();
+        store
+            .put_batch(&[(record(1, 200), String::new()), (record(2, 1), String::new())])
+            .unwrap();
+        assert_eq!(store.save_latest_image().unwrap(), Some(2));
+        assert_eq!(store.save_latest_image().unwrap(), None, "already current");
+        assert_eq!(store.load_latest().unwrap(), store.latest_records().unwrap());
+        let mut changed = store.latest(&Uuid::from_u128(2)).unwrap().unwrap();
+        changed.title = "inherited".into();
+        store.update_records(&[changed]).unwrap();
+        assert_eq!(
+            store.save_latest_image().unwrap(),
+            Some(2),
+            "stale after update_records"
+        );
+        assert_eq!(store.load_latest().unwrap(), store.latest_records().unwrap());
+        assert!(titles(&store.load_latest().unwrap()).contains(&"inherited".to_string()));
+    }
+
+    #[test]
+    fn a_stale_image_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, at_a) = store_moved_past_its_image(dir.path());
+        let loaded = store.load_latest().unwrap();
+        assert_eq!(loaded.len(), at_a.len() + 1);
+        assert_eq!(loaded, store.latest_records().unwrap());
+    }
+
+    #[test]
+    fn a_missing_image_is_not_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = store_moved_past_its_image(dir.path());
+        std::fs::remove_file(image::path(&store.dir)).unwrap();
+        assert_eq!(store.load_latest().unwrap(), store.latest_records().unwrap());
+    }
+
+    #[test]
+    fn an_image_that_matches_the_store_is_what_is_loaded() {
+        // The control for the cases below: a (forged) image stamped with the store's state
+        // is believed, so what they load shows which source was used.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, at_a) = store_moved_past_its_image(dir.path());
+        forge_image(&store, &at_a);
+        assert_eq!(titles(&store.load_latest().unwrap()), titles(&at_a));
+    }
+
+    #[test]
+    fn a_truncated_image_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, at_a) = store_moved_past_its_image(dir.path());
+        let path = forge_image(&store, &at_a);
+        let bytes = std::fs::read(&path).unwrap();
+        for len in [bytes.len() - 1, bytes.len() / 2, 10, 0] {
+            std::fs::write(&path, &bytes[..len]).unwrap();
+            assert_eq!(
+                store.load_latest().unwrap(),
+                store.latest_records().unwrap(),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_image_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, at_a) = store_moved_past_its_image(dir.path());
+        let path = forge_image(&store, &at_a);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(store.load_latest().unwrap(), store.latest_records().unwrap());
+    }
+
+    #[test]
+    fn an_image_with_undecodable_records_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = store_moved_past_its_image(dir.path());
+        let path = image::path(&store.dir);
+        let junk = [Ok::<_, std::io::Error>(vec![RECORD_FORMAT, 0xff, 0xff])];
+        image::write(&path, store.stamp().unwrap(), junk.into_iter()).unwrap();
+        assert_eq!(store.load_latest().unwrap(), store.latest_records().unwrap());
+    }
+
+    #[test]
+    fn an_image_of_another_catalog_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, at_a) = store_moved_past_its_image(dir.path());
+        let path = image::path(&store.dir);
+        let other = image::Stamp {
+            catalog_id: store.catalog_id().unwrap() ^ 2,
+            ..store.stamp().unwrap()
+        };
+        let raw = at_a.iter().map(|r| Ok::<_, std::io::Error>(encode(r)));
+        image::write(&path, other, raw).unwrap();
+        assert_eq!(store.load_latest().unwrap(), store.latest_records().unwrap());
+    }
+
+    #[test]
+    fn an_image_read_while_the_store_opens_is_checked_against_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let at_a = {
+            let (store, at_a) = store_moved_past_its_image(dir.path());
+            store.flush().unwrap();
+            at_a
+        };
+        let store = Store::open_prefetching(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
+        let loaded = store.load_latest().unwrap();
+        assert_eq!(loaded.len(), at_a.len() + 1, "the stale image was refused");
+        assert_eq!(loaded, store.latest_records().unwrap());
+        forge_image(&store, &at_a);
+        store.flush().unwrap();
+        drop(store);
+        let store = Store::open_prefetching(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
+        assert_eq!(
+            titles(&store.load_latest().unwrap()),
+            titles(&at_a),
+            "a matching one is used"
+        );
+        assert_eq!(
+            store.load_latest().unwrap().len(),
+            at_a.len(),
+            "later loads read the image again"
+        );
     }
 
     #[test]

@@ -198,7 +198,25 @@ pub async fn run(store: &Store, config: &Config, progress: &dyn Progress) -> Res
         store.set_meta(MetaKey::LastSyncSuccess, &chrono::Utc::now().to_rfc3339())?;
     }
     store.flush()?;
+    save_latest_image(store);
     result.map(|()| summary)
+}
+
+/// Writes the latest-records image `serve` starts from, after the run's data is durable; a
+/// failure only costs the next start-up the slower load from the trees.
+pub(crate) fn save_latest_image(store: &Store) {
+    let started = Instant::now();
+    match store.save_latest_image() {
+        Ok(Some(records)) => tracing::info!(
+            records,
+            ms = started.elapsed().as_millis() as u64,
+            "catalog image written"
+        ),
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, "catalog image not written; the next start-up reads the store")
+        }
+    }
 }
 
 /// Where a replica's sync leaves the hub's baselines (JSON `{format, text}`) for the daemon to
@@ -654,18 +672,26 @@ pub(crate) fn inherit_bundle_categories(store: &Store) -> Result<(), StoreError>
                 .or_insert_with(|| categories_only(&bundle));
         }
     }
+    let mut changed = Vec::new();
     for (member_id, bundle) in &inherited {
         let Some(mut member) = store.latest(member_id)? else {
             continue;
         };
         if catalog::inherit_from_bundle(&mut member, bundle) {
-            store.update_record(&member)?;
+            changed.push(member);
+        }
+        if changed.len() == INHERIT_BATCH {
+            store.update_records(&std::mem::take(&mut changed))?;
         }
     }
+    store.update_records(&changed)?;
     store.flush()?;
     store.remove_meta(MetaKey::InheritancePending)?;
     Ok(())
 }
+
+/// Members whose inherited categories are written in one transaction.
+const INHERIT_BATCH: usize = 1_000;
 
 /// Language short names → upstream LanguageIDs; empty or "all" means no language filter.
 fn language_ids(names: &[String], config_data: &ConfigData) -> Vec<i32> {

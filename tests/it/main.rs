@@ -5,6 +5,7 @@ mod baselines;
 mod bundle;
 mod campaigns;
 mod canonical;
+mod catalog_image;
 mod cli;
 mod cli_catalog;
 mod cli_output;
