@@ -34,7 +34,8 @@
 //! - `cert`: TLS server certificates — the `[tls]` PEM chain and key loaded and checked
 //!   against each other, the rustls resolver that swaps them on reload, trial CA and server
 //!   certificates (rcgen). Uses nothing.
-//! - `store`: the sled catalog store; the only module that names sled. Uses `model`,
+//! - `store`: the sled catalog store and the catalog image `serve` starts from (checksummed,
+//!   stamped with the store generation); the only module that names sled. Uses `model`,
 //!   `catalog`.
 //! - `fragments`: the fragment cache — Core, Extended, LocalizedProperties and Eula
 //!   fragments derived once from the stored documents and held escaped, ready to write, in one
@@ -69,8 +70,10 @@
 //!   epoch and window-boundary re-plan, a replica's adoption of its hub's baselines). Uses
 //!   `app` and below.
 //! - `server`: the HTTP front — listeners (plain or TLS), client routes, the MS-WUSP SOAP
-//!   services, the MS-WSUSSS services for downstream servers and the replica baselines
-//!   route, the payload route, the admin API, metrics. Uses `app` and below.
+//!   services, Xpress answers shared across clients (block frames and whole answers kept
+//!   compressed, the cookie framed apart), the MS-WSUSSS services for downstream servers and
+//!   the replica baselines route, the payload route, the admin API, metrics. Uses `app` and
+//!   below.
 //! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `content`, `app`,
 //!   `worker`, `server`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.
