@@ -239,6 +239,17 @@ mod tests {
         (graph, scope)
     }
 
+    /// A full-scan request (no category filter).
+    fn paged<'a>(installed: &'a [i32], other: &'a [i32], watermark: i64, page_size: usize) -> Request<'a> {
+        Request {
+            installed_non_leaf: installed,
+            other_cached: other,
+            watermark,
+            filter_categories: &[],
+            page_size,
+        }
+    }
+
     fn ids(graph: &Graph, scope: &Scope, positions: &[usize]) -> Vec<i32> {
         positions
             .iter()
@@ -277,17 +288,7 @@ mod tests {
     fn paging_truncates_and_cached_unknown_ids_go_out_of_scope() {
         let (graph, scope) = fixture();
         let installed = [101, 102, 105, 106];
-        let answer = sync_software(
-            &graph,
-            &scope,
-            &Request {
-                installed_non_leaf: &installed,
-                other_cached: &[999],
-                watermark: 1,
-                filter_categories: &[],
-                page_size: 2,
-            },
-        );
+        let answer = sync_software(&graph, &scope, &paged(&installed, &[999], 1, 2));
         assert_eq!(answer.new.len(), 2);
         assert!(answer.truncated);
         assert_eq!(answer.out_of_scope, vec![999]);
@@ -331,17 +332,7 @@ mod tests {
         // before the walk reaches 107, whose deployment changed after watermark 1.
         let installed = [101, 102, 105, 106];
         let other = [107, 107, 999, 999];
-        let answer = sync_software(
-            &graph,
-            &scope,
-            &Request {
-                installed_non_leaf: &installed,
-                other_cached: &other,
-                watermark: 1,
-                filter_categories: &[],
-                page_size: 1,
-            },
-        );
+        let answer = sync_software(&graph, &scope, &paged(&installed, &other, 1, 1));
         assert_eq!(ids(&graph, &scope, &answer.new), vec![103]);
         assert!(answer.truncated);
         assert_eq!(ids(&graph, &scope, &answer.changed), vec![107]);
@@ -354,17 +345,7 @@ mod tests {
         // Detectoid 105 no longer reported installed: bundle 103 and member 104 drop out.
         let installed = [101, 102, 106];
         let other = [103, 104, 105, 107];
-        let answer = sync_software(
-            &graph,
-            &scope,
-            &Request {
-                installed_non_leaf: &installed,
-                other_cached: &other,
-                watermark: 1,
-                filter_categories: &[],
-                page_size: 50,
-            },
-        );
+        let answer = sync_software(&graph, &scope, &paged(&installed, &other, 1, 50));
         assert_eq!(answer.out_of_scope, vec![103, 104]);
         assert!(answer.new.is_empty() && !answer.truncated);
     }
