@@ -5,6 +5,7 @@
 //! `Collector`. Reads `App`; writes nothing.
 
 use crate::app::App;
+use crate::bytecache::CacheStats;
 use crate::stats::{ContentCounters as C, PersistedContent, SyncTotals};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
@@ -62,6 +63,8 @@ struct Readings {
     connections_refused: [u64; 2],
     /// SOAP requests answered 503: no body memory or worker came free in time.
     soap_busy: u64,
+    /// The caches of derived answer bytes: fragments, Xpress frames, whole answers.
+    answer_caches: [(&'static str, CacheStats); 3],
 }
 
 impl Readings {
@@ -91,6 +94,14 @@ impl Readings {
                 C::get(&app.admission.admin.refused),
             ],
             soap_busy: C::get(&app.admission.busy_refusals),
+            answer_caches: {
+                let (frames, answers) = super::xpress::cache_stats();
+                [
+                    ("fragments", app.fragments.stats()),
+                    ("xpress_frames", frames),
+                    ("answers", answers),
+                ]
+            },
         }
     }
 }
@@ -123,6 +134,7 @@ impl Collector for Readings {
         self.catalog(&mut encoder)?;
         self.reporting(&mut encoder)?;
         self.admission(&mut encoder)?;
+        self.answer_caches(&mut encoder)?;
         self.sync(&mut encoder)
     }
 }
@@ -306,6 +318,37 @@ impl Readings {
 }
 
 /// A counter without labels; the encoder adds `_total` to `name`.
+impl Readings {
+    fn answer_caches(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let each =
+            |pick: fn(&CacheStats) -> u64| self.answer_caches.iter().map(move |(name, s)| (*name, pick(s)));
+        labelled(
+            e,
+            "wucache_answer_cache_hits",
+            "Look-ups that found ready answer bytes, by cache (fragments, xpress_frames, answers).",
+            MetricType::Counter,
+            "cache",
+            each(|s| s.hits),
+        )?;
+        labelled(
+            e,
+            "wucache_answer_cache_misses",
+            "Look-ups that had to derive, compress or build the bytes, by cache.",
+            MetricType::Counter,
+            "cache",
+            each(|s| s.misses),
+        )?;
+        labelled(
+            e,
+            "wucache_answer_cache_bytes",
+            "Bytes held, as charged against each cache's budget.",
+            MetricType::Gauge,
+            "cache",
+            each(|s| s.bytes as u64),
+        )
+    }
+}
+
 fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
     let metric = ConstCounter::new(value);
     metric.encode(e.encode_descriptor(name, help, None, metric.metric_type())?)

@@ -105,6 +105,11 @@ fn answer_cache() -> &'static crate::bytecache::ByteCache<u128, Arc<SharedAnswer
     CACHE.get_or_init(|| crate::bytecache::ByteCache::new(ANSWER_CACHE))
 }
 
+/// The frame cache's and the answer cache's counts, for `/metrics`.
+pub(super) fn cache_stats() -> (crate::bytecache::CacheStats, crate::bytecache::CacheStats) {
+    (frame_cache().frames.stats(), answer_cache().stats())
+}
+
 /// The answer kept under `key`, if any.
 pub(super) fn cached_answer(key: u128) -> Option<Arc<SharedAnswer>> {
     answer_cache().get(&key)

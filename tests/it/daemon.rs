@@ -27,6 +27,16 @@ async fn serves_health_and_ready_while_the_upstream_is_unreachable() {
     );
     let (_, metrics) = http("GET", admin, "/metrics", None).await;
     assert!(metrics.contains("\nwucache_sync_failures_total 1\n"), "{metrics}");
+    for cache in ["fragments", "xpress_frames", "answers"] {
+        for family in [
+            "wucache_answer_cache_hits_total",
+            "wucache_answer_cache_misses_total",
+            "wucache_answer_cache_bytes",
+        ] {
+            let series = format!("\n{family}{{cache=\"{cache}\"}} ");
+            assert!(metrics.contains(&series), "{series} in {metrics}");
+        }
+    }
     assert_eq!(
         http("GET", daemon.client_addr, "/nothing/here", None).await.0,
         404
