@@ -260,13 +260,8 @@ mod tests {
     #[test]
     fn delivery_is_level_by_level_and_only_installed_satisfies() {
         let (graph, scope) = fixture();
-        let request = |installed: &'static [i32], other: &'static [i32]| Request {
-            installed_non_leaf: installed,
-            other_cached: other,
-            watermark: 1,
-            filter_categories: &[],
-            page_size: PAGE_SIZE,
-        };
+        let request =
+            |installed: &'static [i32], other: &'static [i32]| paged(installed, other, 1, PAGE_SIZE);
         // Round 1: only nodes with no prerequisites (company, detectoid).
         let first = sync_software(&graph, &scope, &request(&[], &[]));
         assert_eq!(ids(&graph, &scope, &first.new), vec![101, 105]);
@@ -302,13 +297,7 @@ mod tests {
         let scope = Scope::new(scope.entries, &graph);
         let installed = [101, 102, 105, 106];
         let other = [103, 104, 107];
-        let request = |watermark| Request {
-            installed_non_leaf: &installed,
-            other_cached: &other,
-            watermark,
-            filter_categories: &[],
-            page_size: 50,
-        };
+        let request = |watermark| paged(&installed, &other, watermark, 50);
         assert_eq!(
             ids(
                 &graph,

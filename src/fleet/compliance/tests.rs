@@ -205,6 +205,25 @@ fn every_update(status: &MachineStatus, decisions: &Decisions) -> Vec<(uuid::Uui
     items
 }
 
+/// Event 156's `U`/`V`/`W` lists with each id in one of them, or (with `1 - 3/spread`
+/// chance) in none.
+fn random_lists(rng: &mut rand::rngs::StdRng, ids: &[uuid::Uuid], spread: usize) -> Vec<String> {
+    use rand::Rng;
+    let mut lists: [Vec<String>; 3] = Default::default();
+    for id in ids {
+        let pick = rng.gen_range(0..spread);
+        if pick < 3 {
+            lists[pick].push(id.to_string());
+        }
+    }
+    ["U", "V", "W"]
+        .iter()
+        .zip(&lists)
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(tag, l)| format!("{tag}={}", l.join(";")))
+        .collect()
+}
+
 #[test]
 fn only_approved_and_named_updates_are_visited_and_nothing_is_missed() {
     use rand::{Rng, SeedableRng};
@@ -212,19 +231,7 @@ fn only_approved_and_named_updates_are_visited_and_nothing_is_missed() {
     let ids: Vec<uuid::Uuid> = decisions.facts.iter().map(|f| f.update_id).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for _ in 0..300 {
-        let mut lists: [Vec<String>; 3] = Default::default();
-        for id in &ids {
-            let pick = rng.gen_range(0..5);
-            if pick < 3 {
-                lists[pick].push(id.to_string());
-            }
-        }
-        let misc = ["U", "V", "W"]
-            .iter()
-            .zip(&lists)
-            .filter(|(_, l)| !l.is_empty())
-            .map(|(tag, l)| format!("{tag}={}", l.join(";")))
-            .collect();
+        let misc = random_lists(&mut rng, &ids, 5);
         let mut events = vec![report(156, misc, uuid::Uuid::nil())];
         if rng.gen_bool(0.5) {
             events.push(report(182, Vec::new(), ids[rng.gen_range(0..ids.len())]));
@@ -248,19 +255,7 @@ fn the_summary_without_items_equals_the_summary_of_the_items() {
     let ids: Vec<uuid::Uuid> = decisions.facts.iter().map(|f| f.update_id).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     for round in 0..400 {
-        let mut lists: [Vec<String>; 3] = Default::default();
-        for id in &ids {
-            let pick = rng.gen_range(0..6);
-            if pick < 3 {
-                lists[pick].push(id.to_string());
-            }
-        }
-        let misc = ["U", "V", "W"]
-            .iter()
-            .zip(&lists)
-            .filter(|(_, l)| !l.is_empty())
-            .map(|(tag, l)| format!("{tag}={}", l.join(";")))
-            .collect();
+        let misc = random_lists(&mut rng, &ids, 6);
         let mut events = Vec::new();
         // A quarter of the machines only ever reported a failure (no status list yet).
         if round % 4 != 0 {
