@@ -41,7 +41,19 @@ fn private_range(body: &[u8]) -> Option<std::ops::Range<usize>> {
 /// `xpress::compress` with the cookie in a block of its own, so the blocks around it are the
 /// same bytes for every client of a scope and their frames come from the frame cache.
 pub(super) fn compress_sharing_blocks(body: &[u8]) -> Vec<u8> {
-    split_and_compress(body).0
+    let private = private_range(body).unwrap_or(body.len()..body.len());
+    let mut out = Vec::with_capacity(body.len() / 4 + 64);
+    shared_frames(&body[..private.start], &mut out);
+    private_frames(&body[private.clone()], &mut out);
+    shared_frames(&body[private.end..], &mut out);
+    out
+}
+
+/// Frames a client's own bytes (its cookie), compressed afresh and never kept.
+fn private_frames(piece: &[u8], out: &mut Vec<u8>) {
+    for block in piece.chunks(crate::protocol::xpress::MAX_BLOCK) {
+        crate::protocol::xpress::frame(block, out);
+    }
 }
 
 /// The answer framed as `compress_sharing_blocks` frames it, and the same without its cookie.
@@ -91,9 +103,7 @@ impl SharedAnswer {
     pub(super) fn with_cookie(&self, cookie: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.head.len() + self.tail.len() + cookie.len() + 16);
         out.extend_from_slice(&self.head);
-        for block in cookie.chunks(crate::protocol::xpress::MAX_BLOCK) {
-            crate::protocol::xpress::frame(block, &mut out);
-        }
+        private_frames(cookie, &mut out);
         out.extend_from_slice(&self.tail);
         out
     }

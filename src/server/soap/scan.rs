@@ -136,7 +136,7 @@ fn software_pass(
         page_size: PAGE_SIZE,
     };
     let scope = snapshot.scope_for(&state.target_groups);
-    let answer = staged::sync_software(&snapshot.graph, scope, &request);
+    let mut answer = staged::sync_software(&snapshot.graph, scope, &request);
     log_software_pass(context, state, parameters, &answer);
     let category_scan = !parameters.filter_category_ids.is_empty();
     let next = AccessState {
@@ -146,7 +146,7 @@ fn software_pass(
     let new_cookie = seal_cookie(context, &next);
     let deployed_out_of_scope = (parameters.need_two_group_out_of_scope
         && !answer.deployed_out_of_scope.is_empty())
-    .then_some(answer.deployed_out_of_scope.clone());
+    .then(|| std::mem::take(&mut answer.deployed_out_of_scope));
     let driver_sync_not_needed = category_scan || !scope.has_drivers;
     let key = context.xpress.then(|| {
         let mut key = AnswerKey::new("SyncUpdates", snapshot.serial);
