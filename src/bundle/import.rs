@@ -424,10 +424,10 @@ fn store_documents(
             let (xml, record) = read_document(bundle, entry, identity, &types).map_err(changed)?;
             batch.push((record, xml));
             if batch.len() == BATCH {
-                stored += store.put_batch_counted(&std::mem::take(&mut batch))?.1;
+                stored += store.put_batch_counted(&mut std::mem::take(&mut batch))?.1;
             }
         }
-        stored += store.put_batch_counted(&batch)?.1;
+        stored += store.put_batch_counted(&mut batch)?.1;
         store.flush()?;
     }
     inherit_bundle_categories(store)?;

@@ -50,8 +50,12 @@ pub fn decode_compressed(cab_bytes: &[u8]) -> Result<String, BlobError> {
 fn read_first_member(cab_bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
     let mut cabinet = cab::Cabinet::new(std::io::Cursor::new(cab_bytes)).map_err(BlobError::Cabinet)?;
     let name = first_member(&cabinet).ok_or(BlobError::NoMember)?;
+    let size = cabinet
+        .get_file_entry(&name)
+        .map_or(0, |entry| u64::from(entry.uncompressed_size()));
     let reader = cabinet.read_file(&name).map_err(BlobError::Cabinet)?;
-    let mut raw = Vec::new();
+    // The member's declared size, up to the accepted one: the bytes land without regrowing.
+    let mut raw = Vec::with_capacity(size.min(MAX_DECODED_BYTES) as usize);
     reader
         .take(MAX_DECODED_BYTES + 1)
         .read_to_end(&mut raw)
@@ -139,35 +143,39 @@ fn mszip_block(chunk: &[u8]) -> Vec<u8> {
     out
 }
 
-/// UTF-16LE (BOM optional) to a `String`. Update documents are almost all ASCII: a run of
-/// ASCII code units is copied a byte each, anything else decoded as UTF-16.
+/// UTF-16LE (BOM optional) to a `String`. Update documents are almost all ASCII: an ASCII
+/// code unit is copied as its byte, anything else decoded as UTF-16 up to the next ASCII one.
 pub fn utf16le_to_string(raw: &[u8]) -> Result<String, BlobError> {
     if raw.len() % 2 != 0 {
         return Err(BlobError::NotUtf16);
     }
     let raw = raw.strip_prefix(&[0xFF, 0xFE]).unwrap_or(raw);
-    let mut out = String::with_capacity(raw.len() / 2);
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let ascii = rest
-            .chunks_exact(2)
-            .take_while(|pair| pair[1] == 0 && pair[0] < 0x80)
-            .count();
-        out.extend(rest[..ascii * 2].iter().step_by(2).map(|&b| char::from(b)));
-        rest = &rest[ascii * 2..];
-        let other = rest
-            .chunks_exact(2)
-            .take_while(|pair| pair[1] != 0 || pair[0] >= 0x80)
-            .count();
-        let units = rest[..other * 2]
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]));
-        for c in char::decode_utf16(units) {
-            out.push(c.map_err(|_| BlobError::NotUtf16)?);
+    let mut out = Vec::with_capacity(raw.len() / 2);
+    let mut units = raw
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]));
+    while let Some(unit) = units.next() {
+        if unit < 0x80 {
+            out.push(unit as u8);
+            continue;
         }
-        rest = &rest[other * 2..];
+        let mut pending = Some(unit);
+        let run = std::iter::from_fn(|| pending.take().or_else(|| units.next()));
+        let mut ascii_after = None;
+        for decoded in char::decode_utf16(run.map_while(|u| {
+            if u < 0x80 {
+                ascii_after = Some(u as u8);
+                None
+            } else {
+                Some(u)
+            }
+        })) {
+            let c = decoded.map_err(|_| BlobError::NotUtf16)?;
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+        out.extend(ascii_after);
     }
-    Ok(out)
+    String::from_utf8(out).map_err(|_| BlobError::NotUtf16)
 }
 
 #[cfg(test)]

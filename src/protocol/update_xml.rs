@@ -28,9 +28,25 @@ pub enum UpdateXmlError {
     },
 }
 
+/// The parts of an update document its record is read from (see `parse_update`): the
+/// applicability rules, installer data and localized texts but the titles are checked and
+/// read past, not built — they are most of a document's elements.
+fn record_needs(parent: &str, name: &str, depth: usize) -> bool {
+    match (depth, parent) {
+        (1, _) => name != "ApplicabilityRules",
+        (2, "HandlerSpecificData") => name == "CategoryInformation",
+        (3, "LocalizedProperties") => matches!(name, "Language" | "Title"),
+        _ => true,
+    }
+}
+
 /// Parses one update document.
 pub fn parse_update(text: &str) -> Result<UpdateRecord, UpdateXmlError> {
-    let root = xml::parse(text)?;
+    record_from(xml::parse_pruned(text, &record_needs)?)
+}
+
+/// The record of an update document's tree.
+fn record_from(root: Element) -> Result<UpdateRecord, UpdateXmlError> {
     if root.name != "Update" {
         return Err(UpdateXmlError::NotAnUpdate(root.name));
     }
@@ -259,6 +275,50 @@ mod tests {
         assert!(matches!(
             parse_update(no_type),
             Err(UpdateXmlError::BadField { .. })
+        ));
+    }
+
+    /// Every real document in the fixtures (and the synthetic kinds) reads to the same record
+    /// whether the parts a record does not need are built or read past.
+    #[test]
+    fn pruned_reading_gives_the_full_trees_record() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream");
+        let mut read = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("xml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let full = record_from(xml::parse(&text).unwrap()).unwrap();
+            assert_eq!(parse_update(&text).unwrap(), full, "{}", path.display());
+            read += 1;
+        }
+        assert!(read >= 6, "fixtures read: {read}");
+    }
+
+    /// What is read past is still checked: a bad entity, a DOCTYPE, an unclosed element or a
+    /// repeated attribute inside the applicability rules refuse the document as before.
+    #[test]
+    fn pruned_parts_are_still_checked() {
+        let with_rules = |rules: &str| {
+            format!(
+                r#"<Update><UpdateIdentity UpdateID="56309036-4c77-4dd9-951a-99ee9c246a94" RevisionNumber="1"/><Properties UpdateType="Software"/><ApplicabilityRules>{rules}</ApplicabilityRules></Update>"#
+            )
+        };
+        assert!(parse_update(&with_rules("<IsInstalled><b:True/></IsInstalled>")).is_ok());
+        for bad in [
+            "<IsInstalled>&bogus;</IsInstalled>",
+            "<IsInstalled><x></IsInstalled>",
+            r#"<IsInstalled a="1" a="2"/>"#,
+            r#"<IsInstalled a="&bogus;"/>"#,
+        ] {
+            assert!(parse_update(&with_rules(bad)).is_err(), "{bad}");
+        }
+        let deep = "<a>".repeat(200) + &"</a>".repeat(200);
+        assert!(matches!(
+            parse_update(&with_rules(&deep)),
+            Err(UpdateXmlError::Xml(XmlError::TooDeep(_)))
         ));
     }
 }

@@ -201,6 +201,19 @@ pub fn parse_request_until(
     Parser::new(limits, true, None).run(text, stop)
 }
 
+/// Decides whether an element enters the tree: its parent's local name, its own and its depth
+/// (the root is at 0). What it turns away is still read whole and held to the same limits
+/// (well-formed, entities resolvable, attributes counted) but builds nothing.
+pub type Keep = dyn Fn(&str, &str, usize) -> bool;
+
+/// `parse`, building only the elements `keep` takes (and none below one it turns away): a
+/// reader that needs a few parts of a big document does not pay for the rest.
+pub fn parse_pruned(text: &str, keep: &Keep) -> Result<Element, XmlError> {
+    let mut parser = Parser::new(&Limits::UPSTREAM, false, None);
+    parser.keep = Some(keep);
+    parser.run(text, &|| None)
+}
+
 /// `parse_request_until`, letting the elements at the end of `long.path` hold up to
 /// `long.text` bytes of text (every other element stays within `limits.text`).
 pub fn parse_request_with_long_text(
@@ -230,6 +243,10 @@ struct Parser<'l> {
     spare: String,
     /// The last `close` kept a number.
     kept_number: bool,
+    /// Which elements enter the tree (`None`: all).
+    keep: Option<&'l Keep>,
+    /// Open elements being read past, not built (inside one `keep` turned away).
+    skipping: usize,
 }
 
 impl<'l> Parser<'l> {
@@ -242,6 +259,8 @@ impl<'l> Parser<'l> {
             elements: 0,
             spare: String::new(),
             kept_number: false,
+            keep: None,
+            skipping: 0,
         }
     }
 
@@ -259,6 +278,10 @@ impl<'l> Parser<'l> {
             let event = reader
                 .read_event()
                 .map_err(|e| XmlError::Malformed(format!("at byte {}: {e}", reader.buffer_position())))?;
+            if self.skipping > 0 || self.turns_away(&event) {
+                self.skip(&event)?;
+                continue;
+            }
             let closed = match event {
                 Event::Start(start) => {
                     self.open(&start)?;
@@ -303,6 +326,43 @@ impl<'l> Parser<'l> {
                 return finish(&mut reader, root);
             }
         }
+    }
+
+    /// Whether `event` opens an element `keep` turns away.
+    fn turns_away(&self, event: &Event<'_>) -> bool {
+        let (Some(keep), Event::Start(start) | Event::Empty(start)) = (self.keep, event) else {
+            return false;
+        };
+        let Some(Frame::Element(parent, _)) = self.stack.last() else {
+            return false;
+        };
+        let name = std::str::from_utf8(start.local_name().into_inner()).unwrap_or_default();
+        !keep(&parent.name, name, self.stack.len())
+    }
+
+    /// Reads one event inside (or opening) an element turned away: counted against the
+    /// limits and checked as `open` and `text` would, nothing kept.
+    fn skip(&mut self, event: &Event<'_>) -> Result<(), XmlError> {
+        match event {
+            Event::Start(start) | Event::Empty(start) => {
+                self.elements = count_element(self.elements, self.stack.len() + self.skipping, self.limits)?;
+                check_attributes(start, self.limits)?;
+                if matches!(event, Event::Start(_)) {
+                    self.skipping += 1;
+                }
+            }
+            Event::End(_) => self.skipping -= 1,
+            Event::Text(text) => {
+                text.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
+            }
+            Event::GeneralRef(reference) => {
+                resolve_reference(reference)?;
+            }
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Eof => return Err(XmlError::Malformed("document ends inside an element".into())),
+            Event::CData(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+        }
+        Ok(())
     }
 
     fn open(&mut self, start: &BytesStart<'_>) -> Result<(), XmlError> {
@@ -539,6 +599,35 @@ fn finish(reader: &mut Reader<&[u8]>, root: Element) -> Result<Element, XmlError
             Err(e) => return Err(XmlError::Malformed(e.to_string())),
         }
     }
+}
+
+/// The checks `open` makes of an element's attributes (count, syntax, duplicates, length,
+/// entities), keeping none of them.
+fn check_attributes(start: &BytesStart<'_>, limits: &Limits) -> Result<(), XmlError> {
+    let name = || String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+    let mut seen: Vec<&[u8]> = Vec::new();
+    for (index, attr) in start.attributes().with_checks(false).enumerate() {
+        if index >= limits.attributes {
+            return Err(XmlError::TooManyAttributes(name(), limits.attributes));
+        }
+        let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
+        let key = attr.key.into_inner();
+        if seen.contains(&key) {
+            return Err(XmlError::DuplicateAttribute(
+                name(),
+                String::from_utf8_lossy(key).into_owned(),
+            ));
+        }
+        seen.push(key);
+        if attr.value.len() > limits.text {
+            return Err(XmlError::TextTooLong(name(), limits.text));
+        }
+        if attr.value.contains(&b'&') {
+            attr.unescape_value()
+                .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        }
+    }
+    Ok(())
 }
 
 fn open(start: &BytesStart<'_>, limits: &Limits) -> Result<Element, XmlError> {

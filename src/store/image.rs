@@ -1,22 +1,27 @@
 //! The latest-records image: the stored form of every update's newest revision in one file,
 //! `catalog/latest.image`, so that `serve` reads one file at start-up instead of walking the
 //! revisions tree record by record. It is a cache of the store, never the truth: it names the
-//! catalog and the store generation it was written at, ends with a SHA-256 of everything
-//! before it, and is written to a temporary file, synced and renamed into place. A missing,
+//! catalog and the store generation it was written at, ends with a checksum of everything
+//! before it (XXH3-128: it guards against torn writes and damaged disks, not against someone
+//! who can write the data folder, and is read at memory speed on the start-up path), and is written to a temporary file, synced and renamed into place. A missing,
 //! stale, truncated or damaged image is refused with the reason, and the caller reads the
 //! store instead.
 //!
 //! Layout (big-endian): `MAGIC`, catalog id (u64), generation (u64), then each record as its
 //! length (u32) and the bytes the revisions tree holds for it (version byte + postcard), then
-//! the record count (u32) and the SHA-256 of all the bytes before it.
+//! the record count (u32) and the XXH3-128 (big-endian) of all the bytes before it. Format 2;
+//! format 1 ended with a SHA-256 and is refused as another format (the store is read
+//! instead, and the next sync writes format 2).
 
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::Xxh3;
 
-const MAGIC: &[u8; 8] = b"WUCIMG\x00\x01";
+const MAGIC: &[u8; 8] = b"WUCIMG\x00\x02";
 const HEADER: usize = MAGIC.len() + 8 + 8;
-const TRAILER: usize = 4 + 32;
+const TRAILER: usize = 4 + CHECKSUM;
+/// Bytes of the checksum.
+const CHECKSUM: usize = 16;
 /// The longest record the reader accepts (a stored record is a few KiB at most).
 const MAX_RECORD: usize = 16 << 20;
 
@@ -97,7 +102,7 @@ fn write_partial<E: From<std::io::Error>>(
     let file = std::fs::File::create(partial)?;
     let mut out = Hashed {
         inner: std::io::BufWriter::with_capacity(1 << 20, file),
-        hash: Sha256::new(),
+        hash: Xxh3::new(),
     };
     out.put(MAGIC)?;
     out.put(&stamp.catalog_id.to_be_bytes())?;
@@ -115,7 +120,7 @@ fn write_partial<E: From<std::io::Error>>(
     }
     out.put(&count.to_be_bytes())?;
     let Hashed { mut inner, hash } = out;
-    inner.write_all(&hash.finalize())?;
+    inner.write_all(&hash.digest128().to_be_bytes())?;
     let file = inner.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(count as usize)
@@ -124,7 +129,7 @@ fn write_partial<E: From<std::io::Error>>(
 /// A writer that hashes what it writes.
 struct Hashed<W> {
     inner: W,
-    hash: Sha256,
+    hash: Xxh3,
 }
 
 impl<W: Write> Hashed<W> {
@@ -189,8 +194,8 @@ fn check(bytes: &[u8]) -> Result<Stamp, Unusable> {
     if &bytes[..MAGIC.len()] != MAGIC {
         return Err(Unusable::Corrupt("not a catalog image of this format".into()));
     }
-    let (hashed, sum) = bytes.split_at(bytes.len() - 32);
-    if Sha256::digest(hashed).as_slice() != sum {
+    let (hashed, sum) = bytes.split_at(bytes.len() - CHECKSUM);
+    if xxhash_rust::xxh3::xxh3_128(hashed).to_be_bytes() != sum {
         return Err(Unusable::Corrupt("checksum mismatch".into()));
     }
     Ok(Stamp {
@@ -278,6 +283,27 @@ mod tests {
                 "{len}: {err}"
             );
         }
+    }
+
+    /// An image of the first format (same framing, SHA-256 trailer) is another format.
+    #[test]
+    fn a_format_one_image_is_refused() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = b"WUCIMG\x00\x01".to_vec();
+        old.extend_from_slice(&STAMP.catalog_id.to_be_bytes());
+        old.extend_from_slice(&STAMP.generation.to_be_bytes());
+        old.extend_from_slice(&0u32.to_be_bytes());
+        let sum = sha2::Sha256::digest(&old);
+        old.extend_from_slice(&sum);
+        let path = path(dir.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, old).unwrap();
+        let refused = read(&path, STAMP).unwrap_err();
+        assert!(
+            refused.to_string().contains("not a catalog image of this format"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - `meta`: schema version, the local-id counter, anchors and other small strings.
 //! - `revisions`: local id (u32 BE) → `UpdateRecord` (version byte + postcard).
 //! - `identities`: UpdateID (16) + RevisionNumber (u32 BE) → local id.
-//! - `documents`: local id → the full update XML (UTF-8).
+//! - `documents`: local id → the full update document as the upstream sent it: XML (UTF-8),
+//!   or the cabinet of its `XmlUpdateBlobCompressed` (`MSCF…`), read back as XML.
 //! - `latest`: UpdateID → local id of its newest revision (the one served).
 //! - `deployments`: policy group → its table of UpdateID → `DeploymentRow` (persistent ids
 //!   and change sequence numbers, so clients see the same deployment until it changes).
@@ -318,14 +319,17 @@ impl Store {
     /// get the next local ids; a revision already stored keeps its id and is rewritten.
     /// Returns the local ids in input order.
     pub fn put_batch(&self, items: &[(UpdateRecord, String)]) -> Result<Vec<i32>, StoreError> {
-        Ok(self.put_batch_counted(items)?.0)
+        Ok(self.put_batch_counted(&mut items.to_vec())?.0)
     }
 
-    /// `put_batch`, also returning how many of the revisions were new.
-    pub fn put_batch_counted(
+    /// `put_batch`, also returning how many of the revisions were new. Each record's
+    /// `local_id` is set to the id it was stored under.
+    pub fn put_batch_counted<D: AsRef<[u8]>>(
         &self,
-        items: &[(UpdateRecord, String)],
+        items: &mut [(UpdateRecord, D)],
     ) -> Result<(Vec<i32>, usize), StoreError> {
+        // sled may run the transaction again after a conflict; setting an id again is harmless.
+        let items = std::cell::RefCell::new(items);
         let trees = (
             &self.meta,
             &self.revisions,
@@ -349,8 +353,8 @@ impl Store {
             let (mut revision_count, mut update_count) =
                 (read_count(REVISION_COUNT_KEY)?, read_count(UPDATE_COUNT_KEY)?);
             let mut new_revisions = 0;
-            let mut ids = Vec::with_capacity(items.len());
-            for (record, xml) in items {
+            let mut ids = Vec::with_capacity(items.borrow().len());
+            for (record, xml) in items.borrow_mut().iter_mut() {
                 let key = identity_key(&record.identity);
                 let local = match identities.get(key)? {
                     Some(raw) => u32_from(&raw).map_err(ConflictableTransactionError::Abort)?,
@@ -366,10 +370,9 @@ impl Store {
                         local
                     }
                 };
-                let mut record = record.clone();
                 record.local_id = local as i32;
-                revisions.insert(&local.to_be_bytes(), encode(&record))?;
-                documents.insert(&local.to_be_bytes(), xml.as_bytes())?;
+                revisions.insert(&local.to_be_bytes(), encode(record))?;
+                documents.insert(&local.to_be_bytes(), xml.as_ref())?;
                 let newer = match latest.get(record.identity.update_id.as_bytes())? {
                     Some(raw) => {
                         let current = u32_from(&raw).map_err(ConflictableTransactionError::Abort)?;
@@ -440,14 +443,12 @@ impl Store {
         }
     }
 
-    /// The full update XML of a stored revision.
+    /// The full update XML of a stored revision (decompressed when it was stored as the
+    /// upstream's cabinet).
     pub fn document(&self, local_id: i32) -> Result<Option<String>, StoreError> {
         self.documents
             .get((local_id as u32).to_be_bytes())?
-            .map(|raw| {
-                String::from_utf8(raw.to_vec())
-                    .map_err(|_| StoreError::Corrupt(format!("document {local_id} is not UTF-8")))
-            })
+            .map(|raw| document_text(local_id, &raw))
             .transpose()
     }
 
@@ -899,6 +900,20 @@ fn move_snapshots_aside(path: &Path) -> Result<Vec<String>, StoreError> {
     Ok(moved)
 }
 
+/// A stored document as XML: a cabinet (`MSCF`, as the sync stores compressed documents) is
+/// decompressed, anything else is UTF-8 text (an XML document cannot start with `MSCF`).
+fn document_text(local_id: i32, raw: &[u8]) -> Result<String, StoreError> {
+    if raw.starts_with(CABINET_MAGIC) {
+        return crate::protocol::blob::decode_compressed(raw)
+            .map_err(|e| StoreError::Corrupt(format!("document {local_id}: {e}")));
+    }
+    String::from_utf8(raw.to_vec())
+        .map_err(|_| StoreError::Corrupt(format!("document {local_id} is not UTF-8")))
+}
+
+/// The first bytes of a Microsoft Cabinet.
+const CABINET_MAGIC: &[u8] = b"MSCF";
+
 fn open_db_waiting(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
@@ -1019,6 +1034,38 @@ mod tests {
             title: format!("update {update} r{revision}"),
             ..UpdateRecord::new(identity, UpdateType::Software)
         }
+    }
+
+    /// The sync stores a compressed document as the upstream's cabinet; it reads back as the
+    /// XML in it, after a reopen too. A damaged cabinet is a corrupt document, not a panic.
+    #[test]
+    fn cabinet_documents_read_back_as_xml() {
+        let dir = tempfile::tempdir().unwrap();
+        let xml = format!("<Update>{}é</Update>", "<x/>".repeat(2000));
+        let cabinet = crate::protocol::blob::encode_compressed(&xml);
+        assert!(
+            cabinet.len() * 3 < xml.len(),
+            "{} vs {}",
+            cabinet.len(),
+            xml.len()
+        );
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut items = vec![
+                (record(1, 1), cabinet.clone()),
+                (record(2, 1), b"<plain/>".to_vec()),
+            ];
+            store.put_batch_counted(&mut items).unwrap();
+            assert_eq!(store.document(1).unwrap().unwrap(), xml);
+            let mut damaged = cabinet[..cabinet.len() / 2].to_vec();
+            damaged.extend_from_slice(&[0xAB; 64]);
+            store.put_batch_counted(&mut [(record(3, 1), damaged)]).unwrap();
+            assert!(matches!(store.document(3), Err(StoreError::Corrupt(_))));
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.document(1).unwrap().unwrap(), xml);
+        assert_eq!(store.document(2).unwrap().unwrap(), "<plain/>");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use super::mirror::{catalog_record, SyncChange};
 use crate::catalog::CategoryTypes;
 use crate::model::{UpdateRecord, UpdateType};
-use crate::protocol::wsusss::UpdateData;
+use crate::protocol::wsusss::{Blob, UpdateData};
 use crate::store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
@@ -27,7 +27,8 @@ struct Fetched {
 /// One batch read: the stored form of every document that could be read.
 struct Read {
     requested: usize,
-    items: Vec<(UpdateRecord, String)>,
+    /// Each record with its document as it is stored (see `read_document`).
+    items: Vec<(UpdateRecord, Vec<u8>)>,
     unreadable: Vec<String>,
 }
 
@@ -129,10 +130,10 @@ fn read_batch(fetched: Fetched, types: &CategoryTypes) -> Read {
     let mut unreadable = Vec::new();
     for update in data.updates {
         let identity = update.identity;
-        let read = update
-            .blob
-            .into_document()
-            .and_then(|xml| Ok((catalog_record(&xml, identity, types, &urls)?, xml)));
+        let read = read_document(update.blob).and_then(|(xml, cabinet)| {
+            let record = catalog_record(&xml, identity, types, &urls)?;
+            Ok((record, cabinet.unwrap_or_else(|| xml.into_bytes())))
+        });
         match read {
             Ok(item) => items.push(item),
             Err(detail) => {
@@ -149,6 +150,18 @@ fn read_batch(fetched: Fetched, types: &CategoryTypes) -> Read {
 }
 
 /// Most revisions the writer puts in one transaction when read batches wait for it.
+/// A document's XML, and the upstream's cabinet when it came compressed: that is what is
+/// stored then (a fraction of the XML's size; the store reads it back as XML), else the XML.
+fn read_document(blob: Blob) -> Result<(String, Option<Vec<u8>>), String> {
+    match blob {
+        Blob::Compressed(cabinet) => {
+            let xml = crate::protocol::blob::decode_compressed(&cabinet).map_err(|e| e.to_string())?;
+            Ok((xml, Some(cabinet)))
+        }
+        other => other.into_document().map(|xml| (xml, None)),
+    }
+}
+
 const MAX_TRANSACTION: usize = 1_000;
 
 /// The writer's loop: stores the batches as they come, those that waited for it together in
@@ -167,7 +180,7 @@ fn write_batches(
             read.unreadable.extend(next.unreadable);
         }
         let changes = classify_changes(store, &read.items)?;
-        let (_, new) = store.put_batch_counted(&read.items)?;
+        let (_, new) = store.put_batch_counted(&mut read.items)?;
         let stored = Stored {
             requested: read.requested,
             new,
@@ -183,7 +196,7 @@ fn write_batches(
 
 /// What each software or driver revision of a batch is to the catalog, read before the
 /// batch is stored: an update's first revision, a later one, or one that expires it.
-fn classify_changes(store: &Store, items: &[(UpdateRecord, String)]) -> Result<Vec<SyncChange>, StoreError> {
+fn classify_changes(store: &Store, items: &[(UpdateRecord, Vec<u8>)]) -> Result<Vec<SyncChange>, StoreError> {
     let mut changes = Vec::new();
     let mut in_batch = HashSet::new();
     for (record, _) in items {

@@ -251,7 +251,9 @@ impl Transport {
                         network(url, e.as_ref())
                     }
                 })?;
-            let body = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+            // Checked as UTF-8 in place (answers are; the lossy path copies and is slow).
+            let body = String::from_utf8(Vec::from(collected.to_bytes()))
+                .unwrap_or_else(|bad| String::from_utf8_lossy(bad.as_bytes()).into_owned());
             Ok::<_, TransportError>(Reply { status, body })
         };
         let reply =
