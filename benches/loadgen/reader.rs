@@ -26,16 +26,17 @@ pub(crate) struct Page {
     pub(crate) driver_sync_not_needed: Option<bool>,
 }
 
-/// One `UpdateInfo` of `NewUpdates`. The Core fragment is read only where the client needs it:
-/// an update offered for install (its bundle members) and a bundle member (its own identity).
+/// One `UpdateInfo` of `NewUpdates`. The Core fragment's own identity is read for every
+/// update (the machine evaluates it); its bundle members only for an update offered for
+/// install.
 #[derive(Debug)]
 pub(crate) struct Delivered {
     pub(crate) id: i32,
     pub(crate) is_leaf: bool,
     pub(crate) action: Action,
-    /// `UpdateIdentity/@UpdateID` of the Core fragment, when read.
-    pub(crate) update_id: Option<Uuid>,
-    /// `BundledUpdates` of the Core fragment, when read.
+    /// `UpdateIdentity/@UpdateID` of the Core fragment.
+    pub(crate) update_id: Uuid,
+    /// `BundledUpdates` of the Core fragment of an update offered for install.
     pub(crate) bundled: Vec<Uuid>,
 }
 
@@ -287,9 +288,9 @@ impl PageReader {
         })
     }
 
-    /// The Core fragment is read for updates offered for install and for bundle members.
-    fn wants_core(&self) -> bool {
-        matches!(self.current.action, Some(Action::Install | Action::Bundle))
+    /// The Core fragment's bundle members are read for updates offered for install.
+    fn wants_members(&self) -> bool {
+        matches!(self.current.action, Some(Action::Install))
     }
 
     fn finish_update(&mut self, new: bool) -> Result<(), Failure> {
@@ -300,7 +301,7 @@ impl PageReader {
             id,
             is_leaf: info.is_leaf.ok_or_else(|| missing("IsLeaf"))?,
             action: info.action.ok_or_else(|| missing("Deployment/Action"))?,
-            update_id: info.update_id,
+            update_id: info.update_id.ok_or_else(|| missing("Xml"))?,
             bundled: info.bundled,
         };
         if new {
@@ -312,7 +313,7 @@ impl PageReader {
     }
 
     fn take_core(&mut self, xml: &str) -> Result<(), Failure> {
-        let core = core_identities(xml)?;
+        let core = core_identities(xml, self.wants_members())?;
         self.current.update_id = Some(core.0);
         self.current.bundled = core.1;
         Ok(())
@@ -326,13 +327,7 @@ impl Visit for PageReader {
                 self.result = true;
                 Open::Walk
             }
-            ["SyncUpdatesResult", "NewUpdates" | "ChangedUpdates", "UpdateInfo", "Xml"] => {
-                if self.wants_core() {
-                    Open::Raw
-                } else {
-                    Open::Skip
-                }
-            }
+            ["SyncUpdatesResult", "NewUpdates" | "ChangedUpdates", "UpdateInfo", "Xml"] => Open::Raw,
             ["SyncUpdatesResult", "DeployedOutOfScopeRevisionIds"] => Open::Skip,
             ["SyncUpdatesResult", _, _, "Deployment", "HardwareIds" | "ClientBehaviors"] => Open::Skip,
             _ => Open::Text,
@@ -355,7 +350,7 @@ impl Visit for PageReader {
                     .ok_or_else(|| undecodable(format!("Deployment/Action {text:?}")))?;
                 self.current.action = Some(action);
             }
-            ["SyncUpdatesResult", _, "UpdateInfo", "Xml"] if self.wants_core() => self.take_core(text)?,
+            ["SyncUpdatesResult", _, "UpdateInfo", "Xml"] => self.take_core(text)?,
             ["SyncUpdatesResult", "OutOfScopeRevisionIDs", "int"] => self
                 .page
                 .out_of_scope
@@ -382,9 +377,9 @@ impl Visit for PageReader {
     }
 }
 
-/// The update's own `UpdateIdentity/@UpdateID` (the fragment's first element) and the ids under
-/// `Relationships/BundledUpdates`, looking through `AtLeastOne` groups.
-fn core_identities(xml: &str) -> Result<(Uuid, Vec<Uuid>), Failure> {
+/// The update's own `UpdateIdentity/@UpdateID` (the fragment's first element) and, with
+/// `members`, the ids under `Relationships/BundledUpdates`, looking through `AtLeastOne` groups.
+fn core_identities(xml: &str, members: bool) -> Result<(Uuid, Vec<Uuid>), Failure> {
     let bad = |e: &dyn std::fmt::Display| undecodable(format!("Core fragment: {e}"));
     let mut reader = Reader::from_str(xml);
     let mut own = None;
@@ -397,6 +392,7 @@ fn core_identities(xml: &str) -> Result<(Uuid, Vec<Uuid>), Failure> {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"UpdateIdentity" => {
                 let id = update_id_of(&e).map_err(|e| bad(&e))?;
                 match (own, in_bundled) {
+                    (None, _) if !members => return Ok((id, bundled)),
                     (None, _) => own = Some(id),
                     (Some(_), true) => bundled.push(id),
                     (Some(_), false) => {}

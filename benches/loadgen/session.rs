@@ -12,6 +12,7 @@
 //! answers are read by its strict readers, the big ones by `reader`.
 
 use crate::fleet::{Fleet, Machine, Memory};
+use crate::profile::{Profile, Unmet};
 use crate::reader::{self, Delivered};
 use crate::wire::{Answer, Connection, Failure};
 use std::collections::{HashMap, HashSet};
@@ -75,6 +76,8 @@ impl Op {
 pub(crate) struct Record {
     /// A returning client's session (the machine had finished a scan before).
     pub(crate) returning: bool,
+    /// The machine's profile.
+    pub(crate) profile: Option<Arc<Profile>>,
     /// Each call's time, request sent to last answer byte.
     pub(crate) calls: Vec<(Op, Duration)>,
     /// Failures; the session stopped at the first that is not a protocol note.
@@ -113,8 +116,10 @@ pub(crate) async fn run(machine: &mut Machine, fleet: Arc<Fleet>, settings: Sett
     let mut session = Session {
         record: Record {
             returning: machine.memory.is_some(),
+            profile: Some(Arc::clone(&machine.profile)),
             ..Record::default()
         },
+        profile: Arc::clone(&machine.profile),
         fleet,
         settings,
         connection: None,
@@ -144,6 +149,7 @@ fn forgets_cookie(failure: &Failure) -> bool {
 
 struct Session {
     record: Record,
+    profile: Arc<Profile>,
     fleet: Arc<Fleet>,
     settings: Settings,
     connection: Option<Connection>,
@@ -348,18 +354,31 @@ impl Session {
     }
 
     fn take_update(&mut self, scan: &mut Scan, update: Delivered) {
-        if update.is_leaf {
-            scan.other.push(update.id);
-        } else {
-            scan.installed.push(update.id);
+        let id = update.update_id;
+        match self.fleet.truth.check(&self.profile, &id) {
+            Ok(()) => {}
+            Err(Unmet::Unknown) => self.wrong("a revision of an update not in the catalog", id),
+            Err(Unmet::Prerequisite) => {
+                self.wrong("an update whose prerequisites the machine does not meet", id)
+            }
         }
-        match (update.action, update.update_id) {
-            (Action::Install, Some(id)) => scan.install.push((update.id, id, update.bundled)),
-            (Action::Bundle, Some(id)) => {
+        if !update.is_leaf && self.profile.installed(&id) {
+            scan.installed.push(update.id);
+        } else {
+            scan.other.push(update.id);
+        }
+        match update.action {
+            Action::Install => scan.install.push((update.id, id, update.bundled)),
+            Action::Bundle => {
                 scan.members.insert(id, update.id);
             }
             _ => {}
         }
+    }
+
+    /// A revision the machine may not be sent: an error, and the session goes on.
+    fn wrong(&mut self, what: &'static str, update: Uuid) {
+        self.record.errors.push(Failure::Truth(what, update));
     }
 
     /// The driver pass: no drivers are modelled, so nothing may come back.
@@ -415,8 +434,9 @@ impl Session {
         Ok(())
     }
 
-    /// Events 147 (scan succeeded) and 156 (status: the updates offered for install needed, at
-    /// most `needed` of them, as a real machine needs only those applicable to it).
+    /// Events 147 (scan succeeded) and 156 (status: the updates offered for install needed —
+    /// the machine is offered only those applicable to its profile — at most `needed` of
+    /// them).
     async fn report(&mut self, machine: &Machine, memory: &Memory) -> Result<(), Failure> {
         let time = now();
         let mut status = report::Event::new(&machine.client_id, &time, 156);

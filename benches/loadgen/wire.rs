@@ -35,6 +35,9 @@ pub(crate) enum Failure {
     Undecodable(String),
     /// A readable answer that breaks the protocol as a client relies on it.
     Protocol(String),
+    /// A revision the machine may not be sent, by the catalog's ground truth (an update whose
+    /// prerequisites it does not meet, or one not in the catalog): what, and the update id.
+    Truth(&'static str, uuid::Uuid),
 }
 
 impl Failure {
@@ -49,6 +52,7 @@ impl Failure {
             Failure::Fault { code, .. } => format!("SOAP fault {code}"),
             Failure::Undecodable(_) => "undecodable answer".into(),
             Failure::Protocol(what) => format!("protocol: {what}"),
+            Failure::Truth(what, _) => format!("ground truth: {what}"),
         }
     }
 
@@ -57,6 +61,7 @@ impl Failure {
         match self {
             Failure::Connect(why) | Failure::Transport(why) | Failure::Undecodable(why) => why.clone(),
             Failure::Fault { message, .. } if !message.is_empty() => format!("Message {message:?}"),
+            Failure::Truth(_, id) => format!("update {id}"),
             _ => self.label(),
         }
     }
