@@ -84,7 +84,7 @@ impl Knobs {
             returning: env("WUCACHE_LOADGEN_RETURNING").is_none_or(|v| v != "0"),
             needed: env("WUCACHE_LOADGEN_NEEDED")
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(500),
+                .unwrap_or(0),
             profile: env("WUCACHE_LOADGEN_PROFILE").map_or(Mode::Fleet, |v| {
                 Mode::parse(v.trim())
                     .unwrap_or_else(|| panic!("unknown profile {v:?} (fleet, all-installed)"))

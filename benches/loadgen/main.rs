@@ -62,7 +62,8 @@
 //!   not meet (by the generator's documents) as an error. `all-installed` is the worst case
 //!   of before: every category and detectoid installed, the whole catalog offered.
 //! - `WUCACHE_LOADGEN_NEEDED` — updates listed as needed (`U=`) in event 156, at most
-//!   (default 500, the first of those offered for install; 0 = all of them).
+//!   (default 0 = all those offered for install, which the profile already keeps to the
+//!   machine's own; a number lists only the first ones).
 //!
 //! The files: `knobs` (the settings), `scenario` (catalogs and the baseline file), `profile`
 //! (what each machine is, by the catalog's ground truth), `daemon` (the child process),
