@@ -16,6 +16,7 @@ use crate::profile::{Profile, Unmet};
 use crate::reader::{self, Delivered};
 use crate::wire::{Answer, Connection, Failure};
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,7 +184,7 @@ impl Session {
     }
 
     /// POSTs a call and records its time.
-    async fn exchange(&mut self, op: Op, request: &Request) -> Result<Answer, Failure> {
+    async fn exchange(&mut self, op: Op, request: Request) -> Result<Answer, Failure> {
         let connection = self.connection.as_mut().expect("opened first");
         let answer = connection.post(request).await?;
         self.record.calls.push((op, answer.elapsed));
@@ -192,7 +193,7 @@ impl Session {
     }
 
     /// A small call: the answer's response element, read by the test kit.
-    async fn call(&mut self, op: Op, request: &Request) -> Result<Element, Failure> {
+    async fn call(&mut self, op: Op, request: Request) -> Result<Element, Failure> {
         let answer = self.exchange(op, request).await?;
         match reply::read_reply(&answer.body) {
             Ok(Reply::Fault(_)) => Err(reader::fault(&answer.body)),
@@ -207,7 +208,7 @@ impl Session {
     async fn streamed<T>(
         &mut self,
         op: Op,
-        request: &Request,
+        request: Request,
         read: fn(&str) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
         let answer = self.exchange(op, request).await?;
@@ -224,7 +225,7 @@ impl Session {
 
     async fn handshake(&mut self, machine: &Machine) -> Result<Memory, Failure> {
         let answer = self
-            .call(Op::GetConfig, &request::get_config(request::PROTOCOL_VERSION))
+            .call(Op::GetConfig, request::get_config(request::PROTOCOL_VERSION))
             .await?;
         let config = answers::read_config(&answer).map_err(unreadable("GetConfig"))?;
         let max_extended = config
@@ -240,7 +241,7 @@ impl Session {
         let cookie = self.get_cookie(&auth, &old, &config.last_change).await?;
         let info = request::Machine::windows11(&machine.dns_name());
         let answer = self
-            .call(Op::RegisterComputer, &request::register_computer(&cookie, &info))
+            .call(Op::RegisterComputer, request::register_computer(&cookie, &info))
             .await?;
         answers::read_register_computer(&answer).map_err(unreadable("RegisterComputer"))?;
         let empty = self.fleet.ids(Vec::new());
@@ -266,7 +267,7 @@ impl Session {
 
     async fn authorize(&mut self, machine: &Machine) -> Result<AuthorizationCookie, Failure> {
         let built = request::get_authorization_cookie(&machine.client_id, None, &machine.dns_name());
-        let answer = self.call(Op::GetAuthorizationCookie, &built).await?;
+        let answer = self.call(Op::GetAuthorizationCookie, built).await?;
         answers::read_authorization_cookie(&answer).map_err(unreadable("GetAuthorizationCookie"))
     }
 
@@ -277,7 +278,7 @@ impl Session {
         last_change: &str,
     ) -> Result<Cookie, Failure> {
         let built = request::get_cookie(auth, Some(old), last_change, &now(), request::PROTOCOL_VERSION);
-        let answer = self.call(Op::GetCookie, &built).await?;
+        let answer = self.call(Op::GetCookie, built).await?;
         answers::read_get_cookie(&answer).map_err(unreadable("GetCookie"))
     }
 
@@ -293,12 +294,12 @@ impl Session {
         loop {
             let sent = !(first_ever && self.record.trips == 0);
             let params = SyncParams {
-                installed_non_leaf: sent.then(|| scan.installed.clone()),
-                other_cached: sent.then(|| scan.other.clone()),
                 need_two_group_out_of_scope: true,
                 ..SyncParams::default()
             };
-            let page = self.sync_updates(memory, &params).await?;
+            let lists = [&scan.installed, &scan.other].map(|ids| sent.then_some(&ids[..]));
+            let built = sync_request(&memory.cookie, lists, params);
+            let page = self.sync_updates(memory, built).await?;
             if let Some((_, time)) = self.record.calls.last() {
                 let ids = scan.installed.len() + scan.other.len();
                 self.record.software_pages.push((ids, *time));
@@ -322,14 +323,9 @@ impl Session {
         }
     }
 
-    async fn sync_updates(
-        &mut self,
-        memory: &mut Memory,
-        params: &SyncParams,
-    ) -> Result<reader::Page, Failure> {
-        let built = request::sync_updates(Some(&memory.cookie), params);
+    async fn sync_updates(&mut self, memory: &mut Memory, built: Request) -> Result<reader::Page, Failure> {
         let page = self
-            .streamed(Op::SyncUpdates, &built, reader::sync_updates)
+            .streamed(Op::SyncUpdates, built, reader::sync_updates)
             .await?;
         match &page.new_cookie {
             Some(cookie) => memory.cookie = cookie.clone(),
@@ -384,12 +380,12 @@ impl Session {
     /// The driver pass: no drivers are modelled, so nothing may come back.
     async fn driver_pass(&mut self, memory: &mut Memory, scan: &Scan) -> Result<(), Failure> {
         let params = SyncParams {
-            installed_non_leaf: Some(scan.installed.clone()),
             skip_software_sync: true,
             system_spec: true,
             ..SyncParams::default()
         };
-        let page = self.sync_updates(memory, &params).await?;
+        let built = sync_request(&memory.cookie, [Some(&scan.installed), None], params);
+        let page = self.sync_updates(memory, built).await?;
         if !page.updates.is_empty() {
             self.note("the driver pass returned updates");
         }
@@ -412,7 +408,7 @@ impl Session {
                 &["en-US", "en"],
             );
             let read = self
-                .streamed(Op::GetExtendedUpdateInfo, &built, reader::extended_info)
+                .streamed(Op::GetExtendedUpdateInfo, built, reader::extended_info)
                 .await?;
             self.record.extended_batches += 1;
             if !read.out_of_scope.is_empty() {
@@ -453,13 +449,46 @@ impl Session {
         }
         let events = [report::Event::new(&machine.client_id, &time, 147), status];
         let built = report::report_event_batch(&memory.cookie, &time, &events);
-        let answer = self.call(Op::ReportEventBatch, &built).await?;
+        let answer = self.call(Op::ReportEventBatch, built).await?;
         let taken = answers::read_report_event_batch(&answer).map_err(unreadable("ReportEventBatch"))?;
         if !taken {
             self.note("ReportEventBatch answered false");
         }
         Ok(())
     }
+}
+
+/// SyncUpdates from the test kit's template, with the two id lists (installed non-leaf,
+/// other cached; `None`: left out) written into it in place: they grow to thousands of ids
+/// over a scan, and the template formats every id into a `String` of its own.
+fn sync_request(cookie: &Cookie, lists: [Option<&[i32]>; 2], params: SyncParams) -> Request {
+    let empty = |list: Option<&[i32]>| list.map(|_| Vec::new());
+    let params = SyncParams {
+        installed_non_leaf: empty(lists[0]),
+        other_cached: empty(lists[1]),
+        ..params
+    };
+    let mut built = request::sync_updates(Some(cookie), &params);
+    let ids: usize = lists.iter().flatten().map(|ids| ids.len()).sum();
+    let mut body = String::with_capacity(built.body.len() + 16 * ids);
+    let mut rest = built.body.as_str();
+    for (name, ids) in ["</InstalledNonLeafUpdateIDs>", "</OtherCachedUpdateIDs>"]
+        .into_iter()
+        .zip(lists)
+    {
+        let (Some(ids), Some(at)) = (ids, rest.find(name)) else {
+            continue;
+        };
+        body.push_str(&rest[..at]);
+        for id in ids {
+            // Writing to a String cannot fail.
+            let _ = write!(body, "<int>{id}</int>");
+        }
+        rest = &rest[at..];
+    }
+    body.push_str(rest);
+    built.body = body;
+    built
 }
 
 /// Updates offered for install and the members of bundles offered for install.

@@ -108,7 +108,7 @@ impl Connection {
 
     /// POSTs one SOAP call and waits for its whole answer. A connection the server closed
     /// between calls (idle keep-alive) is reopened first, as Windows does.
-    pub(crate) async fn post(&mut self, request: &Request) -> Result<Answer, Failure> {
+    pub(crate) async fn post(&mut self, request: Request) -> Result<Answer, Failure> {
         if self.sender.is_closed() || self.sender.ready().await.is_err() {
             self.sender = handshake(self.source, self.server, self.timeout).await?;
             self.opened += 1;
@@ -142,7 +142,7 @@ impl Connection {
         })
     }
 
-    fn request(&self, request: &Request) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+    fn request(&self, request: Request) -> Result<hyper::Request<Full<Bytes>>, Failure> {
         hyper::Request::post(path_of(&request.action))
             .header("Cache-Control", "no-cache")
             .header("Connection", "Keep-Alive")
@@ -152,7 +152,7 @@ impl Connection {
             .header("User-Agent", USER_AGENT)
             .header("SOAPAction", request.action.as_str())
             .header("Host", self.host.as_str())
-            .body(Full::new(Bytes::from(request.body.clone())))
+            .body(Full::new(Bytes::from(request.body)))
             .map_err(|e| Failure::Transport(e.to_string()))
     }
 }
