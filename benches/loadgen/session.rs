@@ -16,7 +16,6 @@ use crate::profile::{Profile, Unmet};
 use crate::reader::{self, Delivered};
 use crate::wire::{Answer, Connection, Failure};
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -481,14 +480,35 @@ fn sync_request(cookie: &Cookie, lists: [Option<&[i32]>; 2], params: SyncParams)
         };
         body.push_str(&rest[..at]);
         for id in ids {
-            // Writing to a String cannot fail.
-            let _ = write!(body, "<int>{id}</int>");
+            body.push_str("<int>");
+            push_int(&mut body, *id);
+            body.push_str("</int>");
         }
         rest = &rest[at..];
     }
     body.push_str(rest);
     built.body = body;
     built
+}
+
+/// Appends `n` in decimal (what `write!` does, without its formatting machinery: a scan sends
+/// hundreds of thousands of ids).
+fn push_int(out: &mut String, n: i32) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 10];
+    let mut left = n.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (left % 10) as u8;
+        left /= 10;
+        if left == 0 {
+            break;
+        }
+    }
+    digits[at..].iter().for_each(|d| out.push(char::from(*d)));
 }
 
 /// Updates offered for install and the members of bundles offered for install.
