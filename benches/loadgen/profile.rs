@@ -10,6 +10,11 @@
 //! (docs/protocol.md §4.3). The `all-installed` mode is the worst case: every category and
 //! detectoid evaluated as installed, so the server offers the whole catalog.
 //!
+//! A simplification: a real client evaluates every category (`IsInstalled` `True`) as
+//! installed and is kept to its own updates by their detectoids alone; about a third of the
+//! synthetic updates name no detectoid, so such a client would be offered those of every
+//! product. Here the product categories stand for the machine's applicability too.
+//!
 //! The prerequisites of every update id, read from the generator's documents, let a session
 //! check each revision it is sent: one whose prerequisites its machine does not meet is a
 //! server error (§4.4: a prerequisite is satisfied only by an installed non-leaf revision).
