@@ -1,10 +1,12 @@
 //! The simulated fleet: a fixed number of distinct machines, each with its own client id, DNS
-//! name and loopback source address, and what it remembers between sessions (cookie, config
-//! stamp, cached revision ids, what it was offered and already fetched). Sessions take
+//! name, loopback source address and profile (`profile`: what it evaluates as installed), and
+//! what it remembers between sessions (cookie, config stamp, cached revision ids, what it was
+//! offered and already fetched). Sessions take
 //! machines in turn; once every machine has had its first scan, a machine's next session is a
 //! returning client's. The id lists are the same for thousands of machines of one catalog, so
 //! they are shared (interned) rather than copied per machine.
 
+use crate::profile::{Profile, Truth};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::Ipv4Addr;
@@ -35,15 +37,18 @@ pub(crate) struct Machine {
     pub(crate) index: usize,
     pub(crate) client_id: String,
     pub(crate) source: Ipv4Addr,
+    /// What it is: which non-leaf revisions it evaluates as installed.
+    pub(crate) profile: Arc<Profile>,
     pub(crate) memory: Option<Memory>,
 }
 
 impl Machine {
-    pub(crate) fn new(index: usize) -> Machine {
+    pub(crate) fn new(index: usize, truth: &Truth) -> Machine {
         Machine {
             index,
             client_id: format!("{index:08x}-10ad-4e00-8000-5ca1ab1e0000"),
             source: source_address(index),
+            profile: truth.profile(index),
             memory: None,
         }
     }
@@ -63,8 +68,9 @@ pub(crate) fn source_address(index: usize) -> Ipv4Addr {
 /// A slot: the machine when it is idle, `None` while a session has it.
 type Slot = Option<Machine>;
 
-/// The fleet, and the shared id lists.
+/// The fleet, the catalog's ground truth, and the shared id lists.
 pub(crate) struct Fleet {
+    pub(crate) truth: Arc<Truth>,
     slots: Vec<Mutex<Slot>>,
     next: Mutex<usize>,
     next_returning: Mutex<usize>,
@@ -78,9 +84,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Fleet {
-    pub(crate) fn new(machines: usize) -> Fleet {
+    pub(crate) fn new(machines: usize, truth: Arc<Truth>) -> Fleet {
         Fleet {
-            slots: (0..machines).map(|i| Mutex::new(Some(Machine::new(i)))).collect(),
+            slots: (0..machines)
+                .map(|i| Mutex::new(Some(Machine::new(i, &truth))))
+                .collect(),
+            truth,
             next: Mutex::new(0),
             next_returning: Mutex::new(0),
             lists: Interner::default(),
@@ -90,6 +99,11 @@ impl Fleet {
 
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// A machine outside the fleet (the next index).
+    pub(crate) fn outsider(&self) -> Machine {
+        Machine::new(self.len(), &self.truth)
     }
 
     /// The next idle machine in turn — with `returning`, the next idle one that has finished a

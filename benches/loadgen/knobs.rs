@@ -1,6 +1,7 @@
 //! The benchmark's settings, read from the environment (the knobs are listed in the
 //! benchmark's top doc comment), and the exact command that reproduces a run.
 
+use crate::profile::Mode;
 use crate::scenario::{self, Scenario};
 use std::time::Duration;
 
@@ -19,7 +20,10 @@ pub(crate) struct Knobs {
     pub(crate) timeout: Duration,
     pub(crate) drain: Duration,
     pub(crate) trip_limit: usize,
+    /// Updates listed as needed in event 156 at most (0: all offered for install).
     pub(crate) needed: usize,
+    /// How machines evaluate non-leaf revisions.
+    pub(crate) profile: Mode,
     /// Run a step of returning clients after the search.
     pub(crate) returning: bool,
     /// Longest wait before a step for other processes to leave the cores.
@@ -80,7 +84,11 @@ impl Knobs {
             returning: env("WUCACHE_LOADGEN_RETURNING").is_none_or(|v| v != "0"),
             needed: env("WUCACHE_LOADGEN_NEEDED")
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(500),
+                .unwrap_or(0),
+            profile: env("WUCACHE_LOADGEN_PROFILE").map_or(Mode::Fleet, |v| {
+                Mode::parse(v.trim())
+                    .unwrap_or_else(|| panic!("unknown profile {v:?} (fleet, all-installed)"))
+            }),
         }
     }
 
@@ -112,6 +120,7 @@ impl Knobs {
         vars.push(format!("WUCACHE_LOADGEN_DRAIN={}", self.drain.as_secs_f64()));
         vars.push(format!("WUCACHE_LOADGEN_TRIP_LIMIT={}", self.trip_limit));
         vars.push(format!("WUCACHE_LOADGEN_NEEDED={}", self.needed));
+        vars.push(format!("WUCACHE_LOADGEN_PROFILE={}", self.profile.name()));
         vars.push(format!(
             "WUCACHE_LOADGEN_QUIET_WAIT={}",
             self.quiet_wait.as_secs_f64()

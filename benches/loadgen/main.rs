@@ -13,7 +13,8 @@
 //! with `Accept-Encoding: xpress`, one keep-alive connection per session. Machines are taken
 //! in turn from a fleet of distinct client ids; once all have scanned, a machine comes back as
 //! a returning client (its cookie and cached ids: a delta scan). Every answer is read and
-//! checked; faults, HTTP errors, undecodable answers and timeouts are errors.
+//! checked; faults, HTTP errors, undecodable answers, timeouts and revisions the machine may
+//! not be sent (by the generator's own documents: see `profile`) are errors.
 //!
 //! One warm-up session (a machine outside the fleet) comes first, then a step search: one
 //! step per arrival rate, each for a fixed time, rates growing by a factor while SyncUpdates
@@ -25,8 +26,8 @@
 //! the cost of the delta scans a settled fleet runs. Reported: the daemon's CPU (utime +
 //! stime of `/proc/<pid>/stat`) per session and in total, this process's own CPU, the
 //! daemon's RSS at `/ready` and its peak (`VmHWM`), errors by kind, latency p50/p99/p999 per
-//! operation, SyncUpdates round trips and UpdateInfos per first scan, and the highest rate
-//! that passed.
+//! operation, SyncUpdates round trips and UpdateInfos per first scan (also by machine
+//! profile), and the highest rate that passed.
 //!
 //! Scenarios: (a) 3,000 updates, no baseline file (everything approved); (b) ~50k revisions
 //! (49,950 updates), no baseline file; (c) the same catalog with a baseline approving ~2,000
@@ -53,10 +54,19 @@
 //!   are shared: a step that ran beside other work shows it in its `others %` column, and
 //!   running the benchmark under `nice -n -10` keeps other builds from skewing it.
 //! - `WUCACHE_LOADGEN_RETURNING` — `0` leaves out the step of returning clients.
+//! - `WUCACHE_LOADGEN_PROFILE` — what the machines are (see `profile`): `fleet` (default) gives
+//!   each machine an OS product, some an application product too, from a weighted mix
+//!   (mostly Windows 11); it evaluates as installed only the company category, the
+//!   classifications, its products, their families and their detectoids, caches every other
+//!   revision as not installed, and counts a revision it is sent whose prerequisites it does
+//!   not meet (by the generator's documents) as an error. `all-installed` is the worst case
+//!   of before: every category and detectoid installed, the whole catalog offered.
 //! - `WUCACHE_LOADGEN_NEEDED` — updates listed as needed (`U=`) in event 156, at most
-//!   (default 500, the first of those offered for install; 0 = all of them).
+//!   (default 0 = all those offered for install, which the profile already keeps to the
+//!   machine's own; a number lists only the first ones).
 //!
-//! The files: `knobs` (the settings), `scenario` (catalogs and the baseline file), `daemon` (the child process),
+//! The files: `knobs` (the settings), `scenario` (catalogs and the baseline file), `profile`
+//! (what each machine is, by the catalog's ground truth), `daemon` (the child process),
 //! `fleet` (machines and what they remember), `session` (one client session), `wire` (the
 //! connection), `reader` (streaming readers of the big answers), `load` (one open-loop
 //! step), `report` (figures and printing); this file the knobs and the search.
@@ -68,6 +78,7 @@ mod daemon;
 mod fleet;
 mod knobs;
 mod load;
+mod profile;
 mod reader;
 mod report;
 mod scenario;
@@ -75,9 +86,10 @@ mod session;
 mod wire;
 
 use daemon::{commit, own_cpu, Daemon, Setup};
-use fleet::{Fleet, Machine};
+use fleet::Fleet;
 use knobs::Knobs;
 use load::{Plan, Step};
+use profile::Truth;
 use report::{
     hard_errors, print_by_ids, print_errors, print_ops, print_step, print_step_header, spread, step_errors,
     Summary,
@@ -110,7 +122,7 @@ fn run_scenario(generator: &Runtime, knobs: &Knobs, scenario: Scenario) {
     println!();
     println!("== scenario {}: {}", scenario.name, scenario.what);
     let started = Instant::now();
-    let (setup, revisions) = prepare(generator, scenario);
+    let (setup, revisions, truth) = prepare(generator, scenario, knobs.profile);
     let daemon = Daemon::start(&setup);
     println!(
         "  set-up {:.1} s; serve ready after {} ms, RSS at /ready {:.0} MiB",
@@ -119,7 +131,11 @@ fn run_scenario(generator: &Runtime, knobs: &Knobs, scenario: Scenario) {
         daemon.rss_at_ready_kib as f64 / 1024.0
     );
     println!("  revisions mirrored: {revisions}");
-    let fleet = Arc::new(Fleet::new(knobs.clients.max(1)));
+    println!(
+        "  machine profiles (WUCACHE_LOADGEN_PROFILE): {}",
+        truth.describe()
+    );
+    let fleet = Arc::new(Fleet::new(knobs.clients.max(1), Arc::new(truth)));
     let settings = Settings {
         server: daemon.client,
         timeout: knobs.timeout,
@@ -139,11 +155,13 @@ fn run_scenario(generator: &Runtime, knobs: &Knobs, scenario: Scenario) {
     daemon.stop();
 }
 
-/// The catalog on the fake upstream, the configuration and baseline file, the mirror.
-fn prepare(generator: &Runtime, scenario: Scenario) -> (Setup, usize) {
+/// The catalog on the fake upstream, the configuration and baseline file, the mirror; the
+/// catalog's ground truth for the machines.
+fn prepare(generator: &Runtime, scenario: Scenario, mode: profile::Mode) -> (Setup, usize, Truth) {
     let (catalog, upstream) = generator.block_on(synthetic_upstream(scenario.updates));
     let revisions = catalog.docs.len();
     let baseline = scenario.approved.map(|n| scenario::baseline(&catalog, n));
+    let truth = Truth::of(&catalog, mode);
     drop(catalog);
     let setup = Setup::write(&upstream.url(), baseline.as_ref().map(|(text, _)| text.as_str()));
     let summary = setup.sync();
@@ -162,21 +180,24 @@ fn prepare(generator: &Runtime, scenario: Scenario) -> (Setup, usize) {
             );
         }
     }
-    (setup, revisions)
+    (setup, revisions, truth)
 }
 
 /// One session of a machine outside the fleet, on the freshly started daemon (cold caches).
 fn warm_up(generator: &Runtime, daemon: &Daemon, fleet: &Arc<Fleet>, settings: Settings) {
-    let mut machine = Machine::new(fleet.len());
-    let before = daemon.cpu();
+    let mut machine = fleet.outsider();
+    let before = (daemon.cpu(), own_cpu());
     let started = Instant::now();
     let record = generator.block_on(session::run(&mut machine, Arc::clone(fleet), settings));
+    let generator_cpu = own_cpu().saturating_sub(before.1);
     let mut errors = report::Errors::new();
     record.errors.iter().for_each(|f| report::count(&mut errors, f));
     println!(
-        "  warm-up session (cold): {:.0} ms, daemon CPU {:.0} ms; {} software round trips + 1 driver pass, {} UpdateInfos, {} offered for install in {} GetExtendedUpdateInfo batches{}",
+        "  warm-up session (cold, {}): {:.0} ms, daemon CPU {:.0} ms, generator CPU {:.0} ms; {} software round trips + 1 driver pass, {} UpdateInfos, {} offered for install in {} GetExtendedUpdateInfo batches{}",
+        machine.profile.name,
         ms(started.elapsed()),
-        ms(daemon.cpu().saturating_sub(before)),
+        ms(daemon.cpu().saturating_sub(before.0)),
+        ms(generator_cpu),
         record.trips,
         record.update_infos,
         record.offered,
@@ -360,6 +381,16 @@ fn finish(knobs: &Knobs, daemon: &Daemon, fleet: &Fleet, steps: &[Ran], generato
         spread(&all.first_infos),
         spread(&all.first_offered),
         spread(&all.first_batches)
+    );
+    let by_profile: Vec<String> = all
+        .first_trips_by_profile
+        .iter()
+        .map(|(profile, trips)| format!("{profile}: {} ({} scans)", spread(trips), trips.len()))
+        .collect();
+    println!(
+        "  first scans' round trips by machine profile ({}): {}",
+        knobs.profile.name(),
+        by_profile.join("; ")
     );
     println!(
         "  connections reopened within a session: {}; answers without xpress: {} of {} calls",

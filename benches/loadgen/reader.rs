@@ -26,16 +26,17 @@ pub(crate) struct Page {
     pub(crate) driver_sync_not_needed: Option<bool>,
 }
 
-/// One `UpdateInfo` of `NewUpdates`. The Core fragment is read only where the client needs it:
-/// an update offered for install (its bundle members) and a bundle member (its own identity).
+/// One `UpdateInfo` of `NewUpdates`. The Core fragment's own identity is read for every
+/// update (the machine evaluates it); its bundle members only for an update offered for
+/// install.
 #[derive(Debug)]
 pub(crate) struct Delivered {
     pub(crate) id: i32,
     pub(crate) is_leaf: bool,
     pub(crate) action: Action,
-    /// `UpdateIdentity/@UpdateID` of the Core fragment, when read.
-    pub(crate) update_id: Option<Uuid>,
-    /// `BundledUpdates` of the Core fragment, when read.
+    /// `UpdateIdentity/@UpdateID` of the Core fragment.
+    pub(crate) update_id: Uuid,
+    /// `BundledUpdates` of the Core fragment of an update offered for install.
     pub(crate) bundled: Vec<Uuid>,
 }
 
@@ -66,8 +67,9 @@ pub(crate) fn extended_info(xml: &str) -> Result<Extended, Failure> {
 enum Open {
     /// Collect its text (unescaped) for `close`.
     Text,
-    /// Take its whole content as text in one piece, unescaped (an escaped document such as a
-    /// Core fragment: one slice instead of an event per entity).
+    /// Take its whole content as text in one piece, still escaped (an escaped document such
+    /// as a Core fragment: one slice instead of an event per entity; the visitor unescapes
+    /// what it reads of it).
     Raw,
     /// Skip it and everything inside, unread.
     Skip,
@@ -77,8 +79,8 @@ enum Open {
 
 /// Sees the elements below the operation's response element; paths start with its child.
 trait Visit {
-    fn open(&mut self, path: &[String]) -> Open;
-    fn close(&mut self, path: &[String], text: &str) -> Result<(), Failure>;
+    fn open(&mut self, path: &[&str]) -> Open;
+    fn close(&mut self, path: &[&str], text: &str) -> Result<(), Failure>;
 }
 
 fn undecodable(what: impl std::fmt::Display) -> Failure {
@@ -123,13 +125,13 @@ fn walk(xml: &str, response: &str, visit: &mut impl Visit) -> Result<(), Failure
     }
 }
 
-/// The walk's state: the path of local names from `Envelope` down, and the text of the
-/// element being collected.
+/// The walk's state: the path of local names from `Envelope` down (as [`name`] spells them),
+/// and the text of the element being collected.
 struct Walker<'a> {
     xml: &'a str,
     response: &'a str,
     reader: Reader<&'a [u8]>,
-    path: Vec<String>,
+    path: Vec<&'static str>,
     text: String,
     collecting: bool,
 }
@@ -137,8 +139,9 @@ struct Walker<'a> {
 impl Walker<'_> {
     /// Enters an element; elements below the response element are the visitor's.
     fn enter(&mut self, start: &BytesStart<'_>) -> Result<bool, Failure> {
-        let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-        check_frame(self.xml, &self.path, &name, self.response)?;
+        let local = start.local_name();
+        let name = name(local.as_ref());
+        check_frame(self.xml, &self.path, (name, local.as_ref()), self.response)?;
         self.path.push(name);
         Ok(self.path.len() > 3)
     }
@@ -154,8 +157,7 @@ impl Walker<'_> {
             Open::Text => self.collecting = true,
             Open::Raw => {
                 let raw = self.reader.read_text(start.name()).map_err(xml_error)?;
-                let text = quick_xml::escape::unescape(&raw).map_err(xml_error)?;
-                visit.close(&self.path[3..], &text)?;
+                visit.close(&self.path[3..], &raw)?;
                 self.path.pop();
             }
             Open::Skip => {
@@ -187,8 +189,14 @@ impl Walker<'_> {
 }
 
 /// Checks the frame around the answer: `Envelope`, `Body`, then the response element or a
-/// fault (read whole by the test kit for its `ErrorCode`).
-fn check_frame(xml: &str, path: &[String], name: &str, response: &str) -> Result<(), Failure> {
+/// fault (read whole by the test kit for its `ErrorCode`). `name` as [`name`] spells it and
+/// as it came.
+fn check_frame(
+    xml: &str,
+    path: &[&str],
+    (name, local): (&str, &[u8]),
+    response: &str,
+) -> Result<(), Failure> {
     let expected = match path.len() {
         0 => "Envelope",
         1 if name == "Header" => return Ok(()),
@@ -200,8 +208,52 @@ fn check_frame(xml: &str, path: &[String], name: &str, response: &str) -> Result
     if name == expected {
         Ok(())
     } else {
+        let name = String::from_utf8_lossy(local);
         Err(undecodable(format!("{name} where {expected} belongs")))
     }
+}
+
+/// The local names the readers look at, as static strings, so that walking a page allocates
+/// nothing per element; any other name is `*` (the readers match it only as a wildcard).
+fn name(local: &[u8]) -> &'static str {
+    const NAMES: [&str; 31] = [
+        "Envelope",
+        "Header",
+        "Body",
+        "Fault",
+        "SyncUpdatesResponse",
+        "SyncUpdatesResult",
+        "NewUpdates",
+        "ChangedUpdates",
+        "UpdateInfo",
+        "ID",
+        "Deployment",
+        "Action",
+        "IsLeaf",
+        "Xml",
+        "HardwareIds",
+        "ClientBehaviors",
+        "OutOfScopeRevisionIDs",
+        "DeployedOutOfScopeRevisionIds",
+        "int",
+        "Truncated",
+        "NewCookie",
+        "Expiration",
+        "EncryptedData",
+        "DriverSyncNotNeeded",
+        "GetExtendedUpdateInfoResponse",
+        "GetExtendedUpdateInfoResult",
+        "Updates",
+        "Update",
+        "FileLocations",
+        "FileLocation",
+        "Url",
+    ];
+    NAMES
+        .iter()
+        .find(|known| known.as_bytes() == local)
+        .copied()
+        .unwrap_or("*")
 }
 
 /// The fault's `ErrorCode`, read by the test kit's strict reader, and its `Message`.
@@ -248,10 +300,6 @@ fn boolean(text: &str, what: &str) -> Result<bool, Failure> {
     }
 }
 
-fn names(path: &[String]) -> Vec<&str> {
-    path.iter().map(String::as_str).collect()
-}
-
 // ---- SyncUpdates ----------------------------------------------------------------------
 
 /// One `UpdateInfo` while it is read.
@@ -287,9 +335,9 @@ impl PageReader {
         })
     }
 
-    /// The Core fragment is read for updates offered for install and for bundle members.
-    fn wants_core(&self) -> bool {
-        matches!(self.current.action, Some(Action::Install | Action::Bundle))
+    /// The Core fragment's bundle members are read for updates offered for install.
+    fn wants_members(&self) -> bool {
+        matches!(self.current.action, Some(Action::Install))
     }
 
     fn finish_update(&mut self, new: bool) -> Result<(), Failure> {
@@ -300,7 +348,7 @@ impl PageReader {
             id,
             is_leaf: info.is_leaf.ok_or_else(|| missing("IsLeaf"))?,
             action: info.action.ok_or_else(|| missing("Deployment/Action"))?,
-            update_id: info.update_id,
+            update_id: info.update_id.ok_or_else(|| missing("Xml"))?,
             bundled: info.bundled,
         };
         if new {
@@ -311,8 +359,11 @@ impl PageReader {
         Ok(())
     }
 
-    fn take_core(&mut self, xml: &str) -> Result<(), Failure> {
-        let core = core_identities(xml)?;
+    /// Reads the escaped Core fragment `raw` as far as the machine needs it.
+    fn take_core(&mut self, raw: &str) -> Result<(), Failure> {
+        let members = self.wants_members();
+        let xml = quick_xml::escape::unescape(core_prefix(raw, members)).map_err(xml_error)?;
+        let core = core_identities(&xml, members)?;
         self.current.update_id = Some(core.0);
         self.current.bundled = core.1;
         Ok(())
@@ -320,27 +371,21 @@ impl PageReader {
 }
 
 impl Visit for PageReader {
-    fn open(&mut self, path: &[String]) -> Open {
-        match names(path).as_slice() {
+    fn open(&mut self, path: &[&str]) -> Open {
+        match path {
             ["SyncUpdatesResult"] => {
                 self.result = true;
                 Open::Walk
             }
-            ["SyncUpdatesResult", "NewUpdates" | "ChangedUpdates", "UpdateInfo", "Xml"] => {
-                if self.wants_core() {
-                    Open::Raw
-                } else {
-                    Open::Skip
-                }
-            }
+            ["SyncUpdatesResult", "NewUpdates" | "ChangedUpdates", "UpdateInfo", "Xml"] => Open::Raw,
             ["SyncUpdatesResult", "DeployedOutOfScopeRevisionIds"] => Open::Skip,
             ["SyncUpdatesResult", _, _, "Deployment", "HardwareIds" | "ClientBehaviors"] => Open::Skip,
             _ => Open::Text,
         }
     }
 
-    fn close(&mut self, path: &[String], text: &str) -> Result<(), Failure> {
-        match names(path).as_slice() {
+    fn close(&mut self, path: &[&str], text: &str) -> Result<(), Failure> {
+        match path {
             ["SyncUpdatesResult", list @ ("NewUpdates" | "ChangedUpdates"), "UpdateInfo"] => {
                 self.finish_update(*list == "NewUpdates")?
             }
@@ -355,7 +400,7 @@ impl Visit for PageReader {
                     .ok_or_else(|| undecodable(format!("Deployment/Action {text:?}")))?;
                 self.current.action = Some(action);
             }
-            ["SyncUpdatesResult", _, "UpdateInfo", "Xml"] if self.wants_core() => self.take_core(text)?,
+            ["SyncUpdatesResult", _, "UpdateInfo", "Xml"] => self.take_core(text)?,
             ["SyncUpdatesResult", "OutOfScopeRevisionIDs", "int"] => self
                 .page
                 .out_of_scope
@@ -382,9 +427,30 @@ impl Visit for PageReader {
     }
 }
 
-/// The update's own `UpdateIdentity/@UpdateID` (the fragment's first element) and the ids under
-/// `Relationships/BundledUpdates`, looking through `AtLeastOne` groups.
-fn core_identities(xml: &str) -> Result<(Uuid, Vec<Uuid>), Failure> {
+/// The part of an escaped Core fragment that holds the update's own identity (its first
+/// element) and, with `members`, its `Relationships` (the bundle members): a fragment is
+/// ~2 KB and only its head is read, so the rest is neither unescaped nor parsed. The whole
+/// fragment when the end is not found.
+fn core_prefix(raw: &str, members: bool) -> &str {
+    let end = |at: usize| {
+        let rest = &raw[at..];
+        [("&gt;", 4), (">", 1)]
+            .iter()
+            .find(|(close, _)| rest.starts_with(close))
+            .map(|(_, len)| at + len)
+    };
+    let found = if members {
+        raw.find("/Relationships")
+            .and_then(|at| end(at + "/Relationships".len()))
+    } else {
+        raw.find('/').and_then(|at| end(at + 1))
+    };
+    found.map_or(raw, |at| &raw[..at])
+}
+
+/// The update's own `UpdateIdentity/@UpdateID` (the fragment's first element) and, with
+/// `members`, the ids under `Relationships/BundledUpdates`, looking through `AtLeastOne` groups.
+fn core_identities(xml: &str, members: bool) -> Result<(Uuid, Vec<Uuid>), Failure> {
     let bad = |e: &dyn std::fmt::Display| undecodable(format!("Core fragment: {e}"));
     let mut reader = Reader::from_str(xml);
     let mut own = None;
@@ -397,6 +463,7 @@ fn core_identities(xml: &str) -> Result<(Uuid, Vec<Uuid>), Failure> {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"UpdateIdentity" => {
                 let id = update_id_of(&e).map_err(|e| bad(&e))?;
                 match (own, in_bundled) {
+                    (None, _) if !members => return Ok((id, bundled)),
                     (None, _) => own = Some(id),
                     (Some(_), true) => bundled.push(id),
                     (Some(_), false) => {}
@@ -430,17 +497,17 @@ struct ExtendedReader {
 }
 
 impl Visit for ExtendedReader {
-    fn open(&mut self, path: &[String]) -> Open {
-        match names(path).as_slice() {
+    fn open(&mut self, path: &[&str]) -> Open {
+        match path {
             ["GetExtendedUpdateInfoResult", "Updates", "Update", "Xml"] => Open::Skip,
             ["GetExtendedUpdateInfoResult", "FileLocations", "FileLocation", _] => Open::Skip,
             _ => Open::Text,
         }
     }
 
-    fn close(&mut self, path: &[String], text: &str) -> Result<(), Failure> {
+    fn close(&mut self, path: &[&str], text: &str) -> Result<(), Failure> {
         let result = &mut self.read;
-        match names(path).as_slice() {
+        match path {
             ["GetExtendedUpdateInfoResult", "Updates", "Update", "ID"] => {
                 self.id = Some(int(text, "Update/ID")?);
             }

@@ -42,6 +42,8 @@ pub(crate) struct Summary {
     pub(crate) first_infos: Vec<usize>,
     pub(crate) first_offered: Vec<usize>,
     pub(crate) first_batches: Vec<usize>,
+    /// Round trips of each completed first scan by the machine's profile.
+    pub(crate) first_trips_by_profile: BTreeMap<String, Vec<usize>>,
     /// The same for completed returning scans.
     pub(crate) returning_trips: Vec<usize>,
     pub(crate) returning_infos: Vec<usize>,
@@ -66,6 +68,7 @@ impl Summary {
             first_infos: Vec::new(),
             first_offered: Vec::new(),
             first_batches: Vec::new(),
+            first_trips_by_profile: BTreeMap::new(),
             returning_trips: Vec::new(),
             returning_infos: Vec::new(),
             by_ids: vec![Vec::new(); ID_BUCKETS.len()],
@@ -112,6 +115,9 @@ impl Summary {
             self.first_infos.push(record.update_infos);
             self.first_offered.push(record.offered);
             self.first_batches.push(record.extended_batches);
+            let profile = record.profile.as_ref().map_or("-", |p| p.name.as_str());
+            let trips = self.first_trips_by_profile.entry(profile.to_owned()).or_default();
+            trips.push(record.trips);
         }
     }
 

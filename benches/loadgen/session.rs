@@ -12,6 +12,7 @@
 //! answers are read by its strict readers, the big ones by `reader`.
 
 use crate::fleet::{Fleet, Machine, Memory};
+use crate::profile::{Profile, Unmet};
 use crate::reader::{self, Delivered};
 use crate::wire::{Answer, Connection, Failure};
 use std::collections::{HashMap, HashSet};
@@ -75,6 +76,8 @@ impl Op {
 pub(crate) struct Record {
     /// A returning client's session (the machine had finished a scan before).
     pub(crate) returning: bool,
+    /// The machine's profile.
+    pub(crate) profile: Option<Arc<Profile>>,
     /// Each call's time, request sent to last answer byte.
     pub(crate) calls: Vec<(Op, Duration)>,
     /// Failures; the session stopped at the first that is not a protocol note.
@@ -113,8 +116,10 @@ pub(crate) async fn run(machine: &mut Machine, fleet: Arc<Fleet>, settings: Sett
     let mut session = Session {
         record: Record {
             returning: machine.memory.is_some(),
+            profile: Some(Arc::clone(&machine.profile)),
             ..Record::default()
         },
+        profile: Arc::clone(&machine.profile),
         fleet,
         settings,
         connection: None,
@@ -144,6 +149,7 @@ fn forgets_cookie(failure: &Failure) -> bool {
 
 struct Session {
     record: Record,
+    profile: Arc<Profile>,
     fleet: Arc<Fleet>,
     settings: Settings,
     connection: Option<Connection>,
@@ -177,7 +183,7 @@ impl Session {
     }
 
     /// POSTs a call and records its time.
-    async fn exchange(&mut self, op: Op, request: &Request) -> Result<Answer, Failure> {
+    async fn exchange(&mut self, op: Op, request: Request) -> Result<Answer, Failure> {
         let connection = self.connection.as_mut().expect("opened first");
         let answer = connection.post(request).await?;
         self.record.calls.push((op, answer.elapsed));
@@ -186,7 +192,7 @@ impl Session {
     }
 
     /// A small call: the answer's response element, read by the test kit.
-    async fn call(&mut self, op: Op, request: &Request) -> Result<Element, Failure> {
+    async fn call(&mut self, op: Op, request: Request) -> Result<Element, Failure> {
         let answer = self.exchange(op, request).await?;
         match reply::read_reply(&answer.body) {
             Ok(Reply::Fault(_)) => Err(reader::fault(&answer.body)),
@@ -201,7 +207,7 @@ impl Session {
     async fn streamed<T>(
         &mut self,
         op: Op,
-        request: &Request,
+        request: Request,
         read: fn(&str) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
         let answer = self.exchange(op, request).await?;
@@ -218,7 +224,7 @@ impl Session {
 
     async fn handshake(&mut self, machine: &Machine) -> Result<Memory, Failure> {
         let answer = self
-            .call(Op::GetConfig, &request::get_config(request::PROTOCOL_VERSION))
+            .call(Op::GetConfig, request::get_config(request::PROTOCOL_VERSION))
             .await?;
         let config = answers::read_config(&answer).map_err(unreadable("GetConfig"))?;
         let max_extended = config
@@ -234,7 +240,7 @@ impl Session {
         let cookie = self.get_cookie(&auth, &old, &config.last_change).await?;
         let info = request::Machine::windows11(&machine.dns_name());
         let answer = self
-            .call(Op::RegisterComputer, &request::register_computer(&cookie, &info))
+            .call(Op::RegisterComputer, request::register_computer(&cookie, &info))
             .await?;
         answers::read_register_computer(&answer).map_err(unreadable("RegisterComputer"))?;
         let empty = self.fleet.ids(Vec::new());
@@ -260,7 +266,7 @@ impl Session {
 
     async fn authorize(&mut self, machine: &Machine) -> Result<AuthorizationCookie, Failure> {
         let built = request::get_authorization_cookie(&machine.client_id, None, &machine.dns_name());
-        let answer = self.call(Op::GetAuthorizationCookie, &built).await?;
+        let answer = self.call(Op::GetAuthorizationCookie, built).await?;
         answers::read_authorization_cookie(&answer).map_err(unreadable("GetAuthorizationCookie"))
     }
 
@@ -271,7 +277,7 @@ impl Session {
         last_change: &str,
     ) -> Result<Cookie, Failure> {
         let built = request::get_cookie(auth, Some(old), last_change, &now(), request::PROTOCOL_VERSION);
-        let answer = self.call(Op::GetCookie, &built).await?;
+        let answer = self.call(Op::GetCookie, built).await?;
         answers::read_get_cookie(&answer).map_err(unreadable("GetCookie"))
     }
 
@@ -287,12 +293,12 @@ impl Session {
         loop {
             let sent = !(first_ever && self.record.trips == 0);
             let params = SyncParams {
-                installed_non_leaf: sent.then(|| scan.installed.clone()),
-                other_cached: sent.then(|| scan.other.clone()),
                 need_two_group_out_of_scope: true,
                 ..SyncParams::default()
             };
-            let page = self.sync_updates(memory, &params).await?;
+            let lists = [&scan.installed, &scan.other].map(|ids| sent.then_some(&ids[..]));
+            let built = sync_request(&memory.cookie, lists, params);
+            let page = self.sync_updates(memory, built).await?;
             if let Some((_, time)) = self.record.calls.last() {
                 let ids = scan.installed.len() + scan.other.len();
                 self.record.software_pages.push((ids, *time));
@@ -316,14 +322,9 @@ impl Session {
         }
     }
 
-    async fn sync_updates(
-        &mut self,
-        memory: &mut Memory,
-        params: &SyncParams,
-    ) -> Result<reader::Page, Failure> {
-        let built = request::sync_updates(Some(&memory.cookie), params);
+    async fn sync_updates(&mut self, memory: &mut Memory, built: Request) -> Result<reader::Page, Failure> {
         let page = self
-            .streamed(Op::SyncUpdates, &built, reader::sync_updates)
+            .streamed(Op::SyncUpdates, built, reader::sync_updates)
             .await?;
         match &page.new_cookie {
             Some(cookie) => memory.cookie = cookie.clone(),
@@ -348,29 +349,42 @@ impl Session {
     }
 
     fn take_update(&mut self, scan: &mut Scan, update: Delivered) {
-        if update.is_leaf {
-            scan.other.push(update.id);
-        } else {
-            scan.installed.push(update.id);
+        let id = update.update_id;
+        match self.fleet.truth.check(&self.profile, &id) {
+            Ok(()) => {}
+            Err(Unmet::Unknown) => self.wrong("a revision of an update not in the catalog", id),
+            Err(Unmet::Prerequisite) => {
+                self.wrong("an update whose prerequisites the machine does not meet", id)
+            }
         }
-        match (update.action, update.update_id) {
-            (Action::Install, Some(id)) => scan.install.push((update.id, id, update.bundled)),
-            (Action::Bundle, Some(id)) => {
+        if !update.is_leaf && self.profile.installed(&id) {
+            scan.installed.push(update.id);
+        } else {
+            scan.other.push(update.id);
+        }
+        match update.action {
+            Action::Install => scan.install.push((update.id, id, update.bundled)),
+            Action::Bundle => {
                 scan.members.insert(id, update.id);
             }
             _ => {}
         }
     }
 
+    /// A revision the machine may not be sent: an error, and the session goes on.
+    fn wrong(&mut self, what: &'static str, update: Uuid) {
+        self.record.errors.push(Failure::Truth(what, update));
+    }
+
     /// The driver pass: no drivers are modelled, so nothing may come back.
     async fn driver_pass(&mut self, memory: &mut Memory, scan: &Scan) -> Result<(), Failure> {
         let params = SyncParams {
-            installed_non_leaf: Some(scan.installed.clone()),
             skip_software_sync: true,
             system_spec: true,
             ..SyncParams::default()
         };
-        let page = self.sync_updates(memory, &params).await?;
+        let built = sync_request(&memory.cookie, [Some(&scan.installed), None], params);
+        let page = self.sync_updates(memory, built).await?;
         if !page.updates.is_empty() {
             self.note("the driver pass returned updates");
         }
@@ -393,7 +407,7 @@ impl Session {
                 &["en-US", "en"],
             );
             let read = self
-                .streamed(Op::GetExtendedUpdateInfo, &built, reader::extended_info)
+                .streamed(Op::GetExtendedUpdateInfo, built, reader::extended_info)
                 .await?;
             self.record.extended_batches += 1;
             if !read.out_of_scope.is_empty() {
@@ -415,8 +429,9 @@ impl Session {
         Ok(())
     }
 
-    /// Events 147 (scan succeeded) and 156 (status: the updates offered for install needed, at
-    /// most `needed` of them, as a real machine needs only those applicable to it).
+    /// Events 147 (scan succeeded) and 156 (status: the updates offered for install needed —
+    /// the machine is offered only those applicable to its profile — at most `needed` of
+    /// them).
     async fn report(&mut self, machine: &Machine, memory: &Memory) -> Result<(), Failure> {
         let time = now();
         let mut status = report::Event::new(&machine.client_id, &time, 156);
@@ -433,13 +448,67 @@ impl Session {
         }
         let events = [report::Event::new(&machine.client_id, &time, 147), status];
         let built = report::report_event_batch(&memory.cookie, &time, &events);
-        let answer = self.call(Op::ReportEventBatch, &built).await?;
+        let answer = self.call(Op::ReportEventBatch, built).await?;
         let taken = answers::read_report_event_batch(&answer).map_err(unreadable("ReportEventBatch"))?;
         if !taken {
             self.note("ReportEventBatch answered false");
         }
         Ok(())
     }
+}
+
+/// SyncUpdates from the test kit's template, with the two id lists (installed non-leaf,
+/// other cached; `None`: left out) written into it in place: they grow to thousands of ids
+/// over a scan, and the template formats every id into a `String` of its own.
+fn sync_request(cookie: &Cookie, lists: [Option<&[i32]>; 2], params: SyncParams) -> Request {
+    let empty = |list: Option<&[i32]>| list.map(|_| Vec::new());
+    let params = SyncParams {
+        installed_non_leaf: empty(lists[0]),
+        other_cached: empty(lists[1]),
+        ..params
+    };
+    let mut built = request::sync_updates(Some(cookie), &params);
+    let ids: usize = lists.iter().flatten().map(|ids| ids.len()).sum();
+    let mut body = String::with_capacity(built.body.len() + 16 * ids);
+    let mut rest = built.body.as_str();
+    for (name, ids) in ["</InstalledNonLeafUpdateIDs>", "</OtherCachedUpdateIDs>"]
+        .into_iter()
+        .zip(lists)
+    {
+        let (Some(ids), Some(at)) = (ids, rest.find(name)) else {
+            continue;
+        };
+        body.push_str(&rest[..at]);
+        for id in ids {
+            body.push_str("<int>");
+            push_int(&mut body, *id);
+            body.push_str("</int>");
+        }
+        rest = &rest[at..];
+    }
+    body.push_str(rest);
+    built.body = body;
+    built
+}
+
+/// Appends `n` in decimal (what `write!` does, without its formatting machinery: a scan sends
+/// hundreds of thousands of ids).
+fn push_int(out: &mut String, n: i32) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 10];
+    let mut left = n.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (left % 10) as u8;
+        left /= 10;
+        if left == 0 {
+            break;
+        }
+    }
+    digits[at..].iter().for_each(|d| out.push(char::from(*d)));
 }
 
 /// Updates offered for install and the members of bundles offered for install.

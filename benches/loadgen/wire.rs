@@ -35,6 +35,9 @@ pub(crate) enum Failure {
     Undecodable(String),
     /// A readable answer that breaks the protocol as a client relies on it.
     Protocol(String),
+    /// A revision the machine may not be sent, by the catalog's ground truth (an update whose
+    /// prerequisites it does not meet, or one not in the catalog): what, and the update id.
+    Truth(&'static str, uuid::Uuid),
 }
 
 impl Failure {
@@ -49,6 +52,7 @@ impl Failure {
             Failure::Fault { code, .. } => format!("SOAP fault {code}"),
             Failure::Undecodable(_) => "undecodable answer".into(),
             Failure::Protocol(what) => format!("protocol: {what}"),
+            Failure::Truth(what, _) => format!("ground truth: {what}"),
         }
     }
 
@@ -57,6 +61,7 @@ impl Failure {
         match self {
             Failure::Connect(why) | Failure::Transport(why) | Failure::Undecodable(why) => why.clone(),
             Failure::Fault { message, .. } if !message.is_empty() => format!("Message {message:?}"),
+            Failure::Truth(_, id) => format!("update {id}"),
             _ => self.label(),
         }
     }
@@ -103,7 +108,7 @@ impl Connection {
 
     /// POSTs one SOAP call and waits for its whole answer. A connection the server closed
     /// between calls (idle keep-alive) is reopened first, as Windows does.
-    pub(crate) async fn post(&mut self, request: &Request) -> Result<Answer, Failure> {
+    pub(crate) async fn post(&mut self, request: Request) -> Result<Answer, Failure> {
         if self.sender.is_closed() || self.sender.ready().await.is_err() {
             self.sender = handshake(self.source, self.server, self.timeout).await?;
             self.opened += 1;
@@ -137,7 +142,7 @@ impl Connection {
         })
     }
 
-    fn request(&self, request: &Request) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+    fn request(&self, request: Request) -> Result<hyper::Request<Full<Bytes>>, Failure> {
         hyper::Request::post(path_of(&request.action))
             .header("Cache-Control", "no-cache")
             .header("Connection", "Keep-Alive")
@@ -147,7 +152,7 @@ impl Connection {
             .header("User-Agent", USER_AGENT)
             .header("SOAPAction", request.action.as_str())
             .header("Host", self.host.as_str())
-            .body(Full::new(Bytes::from(request.body.clone())))
+            .body(Full::new(Bytes::from(request.body)))
             .map_err(|e| Failure::Transport(e.to_string()))
     }
 }
