@@ -407,12 +407,27 @@ fn url_data(el: &Element) -> Option<([u8; 20], String)> {
 
 /// Base64 with any embedded whitespace (line-wrapped blobs) removed.
 pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(compact).ok()
+    let engine = &base64::engine::general_purpose::STANDARD;
+    if !text.bytes().any(|b| b.is_ascii_whitespace()) {
+        return engine.decode(text).ok();
+    }
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    engine.decode(compact).ok()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::base64_decode;
+
+    /// Line-wrapped base64 (CR, LF, spaces, tabs) decodes as the unwrapped text; junk does not.
+    #[test]
+    fn base64_with_or_without_whitespace() {
+        assert_eq!(base64_decode("TVNDRg=="), Some(b"MSCF".to_vec()));
+        assert_eq!(base64_decode("TVND\r\n Rg\t=="), Some(b"MSCF".to_vec()));
+        assert_eq!(base64_decode("TVND Rg=?"), None);
+        assert_eq!(base64_decode(""), Some(Vec::new()));
+    }
+
     use super::*;
     use crate::protocol::soap::parse_response;
 
