@@ -100,10 +100,10 @@ impl Snapshot {
     /// by a live update is approved.
     pub fn build(store: &Store, now: i64) -> Result<Snapshot, StoreError> {
         let records = store.load_latest()?;
-        let offers = CatalogOffers::without_baselines(&records);
+        let (offers, graph) = beside_graph(&records, || CatalogOffers::without_baselines(&records));
         let decide = |record: &UpdateRecord| (offers.offer_without_baselines(record), None);
         let policies: Vec<Policy<'_>> = vec![(DEFAULT_GROUP.to_string(), Box::new(decide))];
-        let snapshot = Snapshot::build_policies_from(store, now, records, policies, None);
+        let snapshot = Snapshot::build_policies_from(store, now, records, graph, policies, None);
         drop_aside(offers);
         snapshot
     }
@@ -130,7 +130,7 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let records = store.load_latest()?;
         let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-        let offers = CatalogOffers::new(&records, &set, at);
+        let (offers, graph) = beside_graph(&records, || CatalogOffers::new(&records, &set, at));
         let mut ids: Vec<(String, Option<String>)> = vec![(set.default_baseline().id.clone(), None)];
         for (group, baseline) in set.groups().iter() {
             let wanted = if set.has_group_policy(group) {
@@ -170,7 +170,8 @@ impl Snapshot {
                 )
             })
             .collect();
-        let snapshot = Snapshot::build_policies_from(store, now, records, policies, Some(Arc::clone(&set)));
+        let snapshot =
+            Snapshot::build_policies_from(store, now, records, graph, policies, Some(Arc::clone(&set)));
         drop_aside(offers);
         let mut snapshot = snapshot?;
         snapshot.next_window_boundary = boundary;
@@ -184,18 +185,19 @@ impl Snapshot {
         baselines: Option<Arc<BaselineSet>>,
     ) -> Result<Snapshot, StoreError> {
         let records = store.load_latest()?;
-        Snapshot::build_policies_from(store, now, records, policies, baselines)
+        let graph = Graph::build(&records);
+        Snapshot::build_policies_from(store, now, records, graph, policies, baselines)
     }
 
     fn build_policies_from(
         store: &Store,
         now: i64,
         records: Vec<UpdateRecord>,
+        graph: Graph,
         policies: Vec<Policy<'_>>,
         baselines: Option<Arc<BaselineSet>>,
     ) -> Result<Snapshot, StoreError> {
         let started = std::time::Instant::now();
-        let graph = Graph::build(&records);
         let today = chrono::DateTime::from_timestamp(now, 0)
             .unwrap_or_default()
             .format("%Y-%m-%d")
@@ -496,6 +498,25 @@ pub(crate) fn approved_payloads(
         .flat_map(|p| records[p.node as usize].files.iter().map(|f| f.sha1))
         .filter(|sha1| seen.insert(*sha1))
         .collect()
+}
+
+/// `work` on this thread while the prerequisite graph of `records` is built on another: at
+/// start-up the approval facts and the graph are the two largest parts of the snapshot, and
+/// neither needs the other. Builds the graph here when no thread can be started.
+fn beside_graph<T>(records: &[UpdateRecord], work: impl FnOnce() -> T) -> (T, Graph) {
+    std::thread::scope(|scope| {
+        let graph = std::thread::Builder::new()
+            .name("snapshot-graph".into())
+            .spawn_scoped(scope, || Graph::build(records));
+        let done = work();
+        let graph = match graph {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => Graph::build(records),
+        };
+        (done, graph)
+    })
 }
 
 /// Frees the per-update facts a build worked from on a thread of its own: a catalog's worth

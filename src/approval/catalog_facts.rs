@@ -100,23 +100,50 @@ pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
         .filter(|r| matches!(r.update_type, UpdateType::Software | UpdateType::Driver))
         .filter(|r| !members.contains(&r.identity.update_id))
         .collect();
-    let mut plain: HashMap<Uuid, UpdateFacts> = HashMap::new();
-    for record in &top_level {
-        match UpdateFacts::from_record(record, |id| titles.get(id).cloned()) {
-            Ok(mut facts) => {
-                facts.product_families = record
-                    .products
-                    .iter()
-                    .filter_map(|p| families.get(p).cloned())
-                    .collect();
-                plain.insert(record.identity.update_id, facts);
-            }
-            Err(err) => {
-                tracing::warn!(update = %record.identity, error = %err, "update left out of baseline evaluation")
-            }
-        }
+    let read = |part: &[&UpdateRecord]| -> Vec<UpdateFacts> {
+        part.iter()
+            .filter_map(|record| match UpdateFacts::from_record(record, |id| titles.get(id).cloned()) {
+                Ok(mut facts) => {
+                    facts.product_families = record
+                        .products
+                        .iter()
+                        .filter_map(|p| families.get(p).cloned())
+                        .collect();
+                    Some(facts)
+                }
+                Err(err) => {
+                    tracing::warn!(update = %record.identity, error = %err, "update left out of baseline evaluation");
+                    None
+                }
+            })
+            .collect()
+    };
+    let mut plain: HashMap<Uuid, UpdateFacts> = HashMap::with_capacity(top_level.len());
+    for part in on_two_threads(&top_level, read) {
+        plain.extend(part.into_iter().map(|facts| (facts.update_id, facts)));
     }
     with_successors(&top_level, plain)
+}
+
+/// `work` over the two halves of `items`, the second on a thread of its own (on this one when
+/// no thread can be started); the halves' results in order. Reading a catalog's facts is
+/// per update and a start-up waits for it.
+fn on_two_threads<'a, I: Sync, T: Send>(items: &'a [I], work: impl Fn(&'a [I]) -> T + Sync) -> [T; 2] {
+    let (first, second) = items.split_at(items.len() / 2);
+    std::thread::scope(|scope| {
+        let work = &work;
+        let other = std::thread::Builder::new()
+            .name("catalog-facts".into())
+            .spawn_scoped(scope, move || work(second));
+        let first = work(first);
+        let second = match other {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => work(second),
+        };
+        [first, second]
+    })
 }
 
 /// Adds each update's successors (one level: the updates whose `SupersededUpdates` name it).
