@@ -134,6 +134,11 @@ impl Daemon {
         status_kib(&format!("/proc/{}/status", self.child.id()), key)
     }
 
+    /// Resident memory now (`VmRSS`), in KiB.
+    pub(crate) fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
     /// Peak resident memory so far (`VmHWM`), in KiB.
     pub(crate) fn peak_rss_kib(&self) -> u64 {
         self.status_kib("VmHWM:")

@@ -50,7 +50,7 @@ impl Knobs {
             .split(',')
             .map(|n| {
                 scenario::by_name(n.trim())
-                    .unwrap_or_else(|| panic!("unknown scenario {n:?} (a, b, c, quick)"))
+                    .unwrap_or_else(|| panic!("unknown scenario {n:?} (a, b, c, d, quick)"))
             })
             .collect();
         let rates = env("WUCACHE_LOADGEN_RATES")

@@ -31,13 +31,15 @@
 //!
 //! Scenarios: (a) 3,000 updates, no baseline file (everything approved); (b) ~50k revisions
 //! (49,950 updates), no baseline file; (c) the same catalog with a baseline approving ~2,000
-//! top-level updates, the rest left to the defaults (detect-only).
+//! top-level updates, the rest left to the defaults (detect-only); (d), not in the default
+//! set, ~108k revisions (107,950 updates) without a baseline file, for the daemon's memory
+//! after one client's full scan (the warm-up session's line prints RSS after it).
 //!
 //! Run: `cargo bench --bench loadgen` (a, b and c; about half an hour). Quick smoke run (a
 //! 400-update catalog, two 3-second steps, well under a minute):
 //! `WUCACHE_LOADGEN_QUICK=1 cargo bench --bench loadgen`. Knobs (environment):
 //!
-//! - `WUCACHE_LOADGEN_SCENARIOS` — `a,b,c` (default), any subset, or `quick`.
+//! - `WUCACHE_LOADGEN_SCENARIOS` — `a,b,c` (default), any subset of `a,b,c,d`, or `quick`.
 //! - `WUCACHE_LOADGEN_CLIENTS` — distinct machines (default 1,000; try 10,000).
 //! - `WUCACHE_LOADGEN_STEP_SECONDS` — arrivals per step last this long (default: 15 s for a,
 //!   60 s for b, 30 s for c, 3 s quick).
@@ -193,7 +195,7 @@ fn warm_up(generator: &Runtime, daemon: &Daemon, fleet: &Arc<Fleet>, settings: S
     let mut errors = report::Errors::new();
     record.errors.iter().for_each(|f| report::count(&mut errors, f));
     println!(
-        "  warm-up session (cold, {}): {:.0} ms, daemon CPU {:.0} ms, generator CPU {:.0} ms; {} software round trips + 1 driver pass, {} UpdateInfos, {} offered for install in {} GetExtendedUpdateInfo batches{}",
+        "  warm-up session (cold, {}): {:.0} ms, daemon CPU {:.0} ms, generator CPU {:.0} ms; {} software round trips + 1 driver pass, {} UpdateInfos, {} offered for install in {} GetExtendedUpdateInfo batches; daemon RSS after it {:.0} MiB, peak so far {:.0} MiB{}",
         machine.profile.name,
         ms(started.elapsed()),
         ms(daemon.cpu().saturating_sub(before.0)),
@@ -202,6 +204,8 @@ fn warm_up(generator: &Runtime, daemon: &Daemon, fleet: &Arc<Fleet>, settings: S
         record.update_infos,
         record.offered,
         record.extended_batches,
+        daemon.rss_kib() as f64 / 1024.0,
+        daemon.peak_rss_kib() as f64 / 1024.0,
         if errors.is_empty() { String::new() } else { format!("; errors: {errors:?}") }
     );
 }

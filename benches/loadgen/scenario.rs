@@ -24,7 +24,7 @@ pub(crate) struct Scenario {
     pub(crate) step_seconds: f64,
 }
 
-/// The scenarios by name: `a`, `b`, `c`, and `quick` (a small catalog for a smoke run).
+/// The scenarios by name: `a`, `b`, `c`, `d`, and `quick` (a small catalog for a smoke run).
 pub(crate) fn by_name(name: &str) -> Option<Scenario> {
     let scenario = match name {
         "a" => Scenario {
@@ -51,6 +51,14 @@ pub(crate) fn by_name(name: &str) -> Option<Scenario> {
             approved: Some(2_000),
             start_rate: 0.2,
             step_seconds: 30.0,
+        },
+        "d" => Scenario {
+            name: "d",
+            what: "~108k revisions (107,950 updates), no baseline file: memory after one client's full scan",
+            updates: 107_950,
+            approved: None,
+            start_rate: 0.05,
+            step_seconds: 60.0,
         },
         "quick" => Scenario {
             name: "quick",
