@@ -202,8 +202,10 @@ pub fn parse_request_until(
 }
 
 /// Decides whether an element enters the tree: its parent's local name, its own and its depth
-/// (the root is at 0). What it turns away is still read whole and held to the same limits
-/// (well-formed, entities resolvable, attributes counted) but builds nothing.
+/// (the root is at 0). What it turns away is still read whole and checked — well-formed, no
+/// DOCTYPE, entities resolvable, elements and depth counted against the limits, attributes as
+/// `open` checks them — but builds nothing; its text, kept nowhere, is not held to
+/// `Limits::text`.
 pub type Keep = dyn Fn(&str, &str, usize) -> bool;
 
 /// `parse`, building only the elements `keep` takes (and none below one it turns away): a
