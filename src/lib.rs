@@ -36,7 +36,7 @@
 //!   certificates (rcgen). Uses nothing.
 //! - `store`: the sled catalog store and the catalog image `serve` starts from (checksummed,
 //!   stamped with the store generation); the only module that names sled. Uses `model`,
-//!   `catalog`.
+//!   `protocol` (a document stored as the upstream's cabinet is read back as XML), `catalog`.
 //! - `fragments`: the fragment cache — Core, Extended, LocalizedProperties and Eula
 //!   fragments derived once from the stored documents and held escaped, ready to write, in one
 //!   cache bounded by bytes (CLOCK eviction) that outlives snapshots; warmed in the
