@@ -145,6 +145,9 @@ pub async fn import(
     summary.resumed = Marker::read(&marker).is_some_and(|m| m.state == IMPORTING);
     Marker::of(&bundle, IMPORTING).write(&marker)?;
     summary.documents_stored = store_documents(store, &bundle, &verified, progress)?;
+    // The documents are durable; `serve` then starts from the image as after a sync.
+    store.flush()?;
+    crate::upstream::mirror::save_latest_image(store);
     let (written, bytes) = write_payloads(store, &bundle, verified.payloads, options, progress).await?;
     (summary.payloads_written, summary.payload_bytes) = (written, bytes);
     Marker::of(&bundle, IMPORTED).write(&marker)?;

@@ -224,6 +224,14 @@ async fn a_group_bundle_imported_into_an_empty_server_offers_the_same_updates_an
     assert!(out.contains("signature verified"), "{out}");
     let (_, committed) = target.contents();
     assert_eq!(committed, approved);
+    // The import left the catalog image of the store as it is now (writing it again is a no-op).
+    let store = wucache::store::Store::open(&target.config.storage.data_dir).unwrap();
+    assert_eq!(
+        store.save_latest_image().unwrap(),
+        None,
+        "the import wrote a current image"
+    );
+    drop(store);
 
     // A Ring1 machine is offered the same updates, at the same revisions, with the same
     // deployments, on both sides.
