@@ -603,9 +603,17 @@ fn finish(reader: &mut Reader<&[u8]>, root: Element) -> Result<Element, XmlError
     }
 }
 
-/// The checks `open` makes of an element's attributes (count, syntax, duplicates, length,
-/// entities), keeping none of them.
-fn check_attributes(start: &BytesStart<'_>, limits: &Limits) -> Result<(), XmlError> {
+/// An element's attributes but namespace declarations, each handed to `each` after the
+/// checks every reader makes: the count bound, syntax, no attribute named twice, the value
+/// within `limits.text`. quick-xml's own duplicate check compares each attribute with every
+/// earlier one, however many there are (100,000 attributes took 15 s); here the count is
+/// bounded first, so comparing with the earlier ones is bounded too, and an element without
+/// attributes allocates nothing.
+fn each_attribute<'a>(
+    start: &'a BytesStart<'_>,
+    limits: &Limits,
+    mut each: impl FnMut(quick_xml::events::attributes::Attribute<'a>) -> Result<(), XmlError>,
+) -> Result<(), XmlError> {
     let name = || String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
     let mut seen: Vec<&[u8]> = Vec::new();
     for (index, attr) in start.attributes().with_checks(false).enumerate() {
@@ -621,52 +629,43 @@ fn check_attributes(start: &BytesStart<'_>, limits: &Limits) -> Result<(), XmlEr
             ));
         }
         seen.push(key);
+        if key.starts_with(b"xmlns") {
+            continue;
+        }
         if attr.value.len() > limits.text {
             return Err(XmlError::TextTooLong(name(), limits.text));
         }
-        if attr.value.contains(&b'&') {
-            attr.unescape_value()
-                .map_err(|e| XmlError::Malformed(e.to_string()))?;
-        }
+        each(attr)?;
     }
     Ok(())
 }
 
+/// The checks `open` makes of an element's attributes (`each_attribute`, entities resolvable),
+/// keeping none of them.
+fn check_attributes(start: &BytesStart<'_>, limits: &Limits) -> Result<(), XmlError> {
+    each_attribute(start, limits, |attr| {
+        if attr.value.contains(&b'&') {
+            attr.unescape_value()
+                .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        }
+        Ok(())
+    })
+}
+
 fn open(start: &BytesStart<'_>, limits: &Limits) -> Result<Element, XmlError> {
-    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
     let mut attrs = Vec::new();
-    // quick-xml's own duplicate check compares each attribute with every earlier one, however
-    // many there are (100,000 attributes took 15 s); here the count is bounded first
-    // (`limits.attributes`), so comparing with the earlier ones is bounded too, and an element
-    // without attributes allocates nothing.
-    let mut seen: Vec<&[u8]> = Vec::new();
-    for (index, attr) in start.attributes().with_checks(false).enumerate() {
-        if index >= limits.attributes {
-            return Err(XmlError::TooManyAttributes(name, limits.attributes));
-        }
-        let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
-        let key = attr.key;
-        if seen.contains(&key.into_inner()) {
-            let key = String::from_utf8_lossy(key.as_ref()).into_owned();
-            return Err(XmlError::DuplicateAttribute(name, key));
-        }
-        seen.push(key.into_inner());
-        if key.as_ref().starts_with(b"xmlns") {
-            continue;
-        }
-        if attr.value.len() > limits.text {
-            return Err(XmlError::TextTooLong(name, limits.text));
-        }
+    each_attribute(start, limits, |attr| {
         let value = attr
             .unescape_value()
             .map_err(|e| XmlError::Malformed(e.to_string()))?;
         attrs.push((
-            String::from_utf8_lossy(key.local_name().as_ref()).into_owned(),
+            String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned(),
             value.into_owned(),
         ));
-    }
+        Ok(())
+    })?;
     Ok(Element {
-        name,
+        name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
         attrs,
         ..Element::default()
     })
