@@ -1,7 +1,8 @@
 //! The memory ceiling: the real binary, on its default limits, through a barrage of the
 //! attacks at once — element and attribute floods in parallel, slow uploads, idle connections,
 //! invented client ids — keeps its peak resident memory (`VmHWM`, read from /proc by this
-//! process) under 300 MiB, and serves a normal client meanwhile.
+//! process) under 300 MiB, and serves a normal client meanwhile. The binary runs on jemalloc with
+//! its background thread, which gives freed pages back to the system (`src/main.rs`).
 
 use super::{assert_normal_client_served, envelope, post_soap_from, CLIENT_NS, CLIENT_PATH};
 use crate::harness::{config, fake_with, synthetic, ChildGuard};
@@ -52,6 +53,15 @@ fn peak_rss_mib(pid: u32) -> u64 {
     kib >> 10
 }
 
+/// The names of the process's threads (`/proc/<pid>/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
 async fn connect_from(source: IpAddr, to: SocketAddr) -> Option<tokio::net::TcpStream> {
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::new(source, 0)).ok()?;
@@ -86,6 +96,11 @@ async fn the_daemon_stays_under_its_memory_ceiling_through_every_attack_at_once(
         "the daemon becomes ready"
     );
     let baseline = peak_rss_mib(pid);
+    let threads = thread_names(pid);
+    assert!(
+        threads.iter().any(|name| name == "jemalloc_bg_thd"),
+        "jemalloc's background thread runs: {threads:?}"
+    );
 
     let attacker: IpAddr = [127, 0, 0, 2].into();
     let mut attacks = tokio::task::JoinSet::new();
