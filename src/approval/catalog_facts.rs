@@ -15,7 +15,9 @@ use uuid::Uuid;
 /// What a catalog's top-level updates are offered under the baselines of one set, as of one
 /// evaluation epoch: the facts are worked out once, then each question is one evaluation.
 pub struct CatalogOffers {
-    facts: HashMap<Uuid, UpdateFacts>,
+    facts: Vec<UpdateFacts>,
+    /// Index into `facts` by update id (a map of indexes: the facts themselves are large).
+    by_update: HashMap<Uuid, u32>,
     epoch: DateTime<Utc>,
     report_unapproved: ReportUnapproved,
 }
@@ -23,33 +25,50 @@ pub struct CatalogOffers {
 impl CatalogOffers {
     /// The offers of `set` for `records` (newest revisions) at the evaluation epoch of `at`.
     pub fn new(records: &[UpdateRecord], set: &BaselineSet, at: DateTime<Utc>) -> CatalogOffers {
-        CatalogOffers {
-            facts: catalog_facts(records)
-                .into_iter()
-                .map(|f| (f.update_id, f))
-                .collect(),
-            epoch: evaluation_epoch(at, set.evaluation.snapshot_interval_minutes),
-            report_unapproved: set.evaluation.report_unapproved,
-        }
+        CatalogOffers::of(
+            catalog_facts(records),
+            evaluation_epoch(at, set.evaluation.snapshot_interval_minutes),
+            set.evaluation.report_unapproved,
+        )
     }
 
     /// The offers without a baseline file (`offer_without_baselines`).
     pub fn without_baselines(records: &[UpdateRecord]) -> CatalogOffers {
+        CatalogOffers::of(
+            catalog_facts(records),
+            DateTime::UNIX_EPOCH,
+            ReportUnapproved::None,
+        )
+    }
+
+    fn of(
+        facts: Vec<UpdateFacts>,
+        epoch: DateTime<Utc>,
+        report_unapproved: ReportUnapproved,
+    ) -> CatalogOffers {
+        let by_update = facts
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.update_id, i as u32))
+            .collect();
         CatalogOffers {
-            facts: catalog_facts(records)
-                .into_iter()
-                .map(|f| (f.update_id, f))
-                .collect(),
-            epoch: DateTime::UNIX_EPOCH,
-            report_unapproved: ReportUnapproved::None,
+            facts,
+            by_update,
+            epoch,
+            report_unapproved,
         }
+    }
+
+    fn facts_of(&self, record: &UpdateRecord) -> Option<&UpdateFacts> {
+        let index = *self.by_update.get(&record.identity.update_id)?;
+        self.facts.get(index as usize)
     }
 
     /// What is offered without a baseline file: every current update for install, nothing
     /// expired or superseded by a live update; an update that is not top-level is not sent by
     /// itself.
     pub fn offer_without_baselines(&self, record: &UpdateRecord) -> Offer {
-        match self.facts.get(&record.identity.update_id) {
+        match self.facts_of(record) {
             Some(update) => evaluate_without_baselines(update).offer(ReportUnapproved::None),
             None => Offer::NotSent,
         }
@@ -57,7 +76,7 @@ impl CatalogOffers {
 
     /// What `baseline` offers `record`; an update that is not top-level is not sent by itself.
     pub fn offer(&self, baseline: &Baseline, record: &UpdateRecord) -> Offer {
-        match self.facts.get(&record.identity.update_id) {
+        match self.facts_of(record) {
             Some(update) => evaluate(update, baseline, self.epoch).offer(self.report_unapproved),
             None => Offer::NotSent,
         }
@@ -65,8 +84,7 @@ impl CatalogOffers {
 
     /// The engine's whole answer for `record` (`None` for what is not top-level).
     pub fn evaluation(&self, baseline: &Baseline, record: &UpdateRecord) -> Option<super::Evaluation> {
-        self.facts
-            .get(&record.identity.update_id)
+        self.facts_of(record)
             .map(|update| evaluate(update, baseline, self.epoch))
     }
 
@@ -100,9 +118,9 @@ pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
         .filter(|r| matches!(r.update_type, UpdateType::Software | UpdateType::Driver))
         .filter(|r| !members.contains(&r.identity.update_id))
         .collect();
-    let read = |part: &[&UpdateRecord]| -> Vec<UpdateFacts> {
+    let read = |part: &[&UpdateRecord]| -> Vec<Option<UpdateFacts>> {
         part.iter()
-            .filter_map(|record| match UpdateFacts::from_record(record, |id| titles.get(id).cloned()) {
+            .map(|record| match UpdateFacts::from_record(record, |id| titles.get(id).cloned()) {
                 Ok(mut facts) => {
                     facts.product_families = record
                         .products
@@ -118,11 +136,11 @@ pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
             })
             .collect()
     };
-    let mut plain: HashMap<Uuid, UpdateFacts> = HashMap::with_capacity(top_level.len());
-    for part in on_two_threads(&top_level, read) {
-        plain.extend(part.into_iter().map(|facts| (facts.update_id, facts)));
-    }
-    with_successors(&top_level, plain)
+    let [first, second] = on_two_threads(&top_level, read);
+    let mut facts = first;
+    facts.extend(second);
+    add_successors(&top_level, &mut facts);
+    facts.into_iter().flatten().collect()
 }
 
 /// `work` over the two halves of `items`, the second on a thread of its own (on this one when
@@ -146,30 +164,23 @@ fn on_two_threads<'a, I: Sync, T: Send>(items: &'a [I], work: impl Fn(&'a [I]) -
     })
 }
 
-/// Adds each update's successors (one level: the updates whose `SupersededUpdates` name it).
-/// A successor is shared by every update it supersedes, and each update's facts move into the
-/// result: a catalog's facts are held once, whatever its supersedence.
-fn with_successors(top_level: &[&UpdateRecord], mut plain: HashMap<Uuid, UpdateFacts>) -> Vec<UpdateFacts> {
-    let mut shared: HashMap<Uuid, Arc<UpdateFacts>> = HashMap::new();
+/// Adds each update's successors (one level: the updates whose `SupersededUpdates` name it);
+/// `facts[i]` belongs to `top_level[i]`. A successor is shared by every update it supersedes:
+/// a catalog's facts are held at most twice, whatever its supersedence.
+fn add_successors(top_level: &[&UpdateRecord], facts: &mut [Option<UpdateFacts>]) {
     let mut successors: HashMap<Uuid, Vec<Arc<UpdateFacts>>> = HashMap::new();
-    for record in top_level.iter().filter(|r| !r.superseded.is_empty()) {
-        let id = record.identity.update_id;
-        let Some(successor) = plain.get(&id) else {
+    for (record, successor) in top_level.iter().zip(facts.iter()) {
+        let Some(successor) = successor.as_ref().filter(|_| !record.superseded.is_empty()) else {
             continue;
         };
-        let successor = Arc::clone(shared.entry(id).or_insert_with(|| Arc::new(successor.clone())));
+        let successor = Arc::new(successor.clone());
         for old in &record.superseded {
             successors.entry(*old).or_default().push(Arc::clone(&successor));
         }
     }
-    top_level
-        .iter()
-        .filter_map(|r| plain.remove(&r.identity.update_id))
-        .map(|mut facts| {
-            facts.superseded_by = successors.remove(&facts.update_id).unwrap_or_default();
-            facts
-        })
-        .collect()
+    for update in facts.iter_mut().flatten() {
+        update.superseded_by = successors.remove(&update.update_id).unwrap_or_default();
+    }
 }
 
 /// Product id → the title of its product family (the category its `IsCategory` clause names).

@@ -19,15 +19,10 @@ pub struct Node {
     pub update_id: Uuid,
     pub(crate) revision: u32,
     pub(crate) update_type: UpdateType,
-    /// CNF: every clause needs one installed alternative. A clause whose ids are all unknown
-    /// to the catalog is empty and can never be satisfied.
-    pub clauses: Vec<Vec<NodeId>>,
     pub(crate) members: Vec<NodeId>,
     pub(crate) is_leaf: bool,
     /// Named in some bundle's `BundledUpdates`.
     pub is_member: bool,
-    /// Products and classifications (for category-filtered scans).
-    pub categories: Vec<Uuid>,
     /// `PublicationState="Expired"`: withdrawn by Microsoft.
     pub expired: bool,
 }
@@ -40,6 +35,9 @@ impl Node {
 }
 
 /// The prerequisite and bundle graph of the served catalog, with lookups by id.
+///
+/// What every node has a few of (prerequisite clauses, categories) is kept in one array per
+/// kind rather than in vectors per node: a 100k catalog held ~10 MiB of small vectors.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     /// Every node, indexed by [`NodeId`].
@@ -48,11 +46,16 @@ pub struct Graph {
     /// beats a hash map on the hot path (thousands of lookups per SyncUpdates call).
     by_local: Vec<NodeId>,
     by_update: HashMap<Uuid, NodeId>,
-    /// Every node's prerequisite clauses in one array, for the per-call check:
+    /// Every node's prerequisite clauses (CNF: every clause needs one installed alternative;
+    /// a clause whose ids are all unknown to the catalog is empty and never satisfied):
     /// `prerequisites[starts[n]..starts[n + 1]]` holds node `n`'s clauses, each as its
     /// length followed by its alternatives.
     prerequisites: Vec<NodeId>,
     starts: Vec<u32>,
+    /// Every node's products and classifications (for category-filtered scans):
+    /// `categories[category_starts[n]..category_starts[n + 1]]`.
+    categories: Vec<Uuid>,
+    category_starts: Vec<u32>,
 }
 
 /// A set of nodes as bits: what a SyncUpdates call says is installed or cached.
@@ -91,31 +94,52 @@ impl Graph {
             .enumerate()
             .map(|(i, r)| (r.identity.update_id, i as NodeId))
             .collect();
-        let mut nodes: Vec<Node> = latest.iter().map(|r| node(r, &by_update)).collect();
-        mark_referenced(&mut nodes);
-        let by_local = local_index(&nodes);
-        let (prerequisites, starts) = flat_clauses(&nodes);
-        Graph {
-            nodes,
-            by_local,
+        let (prerequisites, starts) = flat_clauses(latest, &by_update);
+        let (categories, category_starts) = flat_categories(latest);
+        let mut graph = Graph {
+            nodes: latest.iter().map(|r| node(r, &by_update)).collect(),
+            by_local: Vec::new(),
             by_update,
             prerequisites,
             starts,
-        }
+            categories,
+            category_starts,
+        };
+        graph.mark_referenced();
+        graph.by_local = local_index(&graph.nodes);
+        graph
     }
 
     /// Every prerequisite clause of `node` has at least one alternative in `installed`.
     pub fn prerequisites_met(&self, node: NodeId, installed: &NodeSet) -> bool {
+        self.clauses(node)
+            .all(|alternatives| alternatives.iter().any(|alt| installed.contains(*alt)))
+    }
+
+    /// `node`'s prerequisite clauses, each as its alternatives.
+    pub fn clauses(&self, node: NodeId) -> impl Iterator<Item = &[NodeId]> + '_ {
         let range = self.starts[node as usize] as usize..self.starts[node as usize + 1] as usize;
-        let mut clauses = &self.prerequisites[range];
-        while let Some((&count, rest)) = clauses.split_first() {
-            let (alternatives, next) = rest.split_at(count as usize);
-            if !alternatives.iter().any(|alt| installed.contains(*alt)) {
-                return false;
-            }
-            clauses = next;
-        }
-        true
+        let mut rest = &self.prerequisites[range];
+        std::iter::from_fn(move || {
+            let (&count, after) = rest.split_first()?;
+            let (alternatives, next) = after.split_at(count as usize);
+            rest = next;
+            Some(alternatives)
+        })
+    }
+
+    /// Every node some prerequisite clause of `node` names.
+    pub fn prerequisite_targets(&self, node: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.clauses(node).flatten().copied()
+    }
+
+    /// `node`'s products and classifications.
+    pub fn categories(&self, node: NodeId) -> &[Uuid] {
+        let (start, end) = (
+            self.category_starts[node as usize],
+            self.category_starts[node as usize + 1],
+        );
+        &self.categories[start as usize..end as usize]
     }
 
     pub(crate) fn by_local_id(&self, local_id: i32) -> Option<NodeId> {
@@ -140,18 +164,39 @@ impl Graph {
 
 const NO_NODE: NodeId = NodeId::MAX;
 
-/// The clauses of every node, flattened (see `Graph::prerequisites`).
-fn flat_clauses(nodes: &[Node]) -> (Vec<NodeId>, Vec<u32>) {
+/// The clauses of every record, flattened (see `Graph::prerequisites`); ids the catalog
+/// does not know are left out of their clause.
+fn flat_clauses(latest: &[UpdateRecord], by_update: &HashMap<Uuid, NodeId>) -> (Vec<NodeId>, Vec<u32>) {
     let mut flat = Vec::new();
-    let mut starts = Vec::with_capacity(nodes.len() + 1);
-    for node in nodes {
+    let mut starts = Vec::with_capacity(latest.len() + 1);
+    for record in latest {
         starts.push(flat.len() as u32);
-        for clause in &node.clauses {
-            flat.push(clause.len() as NodeId);
-            flat.extend_from_slice(clause);
+        for clause in &record.prerequisites {
+            let ids = match clause {
+                Prerequisite::Required(id) => std::slice::from_ref(id),
+                Prerequisite::AtLeastOne { ids, .. } => ids.as_slice(),
+            };
+            let count_at = flat.len();
+            flat.push(0);
+            flat.extend(ids.iter().filter_map(|id| by_update.get(id).copied()));
+            flat[count_at] = (flat.len() - count_at - 1) as NodeId;
         }
     }
     starts.push(flat.len() as u32);
+    flat.shrink_to_fit();
+    (flat, starts)
+}
+
+/// Every record's products then classifications, flattened (see `Graph::categories`).
+fn flat_categories(latest: &[UpdateRecord]) -> (Vec<Uuid>, Vec<u32>) {
+    let mut flat = Vec::new();
+    let mut starts = Vec::with_capacity(latest.len() + 1);
+    for record in latest {
+        starts.push(flat.len() as u32);
+        flat.extend(record.products.iter().chain(&record.classifications).copied());
+    }
+    starts.push(flat.len() as u32);
+    flat.shrink_to_fit();
     (flat, starts)
 }
 
@@ -171,54 +216,39 @@ fn local_index(nodes: &[Node]) -> Vec<NodeId> {
 }
 
 fn node(record: &UpdateRecord, by_update: &HashMap<Uuid, NodeId>) -> Node {
-    let resolve = |ids: &[Uuid]| {
-        ids.iter()
-            .filter_map(|id| by_update.get(id).copied())
-            .collect::<Vec<_>>()
-    };
-    let clauses = record
-        .prerequisites
-        .iter()
-        .map(|clause| match clause {
-            Prerequisite::Required(id) => resolve(std::slice::from_ref(id)),
-            Prerequisite::AtLeastOne { ids, .. } => resolve(ids),
-        })
-        .collect();
-    let member_ids: Vec<Uuid> = record.bundled.iter().map(|m| m.update_id).collect();
     Node {
         local_id: record.local_id,
         update_id: record.identity.update_id,
         revision: record.identity.revision,
         update_type: record.update_type,
-        clauses,
-        members: resolve(&member_ids),
+        members: record
+            .bundled
+            .iter()
+            .filter_map(|m| by_update.get(&m.update_id).copied())
+            .collect(),
         is_leaf: true,
         is_member: false,
-        categories: record
-            .products
-            .iter()
-            .chain(&record.classifications)
-            .copied()
-            .collect(),
         expired: record.is_expired(),
     }
 }
 
-/// Marks prerequisite targets non-leaf and bundle members as members.
-fn mark_referenced(nodes: &mut [Node]) {
-    let mut prerequisite = vec![false; nodes.len()];
-    let mut member = vec![false; nodes.len()];
-    for node in nodes.iter() {
-        for &target in node.clauses.iter().flatten() {
-            prerequisite[target as usize] = true;
+impl Graph {
+    /// Marks prerequisite targets non-leaf and bundle members as members.
+    fn mark_referenced(&mut self) {
+        let mut prerequisite = vec![false; self.nodes.len()];
+        let mut member = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for target in self.prerequisite_targets(i as NodeId) {
+                prerequisite[target as usize] = true;
+            }
+            for &target in &node.members {
+                member[target as usize] = true;
+            }
         }
-        for &target in &node.members {
-            member[target as usize] = true;
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            node.is_leaf = !prerequisite[i];
+            node.is_member = member[i];
         }
-    }
-    for (i, node) in nodes.iter_mut().enumerate() {
-        node.is_leaf = !prerequisite[i];
-        node.is_member = member[i];
     }
 }
 
@@ -265,6 +295,8 @@ mod tests {
                 Prerequisite::Required(Uuid::from_u128(99)),
             ],
         );
+        bundle.products = vec![Uuid::from_u128(7)];
+        bundle.classifications = vec![Uuid::from_u128(8)];
         bundle.bundled = vec![UpdateIdentity {
             update_id: Uuid::from_u128(5),
             revision: 1,
@@ -285,12 +317,20 @@ mod tests {
             leaf(4) && leaf(5),
             "software updates and bundle members are leaves"
         );
-        let bundle = graph.node(graph.by_local_id(13).unwrap());
+        let bundle_node = graph.by_local_id(13).unwrap();
+        let clauses: Vec<&[NodeId]> = graph.clauses(bundle_node).collect();
         assert_eq!(
-            bundle.clauses[2],
-            Vec::<NodeId>::new(),
-            "an unknown prerequisite is an empty clause"
+            clauses,
+            [&[2][..], &[1][..], &[][..]],
+            "clauses resolve to nodes; an unknown prerequisite is an empty clause"
         );
+        assert_eq!(
+            graph.categories(bundle_node),
+            [Uuid::from_u128(7), Uuid::from_u128(8)],
+            "products, then classifications"
+        );
+        assert_eq!(graph.categories(0), &[] as &[Uuid]);
+        let bundle = graph.node(bundle_node);
         assert!(bundle.is_top_level());
         assert!(!graph.node(graph.by_local_id(14).unwrap()).is_top_level());
     }

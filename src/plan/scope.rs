@@ -76,7 +76,7 @@ fn mark_members(graph: &Graph, actions: &mut [Option<DeploymentAction>]) {
 fn mark_prerequisites(graph: &Graph, actions: &mut [Option<DeploymentAction>]) {
     let mut queue: VecDeque<usize> = (0..actions.len()).filter(|&i| actions[i].is_some()).collect();
     while let Some(i) = queue.pop_front() {
-        for &target in graph.nodes[i].clauses.iter().flatten() {
+        for target in graph.prerequisite_targets(i as NodeId) {
             let slot = &mut actions[target as usize];
             if slot.is_none() {
                 *slot = Some(DeploymentAction::Evaluate);

@@ -148,15 +148,18 @@ fn filtered_nodes(graph: &Graph, scope: &Scope, categories: &[Uuid]) -> HashSet<
     let mut stack: Vec<NodeId> = Vec::new();
     for entry in &scope.entries {
         let node = graph.node(entry.node);
-        let matches =
-            categories.contains(&node.update_id) || node.categories.iter().any(|c| categories.contains(c));
+        let matches = categories.contains(&node.update_id)
+            || graph
+                .categories(entry.node)
+                .iter()
+                .any(|c| categories.contains(c));
         if matches && set.insert(entry.node) {
             stack.push(entry.node);
         }
     }
     while let Some(current) = stack.pop() {
-        let node = graph.node(current);
-        for &next in node.clauses.iter().flatten().chain(&node.members) {
+        let members = graph.node(current).members.iter().copied();
+        for next in graph.prerequisite_targets(current).chain(members) {
             if scope.get(next).is_some() && set.insert(next) {
                 stack.push(next);
             }
