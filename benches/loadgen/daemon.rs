@@ -5,15 +5,13 @@
 //! time and memory read from `/proc/<pid>/`.
 
 use crate::support::proc_stats::status_kib;
-use crate::support::serve::{await_ready, spawn_serve};
+use crate::support::serve::{await_ready, binary, spawn_serve};
 use crate::support::setup::{free_port, terminate};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_wucache");
 
 /// How long `serve` may take to answer `/ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -79,7 +77,7 @@ impl Setup {
     }
 
     fn wucache(&self, args: &[&str]) -> std::process::Output {
-        let output = Command::new(BIN)
+        let output = Command::new(binary())
             .args(args)
             .arg("--config")
             .arg(&self.config)
@@ -113,7 +111,7 @@ impl Daemon {
         let log = setup.dir.path().join("serve.log");
         let started = Instant::now();
         let mut daemon = Daemon {
-            child: spawn_serve(Path::new(BIN), &setup.config, &log),
+            child: spawn_serve(&binary(), &setup.config, &log),
             client: setup.client,
             ready_after: Duration::ZERO,
             rss_at_ready_kib: 0,

@@ -56,6 +56,7 @@
 //!   are shared: a step that ran beside other work shows it in its `others %` column, and
 //!   running the benchmark under `nice -n -10` keeps other builds from skewing it.
 //! - `WUCACHE_LOADGEN_RETURNING` — `0` leaves out the step of returning clients.
+//! - `WUCACHE_BENCH_BIN` — another build's `wucache` binary to drive (to compare commits).
 //! - `WUCACHE_LOADGEN_PROFILE` — what the machines are (see `profile`): `fleet` (default) gives
 //!   each machine an OS product, some an application product too, from a weighted mix
 //!   (mostly Windows 11); it evaluates as installed only the company category, the
@@ -107,10 +108,16 @@ use tokio::runtime::Runtime;
 fn main() {
     let knobs = Knobs::from_env();
     println!("wucache open-loop load generator (wucache serve as a child process; 2 cores shared with this generator)");
-    println!(
-        "commit measured: {}",
-        commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
-    );
+    match std::env::var_os("WUCACHE_BENCH_BIN") {
+        Some(binary) => println!(
+            "binary measured: {} (WUCACHE_BENCH_BIN)",
+            binary.to_string_lossy()
+        ),
+        None => println!(
+            "commit measured: {}",
+            commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        ),
+    }
     println!("command: {}", knobs.command());
     let generator = runtime(LOAD_THREADS);
     for scenario in &knobs.scenarios {

@@ -6,9 +6,17 @@
 use super::proc_stats::status_kib;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The `wucache` binary to measure: `WUCACHE_BENCH_BIN`, else the one built with the
+/// benchmark (another build's binary, to compare two commits in one run).
+pub(crate) fn binary() -> PathBuf {
+    std::env::var_os("WUCACHE_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wucache")))
+}
 
 /// What one start of `serve` measured.
 #[derive(Debug, Default)]
@@ -21,12 +29,19 @@ pub(crate) struct ServeStart {
     pub(crate) peak_ready_mib: f64,
     /// Resident and peak memory once the awaited log line appeared (if one was asked for).
     pub(crate) after_line: Option<(f64, f64)>,
+    /// Resident memory [`SETTLE`] after the awaited line, idle meanwhile: what the allocator
+    /// kept of what was freed.
+    pub(crate) settled_mib: Option<f64>,
     /// The daemon's log (stderr).
     pub(crate) log: String,
 }
 
+/// How long `start_serve` watches an idle daemon after the awaited line.
+pub(crate) const SETTLE: Duration = Duration::from_secs(10);
+
 /// Starts `bin serve --config config`, waits for `/ready` on `admin`, then (when `line` is
-/// given) for a log line containing it, and stops the daemon with SIGTERM.
+/// given) for a log line containing it and [`SETTLE`] more, and stops the daemon with
+/// SIGTERM.
 pub(crate) fn start_serve(bin: &Path, config: &Path, admin: SocketAddr, line: Option<&str>) -> ServeStart {
     let log_path = config.with_extension("serve.log");
     let started = Instant::now();
@@ -46,6 +61,8 @@ pub(crate) fn start_serve(bin: &Path, config: &Path, admin: SocketAddr, line: Op
         while started.elapsed() < Duration::from_secs(120) {
             if std::fs::read_to_string(&log_path).is_ok_and(|log| log.contains(line)) {
                 run.after_line = Some((mib("VmRSS:"), mib("VmHWM:")));
+                std::thread::sleep(SETTLE);
+                run.settled_mib = Some(mib("VmRSS:"));
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
