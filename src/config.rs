@@ -214,8 +214,8 @@ pub struct ServerConfig {
     pub soap_body_budget: u64,
     /// SOAP requests parsed and answered at once (off the async threads); 0 = one per core.
     pub soap_workers: u32,
-    /// Bytes of ready-to-write metadata fragments kept in memory (Core, Extended,
-    /// LocalizedProperties, Eula); 0 derives every fragment at every request.
+    /// Bytes of metadata fragments kept in memory, escaped and LZ4-compressed (Core,
+    /// Extended, LocalizedProperties, Eula); 0 derives every fragment at every request.
     #[serde(with = "human_size")]
     pub fragment_cache: u64,
 }

@@ -1,9 +1,11 @@
 //! The fragment cache: every fragment a client can ask for — Core (SyncUpdates), Extended,
 //! LocalizedProperties for a language list, and Eula (GetExtendedUpdateInfo) — derived once
-//! from the stored document and kept escaped, ready to copy into an answer. One cache for
-//! every kind, bounded by bytes (`bytecache`: CLOCK eviction). It outlives snapshots: a
-//! revision's local id names one document forever, so its fragments never change. Uses
-//! `bytecache`, `protocol`, `store`.
+//! from the stored document and kept escaped, LZ4-compressed: a read decompresses it, ready
+//! to copy into an answer (microseconds against the milliseconds of parsing the document
+//! again; WSUS's own fragments shrink ~2.8×, so the same bytes hold ~2.8× the catalog). One
+//! cache for every kind, bounded by bytes (`bytecache`: CLOCK eviction). It outlives
+//! snapshots: a revision's local id names one document forever, so its fragments never
+//! change. Uses `bytecache`, `protocol`, `store`.
 
 use crate::bytecache::{ByteCache, CacheStats};
 use crate::protocol::fragment::Document;
@@ -92,9 +94,50 @@ fn language_key(locales: &[String]) -> String {
 /// The fragments of one kind of one revision.
 pub type Fragments = Arc<[XmlText]>;
 
+/// Fragments as the cache keeps them: each escaped text compressed on its own (LZ4 block,
+/// its length first).
+struct Packed(Box<[Box<[u8]>]>);
+
+impl Packed {
+    fn of(fragments: &[XmlText]) -> Packed {
+        Packed(
+            fragments
+                .iter()
+                .map(|fragment| lz4_flex::compress_prepend_size(escaped(fragment).as_bytes()).into())
+                .collect(),
+        )
+    }
+
+    /// Compressed bytes.
+    fn len(&self) -> usize {
+        self.0.iter().map(|packed| packed.len()).sum()
+    }
+
+    fn unpack(&self) -> Result<Fragments, String> {
+        self.0
+            .iter()
+            .map(|packed| {
+                let bytes = lz4_flex::decompress_size_prepended(packed)
+                    .map_err(|e| format!("a cached fragment does not decompress (a wucache bug): {e}"))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|e| format!("a cached fragment is not UTF-8 (a wucache bug): {e}"))?;
+                Ok(XmlText::from_escaped(text.into()))
+            })
+            .collect()
+    }
+}
+
+/// A fragment's text escaped for element content (derived fragments are held escaped).
+fn escaped(fragment: &XmlText) -> std::borrow::Cow<'_, str> {
+    match fragment.escaped() {
+        Some(text) => text.into(),
+        None => escape_text(&fragment.text()).into_owned().into(),
+    }
+}
+
 /// Every fragment kind of every revision, derived once, bounded by bytes.
 pub struct FragmentCache {
-    entries: ByteCache<(i32, Kind), Fragments>,
+    entries: ByteCache<(i32, Kind), Arc<Packed>>,
 }
 
 impl FragmentCache {
@@ -110,7 +153,7 @@ impl FragmentCache {
         // The hot path (every UpdateInfo of every SyncUpdates page): one lookup, no lists.
         let cached = self.entries.get(&(local_id, Kind::Core));
         let fragments = match cached {
-            Some(fragments) => fragments,
+            Some(packed) => packed.unpack()?,
             None => self
                 .fill(store, local_id, &[Kind::Core], vec![None])?
                 .swap_remove(0),
@@ -126,8 +169,13 @@ impl FragmentCache {
     pub fn fragments(&self, store: &Store, local_id: i32, kinds: &[Kind]) -> Result<Vec<Fragments>, String> {
         let found: Vec<Option<Fragments>> = kinds
             .iter()
-            .map(|kind| self.entries.get(&(local_id, kind.clone())))
-            .collect();
+            .map(|kind| {
+                self.entries
+                    .get(&(local_id, kind.clone()))
+                    .map(|packed| packed.unpack())
+                    .transpose()
+            })
+            .collect::<Result<_, String>>()?;
         self.fill(store, local_id, kinds, found)
     }
 
@@ -153,20 +201,21 @@ impl FragmentCache {
                     .derive(&document)
                     .map_err(|e| format!("revision {local_id}: {e}"))?
                     .into();
-                self.insert(local_id, kind.clone(), Arc::clone(&fragments));
+                self.insert(local_id, kind.clone(), &fragments);
                 *slot = Some(fragments);
             }
         }
         Ok(found.into_iter().flatten().collect())
     }
 
-    fn insert(&self, local_id: i32, kind: Kind, fragments: Fragments) {
+    fn insert(&self, local_id: i32, kind: Kind, fragments: &[XmlText]) {
         let key_bytes = match &kind {
             Kind::Localized(languages) => languages.len(),
             _ => 0,
         };
-        let bytes = ENTRY_OVERHEAD + key_bytes + fragments.iter().map(XmlText::len).sum::<usize>();
-        self.entries.insert((local_id, kind), fragments, bytes);
+        let packed = Packed::of(fragments);
+        let bytes = ENTRY_OVERHEAD + key_bytes + packed.len();
+        self.entries.insert((local_id, kind), Arc::new(packed), bytes);
     }
 
     /// Derives the Core fragments of `local_ids` not cached yet, in order, while the cache is

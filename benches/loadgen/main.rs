@@ -33,7 +33,8 @@
 //! (49,950 updates), no baseline file; (c) the same catalog with a baseline approving ~2,000
 //! top-level updates, the rest left to the defaults (detect-only); (d), not in the default
 //! set, ~108k revisions (107,950 updates) without a baseline file, for the daemon's memory
-//! after one client's full scan (the warm-up session's line prints RSS after it).
+//! after one client's full scan (the warm-up session's line prints RSS after it, and again
+//! after ten idle seconds).
 //!
 //! Run: `cargo bench --bench loadgen` (a, b and c; about half an hour). Quick smoke run (a
 //! 400-update catalog, two 3-second steps, well under a minute):
@@ -101,6 +102,7 @@ use scenario::Scenario;
 use session::Settings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::serve::SETTLE;
 use support::setup::{runtime, synthetic_upstream, LOAD_THREADS};
 use support::timings::ms;
 use tokio::runtime::Runtime;
@@ -214,6 +216,12 @@ fn warm_up(generator: &Runtime, daemon: &Daemon, fleet: &Arc<Fleet>, settings: S
         daemon.rss_kib() as f64 / 1024.0,
         daemon.peak_rss_kib() as f64 / 1024.0,
         if errors.is_empty() { String::new() } else { format!("; errors: {errors:?}") }
+    );
+    std::thread::sleep(SETTLE);
+    println!(
+        "  daemon RSS {:.0} s after the warm-up session (idle meanwhile): {:.0} MiB",
+        SETTLE.as_secs_f64(),
+        daemon.rss_kib() as f64 / 1024.0
     );
 }
 
