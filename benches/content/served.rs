@@ -118,10 +118,17 @@ pub(crate) fn catalog_with_files(base_url: &str, sizes: &[u64]) -> (SynthCatalog
     (catalog, files)
 }
 
-/// Indices of software leaves that are published, the latest revision of their update, and
-/// no bundle's member: each is a top-level update the default approval approves.
+/// Indices of software leaves that are published, the latest revision of their update, no
+/// bundle's member and superseded by no live update: each is a top-level update the default
+/// approval (no baseline file) approves.
 fn standalone_leaves(catalog: &SynthCatalog) -> Vec<usize> {
     let members: HashSet<_> = catalog.docs.iter().flat_map(|d| d.bundled.iter()).collect();
+    let superseded: HashSet<_> = catalog
+        .docs
+        .iter()
+        .filter(|d| !d.expired)
+        .flat_map(|d| d.superseded.iter())
+        .collect();
     let latest = |doc: &synth::SynthDoc| {
         !catalog
             .docs
@@ -130,7 +137,7 @@ fn standalone_leaves(catalog: &SynthCatalog) -> Vec<usize> {
     };
     let docs = catalog.docs.iter().enumerate();
     docs.filter(|(_, d)| d.kind == SynthKind::Software && !d.expired && !d.files.is_empty())
-        .filter(|(_, d)| !members.contains(&d.update_id) && latest(d))
+        .filter(|(_, d)| !members.contains(&d.update_id) && !superseded.contains(&d.update_id) && latest(d))
         .map(|(i, _)| i)
         .collect()
 }
