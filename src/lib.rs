@@ -38,9 +38,10 @@
 //!   stamped with the store generation); the only module that names sled. Uses `model`,
 //!   `protocol` (a document stored as the upstream's cabinet is read back as XML), `catalog`.
 //! - `fragments`: the fragment cache — Core, Extended, LocalizedProperties and Eula
-//!   fragments derived once from the stored documents and held escaped, ready to write, in one
-//!   cache bounded by bytes (CLOCK eviction) that outlives snapshots; warmed in the
-//!   background. Uses `bytecache`, `protocol`, `store`.
+//!   fragments derived once from the stored documents and held escaped and LZ4-compressed
+//!   (a read decompresses them, ready to write) in one cache bounded by bytes (CLOCK
+//!   eviction) that outlives snapshots; warmed in the background. Uses `bytecache`,
+//!   `protocol`, `store`.
 //! - `listing`: the catalog as `updates` and `/api/v1/updates` list it, with a baseline's
 //!   decisions. Uses `model`, `approval`.
 //! - `content`: the payload cache on disk — ranges, layout, eviction (pure), verified writes,
