@@ -137,7 +137,8 @@ pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
             .collect()
     };
     let [first, second] = on_two_threads(&top_level, read);
-    let mut facts = first;
+    let mut facts = Vec::with_capacity(top_level.len());
+    facts.extend(first);
     facts.extend(second);
     add_successors(&top_level, &mut facts);
     facts.into_iter().flatten().collect()
