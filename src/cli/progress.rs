@@ -47,6 +47,9 @@ pub(super) async fn sync_with_progress(config: Config) -> anyhow::Result<ExitCod
     match result {
         Ok(summary) => {
             print_summary(&summary);
+            if let Err(err) = store.close_recovered() {
+                tracing::warn!(error = %err, "the store was not reopened after the sync: the next start replays its log");
+            }
             if config.upstream.replica {
                 match crate::app::adopt_replica_baselines(&config) {
                     Ok(true) => outln!("  replica:  the hub's baselines are in force"),
