@@ -286,6 +286,9 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     store.flush()?;
     let summary = result?;
     print_imported(&args.dir, &summary);
+    if let Err(err) = store.close_recovered() {
+        tracing::warn!(error = %err, "the store was not reopened after the import: the next start replays its log");
+    }
     if config.content.max_size > 0 {
         let cached = cached_bytes(&config.content_dir());
         if cached > config.content.max_size {
