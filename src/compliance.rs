@@ -202,7 +202,7 @@ fn machine_status(store: &Store, client_id: &str) -> Result<MachineStatus, Store
 }
 
 fn empty_decisions() -> crate::fleet::Decisions {
-    crate::fleet::Decisions::without_baselines(Vec::new().into())
+    crate::fleet::Decisions::without_baselines(Default::default())
 }
 
 /// `DescribeInstancePatchStates`-shaped JSON for machines, plus wucache's columns

@@ -153,9 +153,9 @@ pub(crate) fn explain(
     let updates: Vec<UpdateExplanation> = decisions
         .facts
         .iter()
-        .zip(&decisions.evaluations)
-        .filter(|(facts, _)| facts.kb_number().is_some_and(|k| k.eq_ignore_ascii_case(&kb)))
-        .map(|(facts, evaluation)| update(snapshot, &machine, &decisions, facts, evaluation))
+        .enumerate()
+        .filter(|(_, facts)| facts.kb_number().is_some_and(|k| k.eq_ignore_ascii_case(&kb)))
+        .map(|(i, facts)| update(snapshot, &machine, &decisions, facts, &decisions.evaluation(i)))
         .collect();
     if updates.is_empty() {
         return Err(ExplainError::UnknownKb(kb));
@@ -255,9 +255,8 @@ fn successors(decisions: &Decisions, facts: &UpdateFacts, evaluation: &Evaluatio
             let id = successor.update_id();
             let decision = decisions
                 .facts
-                .iter()
-                .position(|f| f.update_id() == id)
-                .map(|i| decisions.evaluations[i].decision().to_string());
+                .position(&id)
+                .map(|i| decisions.verdict(i).decision.to_string());
             Successor {
                 update_id: id,
                 kb_id: successor.kb_number(),
@@ -328,7 +327,7 @@ fn reported(
         _ => status.status_at,
     };
     let security = is_security(facts, &decisions.baseline);
-    let item = compliance_item_of(security, evaluation, state, &decisions.baseline);
+    let item = compliance_item_of(security, evaluation.verdict(), state, &decisions.baseline);
     Reported {
         state: state.as_str().to_string(),
         at: at.and_then(DateTime::from_timestamp_millis).map(rfc3339),

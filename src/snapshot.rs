@@ -5,9 +5,9 @@
 //! from start to end, so a sync never changes an answer half-way. Uses `model`,
 //! `protocol`, `approval`, `fleet`, `plan`, `store`, `content`.
 
-use crate::approval::{catalog_facts, evaluation_epoch, BaselineSet, CatalogOffers, Offer, UpdateFacts};
+use crate::approval::{catalog_facts, evaluation_epoch, BaselineSet, CatalogOffers, Offer};
 use crate::content::PayloadMeta;
-use crate::fleet::Decisions;
+use crate::fleet::{CatalogFacts, Decisions};
 use crate::model::{FileRef, UpdateRecord};
 use crate::plan::{self, Graph, NodeId, Scope, ScopeEntry};
 use crate::protocol::wusp::{Deployment, DeploymentAction};
@@ -356,7 +356,7 @@ impl Snapshot {
     }
 
     fn all_decisions(&self) -> HashMap<String, Arc<Decisions>> {
-        let facts: Arc<[UpdateFacts]> = catalog_facts(&self.records).into();
+        let facts = Arc::new(CatalogFacts::new(catalog_facts(&self.records)));
         let Some(set) = &self.baselines else {
             let decisions = Arc::new(Decisions::without_baselines(facts));
             return HashMap::from([(DEFAULT_GROUP.to_string(), decisions)]);

@@ -3,7 +3,7 @@
 //! per-node summary (`InstancePatchState` counters, `AWS:ComplianceSummary`). Pure.
 
 use super::document::{Baseline, ComplianceLevel, ComplianceStatus, RejectedPatchesAction};
-use super::evaluate::{Decision, Evaluation};
+use super::evaluate::{Decision, Evaluation, Verdict};
 use super::facts::{PatchProperties, UpdateFacts};
 
 /// WSUS `UpdateInstallationState` of one update on one client.
@@ -149,14 +149,19 @@ pub fn compliance_item(
     client: ClientState,
     baseline: &Baseline,
 ) -> Option<ComplianceItem> {
-    compliance_item_of(is_security(update, baseline), evaluation, client, baseline)
+    compliance_item_of(
+        is_security(update, baseline),
+        evaluation.verdict(),
+        client,
+        baseline,
+    )
 }
 
 /// `compliance_item` for an update whose security standing under `baseline` is already
 /// known (`is_security`): a fleet evaluates it once per update, not once per machine.
 pub fn compliance_item_of(
     security: bool,
-    evaluation: &Evaluation,
+    evaluation: Verdict,
     client: ClientState,
     baseline: &Baseline,
 ) -> Option<ComplianceItem> {

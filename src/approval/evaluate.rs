@@ -179,6 +179,24 @@ impl Evaluation {
     pub fn reason(&self) -> &str {
         &self.reason
     }
+
+    /// What compliance counts of this evaluation.
+    pub fn verdict(&self) -> Verdict {
+        Verdict {
+            decision: self.decision,
+            compliance_level: self.compliance_level,
+        }
+    }
+}
+
+/// The part of an `Evaluation` compliance counts (two bytes): a fleet keeps one per update
+/// and baseline, and works the whole evaluation out again only when a person asks why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The decision.
+    pub decision: Decision,
+    /// The level a missing patch is reported at.
+    pub compliance_level: ComplianceLevel,
 }
 
 /// Decides `update` under `baseline` at `now` (§3.2 steps 0–8).

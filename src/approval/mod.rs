@@ -62,7 +62,7 @@ pub use document::{
 };
 pub use error::{BaselineError, Loaded, Problem, Warning, WarningKind};
 pub use evaluate::{
-    evaluate, evaluate_without_baselines, evaluation_epoch, DecidedBy, Decision, Evaluation, Offer,
+    evaluate, evaluate_without_baselines, evaluation_epoch, DecidedBy, Decision, Evaluation, Offer, Verdict,
 };
 pub use facts::{Category, FactsError, PatchProperties, UpdateFacts};
 pub use groups::{PatchGroups, Resolution};

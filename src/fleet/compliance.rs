@@ -7,7 +7,7 @@
 use super::status::MachineStatus;
 use crate::approval::{
     compliance_item_of, evaluate, evaluate_without_baselines, is_security, predefined, summarize, Baseline,
-    ComplianceItem, ComplianceStatus, Evaluation, PatchSummary, UpdateFacts,
+    ComplianceItem, ComplianceStatus, Evaluation, PatchSummary, UpdateFacts, Verdict,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,44 +15,85 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// A catalog's top-level updates with an index by id: built once per served snapshot and
+/// shared by every baseline's decisions.
+#[derive(Debug, Default)]
+pub struct CatalogFacts {
+    facts: Vec<UpdateFacts>,
+    positions: HashMap<Uuid, u32>,
+}
+
+impl CatalogFacts {
+    /// Indexes `facts` (one per update).
+    pub fn new(facts: Vec<UpdateFacts>) -> CatalogFacts {
+        let positions = facts
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.update_id, i as u32))
+            .collect();
+        CatalogFacts { facts, positions }
+    }
+
+    /// Where the update is in the list.
+    pub fn position(&self, update_id: &Uuid) -> Option<usize> {
+        self.positions.get(update_id).map(|&i| i as usize)
+    }
+}
+
+impl std::ops::Deref for CatalogFacts {
+    type Target = [UpdateFacts];
+
+    fn deref(&self) -> &[UpdateFacts] {
+        &self.facts
+    }
+}
+
 /// One baseline's decisions for a catalog at one evaluation time: what compliance is
 /// measured against. Built once per served snapshot, shared by every machine on the baseline.
+/// Keeps two bytes per update (`Verdict`) and works an update's whole `Evaluation` (its
+/// reason) out again when asked: a fleet report reads verdicts only.
 #[derive(Debug, Clone)]
 pub struct Decisions {
     pub baseline: Baseline,
     /// The catalog's top-level updates, shared by every baseline's decisions.
-    pub facts: Arc<[UpdateFacts]>,
-    /// One evaluation per entry of `facts`, same order.
-    pub evaluations: Vec<Evaluation>,
+    pub facts: Arc<CatalogFacts>,
+    /// When the baseline decided; `None`: no baseline file (`evaluate_without_baselines`).
+    at: Option<DateTime<Utc>>,
+    /// One verdict per entry of `facts`, same order.
+    verdicts: Vec<Verdict>,
     /// Positions of the approved updates: the only ones that yield an item whatever the
     /// machine reported (any known state, not-applicable included).
-    approved: Vec<usize>,
-    /// Position of every update, by id: the other updates yield an item only when the
-    /// machine names them (installed, needed, failed, pending reboot).
-    positions: HashMap<Uuid, usize>,
+    approved: Vec<u32>,
     /// Per update: its classification is one of the baseline's security classifications.
     security: Vec<bool>,
 }
 
 impl Decisions {
     /// Evaluates every update under `baseline` at `at`.
-    pub fn evaluate(baseline: Baseline, facts: Arc<[UpdateFacts]>, at: DateTime<Utc>) -> Decisions {
-        let evaluations = facts.iter().map(|f| evaluate(f, &baseline, at)).collect();
-        Decisions::new(baseline, facts, evaluations)
+    pub fn evaluate(baseline: Baseline, facts: Arc<CatalogFacts>, at: DateTime<Utc>) -> Decisions {
+        let verdicts = facts
+            .iter()
+            .map(|f| evaluate(f, &baseline, at).verdict())
+            .collect();
+        Decisions::new(baseline, facts, Some(at), verdicts)
     }
 
-    fn new(baseline: Baseline, facts: Arc<[UpdateFacts]>, evaluations: Vec<Evaluation>) -> Decisions {
-        let approved = (0..evaluations.len())
-            .filter(|&i| evaluations[i].decision.is_approved())
+    fn new(
+        baseline: Baseline,
+        facts: Arc<CatalogFacts>,
+        at: Option<DateTime<Utc>>,
+        verdicts: Vec<Verdict>,
+    ) -> Decisions {
+        let approved = (0..verdicts.len() as u32)
+            .filter(|&i| verdicts[i as usize].decision.is_approved())
             .collect();
-        let positions = facts.iter().enumerate().map(|(i, f)| (f.update_id, i)).collect();
         let security = facts.iter().map(|f| is_security(f, &baseline)).collect();
         Decisions {
             baseline,
             facts,
-            evaluations,
+            at,
+            verdicts,
             approved,
-            positions,
             security,
         }
     }
@@ -60,13 +101,31 @@ impl Decisions {
     /// Without a baseline file every mirrored update that has not expired and that no live
     /// update supersedes is approved (`approval::evaluate_without_baselines`); the carrier
     /// baseline is AWS's default, whose only part used here is its security classifications.
-    pub fn without_baselines(facts: Arc<[UpdateFacts]>) -> Decisions {
-        let evaluations = facts.iter().map(evaluate_without_baselines).collect();
+    pub fn without_baselines(facts: Arc<CatalogFacts>) -> Decisions {
+        let verdicts = facts
+            .iter()
+            .map(|f| evaluate_without_baselines(f).verdict())
+            .collect();
         let baseline = predefined()
             .into_iter()
             .next()
             .expect("AWS predefined baselines are built in");
-        Decisions::new(baseline, facts, evaluations)
+        Decisions::new(baseline, facts, None, verdicts)
+    }
+
+    /// The verdict on the update at `position` in `facts`.
+    pub fn verdict(&self, position: usize) -> Verdict {
+        self.verdicts[position]
+    }
+
+    /// The whole evaluation of the update at `position` in `facts` (with its reason), worked
+    /// out again: the same inputs as the verdict, so the same decision.
+    pub fn evaluation(&self, position: usize) -> Evaluation {
+        let facts = &self.facts[position];
+        match self.at {
+            Some(at) => evaluate(facts, &self.baseline, at),
+            None => evaluate_without_baselines(facts),
+        }
     }
 }
 
@@ -103,13 +162,14 @@ impl MachineCompliance {
 pub(crate) fn machine_compliance(status: &MachineStatus, decisions: &Decisions) -> MachineCompliance {
     let named = named_positions(status, decisions)
         .into_iter()
-        .filter(|&i| !decisions.evaluations[i].decision.is_approved())
+        .filter(|&i| !decisions.verdicts[i].decision.is_approved())
         .collect::<Vec<usize>>();
     let items: Vec<MachineItem> = decisions
         .approved
         .iter()
-        .chain(&named)
-        .filter_map(|&i| item_at(status, decisions, i))
+        .map(|&i| i as usize)
+        .chain(named)
+        .filter_map(|i| item_at(status, decisions, i))
         .collect();
     let summary = summarize(items.iter().map(|m| &m.item));
     MachineCompliance {
@@ -134,7 +194,7 @@ pub(crate) fn machine_summary(status: &MachineStatus, decisions: &Decisions) -> 
     if status.status_at.is_some() {
         let named_approved = named
             .iter()
-            .filter(|&&i| decisions.evaluations[i].decision.is_approved())
+            .filter(|&&i| decisions.verdicts[i].decision.is_approved())
             .count();
         let not_named = decisions.approved.len() - named_approved;
         summary.not_applicable += u32::try_from(not_named).unwrap_or(u32::MAX);
@@ -155,7 +215,7 @@ fn named_positions(status: &MachineStatus, decisions: &Decisions) -> Vec<usize> 
         .chain(&status.installed)
         .chain(status.pending_reboot.keys())
         .chain(status.failed.keys())
-        .filter_map(|id| decisions.positions.get(id).copied())
+        .filter_map(|id| decisions.facts.position(id))
         .collect();
     named.sort_unstable();
     named.dedup();
@@ -164,13 +224,17 @@ fn named_positions(status: &MachineStatus, decisions: &Decisions) -> Vec<usize> 
 
 /// The compliance item of the update at position `i` on this machine, if it has one.
 fn item_at(status: &MachineStatus, decisions: &Decisions, i: usize) -> Option<MachineItem> {
-    let (facts, evaluation) = (&decisions.facts[i], &decisions.evaluations[i]);
+    let facts = &decisions.facts[i];
     let client = status.state_of(&facts.update_id);
-    compliance_item_of(decisions.security[i], evaluation, client, &decisions.baseline).map(|item| {
-        MachineItem {
-            update_id: facts.update_id,
-            item,
-        }
+    compliance_item_of(
+        decisions.security[i],
+        decisions.verdicts[i],
+        client,
+        &decisions.baseline,
+    )
+    .map(|item| MachineItem {
+        update_id: facts.update_id,
+        item,
     })
 }
 

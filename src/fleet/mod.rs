@@ -7,6 +7,8 @@ pub(crate) mod compliance;
 pub(crate) mod computer;
 pub(crate) mod status;
 
-pub(crate) use compliance::{machine_compliance, machine_summary, Decisions, GroupState, MachineCompliance};
+pub(crate) use compliance::{
+    machine_compliance, machine_summary, CatalogFacts, Decisions, GroupState, MachineCompliance,
+};
 pub(crate) use computer::{ComputerRecord, StoredEvent};
 pub(crate) use status::MachineStatus;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::approval::testdata::{b2, now, update, Build};
-use crate::approval::ComplianceLevel;
+use crate::approval::{ComplianceLevel, Decision};
 use crate::model::UpdateIdentity;
 use crate::protocol::wusp::ReportingEvent;
 
@@ -48,7 +48,7 @@ fn t31_updates() -> Vec<(UpdateFacts, &'static str)> {
 
 fn decisions() -> Decisions {
     let facts: Vec<UpdateFacts> = t31_updates().into_iter().map(|(facts, _)| facts).collect();
-    Decisions::evaluate(b2(), facts.into(), now())
+    Decisions::evaluate(b2(), Arc::new(CatalogFacts::new(facts)), now())
 }
 
 fn report(id: i32, misc: Vec<String>, update: uuid::Uuid) -> ReportingEvent {
@@ -194,10 +194,11 @@ fn every_update(status: &MachineStatus, decisions: &Decisions) -> Vec<(uuid::Uui
     let mut items: Vec<_> = decisions
         .facts
         .iter()
-        .zip(&decisions.evaluations)
-        .filter_map(|(facts, evaluation)| {
+        .enumerate()
+        .filter_map(|(i, facts)| {
             let client = status.state_of(&facts.update_id);
-            crate::approval::compliance_item(facts, evaluation, client, &decisions.baseline)
+            let evaluation = decisions.evaluation(i);
+            crate::approval::compliance_item(facts, &evaluation, client, &decisions.baseline)
                 .map(|item| (facts.update_id, item))
         })
         .collect();
@@ -271,5 +272,22 @@ fn the_summary_without_items_equals_the_summary_of_the_items() {
         assert_eq!(counted.summary, whole.summary, "round {round}");
         assert_eq!(counted.reported, whole.reported, "round {round}");
         assert!(counted.items.is_empty());
+    }
+}
+
+#[test]
+fn the_evaluation_worked_out_again_is_the_one_the_verdict_came_from() {
+    let decisions = decisions();
+    let facts: Vec<UpdateFacts> = t31_updates().into_iter().map(|(facts, _)| facts).collect();
+    for (i, update) in facts.iter().enumerate() {
+        let expected = evaluate(update, &b2(), now());
+        assert_eq!(decisions.verdict(i), expected.verdict());
+        assert_eq!(decisions.evaluation(i), expected);
+        assert_eq!(decisions.facts.position(&update.update_id), Some(i));
+    }
+    let open = Decisions::without_baselines(Arc::new(CatalogFacts::new(facts.clone())));
+    for (i, update) in facts.iter().enumerate() {
+        assert_eq!(open.evaluation(i), evaluate_without_baselines(update));
+        assert_eq!(open.verdict(i).decision, Decision::Approved);
     }
 }
