@@ -5,8 +5,10 @@
 //! - `meta`: schema version, the local-id counter, anchors and other small strings.
 //! - `revisions`: local id (u32 BE) → `UpdateRecord` (version byte + postcard).
 //! - `identities`: UpdateID (16) + RevisionNumber (u32 BE) → local id.
-//! - `documents`: local id → the full update document as the upstream sent it: XML (UTF-8),
-//!   or the cabinet of its `XmlUpdateBlobCompressed` (`MSCF…`), read back as XML.
+//! - `documents`: local id → the full update document: the cabinet of its
+//!   `XmlUpdateBlobCompressed` (`MSCF…`) as the upstream sent it, or its XML LZ4-compressed
+//!   (`WLZ4`, size, block; stores written before 2026-12 hold plain UTF-8 XML, still read);
+//!   read back as XML.
 //! - `latest`: UpdateID → local id of its newest revision (the one served).
 //! - `deployments`: policy group → its table of UpdateID → `DeploymentRow` (persistent ids
 //!   and change sequence numbers, so clients see the same deployment until it changes).
@@ -328,6 +330,10 @@ impl Store {
         &self,
         items: &mut [(UpdateRecord, D)],
     ) -> Result<(Vec<i32>, usize), StoreError> {
+        let packed: Vec<Option<Vec<u8>>> = items
+            .iter()
+            .map(|(_, xml)| packed_document(xml.as_ref()))
+            .collect();
         // sled may run the transaction again after a conflict; setting an id again is harmless.
         let items = std::cell::RefCell::new(items);
         let trees = (
@@ -354,7 +360,7 @@ impl Store {
                 (read_count(REVISION_COUNT_KEY)?, read_count(UPDATE_COUNT_KEY)?);
             let mut new_revisions = 0;
             let mut ids = Vec::with_capacity(items.borrow().len());
-            for (record, xml) in items.borrow_mut().iter_mut() {
+            for ((record, xml), packed) in items.borrow_mut().iter_mut().zip(&packed) {
                 let key = identity_key(&record.identity);
                 let local = match identities.get(key)? {
                     Some(raw) => u32_from(&raw).map_err(ConflictableTransactionError::Abort)?,
@@ -372,7 +378,7 @@ impl Store {
                 };
                 record.local_id = local as i32;
                 revisions.insert(&local.to_be_bytes(), encode(record))?;
-                documents.insert(&local.to_be_bytes(), xml.as_ref())?;
+                documents.insert(&local.to_be_bytes(), packed.as_deref().unwrap_or(xml.as_ref()))?;
                 let newer = match latest.get(record.identity.update_id.as_bytes())? {
                     Some(raw) => {
                         let current = u32_from(&raw).map_err(ConflictableTransactionError::Abort)?;
@@ -914,19 +920,55 @@ fn move_snapshots_aside(path: &Path) -> Result<Vec<String>, StoreError> {
     Ok(moved)
 }
 
-/// A stored document as XML: a cabinet (`MSCF`, as the sync stores compressed documents) is
-/// decompressed, anything else is UTF-8 text (an XML document cannot start with `MSCF`).
-fn document_text(local_id: i32, raw: &[u8]) -> Result<String, StoreError> {
+/// A document as stored: `None` for a cabinet (stored as it came, already compressed with
+/// LZX), anything else LZ4-compressed behind `LZ4_MAGIC`. Plain XML takes about three times the bytes, and sled
+/// keeps every page a read touched in memory for a while (a fragment warm-up reads every
+/// served document), so this is memory as much as disk.
+fn packed_document(raw: &[u8]) -> Option<Vec<u8>> {
     if raw.starts_with(CABINET_MAGIC) {
-        return crate::protocol::blob::decode_compressed(raw)
-            .map_err(|e| StoreError::Corrupt(format!("document {local_id}: {e}")));
+        return None;
     }
-    String::from_utf8(raw.to_vec())
-        .map_err(|_| StoreError::Corrupt(format!("document {local_id} is not UTF-8")))
+    let block = lz4_flex::block::compress(raw);
+    let mut packed = Vec::with_capacity(LZ4_MAGIC.len() + 4 + block.len());
+    packed.extend_from_slice(LZ4_MAGIC);
+    packed.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    packed.extend_from_slice(&block);
+    Some(packed)
+}
+
+/// A stored document as XML: a cabinet (`MSCF`, as the sync stores compressed documents) is
+/// decompressed, an LZ4 block (`WLZ4`) too, anything else is UTF-8 text (an XML document
+/// starts with neither).
+fn document_text(local_id: i32, raw: &[u8]) -> Result<String, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("document {local_id}: {what}"));
+    if raw.starts_with(CABINET_MAGIC) {
+        return crate::protocol::blob::decode_compressed(raw).map_err(|e| corrupt(e.to_string()));
+    }
+    let bytes = match raw.strip_prefix(LZ4_MAGIC) {
+        Some(packed) => unpacked_lz4(packed).map_err(corrupt)?,
+        None => raw.to_vec(),
+    };
+    String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8".into()))
+}
+
+/// An LZ4 block behind its size (u32 LE), the size bounded before anything is allocated.
+fn unpacked_lz4(packed: &[u8]) -> Result<Vec<u8>, String> {
+    let (size, block) = packed
+        .split_first_chunk::<4>()
+        .ok_or_else(|| "LZ4 block without its size".to_string())?;
+    let size = u32::from_le_bytes(*size) as usize;
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(format!("LZ4 block claims {size} bytes"));
+    }
+    lz4_flex::block::decompress(block, size).map_err(|e| format!("LZ4 block does not decompress: {e}"))
 }
 
 /// The first bytes of a Microsoft Cabinet.
 const CABINET_MAGIC: &[u8] = b"MSCF";
+/// The first bytes of a document stored LZ4-compressed.
+const LZ4_MAGIC: &[u8] = b"WLZ4";
+/// The largest document an LZ4 block may claim to hold (the largest real ones are a few MB).
+const MAX_DOCUMENT_BYTES: usize = 64 << 20;
 
 fn open_db_waiting(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
@@ -1148,6 +1190,44 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.document(1).unwrap().unwrap(), xml);
         assert_eq!(store.document(2).unwrap().unwrap(), "<plain/>");
+    }
+
+    /// Plain XML is stored LZ4-compressed and reads back as it was, after a reopen too; a
+    /// document stored plain (before compression) still reads; a damaged or oversized block is
+    /// a corrupt document.
+    #[test]
+    fn plain_documents_are_stored_compressed_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let xml = format!(
+            "<Update>{}é</Update>",
+            "<Title>Security Update</Title>".repeat(200)
+        );
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .put_batch_counted(&mut [(record(1, 1), xml.as_bytes().to_vec())])
+                .unwrap();
+            let raw = store.documents.get(1u32.to_be_bytes()).unwrap().unwrap();
+            assert!(raw.starts_with(LZ4_MAGIC));
+            assert!(raw.len() * 3 < xml.len(), "{} vs {}", raw.len(), xml.len());
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.document(1).unwrap().unwrap(), xml);
+
+        let raw = |id: u32, bytes: &[u8]| store.documents.insert(id.to_be_bytes(), bytes).unwrap();
+        raw(2, b"<written-plain/>");
+        assert_eq!(store.document(2).unwrap().unwrap(), "<written-plain/>");
+        let packed = packed_document(xml.as_bytes()).unwrap();
+        raw(3, &packed[..packed.len() / 2]);
+        assert!(matches!(store.document(3), Err(StoreError::Corrupt(_))));
+        let mut huge = LZ4_MAGIC.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.extend_from_slice(&packed[8..]);
+        raw(4, &huge);
+        assert!(matches!(store.document(4), Err(StoreError::Corrupt(_))));
+        raw(5, LZ4_MAGIC);
+        assert!(matches!(store.document(5), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -118,6 +118,12 @@ async fn a_full_scan_is_offered_exactly_the_approved_updates() {
         computers.contains("\"registered\":true") && computers.contains("\"events_received\":2"),
         "{computers}"
     );
+    // The inventory the machine registered with (the fleet's cached rows leave it out).
+    assert!(
+        computers.contains("\"computer_model\":\"Standard PC (Q35 + ICH9, 2009)\"")
+            && computers.contains("\"os_build_number\":\"26200\""),
+        "{computers}"
+    );
 
     // /metrics counts the scan's requests by operation: one SyncUpdates per page the client
     // read, plus the driver pass; the duration histogram counts the same requests.
