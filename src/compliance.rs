@@ -202,7 +202,7 @@ fn machine_status(store: &Store, client_id: &str) -> Result<MachineStatus, Store
 }
 
 fn empty_decisions() -> crate::fleet::Decisions {
-    crate::fleet::Decisions::without_baselines(Default::default())
+    crate::fleet::Decisions::without_baselines(&Default::default())
 }
 
 /// `DescribeInstancePatchStates`-shaped JSON for machines, plus wucache's columns
@@ -322,12 +322,12 @@ pub(crate) fn instance_patches(machine: &Machine, snapshot: &Snapshot) -> Value 
     let Some(decisions) = snapshot.decisions(&machine.assignment.baseline_id) else {
         return json!({ "Patches": [] });
     };
-    let facts: BTreeMap<_, _> = decisions.facts.iter().map(|f| (f.update_id, f)).collect();
+    let facts = snapshot.catalog_facts();
     let patches: Vec<Value> = machine
         .compliance
         .items
         .iter()
-        .filter_map(|item| facts.get(&item.update_id).map(|f| (item, f)))
+        .filter_map(|item| facts.of(&item.update_id).map(|f| (item, f)))
         .map(|(item, facts)| {
             let properties = PatchProperties::of(facts, &decisions.baseline.extensions);
             json!({

@@ -150,12 +150,19 @@ pub(crate) fn explain(
     let decisions = snapshot
         .decisions(&machine.assignment.baseline_id)
         .ok_or_else(|| ExplainError::UnknownKb(kb.clone()))?;
-    let updates: Vec<UpdateExplanation> = decisions
-        .facts
+    let updates: Vec<UpdateExplanation> = snapshot
+        .catalog_facts()
         .iter()
-        .enumerate()
-        .filter(|(_, facts)| facts.kb_number().is_some_and(|k| k.eq_ignore_ascii_case(&kb)))
-        .map(|(i, facts)| update(snapshot, &machine, &decisions, facts, &decisions.evaluation(i)))
+        .filter(|facts| facts.kb_number().is_some_and(|k| k.eq_ignore_ascii_case(&kb)))
+        .map(|facts| {
+            update(
+                snapshot,
+                &machine,
+                &decisions,
+                facts,
+                &decisions.evaluation(facts),
+            )
+        })
         .collect();
     if updates.is_empty() {
         return Err(ExplainError::UnknownKb(kb));
@@ -254,7 +261,7 @@ fn successors(decisions: &Decisions, facts: &UpdateFacts, evaluation: &Evaluatio
         .map(|successor| {
             let id = successor.update_id();
             let decision = decisions
-                .facts
+                .updates
                 .position(&id)
                 .map(|i| decisions.verdict(i).decision.to_string());
             Successor {

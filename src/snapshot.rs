@@ -13,7 +13,7 @@ use crate::plan::{self, Graph, NodeId, Scope, ScopeEntry};
 use crate::protocol::wusp::{Deployment, DeploymentAction};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// The policy every client belongs to when no baseline file is configured.
 pub const DEFAULT_GROUP: &str = "default";
@@ -57,6 +57,8 @@ pub struct Snapshot {
     pub serial: u64,
     /// Each baseline's decisions for compliance, by baseline id, computed on first use.
     decisions: OnceLock<HashMap<String, Arc<Decisions>>>,
+    /// The catalog's facts while someone holds them (`catalog_facts`).
+    facts: Mutex<Weak<CatalogFacts>>,
 }
 
 /// The patch group and baseline a client's requested TargetGroups select.
@@ -92,6 +94,7 @@ impl Snapshot {
             built_at: 0,
             serial: next_serial(),
             decisions: OnceLock::new(),
+            facts: Mutex::new(Weak::new()),
         }
     }
 
@@ -268,6 +271,7 @@ impl Snapshot {
             built_at: now,
             serial: next_serial(),
             decisions: OnceLock::new(),
+            facts: Mutex::new(Weak::new()),
             records,
             graph,
         })
@@ -355,17 +359,30 @@ impl Snapshot {
         Some(evaluation_epoch(at, set.evaluation.snapshot_interval_minutes))
     }
 
-    fn all_decisions(&self) -> HashMap<String, Arc<Decisions>> {
+    /// The engine's facts for the catalog's top-level updates (`approval::catalog_facts`):
+    /// built when asked, shared while anyone holds them, dropped after (decisions keep only
+    /// their verdicts; a 100k catalog's facts are tens of MiB).
+    pub fn catalog_facts(&self) -> Arc<CatalogFacts> {
+        let mut held = self.facts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(facts) = held.upgrade() {
+            return facts;
+        }
         let facts = Arc::new(CatalogFacts::new(catalog_facts(&self.records)));
+        *held = Arc::downgrade(&facts);
+        facts
+    }
+
+    fn all_decisions(&self) -> HashMap<String, Arc<Decisions>> {
+        let facts = self.catalog_facts();
         let Some(set) = &self.baselines else {
-            let decisions = Arc::new(Decisions::without_baselines(facts));
+            let decisions = Arc::new(Decisions::without_baselines(&facts));
             return HashMap::from([(DEFAULT_GROUP.to_string(), decisions)]);
         };
         let epoch = self.evaluated_at().unwrap_or_default();
         set.baselines()
             .iter()
             .map(|baseline| {
-                let decisions = Decisions::evaluate(baseline.clone(), Arc::clone(&facts), epoch);
+                let decisions = Decisions::evaluate(baseline.clone(), &facts, epoch);
                 (baseline.id.clone(), Arc::new(decisions))
             })
             .collect()

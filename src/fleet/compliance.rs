@@ -15,28 +15,60 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// A catalog's top-level updates with an index by id: built once per served snapshot and
-/// shared by every baseline's decisions.
+/// Where each top-level update of a catalog is in its facts list: what decisions keep of
+/// the facts once they are evaluated.
 #[derive(Debug, Default)]
-pub struct CatalogFacts {
-    facts: Vec<UpdateFacts>,
+pub struct UpdateIndex {
+    ids: Vec<Uuid>,
     positions: HashMap<Uuid, u32>,
 }
 
-impl CatalogFacts {
-    /// Indexes `facts` (one per update).
-    pub fn new(facts: Vec<UpdateFacts>) -> CatalogFacts {
-        let positions = facts
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.update_id, i as u32))
-            .collect();
-        CatalogFacts { facts, positions }
+impl UpdateIndex {
+    fn of(facts: &[UpdateFacts]) -> UpdateIndex {
+        let ids: Vec<Uuid> = facts.iter().map(|f| f.update_id).collect();
+        let positions = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+        UpdateIndex { ids, positions }
     }
 
     /// Where the update is in the list.
     pub fn position(&self, update_id: &Uuid) -> Option<usize> {
         self.positions.get(update_id).map(|&i| i as usize)
+    }
+
+    /// The update at `position`.
+    pub fn id(&self, position: usize) -> Uuid {
+        self.ids[position]
+    }
+
+    /// How many updates.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// No updates.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// A catalog's top-level updates with their index: built for one served snapshot while
+/// someone needs them (decisions being made, an explanation), not kept beside the decisions.
+#[derive(Debug, Default)]
+pub struct CatalogFacts {
+    facts: Vec<UpdateFacts>,
+    index: Arc<UpdateIndex>,
+}
+
+impl CatalogFacts {
+    /// Indexes `facts` (one per update).
+    pub fn new(facts: Vec<UpdateFacts>) -> CatalogFacts {
+        let index = Arc::new(UpdateIndex::of(&facts));
+        CatalogFacts { facts, index }
+    }
+
+    /// The facts of one update.
+    pub fn of(&self, update_id: &Uuid) -> Option<&UpdateFacts> {
+        self.index.position(update_id).map(|i| &self.facts[i])
     }
 }
 
@@ -50,16 +82,17 @@ impl std::ops::Deref for CatalogFacts {
 
 /// One baseline's decisions for a catalog at one evaluation time: what compliance is
 /// measured against. Built once per served snapshot, shared by every machine on the baseline.
-/// Keeps two bytes per update (`Verdict`) and works an update's whole `Evaluation` (its
-/// reason) out again when asked: a fleet report reads verdicts only.
+/// Keeps two bytes per update (`Verdict`) and the updates' index, not their facts: a fleet
+/// report reads verdicts only, and an explanation works an update's whole `Evaluation` (its
+/// reason) out again from its facts.
 #[derive(Debug, Clone)]
 pub struct Decisions {
     pub baseline: Baseline,
     /// The catalog's top-level updates, shared by every baseline's decisions.
-    pub facts: Arc<CatalogFacts>,
+    pub updates: Arc<UpdateIndex>,
     /// When the baseline decided; `None`: no baseline file (`evaluate_without_baselines`).
     at: Option<DateTime<Utc>>,
-    /// One verdict per entry of `facts`, same order.
+    /// One verdict per update, in `updates` order.
     verdicts: Vec<Verdict>,
     /// Positions of the approved updates: the only ones that yield an item whatever the
     /// machine reported (any known state, not-applicable included).
@@ -70,7 +103,7 @@ pub struct Decisions {
 
 impl Decisions {
     /// Evaluates every update under `baseline` at `at`.
-    pub fn evaluate(baseline: Baseline, facts: Arc<CatalogFacts>, at: DateTime<Utc>) -> Decisions {
+    pub fn evaluate(baseline: Baseline, facts: &CatalogFacts, at: DateTime<Utc>) -> Decisions {
         let verdicts = facts
             .iter()
             .map(|f| evaluate(f, &baseline, at).verdict())
@@ -80,7 +113,7 @@ impl Decisions {
 
     fn new(
         baseline: Baseline,
-        facts: Arc<CatalogFacts>,
+        facts: &CatalogFacts,
         at: Option<DateTime<Utc>>,
         verdicts: Vec<Verdict>,
     ) -> Decisions {
@@ -90,7 +123,7 @@ impl Decisions {
         let security = facts.iter().map(|f| is_security(f, &baseline)).collect();
         Decisions {
             baseline,
-            facts,
+            updates: Arc::clone(&facts.index),
             at,
             verdicts,
             approved,
@@ -101,7 +134,7 @@ impl Decisions {
     /// Without a baseline file every mirrored update that has not expired and that no live
     /// update supersedes is approved (`approval::evaluate_without_baselines`); the carrier
     /// baseline is AWS's default, whose only part used here is its security classifications.
-    pub fn without_baselines(facts: Arc<CatalogFacts>) -> Decisions {
+    pub fn without_baselines(facts: &CatalogFacts) -> Decisions {
         let verdicts = facts
             .iter()
             .map(|f| evaluate_without_baselines(f).verdict())
@@ -113,18 +146,17 @@ impl Decisions {
         Decisions::new(baseline, facts, None, verdicts)
     }
 
-    /// The verdict on the update at `position` in `facts`.
+    /// The verdict on the update at `position` in `updates`.
     pub fn verdict(&self, position: usize) -> Verdict {
         self.verdicts[position]
     }
 
-    /// The whole evaluation of the update at `position` in `facts` (with its reason), worked
-    /// out again: the same inputs as the verdict, so the same decision.
-    pub fn evaluation(&self, position: usize) -> Evaluation {
-        let facts = &self.facts[position];
+    /// The whole evaluation of `update` (with its reason), worked out again: given the facts
+    /// these decisions were made from, the same decision as its verdict.
+    pub fn evaluation(&self, update: &UpdateFacts) -> Evaluation {
         match self.at {
-            Some(at) => evaluate(facts, &self.baseline, at),
-            None => evaluate_without_baselines(facts),
+            Some(at) => evaluate(update, &self.baseline, at),
+            None => evaluate_without_baselines(update),
         }
     }
 }
@@ -215,7 +247,7 @@ fn named_positions(status: &MachineStatus, decisions: &Decisions) -> Vec<usize> 
         .chain(&status.installed)
         .chain(status.pending_reboot.keys())
         .chain(status.failed.keys())
-        .filter_map(|id| decisions.facts.position(id))
+        .filter_map(|id| decisions.updates.position(id))
         .collect();
     named.sort_unstable();
     named.dedup();
@@ -224,18 +256,15 @@ fn named_positions(status: &MachineStatus, decisions: &Decisions) -> Vec<usize> 
 
 /// The compliance item of the update at position `i` on this machine, if it has one.
 fn item_at(status: &MachineStatus, decisions: &Decisions, i: usize) -> Option<MachineItem> {
-    let facts = &decisions.facts[i];
-    let client = status.state_of(&facts.update_id);
+    let update_id = decisions.updates.id(i);
+    let client = status.state_of(&update_id);
     compliance_item_of(
         decisions.security[i],
         decisions.verdicts[i],
         client,
         &decisions.baseline,
     )
-    .map(|item| MachineItem {
-        update_id: facts.update_id,
-        item,
-    })
+    .map(|item| MachineItem { update_id, item })
 }
 
 fn is_reported(status: &MachineStatus) -> bool {

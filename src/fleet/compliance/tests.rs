@@ -46,9 +46,12 @@ fn t31_updates() -> Vec<(UpdateFacts, &'static str)> {
     ]
 }
 
+fn t31_facts() -> CatalogFacts {
+    CatalogFacts::new(t31_updates().into_iter().map(|(facts, _)| facts).collect())
+}
+
 fn decisions() -> Decisions {
-    let facts: Vec<UpdateFacts> = t31_updates().into_iter().map(|(facts, _)| facts).collect();
-    Decisions::evaluate(b2(), Arc::new(CatalogFacts::new(facts)), now())
+    Decisions::evaluate(b2(), &t31_facts(), now())
 }
 
 fn report(id: i32, misc: Vec<String>, update: uuid::Uuid) -> ReportingEvent {
@@ -191,13 +194,11 @@ fn group_state_counts_machines_with_each_kind_of_item() {
 
 /// The items of every update, the slow way: what `machine_compliance` must equal.
 fn every_update(status: &MachineStatus, decisions: &Decisions) -> Vec<(uuid::Uuid, ComplianceItem)> {
-    let mut items: Vec<_> = decisions
-        .facts
+    let mut items: Vec<_> = t31_facts()
         .iter()
-        .enumerate()
-        .filter_map(|(i, facts)| {
+        .filter_map(|facts| {
             let client = status.state_of(&facts.update_id);
-            let evaluation = decisions.evaluation(i);
+            let evaluation = decisions.evaluation(facts);
             crate::approval::compliance_item(facts, &evaluation, client, &decisions.baseline)
                 .map(|item| (facts.update_id, item))
         })
@@ -229,7 +230,7 @@ fn random_lists(rng: &mut rand::rngs::StdRng, ids: &[uuid::Uuid], spread: usize)
 fn only_approved_and_named_updates_are_visited_and_nothing_is_missed() {
     use rand::{Rng, SeedableRng};
     let decisions = decisions();
-    let ids: Vec<uuid::Uuid> = decisions.facts.iter().map(|f| f.update_id).collect();
+    let ids: Vec<uuid::Uuid> = t31_facts().iter().map(|f| f.update_id).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for _ in 0..300 {
         let misc = random_lists(&mut rng, &ids, 5);
@@ -253,7 +254,7 @@ fn only_approved_and_named_updates_are_visited_and_nothing_is_missed() {
 fn the_summary_without_items_equals_the_summary_of_the_items() {
     use rand::{Rng, SeedableRng};
     let decisions = decisions();
-    let ids: Vec<uuid::Uuid> = decisions.facts.iter().map(|f| f.update_id).collect();
+    let ids: Vec<uuid::Uuid> = t31_facts().iter().map(|f| f.update_id).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     for round in 0..400 {
         let misc = random_lists(&mut rng, &ids, 6);
@@ -278,16 +279,19 @@ fn the_summary_without_items_equals_the_summary_of_the_items() {
 #[test]
 fn the_evaluation_worked_out_again_is_the_one_the_verdict_came_from() {
     let decisions = decisions();
-    let facts: Vec<UpdateFacts> = t31_updates().into_iter().map(|(facts, _)| facts).collect();
+    let facts = t31_facts();
+    assert_eq!(decisions.updates.len(), facts.len());
     for (i, update) in facts.iter().enumerate() {
         let expected = evaluate(update, &b2(), now());
         assert_eq!(decisions.verdict(i), expected.verdict());
-        assert_eq!(decisions.evaluation(i), expected);
-        assert_eq!(decisions.facts.position(&update.update_id), Some(i));
+        assert_eq!(decisions.evaluation(update), expected);
+        assert_eq!(decisions.updates.position(&update.update_id), Some(i));
+        assert_eq!(decisions.updates.id(i), update.update_id);
+        assert_eq!(facts.of(&update.update_id), Some(update));
     }
-    let open = Decisions::without_baselines(Arc::new(CatalogFacts::new(facts.clone())));
+    let open = Decisions::without_baselines(&facts);
     for (i, update) in facts.iter().enumerate() {
-        assert_eq!(open.evaluation(i), evaluate_without_baselines(update));
+        assert_eq!(open.evaluation(update), evaluate_without_baselines(update));
         assert_eq!(open.verdict(i).decision, Decision::Approved);
     }
 }
