@@ -194,11 +194,14 @@ fn machine(store: &Store, snapshot: &Snapshot, record: ComputerRecord) -> Result
     })
 }
 
+/// The machine's status; one that does not decode counts as none (its next report folds it
+/// again).
 fn machine_status(store: &Store, client_id: &str) -> Result<MachineStatus, StoreError> {
-    Ok(store
-        .status(client_id)?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default())
+    match store.machine_status(client_id) {
+        Ok(status) => Ok(status.unwrap_or_default()),
+        Err(StoreError::Corrupt(_)) => Ok(MachineStatus::default()),
+        Err(err) => Err(err),
+    }
 }
 
 fn empty_decisions() -> crate::fleet::Decisions {

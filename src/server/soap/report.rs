@@ -8,6 +8,7 @@ use crate::cookie::AccessState;
 use crate::fleet::computer::{bounded_computer, bounded_event};
 use crate::fleet::{ComputerRecord, MachineStatus, StoredEvent};
 use crate::protocol::wusp::{ClientFault, ErrorCode, RegisterComputerRequest, ReportEventBatchRequest};
+use crate::store::StoreError;
 use std::sync::atomic::Ordering;
 
 fn now_text(context: &Context<'_>) -> String {
@@ -284,17 +285,24 @@ fn fold_status(
     events: &[&crate::protocol::wusp::ReportingEvent],
 ) -> Result<(), ClientFault> {
     let store = &context.app.store;
-    let mut status: MachineStatus = store
-        .status(client_id)
-        .map_err(|e| internal("machine status", e))?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
+    let mut status: MachineStatus = match store.machine_status(client_id) {
+        Ok(status) => status.unwrap_or_default(),
+        // Folded again from this report on: the events themselves are stored apart.
+        Err(StoreError::Corrupt(what)) => {
+            tracing::warn!(
+                client_id,
+                what,
+                "a stored machine status does not decode; starting it again"
+            );
+            MachineStatus::default()
+        }
+        Err(err) => return Err(internal("machine status", err)),
+    };
     if !status.apply_all(events.iter().copied()) {
         return Ok(());
     }
-    let json = serde_json::to_string(&status).map_err(|e| internal("machine status", e))?;
     store
-        .put_status(client_id, &json)
+        .put_machine_status(client_id, &status)
         .map_err(|e| internal("machine status", e))?;
     context.app.fleet.touch(client_id);
     Ok(())
