@@ -35,8 +35,8 @@ impl Machine {
 /// The fleet's machines with their compliance, kept between reads so that a report over
 /// 10,000 machines costs a walk of the cache, not of the store: rebuilt whole when the served
 /// snapshot changes (new decisions), and one machine at a time when its record or status
-/// changes (`touch`). Kept without the per-update items and status lists (`find` reads those
-/// fresh for one machine).
+/// changes (`touch`). Kept without the per-update items, status lists and inventory (`find`
+/// reads those fresh for one machine, `with_inventory` the inventory of a listed page).
 #[derive(Default)]
 pub(crate) struct FleetCache {
     /// Client ids touched since the last read (std Mutex: held for an insert or a swap only).
@@ -114,10 +114,13 @@ fn refresh(
 ) -> Result<(), StoreError> {
     let record = store
         .computer(client_id)?
-        .and_then(|json| serde_json::from_str::<ComputerRecord>(&json).ok());
+        .and_then(|json| serde_json::from_str::<Listed>(&json).ok());
     match record {
         Some(record) => {
-            machines.insert(client_id.to_string(), light_machine(store, snapshot, record)?);
+            machines.insert(
+                client_id.to_string(),
+                light_machine(store, snapshot, record.into())?,
+            );
         }
         None => {
             machines.remove(client_id);
@@ -129,14 +132,15 @@ fn refresh(
 /// Every stored computer as the fleet report shows it, by client id (see `light_machine`).
 fn light_machines(store: &Store, snapshot: &Snapshot) -> Result<BTreeMap<String, Machine>, StoreError> {
     let mut machines = BTreeMap::new();
-    for record in computer_records(store)? {
+    for record in listed_records(store)? {
         machines.insert(record.client_id.clone(), light_machine(store, snapshot, record)?);
     }
     Ok(machines)
 }
 
 /// A machine without what the fleet report does not show: its summary is counted without
-/// its items (`fleet::machine_summary`), and its status keeps only when it was reported.
+/// its items (`fleet::machine_summary`), its status keeps only when it was reported, and its
+/// record comes without the inventory (`with_inventory` reads it again).
 fn light_machine(store: &Store, snapshot: &Snapshot, record: ComputerRecord) -> Result<Machine, StoreError> {
     let status = machine_status(store, &record.client_id)?;
     let assignment = snapshot.assignment(&record.requested_groups);
@@ -162,6 +166,61 @@ fn computer_records(store: &Store) -> Result<Vec<ComputerRecord>, StoreError> {
         .iter()
         .filter_map(|json| serde_json::from_str::<ComputerRecord>(json).ok())
         .collect())
+}
+
+/// Every stored computer's record that reads, without its inventory (see `Listed`).
+fn listed_records(store: &Store) -> Result<Vec<ComputerRecord>, StoreError> {
+    Ok(store
+        .computers()?
+        .iter()
+        .filter_map(|json| serde_json::from_str::<Listed>(json).ok())
+        .map(ComputerRecord::from)
+        .collect())
+}
+
+/// A stored `ComputerRecord` read without its inventory (`computer`, some 600 bytes of small
+/// strings per machine): the fleet's rows do not show it, and reading it only to drop it
+/// would leave that much of the heap in holes between the rows.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Listed {
+    client_id: String,
+    dns_name: String,
+    requested_groups: Vec<String>,
+    registered: bool,
+    first_seen: String,
+    last_authorization: String,
+    last_sync: String,
+    last_report: String,
+    events_received: u64,
+    ip: String,
+}
+
+impl From<Listed> for ComputerRecord {
+    fn from(listed: Listed) -> ComputerRecord {
+        ComputerRecord {
+            client_id: listed.client_id,
+            dns_name: listed.dns_name,
+            requested_groups: listed.requested_groups,
+            registered: listed.registered,
+            computer: Default::default(),
+            first_seen: listed.first_seen,
+            last_authorization: listed.last_authorization,
+            last_sync: listed.last_sync,
+            last_report: listed.last_report,
+            events_received: listed.events_received,
+            ip: listed.ip,
+        }
+    }
+}
+
+/// The machine's record as stored, inventory included (a cached row leaves it out); the
+/// cached record when the store no longer has the machine.
+pub(crate) fn with_inventory(store: &Store, machine: &Machine) -> Result<ComputerRecord, StoreError> {
+    Ok(store
+        .computer(&machine.record.client_id)?
+        .and_then(|json| serde_json::from_str::<ComputerRecord>(&json).ok())
+        .unwrap_or_else(|| machine.record.clone()))
 }
 
 /// One computer by client id or (case-insensitive) DNS name, with its compliance items.
@@ -390,5 +449,49 @@ fn csv_cell(value: &Value) -> String {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::wusp::ComputerInfo;
+
+    /// `Listed` reads every field of a stored record but the inventory: each field of
+    /// `ComputerRecord` (found from its JSON, so a field added later is covered) is set to a
+    /// value of its own, and comes back.
+    #[test]
+    fn a_listed_record_keeps_every_field_but_the_inventory() {
+        let serde_json::Value::Object(fields) = serde_json::to_value(ComputerRecord::default()).unwrap()
+        else {
+            panic!("a record is a JSON object");
+        };
+        let mut stored = serde_json::Map::new();
+        for (key, default) in fields {
+            let value = match default {
+                Value::String(_) => json!(format!("{key}-value")),
+                Value::Bool(b) => json!(!b),
+                Value::Number(_) => json!(7),
+                Value::Array(_) => json!([format!("{key}-item")]),
+                Value::Object(_) => json!(ComputerInfo {
+                    dns_name: "inventory.example".into(),
+                    os_build_number: "26200".into(),
+                    ..Default::default()
+                }),
+                Value::Null => panic!("{key}: no default to vary"),
+            };
+            stored.insert(key, value);
+        }
+        let json = Value::Object(stored).to_string();
+        let full: ComputerRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(full.computer.os_build_number, "26200");
+        let listed = ComputerRecord::from(serde_json::from_str::<Listed>(&json).unwrap());
+        assert_eq!(
+            listed,
+            ComputerRecord {
+                computer: Default::default(),
+                ..full
+            }
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! A fleet of registered machines seeded straight into a store (computer records and folded
-//! statuses in the JSON the daemon writes), and a baseline file with two patch groups: what a
+//! A fleet of registered machines seeded straight into a store (computer records with a
+//! Windows 11 inventory, and folded statuses), and a baseline file with two patch groups: what a
 //! benchmark needs to measure `serve` with machines, without sending every machine's reports
 //! over SOAP first.
 
@@ -23,7 +23,12 @@ pub(crate) fn seed(store: &wucache::store::Store, machines: usize, updates: &[Uu
         let groups = if n % 2 == 0 { "[\"Ring1\"]" } else { "[]" };
         let record = format!(
             "{{\"client_id\":\"{id}\",\"dns_name\":\"pc-{n:05}.corp.example\",\"requested_groups\":{groups},\
-             \"registered\":true,\"last_report\":\"2026-12-01T10:00:00+00:00\"}}"
+             \"registered\":true,\"computer\":{},\"first_seen\":\"2026-11-02T08:00:00+00:00\",\
+             \"last_authorization\":\"2026-12-01T09:58:00+00:00\",\"last_sync\":\"2026-12-01T09:59:00+00:00\",\
+             \"last_report\":\"2026-12-01T10:00:00+00:00\",\"events_received\":42,\"ip\":\"10.1.{}.{}\"}}",
+            inventory(n),
+            n / 250,
+            n % 250 + 1
         );
         store.put_computer(&id, &record).expect("computer");
         let (mut needed, mut installed, mut failed) = (Vec::new(), Vec::new(), Vec::new());
@@ -45,6 +50,22 @@ pub(crate) fn seed(store: &wucache::store::Store, machines: usize, updates: &[Uu
         );
         store.put_status(&id, &status).expect("status");
     }
+}
+
+/// The inventory a Windows 11 machine registers with (the fields of the captured client in
+/// `testkit::wua`), under the machine's own name.
+fn inventory(n: usize) -> String {
+    format!(
+        "{{\"dns_name\":\"pc-{n:05}.corp.example\",\"os_major_version\":\"10\",\"os_minor_version\":\"0\",\
+         \"os_build_number\":\"26200\",\"os_service_pack_major_number\":\"0\",\"os_service_pack_minor_number\":\"0\",\
+         \"os_locale\":\"en-US\",\"computer_manufacturer\":\"QEMU\",\"computer_model\":\"Standard PC (Q35 + ICH9, 2009)\",\
+         \"bios_version\":\"unknown\",\"bios_name\":\"unknown\",\"bios_release_date\":\"2022-02-02T00:00:00Z\",\
+         \"processor_architecture\":\"AMD64\",\"suite_mask\":\"256\",\"old_product_type\":\"1\",\"new_product_type\":\"48\",\
+         \"system_metrics\":\"0\",\"client_version_major_number\":\"1507\",\"client_version_minor_number\":\"2601\",\
+         \"client_version_build_number\":\"30012\",\"client_version_qfe_number\":\"0\",\"os_description\":\"Windows 10 Pro\",\
+         \"oem\":\"QEMU\",\"device_type\":\"Standard PC (Q35 + ICH9, 2009)\",\
+         \"firmware_version\":\"unknown\",\"mobile_operator\":\"Not Present\"}}"
+    )
 }
 
 /// Writes `baselines.toml` into `dir`: everyone gets every update after 7 days; the patch

@@ -129,18 +129,19 @@ pub(super) fn computers(app: &App, query: Option<&str>) -> Response<Body> {
         Ok(machines) => machines,
         Err(err) => return store_failed(&err),
     };
-    let list: Vec<serde_json::Value> = machines[page.range(machines.len())]
-        .iter()
-        .map(|machine| {
-            let mut value = json!(machine.record);
-            if let (Some(object), serde_json::Value::Object(state)) =
-                (value.as_object_mut(), compliance::instance_state(machine))
-            {
-                object.extend(state);
-            }
-            value
-        })
-        .collect();
+    let mut list: Vec<serde_json::Value> = Vec::new();
+    for machine in &machines[page.range(machines.len())] {
+        let mut value = match compliance::with_inventory(&app.store, machine) {
+            Ok(record) => json!(record),
+            Err(err) => return store_failed(&err),
+        };
+        if let (Some(object), serde_json::Value::Object(state)) =
+            (value.as_object_mut(), compliance::instance_state(machine))
+        {
+            object.extend(state);
+        }
+        list.push(value);
+    }
     paged_array("/api/v1/computers", query, page, machines.len(), list)
 }
 
