@@ -36,7 +36,8 @@
 //!   certificates (rcgen). Uses nothing.
 //! - `store`: the sled catalog store and the catalog image `serve` starts from (checksummed,
 //!   stamped with the store generation); the only module that names sled. Uses `model`,
-//!   `protocol` (a document stored as the upstream's cabinet is read back as XML), `catalog`.
+//!   `protocol` (a document stored as the upstream's cabinet is read back as XML), `catalog`,
+//!   `fleet` (a machine's folded status, stored compact).
 //! - `fragments`: the fragment cache — Core, Extended, LocalizedProperties and Eula
 //!   fragments derived once from the stored documents and held escaped and LZ4-compressed
 //!   (a read decompresses them, ready to write) in one cache bounded by bytes (CLOCK

@@ -17,7 +17,8 @@
 //!   stores written before 2026-12 hold the event's JSON here instead).
 //! - `client_events`: client id, 0x00, arrival (unix ms, BE), sequence (BE), EventInstanceID →
 //!   JSON of a reported event: one client's events are one prefix, oldest first.
-//! - `statuses`: client id → JSON of its update states folded from its events.
+//! - `statuses`: client id → its update states folded from its events (format byte +
+//!   postcard; stores written before 2026-12 hold JSON, still read).
 //! - `syncs`: sync start time (RFC 3339, sorts by time) → JSON of its summary; the newest
 //!   hundred are kept.
 //!
