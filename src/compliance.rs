@@ -384,12 +384,12 @@ pub(crate) fn instance_patches(machine: &Machine, snapshot: &Snapshot) -> Value 
     let Some(decisions) = snapshot.decisions(&machine.assignment.baseline_id) else {
         return json!({ "Patches": [] });
     };
-    let facts = snapshot.catalog_facts();
+    let facts = snapshot.facts_of(machine.compliance.items.iter().map(|item| item.update_id));
     let patches: Vec<Value> = machine
         .compliance
         .items
         .iter()
-        .filter_map(|item| facts.of(&item.update_id).map(|f| (item, f)))
+        .filter_map(|item| facts.get(&item.update_id).map(|f| (item, f)))
         .map(|(item, facts)| {
             let properties = PatchProperties::of(facts, &decisions.baseline.extensions);
             json!({

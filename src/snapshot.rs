@@ -5,7 +5,9 @@
 //! from start to end, so a sync never changes an answer half-way. Uses `model`,
 //! `protocol`, `approval`, `fleet`, `plan`, `store`, `content`.
 
-use crate::approval::{catalog_facts, evaluation_epoch, BaselineSet, CatalogOffers, Offer};
+use crate::approval::{
+    catalog_facts, evaluation_epoch, facts_without_successors, BaselineSet, CatalogOffers, Offer, UpdateFacts,
+};
 use crate::content::PayloadMeta;
 use crate::fleet::{CatalogFacts, Decisions};
 use crate::model::{FileRef, UpdateRecord};
@@ -14,6 +16,7 @@ use crate::protocol::wusp::{Deployment, DeploymentAction};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use uuid::Uuid;
 
 /// The policy every client belongs to when no baseline file is configured.
 pub const DEFAULT_GROUP: &str = "default";
@@ -370,6 +373,20 @@ impl Snapshot {
         let facts = Arc::new(CatalogFacts::new(catalog_facts(&self.records)));
         *held = Arc::downgrade(&facts);
         facts
+    }
+
+    /// The facts of some updates, without their successors (`approval::facts_without_successors`),
+    /// by update id: a machine's list of patches needs a few hundred, not the catalog's.
+    pub fn facts_of(&self, update_ids: impl IntoIterator<Item = Uuid>) -> HashMap<Uuid, UpdateFacts> {
+        let wanted: Vec<&UpdateRecord> = update_ids
+            .into_iter()
+            .filter_map(|id| self.graph.by_update_id(&id))
+            .map(|node| self.record(node))
+            .collect();
+        facts_without_successors(&self.records, &wanted)
+            .into_iter()
+            .map(|facts| (facts.update_id(), facts))
+            .collect()
     }
 
     fn all_decisions(&self) -> HashMap<String, Arc<Decisions>> {

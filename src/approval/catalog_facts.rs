@@ -103,11 +103,7 @@ impl CatalogOffers {
 /// catalog given as its newest revisions. Updates whose release date cannot be read are
 /// skipped with a log line.
 pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
-    let titles: HashMap<Uuid, String> = records
-        .iter()
-        .filter(|r| r.update_type == UpdateType::Category)
-        .map(|r| (r.identity.update_id, r.title.clone()))
-        .collect();
+    let titles = category_titles(records);
     let families = product_families(records);
     let members: std::collections::HashSet<Uuid> = records
         .iter()
@@ -120,20 +116,7 @@ pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
         .collect();
     let read = |part: &[&UpdateRecord]| -> Vec<Option<UpdateFacts>> {
         part.iter()
-            .map(|record| match UpdateFacts::from_record(record, |id| titles.get(id).cloned()) {
-                Ok(mut facts) => {
-                    facts.product_families = record
-                        .products
-                        .iter()
-                        .filter_map(|p| families.get(p).cloned())
-                        .collect();
-                    Some(facts)
-                }
-                Err(err) => {
-                    tracing::warn!(update = %record.identity, error = %err, "update left out of baseline evaluation");
-                    None
-                }
-            })
+            .map(|record| facts_of(record, &titles, &families))
             .collect()
     };
     let [first, second] = on_two_threads(&top_level, read);
@@ -142,6 +125,50 @@ pub fn catalog_facts(records: &[UpdateRecord]) -> Vec<UpdateFacts> {
     facts.extend(second);
     add_successors(&top_level, &mut facts);
     facts.into_iter().flatten().collect()
+}
+
+/// Engine facts for `wanted` (records of the catalog `records`), without their successors:
+/// what one machine's list of patches shows (title, KB, classification, severity), at the cost
+/// of those records and one pass over the categories rather than of the whole catalog.
+pub fn facts_without_successors(records: &[UpdateRecord], wanted: &[&UpdateRecord]) -> Vec<UpdateFacts> {
+    let titles = category_titles(records);
+    let families = product_families(records);
+    wanted
+        .iter()
+        .filter_map(|record| facts_of(record, &titles, &families))
+        .collect()
+}
+
+/// Category id → title.
+fn category_titles(records: &[UpdateRecord]) -> HashMap<Uuid, String> {
+    records
+        .iter()
+        .filter(|r| r.update_type == UpdateType::Category)
+        .map(|r| (r.identity.update_id, r.title.clone()))
+        .collect()
+}
+
+/// One record's facts with its product families (no successors); `None`, with a log line,
+/// when its release date does not read.
+fn facts_of(
+    record: &UpdateRecord,
+    titles: &HashMap<Uuid, String>,
+    families: &HashMap<Uuid, String>,
+) -> Option<UpdateFacts> {
+    match UpdateFacts::from_record(record, |id| titles.get(id).cloned()) {
+        Ok(mut facts) => {
+            facts.product_families = record
+                .products
+                .iter()
+                .filter_map(|p| families.get(p).cloned())
+                .collect();
+            Some(facts)
+        }
+        Err(err) => {
+            tracing::warn!(update = %record.identity, error = %err, "update left out of baseline evaluation");
+            None
+        }
+    }
 }
 
 /// `work` over the two halves of `items`, the second on a thread of its own (on this one when
@@ -207,4 +234,78 @@ pub(super) fn product_families(records: &[UpdateRecord]) -> HashMap<Uuid, String
 /// Titles of a record's classifications, for tables.
 pub fn first_title(categories: &[Category]) -> String {
     categories.first().map(|c| c.title.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UpdateIdentity;
+
+    fn record(id: u128, kind: UpdateType, title: &str) -> UpdateRecord {
+        let identity = UpdateIdentity {
+            update_id: Uuid::from_u128(id),
+            revision: 200,
+        };
+        UpdateRecord {
+            title: title.into(),
+            creation_date: "2025-11-01T00:00:00Z".into(),
+            ..UpdateRecord::new(identity, kind)
+        }
+    }
+
+    fn category(id: u128, kind: CategoryType, title: &str) -> UpdateRecord {
+        UpdateRecord {
+            category_type: Some(kind),
+            ..record(id, UpdateType::Category, title)
+        }
+    }
+
+    /// A family, a product in it, a classification, and two updates, the second superseding
+    /// the first.
+    fn catalog() -> Vec<UpdateRecord> {
+        let mut product = category(2, CategoryType::Product, "Windows 11");
+        product.prerequisites = vec![Prerequisite::AtLeastOne {
+            ids: vec![Uuid::from_u128(1)],
+            is_category: true,
+        }];
+        let mut old = record(10, UpdateType::Software, "Cumulative Update (old)");
+        old.products = vec![Uuid::from_u128(2)];
+        old.classifications = vec![Uuid::from_u128(3)];
+        old.kb = Some("5000001".into());
+        let mut new = record(11, UpdateType::Software, "Cumulative Update (new)");
+        new.products = vec![Uuid::from_u128(2)];
+        new.classifications = vec![Uuid::from_u128(3)];
+        new.superseded = vec![Uuid::from_u128(10)];
+        vec![
+            category(1, CategoryType::ProductFamily, "Windows"),
+            product,
+            category(3, CategoryType::UpdateClassification, "Security Updates"),
+            old,
+            new,
+        ]
+    }
+
+    /// Facts for a few records are the catalog's facts of those records, successors aside.
+    #[test]
+    fn facts_of_some_updates_equal_the_catalogs_without_successors() {
+        let records = catalog();
+        let whole = catalog_facts(&records);
+        assert_eq!(whole.len(), 2);
+        assert_eq!(
+            whole[0].superseded_by.len(),
+            1,
+            "the old update has its successor"
+        );
+        let some = facts_without_successors(&records, &[&records[3], &records[4]]);
+        let expected: Vec<UpdateFacts> = whole
+            .into_iter()
+            .map(|facts| UpdateFacts {
+                superseded_by: Vec::new(),
+                ..facts
+            })
+            .collect();
+        assert_eq!(some, expected);
+        assert_eq!(some[0].product_families, ["Windows"]);
+        assert_eq!(some[0].classifications[0].title, "Security Updates");
+    }
 }

@@ -50,7 +50,7 @@ mod properties;
 #[cfg(test)]
 pub(crate) mod testdata;
 
-pub use catalog_facts::{catalog_facts, first_title, CatalogOffers};
+pub use catalog_facts::{catalog_facts, facts_without_successors, first_title, CatalogOffers};
 pub use compliance::{
     compliance_item, compliance_item_of, is_security, summarize, ClientState, ComplianceItem, ItemCompliance,
     LevelCounts, PatchState, PatchSummary,
