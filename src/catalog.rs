@@ -33,8 +33,8 @@ pub(crate) fn assign_categories(record: &mut UpdateRecord, categories: &Category
             .collect()
     };
     let (products, classifications) = split_by_type(&ids, categories);
-    record.products = products;
-    record.classifications = classifications;
+    record.products = products.into();
+    record.classifications = classifications.into();
 }
 
 /// Splits category ids into (products, classifications). An id the category sync has not
@@ -300,7 +300,7 @@ mod tests {
             revision: 1,
         };
         UpdateRecord {
-            prerequisites,
+            prerequisites: prerequisites.into(),
             ..UpdateRecord::new(identity, UpdateType::Software)
         }
     }
@@ -327,8 +327,8 @@ mod tests {
             },
         ]);
         assign_categories(&mut record, &categories());
-        assert_eq!(record.products, vec![id(1)]);
-        assert_eq!(record.classifications, vec![id(2)]);
+        assert_eq!(record.products, vec![id(1)].into());
+        assert_eq!(record.classifications, vec![id(2)].into());
     }
 
     #[test]
@@ -345,8 +345,8 @@ mod tests {
             },
         ]);
         assign_categories(&mut record, &CategoryTypes::new());
-        assert_eq!(record.classifications, vec![security]);
-        assert_eq!(record.products, vec![id(42)]);
+        assert_eq!(record.classifications, vec![security].into());
+        assert_eq!(record.products, vec![id(42)].into());
     }
 
     #[test]
@@ -366,20 +366,20 @@ mod tests {
             },
         ]);
         assign_categories(&mut record, &categories());
-        assert_eq!(record.products, vec![id(1)]);
-        assert_eq!(record.classifications, vec![id(2)]);
+        assert_eq!(record.products, vec![id(1)].into());
+        assert_eq!(record.classifications, vec![id(2)].into());
     }
 
     #[test]
     fn members_inherit_only_what_they_lack() {
         let mut bundle = software(vec![]);
-        bundle.products = vec![id(1)];
-        bundle.classifications = vec![id(2)];
+        bundle.products = vec![id(1)].into();
+        bundle.classifications = vec![id(2)].into();
         let mut member = software(vec![]);
-        member.products = vec![id(5)];
+        member.products = vec![id(5)].into();
         assert!(inherit_from_bundle(&mut member, &bundle));
-        assert_eq!(member.products, vec![id(5)]);
-        assert_eq!(member.classifications, vec![id(2)]);
+        assert_eq!(member.products, vec![id(5)].into());
+        assert_eq!(member.classifications, vec![id(2)].into());
         assert!(!inherit_from_bundle(&mut member, &bundle));
     }
 

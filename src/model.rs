@@ -181,24 +181,24 @@ pub struct UpdateRecord {
     pub update_type: UpdateType,
     pub(crate) category_type: Option<CategoryType>,
     /// The English title, else the first one; empty when the document has none.
-    pub title: String,
+    pub title: Box<str>,
     /// Product categories, from `IsCategory` prerequisite clauses (or inherited from a bundle).
-    pub products: Vec<Uuid>,
+    pub products: Box<[Uuid]>,
     /// Classification categories, from the same clauses.
-    pub classifications: Vec<Uuid>,
-    pub(crate) prerequisites: Vec<Prerequisite>,
+    pub classifications: Box<[Uuid]>,
+    pub(crate) prerequisites: Box<[Prerequisite]>,
     /// Bundled members, with the revision the bundle names.
-    pub bundled: Vec<UpdateIdentity>,
-    pub(crate) superseded: Vec<Uuid>,
-    pub(crate) msrc_severity: Option<String>,
+    pub bundled: Box<[UpdateIdentity]>,
+    pub(crate) superseded: Box<[Uuid]>,
+    pub(crate) msrc_severity: Option<Box<str>>,
     /// `KBArticleID` as written (digits, without `KB`).
-    pub kb: Option<String>,
-    pub(crate) security_bulletin: Option<String>,
-    pub(crate) creation_date: String,
+    pub kb: Option<Box<str>>,
+    pub(crate) security_bulletin: Option<Box<str>>,
+    pub(crate) creation_date: Box<str>,
     pub(crate) publication_state: PublicationState,
     /// The payload files (`Files/File`).
-    pub files: Vec<FileRef>,
-    pub(crate) eula_id: Option<String>,
+    pub files: Box<[FileRef]>,
+    pub(crate) eula_id: Option<Box<str>>,
 }
 
 impl UpdateRecord {
@@ -209,18 +209,18 @@ impl UpdateRecord {
             local_id: 0,
             update_type,
             category_type: None,
-            title: String::new(),
-            products: Vec::new(),
-            classifications: Vec::new(),
-            prerequisites: Vec::new(),
-            bundled: Vec::new(),
-            superseded: Vec::new(),
+            title: Box::default(),
+            products: Box::default(),
+            classifications: Box::default(),
+            prerequisites: Box::default(),
+            bundled: Box::default(),
+            superseded: Box::default(),
             msrc_severity: None,
             kb: None,
             security_bulletin: None,
-            creation_date: String::new(),
+            creation_date: Box::default(),
             publication_state: PublicationState::Published,
-            files: Vec::new(),
+            files: Box::default(),
             eula_id: None,
         }
     }

@@ -144,7 +144,7 @@ fn category_titles(records: &[UpdateRecord]) -> HashMap<Uuid, String> {
     records
         .iter()
         .filter(|r| r.update_type == UpdateType::Category)
-        .map(|r| (r.identity.update_id, r.title.clone()))
+        .map(|r| (r.identity.update_id, r.title.to_string()))
         .collect()
 }
 
@@ -216,7 +216,7 @@ pub(super) fn product_families(records: &[UpdateRecord]) -> HashMap<Uuid, String
     let families: HashMap<Uuid, &str> = records
         .iter()
         .filter(|r| r.category_type == Some(CategoryType::ProductFamily))
-        .map(|r| (r.identity.update_id, r.title.as_str()))
+        .map(|r| (r.identity.update_id, &*r.title))
         .collect();
     records
         .iter()
@@ -267,15 +267,16 @@ mod tests {
         product.prerequisites = vec![Prerequisite::AtLeastOne {
             ids: vec![Uuid::from_u128(1)],
             is_category: true,
-        }];
+        }]
+        .into();
         let mut old = record(10, UpdateType::Software, "Cumulative Update (old)");
-        old.products = vec![Uuid::from_u128(2)];
-        old.classifications = vec![Uuid::from_u128(3)];
+        old.products = vec![Uuid::from_u128(2)].into();
+        old.classifications = vec![Uuid::from_u128(3)].into();
         old.kb = Some("5000001".into());
         let mut new = record(11, UpdateType::Software, "Cumulative Update (new)");
-        new.products = vec![Uuid::from_u128(2)];
-        new.classifications = vec![Uuid::from_u128(3)];
-        new.superseded = vec![Uuid::from_u128(10)];
+        new.products = vec![Uuid::from_u128(2)].into();
+        new.classifications = vec![Uuid::from_u128(3)].into();
+        new.superseded = vec![Uuid::from_u128(10)].into();
         vec![
             category(1, CategoryType::ProductFamily, "Windows"),
             product,

@@ -110,16 +110,16 @@ impl UpdateFacts {
         let release_date =
             parse_release_date(&record.creation_date).ok_or_else(|| FactsError::CreationDate {
                 update: record.identity,
-                text: record.creation_date.clone(),
+                text: record.creation_date.to_string(),
             })?;
         Ok(UpdateFacts {
             revision: record.identity.revision,
-            title: record.title.clone(),
-            kb: record.kb.clone(),
-            bulletin: record.security_bulletin.clone(),
+            title: record.title.to_string(),
+            kb: record.kb.as_deref().map(String::from),
+            bulletin: record.security_bulletin.as_deref().map(String::from),
             products: categories(&record.products),
             classifications: categories(&record.classifications),
-            msrc_severity: record.msrc_severity.clone(),
+            msrc_severity: record.msrc_severity.as_deref().map(String::from),
             expired: record.is_expired(),
             ..UpdateFacts::new(record.identity.update_id, release_date)
         })
@@ -259,8 +259,8 @@ mod tests {
         let mut record = UpdateRecord::new(identity, UpdateType::Software);
         record.kb = Some("5034441".into());
         record.creation_date = "2025-11-18T00:00:00.123Z".into();
-        record.products = vec![Uuid::from_u128(0x71718f13_7324_4b0f_8f9e_2ca9dc978e53)];
-        record.classifications = vec![Uuid::from_u128(0x0fa1201d_4330_4fa8_8ae9_b877473b6441)];
+        record.products = vec![Uuid::from_u128(0x71718f13_7324_4b0f_8f9e_2ca9dc978e53)].into();
+        record.classifications = vec![Uuid::from_u128(0x0fa1201d_4330_4fa8_8ae9_b877473b6441)].into();
         record
     }
 
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn a_record_without_creation_date_is_dated_1970_and_a_garbled_one_is_an_error() {
         let mut record = record();
-        record.creation_date.clear();
+        record.creation_date = Box::default();
         let facts = UpdateFacts::from_record(&record, |_| None).unwrap();
         assert_eq!(facts.release_date, DateTime::UNIX_EPOCH);
         record.creation_date = "Nov 18".into();

@@ -203,7 +203,7 @@ mod tests {
         };
         let mut record = UpdateRecord::new(identity, kind);
         record.local_id = n as i32;
-        record.prerequisites = prerequisites;
+        record.prerequisites = prerequisites.into();
         record.files = vec![FileRef {
             sha1: [n as u8; 20],
             sha256: None,
@@ -212,7 +212,8 @@ mod tests {
             url: String::new(),
             modified: String::new(),
             patching_type: None,
-        }];
+        }]
+        .into();
         record
     }
 

@@ -264,7 +264,7 @@ mod tests {
         };
         UpdateRecord {
             local_id,
-            prerequisites,
+            prerequisites: prerequisites.into(),
             ..UpdateRecord::new(identity, kind)
         }
     }
@@ -295,12 +295,13 @@ mod tests {
                 Prerequisite::Required(Uuid::from_u128(99)),
             ],
         );
-        bundle.products = vec![Uuid::from_u128(7)];
-        bundle.classifications = vec![Uuid::from_u128(8)];
+        bundle.products = vec![Uuid::from_u128(7)].into();
+        bundle.classifications = vec![Uuid::from_u128(8)].into();
         bundle.bundled = vec![UpdateIdentity {
             update_id: Uuid::from_u128(5),
             revision: 1,
-        }];
+        }]
+        .into();
         let member = record(5, 14, UpdateType::Software, vec![]);
         let graph = Graph::build(&[company, product, detectoid, bundle, member]);
 

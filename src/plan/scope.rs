@@ -216,7 +216,7 @@ mod tests {
         };
         UpdateRecord {
             local_id: n as i32,
-            prerequisites,
+            prerequisites: prerequisites.into(),
             bundled: members
                 .iter()
                 .map(|m| UpdateIdentity {

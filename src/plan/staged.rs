@@ -197,11 +197,11 @@ mod tests {
                 local_id: 100 + n as i32,
                 prerequisites,
                 products: if n == 3 || n == 4 {
-                    vec![id(2)]
+                    vec![id(2)].into()
                 } else if n == 7 {
-                    vec![id(6)]
+                    vec![id(6)].into()
                 } else {
-                    vec![]
+                    vec![].into()
                 },
                 bundled: members
                     .iter()
@@ -216,13 +216,18 @@ mod tests {
         let mut bundle_prereqs = category(2);
         bundle_prereqs.push(Prerequisite::Required(id(5)));
         let records = vec![
-            mk(1, UpdateType::Category, vec![], &[]),
-            mk(2, UpdateType::Category, category(1), &[]),
-            mk(3, UpdateType::Software, bundle_prereqs, &[4]),
-            mk(4, UpdateType::Software, vec![Prerequisite::Required(id(5))], &[]),
-            mk(5, UpdateType::Detectoid, vec![], &[]),
-            mk(6, UpdateType::Category, category(1), &[]),
-            mk(7, UpdateType::Software, category(6), &[]),
+            mk(1, UpdateType::Category, vec![].into(), &[]),
+            mk(2, UpdateType::Category, category(1).into(), &[]),
+            mk(3, UpdateType::Software, bundle_prereqs.into(), &[4]),
+            mk(
+                4,
+                UpdateType::Software,
+                vec![Prerequisite::Required(id(5))].into(),
+                &[],
+            ),
+            mk(5, UpdateType::Detectoid, vec![].into(), &[]),
+            mk(6, UpdateType::Category, category(1).into(), &[]),
+            mk(7, UpdateType::Software, category(6).into(), &[]),
         ];
         let graph = Graph::build(&records);
         let planned = plan(&graph, |_| crate::approval::Offer::Install);

@@ -62,19 +62,32 @@ fn record_from(root: Element) -> Result<UpdateRecord, UpdateXmlError> {
         local_id: 0,
         update_type,
         category_type: category_type(&root, update_type),
-        title: english_title(&root),
-        products: Vec::new(),
-        classifications: Vec::new(),
-        prerequisites: relationships.map(prerequisites).transpose()?.unwrap_or_default(),
-        bundled: relationships.map(bundled).transpose()?.unwrap_or_default(),
-        superseded: relationships.map(superseded).transpose()?.unwrap_or_default(),
-        msrc_severity: non_empty(properties.attr("MsrcSeverity")),
-        kb: non_empty(properties.child_text("KBArticleID")),
-        security_bulletin: non_empty(properties.child_text("SecurityBulletinID")),
-        creation_date: properties.attr("CreationDate").unwrap_or_default().to_string(),
+        title: english_title(&root).into(),
+        products: Vec::new().into(),
+        classifications: Vec::new().into(),
+        prerequisites: relationships
+            .map(prerequisites)
+            .transpose()?
+            .unwrap_or_default()
+            .into(),
+        bundled: relationships.map(bundled).transpose()?.unwrap_or_default().into(),
+        superseded: relationships
+            .map(superseded)
+            .transpose()?
+            .unwrap_or_default()
+            .into(),
+        msrc_severity: non_empty(properties.attr("MsrcSeverity")).map(Into::into),
+        kb: non_empty(properties.child_text("KBArticleID")).map(Into::into),
+        security_bulletin: non_empty(properties.child_text("SecurityBulletinID")).map(Into::into),
+        creation_date: properties.attr("CreationDate").unwrap_or_default().into(),
         publication_state: PublicationState::parse(properties.attr("PublicationState").unwrap_or_default()),
-        files: root.child("Files").map(files).transpose()?.unwrap_or_default(),
-        eula_id: non_empty(properties.attr("EulaID")),
+        files: root
+            .child("Files")
+            .map(files)
+            .transpose()?
+            .unwrap_or_default()
+            .into(),
+        eula_id: non_empty(properties.attr("EulaID")).map(Into::into),
     })
 }
 
@@ -261,7 +274,7 @@ mod tests {
         let record = parse_update(PRODUCT).unwrap();
         assert_eq!(record.update_type, UpdateType::Category);
         assert_eq!(record.category_type, Some(CategoryType::Product));
-        assert_eq!(record.title, "OOBE ZDP");
+        assert_eq!(record.title, "OOBE ZDP".into());
     }
 
     #[test]

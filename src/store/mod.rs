@@ -654,7 +654,7 @@ impl Store {
                 (
                     r.identity.update_id,
                     r.category_type.unwrap_or(CategoryType::Other),
-                    r.title,
+                    r.title.into(),
                 )
             })
             .collect())
@@ -1098,7 +1098,7 @@ mod tests {
             revision,
         };
         UpdateRecord {
-            title: format!("update {update} r{revision}"),
+            title: format!("update {update} r{revision}").into(),
             ..UpdateRecord::new(identity, UpdateType::Software)
         }
     }
@@ -1357,7 +1357,7 @@ mod tests {
     }
 
     fn titles(records: &[UpdateRecord]) -> Vec<String> {
-        records.iter().map(|r| r.title.clone()).collect()
+        records.iter().map(|r| r.title.to_string()).collect()
     }
 
     /// A store at state A with its image saved, then moved on to state B (one more update).

@@ -214,8 +214,8 @@ fn classify_changes(store: &Store, items: &[(UpdateRecord, Vec<u8>)]) -> Result<
             update_id: record.identity.update_id,
             revision: record.identity.revision,
             change: change.to_string(),
-            kb: record.kb.clone(),
-            title: record.title.clone(),
+            kb: record.kb.as_deref().map(String::from),
+            title: record.title.to_string(),
         });
     }
     Ok(changes)

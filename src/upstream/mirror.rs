@@ -362,7 +362,7 @@ impl<'a> Mirror<'a> {
             .into_iter()
             .map(|r| {
                 let kind = r.category_type.unwrap_or(CategoryType::Other);
-                (r.identity.update_id, kind, r.title)
+                (r.identity.update_id, kind, r.title.into())
             })
             .collect();
         Ok((known, aliases))

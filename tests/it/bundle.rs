@@ -589,7 +589,7 @@ async fn an_increment_since_a_full_bundle_carries_only_what_is_new_and_completes
             .into_iter()
             .map(|r| {
                 let key = (r.identity.update_id, r.identity.revision);
-                (key, (r.products, r.classifications))
+                (key, (r.products.to_vec(), r.classifications.to_vec()))
             })
             .collect()
     };

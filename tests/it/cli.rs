@@ -174,8 +174,8 @@ fn assert_categories_as_in_the_catalog(store: &Store, catalog: &wucache_testkit:
     for doc in catalog.docs.iter().filter(|d| !d.kind.is_config()) {
         let record = store.latest(&doc.update_id).unwrap().unwrap();
         let context = format!("{} r{}", doc.update_id, record.identity.revision);
-        assert_eq!(record.products, doc.products, "{context}");
-        assert_eq!(record.classifications, doc.classifications, "{context}");
+        assert_eq!(record.products[..], doc.products[..], "{context}");
+        assert_eq!(record.classifications[..], doc.classifications[..], "{context}");
         members += usize::from(catalog.docs.iter().any(|b| b.bundled.contains(&doc.update_id)));
     }
     assert!(members > 0, "bundle members were checked");

@@ -31,7 +31,7 @@ async fn real_documents_sync_with_compressed_blobs_files_and_bundle_inheritance(
         .latest(&uuid("56309036-4c77-4dd9-951a-99ee9c246a94"))
         .unwrap()
         .unwrap();
-    assert_eq!(company.title, "Microsoft");
+    assert_eq!(&*company.title, "Microsoft");
     assert_eq!(company.update_type, UpdateType::Category);
     // Served as a real LZX cabinet, stored as the decoded document.
     let bundle = store
@@ -39,8 +39,8 @@ async fn real_documents_sync_with_compressed_blobs_files_and_bundle_inheritance(
         .unwrap()
         .unwrap();
     assert_eq!(bundle.kb.as_deref(), Some("2267602"));
-    assert_eq!(bundle.products, vec![uuid(DEFENDER)]);
-    assert_eq!(bundle.classifications, vec![uuid(DEFINITION_UPDATES)]);
+    assert_eq!(bundle.products[..], [uuid(DEFENDER)]);
+    assert_eq!(bundle.classifications[..], [uuid(DEFINITION_UPDATES)]);
     assert!(store
         .document(bundle.local_id)
         .unwrap()
@@ -51,8 +51,8 @@ async fn real_documents_sync_with_compressed_blobs_files_and_bundle_inheritance(
         .latest(&uuid("266f6222-c89d-43f2-9f8a-69340271e677"))
         .unwrap()
         .unwrap();
-    assert_eq!(member.products, vec![uuid(DEFENDER)]);
-    assert_eq!(member.classifications, vec![uuid(DEFINITION_UPDATES)]);
+    assert_eq!(member.products[..], [uuid(DEFENDER)]);
+    assert_eq!(member.classifications[..], [uuid(DEFINITION_UPDATES)]);
     let file = &member.files[0];
     assert_eq!(hex(&file.sha1), "87f5bd0469585006aa5d3a77d1c662fd2895ddcd");
     assert!(file.sha256.is_some());
@@ -86,7 +86,7 @@ async fn full_sync_stores_every_revision_with_its_categories() {
             .unwrap()
             .unwrap();
         if !doc.kind.is_config() {
-            let mut products = record.products.clone();
+            let mut products = record.products.to_vec();
             products.sort();
             let mut expected = doc.products.clone();
             expected.sort();

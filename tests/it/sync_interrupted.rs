@@ -65,9 +65,15 @@ async fn a_sync_interrupted_after_its_last_batch_is_completed_by_the_next_run() 
     assert!(!members.is_empty());
     for member in members {
         let record = store.latest(&member.update_id).unwrap().unwrap();
-        assert_eq!(record.products, member.products, "member {}", member.update_id);
         assert_eq!(
-            record.classifications, member.classifications,
+            record.products[..],
+            member.products[..],
+            "member {}",
+            member.update_id
+        );
+        assert_eq!(
+            record.classifications[..],
+            member.classifications[..],
             "member {}",
             member.update_id
         );
