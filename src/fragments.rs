@@ -95,15 +95,53 @@ fn language_key(locales: &[String]) -> String {
 pub type Fragments = Arc<[XmlText]>;
 
 /// Fragments as the cache keeps them: each escaped text compressed on its own (LZ4 block,
-/// its length first).
+/// its length first) against `dictionary()`.
 struct Packed(Box<[Box<[u8]>]>);
+
+/// What fragments are made of, as WSUS writes them (element and attribute names of Core,
+/// Extended and LocalizedProperties fragments, most common last): LZ4 starts each fragment
+/// with these bytes already seen, so a fragment of a kilobyte does not pay for its first tags.
+const DICTIONARY: &str = concat!(
+    r#"<LocalizedProperties><Language>en</Language><Title></Title><Description></Description>"#,
+    r#"<UninstallNotes></UninstallNotes><MoreInfoUrl>https://support.microsoft.com/help/</MoreInfoUrl>"#,
+    r#"<SupportUrl>https://go.microsoft.com/fwlink/?LinkId=</SupportUrl></LocalizedProperties>"#,
+    r#"<ExtendedProperties DefaultPropertiesLanguage="en" Handler="http://schemas.microsoft.com/msus/2002/12/UpdateHandlers/CBS" "#,
+    r#"MaxDownloadSize="" MinDownloadSize="" MsrcSeverity="Critical" MsrcSeverity="Important" "#,
+    r#"<InstallationBehavior RebootBehavior="CanRequestReboot" /><UninstallationBehavior RebootBehavior="CanRequestReboot" />"#,
+    r#"<KBArticleID></KBArticleID><SecurityBulletinID>MS</SecurityBulletinID></ExtendedProperties>"#,
+    r#"<Files><File Digest="" DigestAlgorithm="SHA1" FileName=".cab" Size="" Modified="T00:00:00Z" PatchingType="SelfContained">"#,
+    r#"<AdditionalDigest Algorithm="SHA256"></AdditionalDigest></File></Files>"#,
+    r#"<HandlerSpecificData type="cbs:CbsHandlerSpecificData"><InstallCommand Program="" Arguments="" /></HandlerSpecificData>"#,
+    r#"<ApplicabilityRules><IsInstalled><b.RegDword Key="HKEY_LOCAL_MACHINE" Subkey="" Value="" Comparison="EqualTo" Data="" />"#,
+    r#"</IsInstalled><IsInstallable><And><Not><b.WindowsVersion Comparison="GreaterThanOrEqualTo" MajorVersion="10" "#,
+    r#"MinorVersion="0" BuildNumber="" /></Not><b.FileVersionPrependRegSz Path="" /></And></IsInstallable></ApplicabilityRules>"#,
+    r#"<Relationships><Prerequisites><AtLeastOne IsCategory="true"><UpdateIdentity UpdateID="" /></AtLeastOne></Prerequisites>"#,
+    r#"<BundledUpdates><AtLeastOne><UpdateIdentity UpdateID="" RevisionNumber="" /></AtLeastOne></BundledUpdates>"#,
+    r#"<SupersededUpdates><UpdateIdentity UpdateID="" /></SupersededUpdates></Relationships>"#,
+    r#"<UpdateIdentity UpdateID="" RevisionNumber="" /><Properties UpdateType="Software" "#,
+    r#"ExplicitlyDeployable="true" AutoSelectOnWebSites="true" /><Relationships><Prerequisites><UpdateIdentity UpdateID=""#,
+);
+
+/// `DICTIONARY` escaped as the cached texts are.
+fn dictionary() -> &'static [u8] {
+    static ESCAPED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ESCAPED
+        .get_or_init(|| escape_text(DICTIONARY).into_owned())
+        .as_bytes()
+}
 
 impl Packed {
     fn of(fragments: &[XmlText]) -> Packed {
         Packed(
             fragments
                 .iter()
-                .map(|fragment| lz4_flex::compress_prepend_size(escaped(fragment).as_bytes()).into())
+                .map(|fragment| {
+                    lz4_flex::block::compress_prepend_size_with_dict(
+                        escaped(fragment).as_bytes(),
+                        dictionary(),
+                    )
+                    .into()
+                })
                 .collect(),
         )
     }
@@ -117,7 +155,7 @@ impl Packed {
         self.0
             .iter()
             .map(|packed| {
-                let bytes = lz4_flex::decompress_size_prepended(packed)
+                let bytes = lz4_flex::block::decompress_size_prepended_with_dict(packed, dictionary())
                     .map_err(|e| format!("a cached fragment does not decompress (a wucache bug): {e}"))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|e| format!("a cached fragment is not UTF-8 (a wucache bug): {e}"))?;
