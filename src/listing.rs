@@ -137,10 +137,10 @@ pub(crate) fn view(record: &UpdateRecord, titles: &HashMap<Uuid, String>) -> Upd
 
 fn file_view(file: &crate::model::FileRef) -> FileView {
     FileView {
-        name: file.name.clone(),
+        name: file.name.to_string(),
         size: file.size,
         sha1: hex(&file.sha1),
         sha256: file.sha256.as_ref().map(|d| hex(d)),
-        url: file.url.clone(),
+        url: file.url.to_string(),
     }
 }

@@ -146,12 +146,12 @@ pub struct FileRef {
     pub sha1: [u8; 20],
     /// The SHA-256 digest (`AdditionalDigest Algorithm="SHA256"`), when the document has one.
     pub sha256: Option<[u8; 32]>,
-    pub(crate) name: String,
+    pub(crate) name: Box<str>,
     pub(crate) size: u64,
     /// Where the upstream says the bytes live (`MUUrl`); empty until the upstream names it.
-    pub url: String,
-    pub(crate) modified: String,
-    pub(crate) patching_type: Option<String>,
+    pub url: Box<str>,
+    pub(crate) modified: Box<str>,
+    pub(crate) patching_type: Option<Box<str>>,
 }
 
 impl FileRef {

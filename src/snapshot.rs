@@ -495,13 +495,13 @@ pub(crate) fn payload_meta(file: &FileRef) -> PayloadMeta {
 pub(crate) fn payload_meta_via(file: &FileRef, content_source: Option<&str>) -> PayloadMeta {
     let url = match content_source {
         Some(base) => crate::content::layout::content_url(base, &file.sha1, &file.content_extension()),
-        None => file.url.clone(),
+        None => file.url.to_string(),
     };
     PayloadMeta {
         sha1: file.sha1,
         sha256: file.sha256,
         size: file.size,
-        name: file.name.clone(),
+        name: file.name.to_string(),
         url,
     }
 }

@@ -237,7 +237,7 @@ fn write_document(
         .files
         .iter()
         .filter(|f| !f.url.is_empty())
-        .map(|f| (upper_hex(&f.sha1), f.url.clone()))
+        .map(|f| (upper_hex(&f.sha1), f.url.to_string()))
         .collect();
     Ok(Entry::Document {
         path: file.name(),

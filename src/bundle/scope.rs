@@ -207,10 +207,10 @@ mod tests {
         record.files = vec![FileRef {
             sha1: [n as u8; 20],
             sha256: None,
-            name: format!("f{n}.cab"),
+            name: format!("f{n}.cab").into(),
             size: 10,
-            url: String::new(),
-            modified: String::new(),
+            url: Box::default(),
+            modified: Box::default(),
             patching_type: None,
         }]
         .into();

@@ -207,11 +207,11 @@ fn file(el: &Element) -> Result<FileRef, UpdateXmlError> {
     Ok(FileRef {
         sha1,
         sha256,
-        name: el.attr("FileName").unwrap_or_default().to_string(),
+        name: el.attr("FileName").unwrap_or_default().into(),
         size: size.trim().parse().map_err(|_| bad("File/@Size", Some(size)))?,
-        url: String::new(),
-        modified: el.attr("Modified").unwrap_or_default().to_string(),
-        patching_type: non_empty(el.attr("PatchingType")),
+        url: Box::default(),
+        modified: el.attr("Modified").unwrap_or_default().into(),
+        patching_type: non_empty(el.attr("PatchingType")).map(Into::into),
     })
 }
 
@@ -251,7 +251,7 @@ mod tests {
             "87f5bd0469585006aa5d3a77d1c662fd2895ddcd"
         );
         assert_eq!(file.size, 11_606_440);
-        assert_eq!(file.name, "AM_Delta.exe");
+        assert_eq!(file.name, "AM_Delta.exe".into());
         assert!(file.sha256.is_some());
         assert!(record.title.starts_with("Full Deltas 1.459.547.0"));
         assert_eq!(record.prerequisites.len(), 4);

@@ -302,7 +302,7 @@ fn update_data(context: &SyncContext<'_>, ids: &[UpdateIdentity]) -> Result<Stri
 /// content URL when the catalog has none (an imported bundle, say).
 fn file_url(context: &SyncContext<'_>, file: &crate::model::FileRef) -> String {
     if !file.url.is_empty() {
-        return file.url.clone();
+        return file.url.to_string();
     }
     super::soap::content_url(&context.content_base, file)
 }

@@ -648,7 +648,7 @@ pub(crate) fn catalog_record(
     catalog::assign_categories(&mut record, types);
     for file in &mut record.files {
         if let Some(url) = urls.get(&file.sha1) {
-            file.url.clone_from(url);
+            file.url = url.as_str().into();
         }
     }
     Ok(record)

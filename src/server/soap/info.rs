@@ -197,8 +197,8 @@ mod tests {
             sha256: None,
             name: "AM_Delta.EXE".into(),
             size: 1,
-            url: String::new(),
-            modified: String::new(),
+            url: Box::default(),
+            modified: Box::default(),
             patching_type: None,
         };
         file.sha1[19] = 0x0a;
