@@ -1,8 +1,10 @@
 //! The fragment cache: every fragment a client can ask for — Core (SyncUpdates), Extended,
 //! LocalizedProperties for a language list, and Eula (GetExtendedUpdateInfo) — derived once
-//! from the stored document and kept escaped, LZ4-compressed: a read decompresses it, ready
-//! to copy into an answer (microseconds against the milliseconds of parsing the document
-//! again; WSUS's own fragments shrink ~2.8×, so the same bytes hold ~2.8× the catalog). One
+//! from the stored document and kept escaped, LZ4-compressed against a preset dictionary of
+//! WSUS fragment markup: a read decompresses it, ready to copy into an answer (microseconds
+//! against the milliseconds of parsing the document again; WSUS's own fragments shrank ~2.8×
+//! without the dictionary, and the synthetic 100k catalog's Core fragments take 21 MiB with
+//! it against 33 without). One
 //! cache for every kind, bounded by bytes (`bytecache`: CLOCK eviction). It outlives
 //! snapshots: a revision's local id names one document forever, so its fragments never
 //! change. Uses `bytecache`, `protocol`, `store`.
