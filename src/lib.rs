@@ -74,8 +74,8 @@
 //! - `server`: the HTTP front — listeners (plain or TLS), client routes, the MS-WUSP SOAP
 //!   services, Xpress answers shared across clients (block frames and whole answers kept
 //!   compressed, the cookie framed apart), the MS-WSUSSS services for downstream servers and
-//!   the replica baselines route, the payload route, the admin API, metrics. Uses `app` and
-//!   below.
+//!   the replica baselines route, the payload route (plain-HTTP hits by sendfile on one
+//!   single-threaded lane per core), the admin API, metrics. Uses `app` and below.
 //! - `daemon`: `serve` as a value (start/stop) for the CLI and tests. Uses `content`, `app`,
 //!   `worker`, `server`.
 //! - `cli`: commands, progress bars, tables; the only place that prints. Uses everything.

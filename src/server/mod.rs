@@ -1,6 +1,6 @@
 //! The HTTP front: listeners, connection limits and draining, and routing. The client
 //! listeners (HTTP, and HTTPS through `tls`) serve the MS-WUSP SOAP services (`soap`, via
-//! `client`) and payloads (`payload`); the admin listener serves health, readiness, metrics
+//! `client`) and payloads (`payload`, plain-HTTP hits on `lanes`); the admin listener serves health, readiness, metrics
 //! and the admin API (`admin`, `metrics`). One body type (`body`). Uses `app` and the modules
 //! below it.
 
@@ -10,6 +10,7 @@ mod client;
 mod compliance;
 mod downstream;
 mod explain;
+mod lanes;
 mod metrics;
 pub mod payload;
 pub mod soap;
@@ -52,8 +53,9 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Accepts connections until shutdown, then drains them; with `tls`, each connection is
 /// TLS (the handshake runs in the connection's own task). Plain client connections go to
-/// `payload::serve_plain` first, which answers payload hits with sendfile and hands the
-/// connection to hyper at the first other request. A connection past the listener's
+/// `payload::serve_plain` first, on one of the listener's payload lanes (`lanes`), which
+/// answers payload hits with sendfile and hands the connection back to this runtime, for
+/// hyper, at the first other request. A connection past the listener's
 /// limits (`[server] max_connections`, `max_connections_per_ip`, shared by the HTTP and HTTPS
 /// client listeners; 64 for the admin listener) is closed at once; accept errors (out of file
 /// descriptors, say) back off and are logged at most once per `ACCEPT_LOG_EVERY`.
@@ -70,6 +72,10 @@ pub async fn serve(
         Scheme::Http
     };
     let graceful = GracefulShutdown::new();
+    let lanes = (role == Role::Client && tls.is_none())
+        .then(start_lanes)
+        .flatten();
+    let main = tokio::runtime::Handle::current();
     let mut accept_errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
@@ -99,14 +105,21 @@ pub async fn serve(
         let (app, tls, shutdown) = (Arc::clone(&app), tls.clone(), shutdown.clone());
         // Drain waits for the watcher: held while sendfile serves, then watching hyper.
         let watcher = graceful.watcher();
+        let http = Http {
+            role,
+            scheme,
+            app,
+            peer,
+        };
+        if let Some(lanes) = &lanes {
+            match stream.into_std() {
+                Ok(stream) => lanes.spawn(on_lane(stream, http, place, main.clone(), watcher, shutdown)),
+                Err(err) => tracing::debug!(error = %err, %peer, "connection lost before its lane"),
+            }
+            continue;
+        }
         tokio::spawn(async move {
             let _place = place;
-            let http = Http {
-                role,
-                scheme,
-                app,
-                peer,
-            };
             match tls {
                 None if role == Role::Client => {
                     if let Some(rest) = payload::serve_plain(stream, &http.app, peer, &shutdown).await {
@@ -126,6 +139,45 @@ pub async fn serve(
             "connections still open after the drain timeout; closing them"
         );
     }
+}
+
+/// The plain client listener's payload lanes; without them (no thread could be started),
+/// connections are served on the main runtime as before.
+fn start_lanes() -> Option<lanes::Lanes> {
+    lanes::Lanes::per_core()
+        .inspect_err(|err| tracing::warn!(error = %err, "payload lanes not started; serving payloads on the main runtime"))
+        .ok()
+}
+
+/// A plain client connection on its lane: payload hits there, then (at its first other
+/// request) back to the main runtime for hyper.
+async fn on_lane(
+    stream: std::net::TcpStream,
+    http: Http,
+    place: crate::admission::ConnectionPermit,
+    main: tokio::runtime::Handle,
+    watcher: hyper_util::server::graceful::Watcher,
+    shutdown: Shutdown,
+) {
+    let peer = http.peer;
+    let stream = match tokio::net::TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(err) => return tracing::debug!(error = %err, %peer, "connection lost on its way to a lane"),
+    };
+    let Some(rest) = payload::serve_plain(stream, &http.app, peer, &shutdown).await else {
+        return;
+    };
+    let rest = match rest.unregister() {
+        Ok(rest) => rest,
+        Err(err) => return tracing::debug!(error = %err, %peer, "connection lost leaving its lane"),
+    };
+    drop(main.spawn(async move {
+        let _place = place;
+        match rest.register() {
+            Ok(rest) => http.serve(rest, watcher).await,
+            Err(err) => tracing::debug!(error = %err, %peer, "connection lost on its way back from a lane"),
+        }
+    }));
 }
 
 /// One connection's hyper side: its listener's routes.

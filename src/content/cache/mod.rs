@@ -245,6 +245,15 @@ impl<F: Fetch> Cache<F> {
         Ok(cache)
     }
 
+    /// The committed file of a digest opened, with its metadata, if present (marks it used).
+    pub fn open_committed(&self, sha1: &Sha1) -> Option<(std::fs::File, std::fs::Metadata)> {
+        let opened = self.inner.dir.open_committed(sha1)?;
+        if let Ok(mut lru) = self.inner.lru.lock() {
+            lru.touch(sha1, now_secs());
+        }
+        Some(opened)
+    }
+
     /// The committed file of a digest, if present (marks it used).
     pub fn committed(&self, sha1: &Sha1) -> Option<(PathBuf, u64)> {
         let size = self.inner.dir.committed_size(sha1)?;

@@ -188,6 +188,20 @@ impl ContentDir {
         fs::remove_file(&probe).at(&probe)
     }
 
+    /// The committed file, open for reading, with its metadata: one open (which does not
+    /// follow a symbolic link) and one fstat, where `committed_size` then an open would look
+    /// the path up twice. `None` when there is no committed regular file.
+    pub fn open_committed(&self, sha1: &Sha1) -> Option<(fs::File, fs::Metadata)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(self.path(sha1))
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        meta.is_file().then_some((file, meta))
+    }
+
     /// Length of the committed file, if there is one.
     pub fn committed_size(&self, sha1: &Sha1) -> Option<u64> {
         committed_len(&self.path(sha1))

@@ -79,8 +79,8 @@ pub(super) async fn route(app: &App, request: &Request<Incoming>, peer: std::net
 /// peer's, not committed, the cache closed, the file gone or unreadable since).
 fn hit(app: &App, head: &wire::Head, peer: std::net::IpAddr) -> Option<Reply> {
     let (meta, _) = payload_for(app, &head.path, peer)?;
-    let (path, _) = app.content.get()?.committed(&meta.sha1)?;
-    let (file, served) = open_committed(&path, &meta.sha1, meta.size).ok()?;
+    let (file, metadata) = app.content.get()?.open_committed(&meta.sha1)?;
+    let (file, served) = respond::opened_committed(file, &metadata, &meta.sha1, meta.size).ok()?;
     let reply = respond::reply(file, &served, &head.method, &head.headers).ok()?;
     count_hit(&app.counters, reply.body_bytes());
     log(

@@ -129,8 +129,24 @@ pub async fn respond(path: &Path, served: &Served, method: &Method, headers: &He
 /// has just looked the path up, so opening it reads no disk.
 pub fn open_committed(path: &Path, sha1: &Sha1, size: u64) -> Result<(std::fs::File, Served), ServeError> {
     let (file, metadata) = open_checked(path, size)?;
+    Ok((file, served_from(&metadata, sha1, size)))
+}
+
+/// What answers say about a committed file already open (`Cache::open_committed`), once its
+/// metadata shows it holds the committed size.
+pub fn opened_committed(
+    file: std::fs::File,
+    metadata: &std::fs::Metadata,
+    sha1: &Sha1,
+    size: u64,
+) -> Result<(std::fs::File, Served), ServeError> {
+    check_size(metadata, size)?;
+    Ok((file, served_from(metadata, sha1, size)))
+}
+
+fn served_from(metadata: &std::fs::Metadata, sha1: &Sha1, size: u64) -> Served {
     let modified = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
-    Ok((file, Served::new(sha1, size, modified)))
+    Served::new(sha1, size, modified)
 }
 
 /// The answer to a GET or HEAD for an open file `served` describes; its body reads the file
@@ -409,13 +425,19 @@ fn open_checked(path: &Path, size: u64) -> Result<(std::fs::File, std::fs::Metad
         _ => ServeError::Unreadable(err),
     })?;
     let metadata = file.metadata().map_err(ServeError::Unreadable)?;
+    check_size(&metadata, size)?;
+    Ok((file, metadata))
+}
+
+/// A file shorter than committed is an error, never served short.
+fn check_size(metadata: &std::fs::Metadata, size: u64) -> Result<(), ServeError> {
     if metadata.len() < size {
         return Err(ServeError::Truncated {
             expected: size,
             actual: metadata.len(),
         });
     }
-    Ok((file, metadata))
+    Ok(())
 }
 
 /// The status and headers of an answer.

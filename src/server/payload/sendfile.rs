@@ -47,6 +47,33 @@ pub(crate) struct Handoff {
     stream: TcpStream,
 }
 
+impl Handoff {
+    /// The connection off this runtime's reactor, to go on with on another runtime.
+    pub(crate) fn unregister(self) -> io::Result<Unregistered> {
+        Ok(Unregistered {
+            read: self.read,
+            stream: self.stream.into_std()?,
+        })
+    }
+}
+
+/// A handed-off connection between runtimes: its unanswered bytes and its (non-blocking)
+/// socket, registered with no reactor.
+pub(crate) struct Unregistered {
+    read: BytesMut,
+    stream: std::net::TcpStream,
+}
+
+impl Unregistered {
+    /// The connection on the current runtime's reactor (must be called within a runtime).
+    pub(crate) fn register(self) -> io::Result<Handoff> {
+        Ok(Handoff {
+            read: self.read,
+            stream: TcpStream::from_std(self.stream)?,
+        })
+    }
+}
+
 /// Serves a plain-HTTP client connection while it asks for committed payloads: `Some` hands
 /// it over for hyper to go on with, `None` when it is done (closed by either side, timed out,
 /// shut down, failed).
