@@ -92,9 +92,15 @@ impl Served {
 
 /// A time as an HTTP date in IMF-fixdate form (RFC 9110 §5.6.7), whole seconds.
 pub fn http_date(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time)
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string()
+    // `httpdate` formats without a format-string interpreter (it is on every payload answer)
+    // but only 1970 to 9999, which it asserts; chrono writes any other time.
+    const LAST: std::time::Duration = std::time::Duration::from_secs(253_402_300_799);
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) if since <= LAST => httpdate::fmt_http_date(time),
+        _ => chrono::DateTime::<chrono::Utc>::from(time)
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+    }
 }
 
 /// A payload response and the body bytes it will send (0 for HEAD and errors), so the
@@ -790,6 +796,14 @@ mod tests {
         let time = UNIX_EPOCH + Duration::from_secs(784_111_777);
         assert_eq!(http_date(time), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(http_date(before), "Wed, 31 Dec 1969 23:59:59 GMT");
+        let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert_eq!(http_date(last), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert!(
+            http_date(last + Duration::from_secs(1)).contains("10000"),
+            "past 9999: no panic"
+        );
     }
 
     /// Delivery Optimization: 1 MiB pieces at 1 MiB offsets, shuffled, several at once.
