@@ -43,9 +43,13 @@ fn private_range(body: &[u8]) -> Option<std::ops::Range<usize>> {
 pub(super) fn compress_sharing_blocks(body: &[u8]) -> Vec<u8> {
     let private = private_range(body).unwrap_or(body.len()..body.len());
     let mut out = Vec::with_capacity(body.len() / 4 + 64);
-    shared_frames(&body[..private.start], &mut out);
+    for frame in shared_frames(&body[..private.start]) {
+        out.extend_from_slice(&frame);
+    }
     private_frames(&body[private.clone()], &mut out);
-    shared_frames(&body[private.end..], &mut out);
+    for frame in shared_frames(&body[private.end..]) {
+        out.extend_from_slice(&frame);
+    }
     out
 }
 
@@ -59,53 +63,79 @@ fn private_frames(piece: &[u8], out: &mut Vec<u8>) {
 /// The answer framed as `compress_sharing_blocks` frames it, and the same without its cookie.
 fn split_and_compress(body: &[u8]) -> (Vec<u8>, SharedAnswer) {
     let private = private_range(body).unwrap_or(body.len()..body.len());
-    let mut head = Vec::with_capacity(private.start / 4 + 64);
-    shared_frames(&body[..private.start], &mut head);
-    let mut tail = Vec::new();
-    shared_frames(&body[private.end..], &mut tail);
-    let shared = SharedAnswer { head, tail };
+    let shared = SharedAnswer {
+        head: shared_frames(&body[..private.start]).into(),
+        tail: shared_frames(&body[private.end..]).into(),
+    };
     let whole = shared.with_cookie(&body[private]);
     (whole, shared)
 }
 
-/// Frames `piece` block by block, each block's frame from the frame cache when it holds it.
-fn shared_frames(piece: &[u8], out: &mut Vec<u8>) {
+/// The frames of `piece`, block by block, each from the frame cache when it holds it (and
+/// put there when it did not).
+fn shared_frames(piece: &[u8]) -> Vec<Arc<[u8]>> {
     let cache = frame_cache();
+    let mut frames = Vec::with_capacity(piece.len().div_ceil(crate::protocol::xpress::MAX_BLOCK));
+    let mut scratch = Vec::new();
     for block in piece.chunks(crate::protocol::xpress::MAX_BLOCK) {
         let key = (
             block.len(),
             xxhash_rust::xxh3::xxh3_128_with_secret(block, &cache.secret),
         );
         if let Some(frame) = cache.frames.get(&key) {
-            out.extend_from_slice(&frame);
+            frames.push(frame);
             continue;
         }
-        let start = out.len();
-        crate::protocol::xpress::frame(block, out);
-        let frame: Arc<[u8]> = out[start..].into();
-        let bytes = frame.len() + 64;
-        cache.frames.insert(key, frame, bytes);
+        scratch.clear();
+        crate::protocol::xpress::frame(block, &mut scratch);
+        let frame: Arc<[u8]> = scratch.as_slice().into();
+        cache.frames.insert(key, Arc::clone(&frame), frame.len() + 64);
+        frames.push(frame);
     }
+    frames
 }
 
 /// Bytes of compressed answers kept whole, by what determines them.
 const ANSWER_CACHE: usize = 12 << 20;
 
-/// A compressed answer without its cookie: the frames before it and after it.
+/// A compressed answer without its cookie: the frames before it and after it. The frames are
+/// the frame cache's own (shared, not copied), so an answer kept in both caches takes its
+/// bytes once; the answer cache still counts them all, so its budget stays a bound when the
+/// frame cache lets them go.
 pub(super) struct SharedAnswer {
-    head: Vec<u8>,
-    tail: Vec<u8>,
+    head: Box<[Arc<[u8]>]>,
+    tail: Box<[Arc<[u8]>]>,
 }
 
 impl SharedAnswer {
     /// The whole compressed answer with `cookie` (the `NewCookie` element, or nothing) framed
     /// between the shared parts.
     pub(super) fn with_cookie(&self, cookie: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.head.len() + self.tail.len() + cookie.len() + 16);
-        out.extend_from_slice(&self.head);
+        let mut out = Vec::with_capacity(self.frame_bytes() + cookie.len() + 16);
+        for frame in &self.head {
+            out.extend_from_slice(frame);
+        }
         private_frames(cookie, &mut out);
-        out.extend_from_slice(&self.tail);
+        for frame in &self.tail {
+            out.extend_from_slice(frame);
+        }
         out
+    }
+
+    /// Bytes of its frames.
+    fn frame_bytes(&self) -> usize {
+        self.head
+            .iter()
+            .chain(self.tail.iter())
+            .map(|frame| frame.len())
+            .sum()
+    }
+
+    /// What keeping it costs at most: its frames' bytes (were no other cache to hold them)
+    /// and its frame lists.
+    fn cost(&self) -> usize {
+        let frames = self.head.len() + self.tail.len();
+        self.frame_bytes() + frames * std::mem::size_of::<Arc<[u8]>>() + 64
     }
 }
 
@@ -128,7 +158,7 @@ pub(super) fn cached_answer(key: u128) -> Option<Arc<SharedAnswer>> {
 /// `compress_sharing_blocks`, keeping the answer without its cookie under `key`.
 pub(super) fn compress_and_keep(body: &[u8], key: u128) -> Vec<u8> {
     let (whole, shared) = split_and_compress(body);
-    let bytes = shared.head.len() + shared.tail.len() + 64;
+    let bytes = shared.cost();
     answer_cache().insert(key, Arc::new(shared), bytes);
     whole
 }
@@ -230,6 +260,15 @@ mod tests {
         let whole = compress_and_keep(first.as_bytes(), key);
         assert_eq!(xpress::decompress(&whole, 1 << 24).unwrap(), first.as_bytes());
         let kept = cached_answer(key).expect("kept");
+        let first_block = &first.as_bytes()[..xpress::MAX_BLOCK];
+        let cache = frame_cache();
+        let frame_key = (
+            first_block.len(),
+            xxhash_rust::xxh3::xxh3_128_with_secret(first_block, &cache.secret),
+        );
+        let framed = cache.frames.get(&frame_key).expect("the frame cache holds the first block");
+        assert!(Arc::ptr_eq(&kept.head[0], &framed), "one copy of the frame for both caches");
+        assert!(kept.cost() >= kept.frame_bytes(), "counted as if it held its frames alone");
         let second = answer("two, longer");
         let cookie = "<NewCookie><EncryptedData>two, longer</EncryptedData></NewCookie>";
         let reused = kept.with_cookie(cookie.as_bytes());
