@@ -96,9 +96,12 @@ fn language_key(locales: &[String]) -> String {
 /// The fragments of one kind of one revision.
 pub type Fragments = Arc<[XmlText]>;
 
-/// Fragments as the cache keeps them: each escaped text compressed on its own (LZ4 block,
-/// its length first) against `dictionary()`.
-struct Packed(Box<[Box<[u8]>]>);
+/// Fragments as the cache keeps them, in one allocation: for each escaped text, the length
+/// of its packed form (u32, little-endian), then that form (an LZ4 block against
+/// `dictionary()`, the text's length first). One allocation per entry, not one per fragment
+/// plus two for the lists: 129,000 entries after a 108k catalog's warm-up and one full scan.
+#[derive(Clone)]
+struct Packed(Arc<[u8]>);
 
 /// What fragments are made of, as WSUS writes them (element and attribute names of Core,
 /// Extended and LocalizedProperties fragments, most common last): LZ4 starts each fragment
@@ -134,37 +137,44 @@ fn dictionary() -> &'static [u8] {
 
 impl Packed {
     fn of(fragments: &[XmlText]) -> Packed {
-        Packed(
-            fragments
-                .iter()
-                .map(|fragment| {
-                    lz4_flex::block::compress_prepend_size_with_dict(
-                        escaped(fragment).as_bytes(),
-                        dictionary(),
-                    )
-                    .into()
-                })
-                .collect(),
-        )
+        let mut bytes = Vec::new();
+        for fragment in fragments {
+            let packed =
+                lz4_flex::block::compress_prepend_size_with_dict(escaped(fragment).as_bytes(), dictionary());
+            let length = u32::try_from(packed.len()).expect("a fragment is far below 4 GiB");
+            bytes.extend_from_slice(&length.to_le_bytes());
+            bytes.extend_from_slice(&packed);
+        }
+        Packed(bytes.into())
     }
 
-    /// Compressed bytes.
+    /// Bytes held.
     fn len(&self) -> usize {
-        self.0.iter().map(|packed| packed.len()).sum()
+        self.0.len()
     }
 
     fn unpack(&self) -> Result<Fragments, String> {
-        self.0
-            .iter()
-            .map(|packed| {
-                let bytes = lz4_flex::block::decompress_size_prepended_with_dict(packed, dictionary())
-                    .map_err(|e| format!("a cached fragment does not decompress (a wucache bug): {e}"))?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|e| format!("a cached fragment is not UTF-8 (a wucache bug): {e}"))?;
-                Ok(XmlText::from_escaped(text.into()))
-            })
-            .collect()
+        let mut rest: &[u8] = &self.0;
+        let mut fragments = Vec::with_capacity(1);
+        while !rest.is_empty() {
+            let (packed, after) =
+                next_packed(rest).ok_or("a cached fragment entry is cut short (a wucache bug)")?;
+            let bytes = lz4_flex::block::decompress_size_prepended_with_dict(packed, dictionary())
+                .map_err(|e| format!("a cached fragment does not decompress (a wucache bug): {e}"))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|e| format!("a cached fragment is not UTF-8 (a wucache bug): {e}"))?;
+            fragments.push(XmlText::from_escaped(text.into()));
+            rest = after;
+        }
+        Ok(fragments.into())
     }
+}
+
+/// The first packed fragment of `bytes` and what follows it; `None` when cut short.
+fn next_packed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (length, rest) = bytes.split_first_chunk::<4>()?;
+    let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+    (rest.len() >= length).then(|| rest.split_at(length))
 }
 
 /// A fragment's text escaped for element content (derived fragments are held escaped).
@@ -177,7 +187,7 @@ fn escaped(fragment: &XmlText) -> std::borrow::Cow<'_, str> {
 
 /// Every fragment kind of every revision, derived once, bounded by bytes.
 pub struct FragmentCache {
-    entries: ByteCache<(i32, Kind), Arc<Packed>>,
+    entries: ByteCache<(i32, Kind), Packed>,
 }
 
 impl FragmentCache {
@@ -255,7 +265,7 @@ impl FragmentCache {
         };
         let packed = Packed::of(fragments);
         let bytes = ENTRY_OVERHEAD + key_bytes + packed.len();
-        self.entries.insert((local_id, kind), Arc::new(packed), bytes);
+        self.entries.insert((local_id, kind), packed, bytes);
     }
 
     /// Derives the Core fragments of `local_ids` not cached yet, in order, while the cache is

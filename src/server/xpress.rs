@@ -266,9 +266,18 @@ mod tests {
             first_block.len(),
             xxhash_rust::xxh3::xxh3_128_with_secret(first_block, &cache.secret),
         );
-        let framed = cache.frames.get(&frame_key).expect("the frame cache holds the first block");
-        assert!(Arc::ptr_eq(&kept.head[0], &framed), "one copy of the frame for both caches");
-        assert!(kept.cost() >= kept.frame_bytes(), "counted as if it held its frames alone");
+        let framed = cache
+            .frames
+            .get(&frame_key)
+            .expect("the frame cache holds the first block");
+        assert!(
+            Arc::ptr_eq(&kept.head[0], &framed),
+            "one copy of the frame for both caches"
+        );
+        assert!(
+            kept.cost() >= kept.frame_bytes(),
+            "counted as if it held its frames alone"
+        );
         let second = answer("two, longer");
         let cookie = "<NewCookie><EncryptedData>two, longer</EncryptedData></NewCookie>";
         let reused = kept.with_cookie(cookie.as_bytes());
