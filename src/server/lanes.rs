@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
+/// Threads a lane's blocking pool may start (each sends one cold range from disk at a time;
+/// tokio's default is 512 per runtime, which with a lane per core would multiply).
+const MAX_BLOCKING_PER_LANE: usize = 64;
+
 /// The lanes of one listener.
 pub(crate) struct Lanes {
     lanes: Vec<Lane>,
@@ -64,6 +68,7 @@ impl Lane {
     fn start(index: usize) -> io::Result<Lane> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .max_blocking_threads(MAX_BLOCKING_PER_LANE)
             .thread_name(format!("wucache-lane-{index}-blocking"))
             .build()?;
         let handle = runtime.handle().clone();
@@ -118,5 +123,43 @@ mod tests {
         assert!(gone
             .recv_timeout(std::time::Duration::from_secs(10))
             .is_err_and(|e| e == std::sync::mpsc::RecvTimeoutError::Disconnected));
+    }
+
+    #[test]
+    fn a_lane_runs_at_most_its_share_of_blocking_threads() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::{Arc, Condvar, Mutex};
+        let lanes = Lanes::start(1).unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let (finished, all_done) = std::sync::mpsc::channel();
+        let asked = MAX_BLOCKING_PER_LANE + 36;
+        for _ in 0..asked {
+            let (running, most, gate, finished) =
+                (running.clone(), most.clone(), gate.clone(), finished.clone());
+            lanes.spawn(async move {
+                let work = tokio::task::spawn_blocking(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let (open, opened) = &*gate;
+                    let _open = opened.wait_while(open.lock().unwrap(), |open| !*open).unwrap();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
+                work.await.unwrap();
+                finished.send(()).unwrap();
+            });
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while running.load(Ordering::SeqCst) < MAX_BLOCKING_PER_LANE && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (open, opened) = &*gate;
+        *open.lock().unwrap() = true;
+        opened.notify_all();
+        for _ in 0..asked {
+            all_done.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), MAX_BLOCKING_PER_LANE);
     }
 }
