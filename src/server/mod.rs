@@ -1,8 +1,8 @@
 //! The HTTP front: listeners, connection limits and draining, and routing. The client
 //! listeners (HTTP, and HTTPS through `tls`) serve the MS-WUSP SOAP services (`soap`, via
-//! `client`) and payloads (`payload`, plain-HTTP hits on `lanes`); the admin listener serves health, readiness, metrics
-//! and the admin API (`admin`, `metrics`). One body type (`body`). Uses `app` and the modules
-//! below it.
+//! `client`) and payloads (`payload`, plain-HTTP hits on `lanes`); the admin listener serves
+//! health, readiness, metrics and the admin API (`admin`, `metrics`). One body type (`body`).
+//! Uses `app` and the modules below it.
 
 mod admin;
 pub mod body;

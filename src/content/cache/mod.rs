@@ -248,19 +248,22 @@ impl<F: Fetch> Cache<F> {
     /// The committed file of a digest opened, with its metadata, if present (marks it used).
     pub fn open_committed(&self, sha1: &Sha1) -> Option<(std::fs::File, std::fs::Metadata)> {
         let opened = self.inner.dir.open_committed(sha1)?;
-        if let Ok(mut lru) = self.inner.lru.lock() {
-            lru.touch(sha1, now_secs());
-        }
+        self.mark_used(sha1);
         Some(opened)
     }
 
     /// The committed file of a digest, if present (marks it used).
     pub fn committed(&self, sha1: &Sha1) -> Option<(PathBuf, u64)> {
         let size = self.inner.dir.committed_size(sha1)?;
+        self.mark_used(sha1);
+        Some((self.inner.dir.path(sha1), size))
+    }
+
+    /// Moves a committed file to the young end of the eviction order.
+    fn mark_used(&self, sha1: &Sha1) {
         if let Ok(mut lru) = self.inner.lru.lock() {
             lru.touch(sha1, now_secs());
         }
-        Some((self.inner.dir.path(sha1), size))
     }
 
     /// The committed file of `meta`, fetching it first if needed (one transfer however many
