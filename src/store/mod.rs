@@ -5,10 +5,11 @@
 //! - `meta`: schema version, the local-id counter, anchors and other small strings.
 //! - `revisions`: local id (u32 BE) → `UpdateRecord` (version byte + postcard).
 //! - `identities`: UpdateID (16) + RevisionNumber (u32 BE) → local id.
-//! - `documents`: local id → the full update document: the cabinet of its
-//!   `XmlUpdateBlobCompressed` (`MSCF…`) as the upstream sent it, or its XML LZ4-compressed
-//!   (`WLZ4`, size, block; stores written before 2026-12 hold plain UTF-8 XML, still read);
-//!   read back as XML.
+//! - `documents`: local id → where its full update document is in the documents file
+//!   (`catalog/documents.dat`, see `documents`): the cabinet of its `XmlUpdateBlobCompressed`
+//!   (`MSCF…`) as the upstream sent it, or its XML LZ4-compressed (`WLZ4`, size, block); read
+//!   back as XML. Stores written before schema 2 hold the document itself here (plain UTF-8
+//!   XML before 2026-12), still read.
 //! - `latest`: UpdateID → local id of its newest revision (the one served).
 //! - `deployments`: policy group → its table of UpdateID → `DeploymentRow` (persistent ids
 //!   and change sequence numbers, so clients see the same deployment until it changes).
@@ -22,7 +23,8 @@
 //! - `syncs`: sync start time (RFC 3339, sorts by time) → JSON of its summary; the newest
 //!   hundred are kept.
 //!
-//! `clients` holds the per-client records (computers, statuses, events), `history` the
+//! `clients` holds the per-client records (computers, statuses, events), `documents` the
+//! documents file, `history` the
 //! sync history, `image` the latest-records image beside the trees (`catalog/latest.image`:
 //! what `serve` loads at start-up, checked against the store's generation).
 //!
@@ -30,6 +32,7 @@
 //! absent; anchors are written by the caller only after `flush` has made the data durable.
 
 mod clients;
+mod documents;
 mod history;
 mod image;
 
@@ -44,8 +47,9 @@ use uuid::Uuid;
 /// (identities, latest) stay cached while it writes documents.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
-/// The on-disk layout this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The on-disk layout this build reads and writes: 2 since documents live in their own file
+/// (a build reading schema 1 would take a pointer for a document).
+pub const SCHEMA_VERSION: u32 = 2;
 const RECORD_FORMAT: u8 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -85,6 +89,14 @@ pub enum StoreError {
     #[error("cannot open the catalog store {path}: {error}{}", write_hint(.error))]
     Open {
         /// The store's folder, `<data_dir>/catalog`.
+        path: String,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// A file of the store could not be written (a full disk, a read-only mount).
+    #[error("cannot write the catalog store's {path}: {error}{}", write_hint(.error))]
+    Write {
+        /// The file.
         path: String,
         /// What the file system said.
         error: std::io::Error,
@@ -178,6 +190,8 @@ pub struct Store {
     client_events: sled::Tree,
     statuses: sled::Tree,
     syncs: sled::Tree,
+    /// The documents file the `documents` tree points into.
+    document_file: std::sync::Arc<documents::DocumentFile>,
     /// Computers stored (sled's `len` walks the tree).
     computer_count: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// sled's folder, `<data_dir>/catalog`, where the latest-records image lives too.
@@ -228,7 +242,13 @@ impl Store {
     /// memory, beyond the operating system's file cache).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = open_db(dir, cache_bytes)?;
+        let catalog = dir.join("catalog");
+        let document_file = documents::DocumentFile::open(&catalog).map_err(|error| StoreError::Open {
+            path: catalog.join(documents::FILE_NAME).display().to_string(),
+            error,
+        })?;
         let store = Store {
+            document_file: document_file.into(),
             meta: db.open_tree("meta")?,
             revisions: db.open_tree("revisions")?,
             identities: db.open_tree("identities")?,
@@ -241,7 +261,7 @@ impl Store {
             statuses: db.open_tree("statuses")?,
             syncs: db.open_tree("syncs")?,
             computer_count: Default::default(),
-            dir: dir.join("catalog").into(),
+            dir: catalog.into(),
             prefetched: Default::default(),
             db,
         };
@@ -331,10 +351,7 @@ impl Store {
         &self,
         items: &mut [(UpdateRecord, D)],
     ) -> Result<(Vec<i32>, usize), StoreError> {
-        let packed: Vec<Option<Vec<u8>>> = items
-            .iter()
-            .map(|(_, xml)| packed_document(xml.as_ref()))
-            .collect();
+        let pointers = self.store_documents(items)?;
         // sled may run the transaction again after a conflict; setting an id again is harmless.
         let items = std::cell::RefCell::new(items);
         let trees = (
@@ -361,7 +378,7 @@ impl Store {
                 (read_count(REVISION_COUNT_KEY)?, read_count(UPDATE_COUNT_KEY)?);
             let mut new_revisions = 0;
             let mut ids = Vec::with_capacity(items.borrow().len());
-            for ((record, xml), packed) in items.borrow_mut().iter_mut().zip(&packed) {
+            for ((record, _), pointer) in items.borrow_mut().iter_mut().zip(&pointers) {
                 let key = identity_key(&record.identity);
                 let local = match identities.get(key)? {
                     Some(raw) => u32_from(&raw).map_err(ConflictableTransactionError::Abort)?,
@@ -379,7 +396,7 @@ impl Store {
                 };
                 record.local_id = local as i32;
                 revisions.insert(&local.to_be_bytes(), encode(record))?;
-                documents.insert(&local.to_be_bytes(), packed.as_deref().unwrap_or(xml.as_ref()))?;
+                documents.insert(&local.to_be_bytes(), &pointer.encode())?;
                 let newer = match latest.get(record.identity.update_id.as_bytes())? {
                     Some(raw) => {
                         let current = u32_from(&raw).map_err(ConflictableTransactionError::Abort)?;
@@ -410,6 +427,63 @@ impl Store {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
         })
+    }
+
+    /// Writes a batch's documents to the documents file, durably, and returns where each one
+    /// is, in input order. A revision stored before with the same document keeps its place.
+    fn store_documents<D: AsRef<[u8]>>(
+        &self,
+        items: &[(UpdateRecord, D)],
+    ) -> Result<Vec<documents::Pointer>, StoreError> {
+        let packed: Vec<Option<Vec<u8>>> = items
+            .iter()
+            .map(|(_, xml)| packed_document(xml.as_ref()))
+            .collect();
+        let stored: Vec<&[u8]> = items
+            .iter()
+            .zip(&packed)
+            .map(|((_, xml), packed)| packed.as_deref().unwrap_or(xml.as_ref()))
+            .collect();
+        let mut kept = Vec::with_capacity(items.len());
+        for ((record, _), bytes) in items.iter().zip(&stored) {
+            kept.push(
+                self.stored_pointer(&record.identity)?
+                    .filter(|p| p.matches(bytes)),
+            );
+        }
+        let new: Vec<&[u8]> = stored
+            .iter()
+            .zip(&kept)
+            .filter(|(_, kept)| kept.is_none())
+            .map(|(bytes, _)| *bytes)
+            .collect();
+        let mut appended = self
+            .document_file
+            .append(&new)
+            .map_err(|error| StoreError::Write {
+                path: self.dir.join(documents::FILE_NAME).display().to_string(),
+                error,
+            })?
+            .into_iter();
+        Ok(kept
+            .into_iter()
+            .map(|kept| {
+                kept.or_else(|| appended.next())
+                    .expect("one pointer per new document")
+            })
+            .collect())
+    }
+
+    /// Where the stored revision with this identity has its document, when it is in the
+    /// documents file.
+    fn stored_pointer(&self, identity: &UpdateIdentity) -> Result<Option<documents::Pointer>, StoreError> {
+        let Some(local) = self.identities.get(identity_key(identity))? else {
+            return Ok(None);
+        };
+        Ok(self
+            .documents
+            .get(local)?
+            .and_then(|raw| documents::Pointer::decode(&raw)))
     }
 
     /// Rewrites the index entries of stored revisions (their documents are unchanged), all
@@ -455,7 +529,16 @@ impl Store {
     pub fn document(&self, local_id: i32) -> Result<Option<String>, StoreError> {
         self.documents
             .get((local_id as u32).to_be_bytes())?
-            .map(|raw| document_text(local_id, &raw))
+            .map(|raw| match documents::Pointer::decode(&raw) {
+                Some(pointer) => {
+                    let bytes = self
+                        .document_file
+                        .read(pointer, MAX_DOCUMENT_BYTES)
+                        .map_err(|e| StoreError::Corrupt(format!("document {local_id}: {e}")))?;
+                    document_text(local_id, &bytes)
+                }
+                None => document_text(local_id, &raw),
+            })
             .transpose()
     }
 
@@ -821,11 +904,15 @@ impl Store {
     }
 }
 
-/// Converts a store written by an older build to this schema. Version 1 is the first, so
-/// there is nothing to convert yet; the entry point exists so upgrades stay explicit.
+/// Converts a store written by an older build to this schema (1 → 2: see `upgrade_from_1`)
+/// and returns the version it is at.
 pub fn upgrade(dir: &Path) -> Result<u32, StoreError> {
     let store = match Store::open(dir) {
         Ok(store) => store,
+        Err(StoreError::Schema { found: 1, .. }) => {
+            upgrade_from_1(dir)?;
+            Store::open(dir)?
+        }
         Err(StoreError::Schema { found, .. }) if found > SCHEMA_VERSION => {
             return Err(StoreError::Corrupt(format!(
                 "schema {found} is newer than this build ({SCHEMA_VERSION}); use a newer wucache"
@@ -834,6 +921,17 @@ pub fn upgrade(dir: &Path) -> Result<u32, StoreError> {
         Err(err) => return Err(err),
     };
     store.schema_version()
+}
+
+/// Schema 1 → 2: documents stored in the `documents` tree stay there and are still read
+/// (new ones go to the documents file), so only the version changes.
+fn upgrade_from_1(dir: &Path) -> Result<(), StoreError> {
+    let db = open_db(dir, DEFAULT_CACHE_BYTES)?;
+    db.open_tree("meta")?
+        .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+    db.flush()?;
+    tracing::info!(store = %dir.join("catalog").display(), "catalog store upgraded from schema 1 to 2");
+    Ok(())
 }
 
 /// A deployment's persistent identity (see `Store::reconcile_deployments`).
@@ -1209,6 +1307,8 @@ mod tests {
                 .put_batch_counted(&mut [(record(1, 1), xml.as_bytes().to_vec())])
                 .unwrap();
             let raw = store.documents.get(1u32.to_be_bytes()).unwrap().unwrap();
+            let pointer = documents::Pointer::decode(&raw).unwrap();
+            let raw = store.document_file.read(pointer, usize::MAX).unwrap();
             assert!(raw.starts_with(LZ4_MAGIC));
             assert!(raw.len() * 3 < xml.len(), "{} vs {}", raw.len(), xml.len());
             store.flush().unwrap();
@@ -1506,6 +1606,75 @@ mod tests {
             store.load_latest().unwrap().len(),
             at_a.len(),
             "later loads read the image again"
+        );
+    }
+
+    /// Documents go to the documents file, the tree holds 20-byte pointers; the same
+    /// document stored again keeps its place, a changed one is appended; a damaged file is a
+    /// corrupt document naming it.
+    #[test]
+    fn documents_live_in_their_own_file_and_are_not_written_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let xml = |n: usize| format!("<Update>{}</Update>", "<Title>Cumulative</Title>".repeat(n));
+        let put = |items: &[(UpdateRecord, String)]| store.put_batch(items).unwrap();
+        put(&[(record(1, 1), xml(100)), (record(2, 1), xml(200))]);
+        assert!(store.documents.iter().values().all(|v| v.unwrap().len() == 20));
+        let size = store.document_file.len();
+        put(&[(record(2, 1), xml(200)), (record(1, 1), xml(100))]);
+        assert_eq!(
+            store.document_file.len(),
+            size,
+            "unchanged documents are not appended"
+        );
+        put(&[(record(1, 1), xml(300))]);
+        assert!(store.document_file.len() > size);
+        assert_eq!(store.document(1).unwrap().unwrap(), xml(300));
+        assert_eq!(store.document(2).unwrap().unwrap(), xml(200));
+
+        let file = dir.path().join("catalog").join(documents::FILE_NAME);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[size as usize - 1] ^= 0xFF; // the last byte of the first batch: document 2's
+        std::fs::write(&file, bytes).unwrap();
+        let reopened = {
+            drop(store);
+            Store::open(dir.path()).unwrap()
+        };
+        assert_eq!(reopened.document(1).unwrap().unwrap(), xml(300));
+        let err = reopened.document(2).unwrap_err().to_string();
+        assert!(err.contains("document 2") && err.contains("CRC"), "{err}");
+    }
+
+    /// A schema-1 store (documents in the tree) is refused until `upgrade`, which keeps its
+    /// documents readable and sends new ones to the documents file.
+    #[test]
+    fn a_schema_1_store_is_upgraded_and_keeps_its_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let packed = packed_document(b"<Update>old</Update>").unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .put_batch(&[(record(1, 1), "<Update>x</Update>".into())])
+                .unwrap();
+            store.documents.insert(1u32.to_be_bytes(), packed).unwrap();
+            store.meta.insert(SCHEMA_KEY, &1u32.to_be_bytes()).unwrap();
+            store.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("schema version 1") && err.contains("wucache upgrade"),
+            "{err}"
+        );
+        assert_eq!(upgrade(dir.path()).unwrap(), 2);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.document(1).unwrap().unwrap(), "<Update>old</Update>");
+        store
+            .put_batch(&[(record(2, 1), "<Update>new</Update>".into())])
+            .unwrap();
+        assert_eq!(store.document(2).unwrap().unwrap(), "<Update>new</Update>");
+        assert_eq!(
+            upgrade(dir.path()).err().map(|e| e.to_string()),
+            Some("catalog store is in use by another process".into())
         );
     }
 
