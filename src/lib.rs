@@ -34,8 +34,9 @@
 //! - `cert`: TLS server certificates — the `[tls]` PEM chain and key loaded and checked
 //!   against each other, the rustls resolver that swaps them on reload, trial CA and server
 //!   certificates (rcgen). Uses nothing.
-//! - `store`: the sled catalog store and the catalog image `serve` starts from (checksummed,
-//!   stamped with the store generation); the only module that names sled. Uses `model`,
+//! - `store`: the sled catalog store, the documents file beside it (sled holds pointers into
+//!   it) and the catalog image `serve` starts from (checksummed, stamped with the store
+//!   generation); the only module that names sled. Uses `model`,
 //!   `protocol` (a document stored as the upstream's cabinet is read back as XML), `catalog`,
 //!   `fleet` (a machine's folded status, stored compact).
 //! - `fragments`: the fragment cache — Core, Extended, LocalizedProperties and Eula
