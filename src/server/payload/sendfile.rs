@@ -169,8 +169,20 @@ impl Clock {
     }
 }
 
-/// Writes a reply: its head, then its body, runs of the file by sendfile(2).
+/// Writes a reply with Nagle's algorithm on, then turns `TCP_NODELAY` back on, which sends
+/// its last, partial segment at once (nginx gets the same from `TCP_CORK`). With `TCP_NODELAY`
+/// on throughout, every partial segment the client's window updates let out goes on the wire:
+/// 22 segments per 1 MiB range against nginx's 18 (`nstat` during a wrk round), and each
+/// costs both sides a packet. With Nagle on and no push at the end, the tail waits for an ACK.
 async fn send(stream: &TcpStream, reply: Reply, date: &str, close: bool) -> io::Result<()> {
+    let _ = rustix::net::sockopt::set_tcp_nodelay(stream, false);
+    let sent = send_reply(stream, reply, date, close).await;
+    let _ = rustix::net::sockopt::set_tcp_nodelay(stream, true);
+    sent
+}
+
+/// Writes a reply: its head, then its body, runs of the file by sendfile(2).
+async fn send_reply(stream: &TcpStream, reply: Reply, date: &str, close: bool) -> io::Result<()> {
     let head = wire::response_head(&reply.head, date, close);
     let mut segments = reply.body.into_iter().peekable();
     write_all(stream, &head, segments.peek().is_some()).await?;
@@ -414,6 +426,49 @@ impl AsyncWrite for Handoff {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A reply goes out whole, head and file bytes, and leaves the socket with `TCP_NODELAY`
+    /// on (what pushes its last segment), whatever it was before.
+    #[tokio::test]
+    async fn a_reply_is_sent_whole_and_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payload");
+        let bytes: Vec<u8> = (0..3 * WINDOW + 17).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut client = TcpStream::connect(address).await.unwrap();
+            let mut received = Vec::new();
+            client.read_to_end(&mut received).await.unwrap();
+            received
+        });
+        let (server, _) = listener.accept().await.unwrap();
+        server.set_nodelay(false).unwrap();
+        let (offset, length) = (5, bytes.len() as u64 - 5);
+        let reply = Reply {
+            head: hyper::Response::builder()
+                .status(206)
+                .header("content-length", length)
+                .body(())
+                .unwrap(),
+            body: vec![Segment::File { offset, length }],
+            file: std::fs::File::open(&path).unwrap(),
+            size: bytes.len() as u64,
+        };
+        send(&server, reply, "Sun, 06 Dec 2026 08:00:00 GMT", true)
+            .await
+            .unwrap();
+        assert!(rustix::net::sockopt::tcp_nodelay(&server).unwrap());
+        drop(server);
+        let received = reader.await.unwrap();
+        let split = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = std::str::from_utf8(&received[..split]).unwrap();
+        assert!(head.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{head}");
+        assert!(head.contains(&format!("content-length: {length}\r\n")), "{head}");
+        assert_eq!(&received[split..], &bytes[5..]);
+    }
 
     #[test]
     fn in_memory_tells_cached_windows_from_dropped_ones() {
