@@ -280,7 +280,10 @@ async fn read_body<'a>(
         return Err(too_large());
     }
     let mut memory = admission.body_memory(peer);
-    let mut body = Vec::new();
+    // The declared length, when there is one, is the allocation: a body grown by doubling
+    // holds up to twice its bytes (three times while it moves), which the body budget does
+    // not see. Pages are touched as bytes arrive, so a slow upload still holds what it sent.
+    let mut body = Vec::with_capacity(declared.map_or(0, |length| length as usize));
     let mut incoming = request.into_body();
     let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
     loop {

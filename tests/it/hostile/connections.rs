@@ -179,3 +179,22 @@ async fn one_address_holds_at_most_a_quarter_of_the_body_budget() {
     drop(held);
     daemon.stop().await;
 }
+
+/// A request head is read into at most 32 KiB per connection: one past that is refused with
+/// 431, one of 20 KiB (past the payload path's own 16 KiB, so hyper reads it) is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_past_the_read_buffer_are_refused_and_shorter_ones_served() {
+    let (daemon, _data) = super::served().await;
+    let head = |cookie_bytes: usize| {
+        format!(
+            "GET /Content/zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: c={}",
+            "a".repeat(cookie_bytes)
+        )
+    };
+    let (status, _) = super::raw(daemon.client_addr, &head(40 * 1024), b"").await;
+    assert_eq!(status, 431);
+    let (status, _) = super::raw(daemon.client_addr, &head(20 * 1024), b"").await;
+    assert_eq!(status, 404);
+    assert_normal_client_served(daemon.client_addr).await;
+    daemon.stop().await;
+}
