@@ -161,6 +161,21 @@ async fn bind(addr: SocketAddr, key: &'static str) -> Result<tokio::net::TcpList
         .map_err(|source| DaemonError::Bind { addr, key, source })
 }
 
+/// Room a ReportEventBatch needs beyond its longest `MiscData` list: the envelope, the event's
+/// other fields and a few more events.
+const REPORT_ENVELOPE_ROOM: usize = 64 << 10;
+
+/// Why `max_soap_body` refuses reports a Windows client may send, when it does: an event
+/// listing a machine's updates (`MiscData`, up to 64,000 ids) takes ~2.4 MB.
+fn report_limit_warning(max_soap_body: u64) -> Option<String> {
+    let largest = crate::protocol::wusp::envelope::REPORTED_UPDATE_LIST.text + REPORT_ENVELOPE_ROOM;
+    (max_soap_body < largest as u64).then(|| {
+        format!(
+            "server.max_soap_body = {max_soap_body} bytes is below the {largest} a report listing a machine's updates may take: reports from machines with many updates will be refused (413) and their compliance go stale; raise it to at least {largest}"
+        )
+    })
+}
+
 /// A listener whose address cannot be read back, naming its config key.
 fn bind_error(addr: SocketAddr, key: &'static str, source: std::io::Error) -> DaemonError {
     DaemonError::Bind { addr, key, source }
@@ -170,6 +185,9 @@ fn bind_error(addr: SocketAddr, key: &'static str, source: std::io::Error) -> Da
 /// groups are in force.
 fn log_setup(app: &App) {
     tracing::info!(token_file = %app.config.token_path().display(), "admin API token (Authorization: Bearer <token>)");
+    if let Some(warning) = report_limit_warning(app.config.server.max_soap_body) {
+        tracing::warn!("{warning}");
+    }
     let Some(set) = app.baselines() else {
         tracing::info!("no [baselines] file: every mirrored update that is not expired is approved");
         return;
@@ -185,4 +203,21 @@ fn log_setup(app: &App) {
         groups = %groups.join(", "),
         "baselines"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default body limit takes the largest report; one below ~2.4 MB is named, with the
+    /// size to raise it to.
+    #[test]
+    fn a_body_limit_below_the_largest_report_is_warned_about() {
+        let defaults = crate::config::Config::default();
+        assert_eq!(report_limit_warning(defaults.server.max_soap_body), None);
+        let warning = report_limit_warning(1 << 20).unwrap();
+        assert!(warning.contains("server.max_soap_body = 1048576"), "{warning}");
+        assert!(warning.contains("at least 2433538"), "{warning}");
+        assert_eq!(report_limit_warning(2_433_538), None);
+    }
 }
