@@ -1020,9 +1020,8 @@ fn move_snapshots_aside(path: &Path) -> Result<Vec<String>, StoreError> {
 }
 
 /// A document as stored: `None` for a cabinet (stored as it came, already compressed with
-/// LZX), anything else LZ4-compressed behind `LZ4_MAGIC`. Plain XML takes about three times the bytes, and sled
-/// keeps every page a read touched in memory for a while (a fragment warm-up reads every
-/// served document), so this is memory as much as disk.
+/// LZX), anything else LZ4-compressed behind `LZ4_MAGIC` (plain XML takes about three times
+/// the bytes of disk and of the operating system's file cache).
 fn packed_document(raw: &[u8]) -> Option<Vec<u8>> {
     if raw.starts_with(CABINET_MAGIC) {
         return None;
